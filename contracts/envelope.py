@@ -1,0 +1,198 @@
+"""Envelopes every message travels in: who is acting, why (correlation), and the replies.
+
+Integration events, commands and queries all carry the same actor and correlation metadata, so that an
+auditor can follow one user's action through every service it touched.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+from uuid import UUID, uuid4, uuid5
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+# Namespace for ids derived from other ids (uuid5): replays and redeliveries give the same id.
+SENDCASE_NAMESPACE = UUID("5e4dca5e-0000-4000-8000-000000000000")
+
+
+def derived_id(*parts: object) -> UUID:
+    """A deterministic id for a thing caused by other things (the cause's ids as parts)."""
+    return uuid5(SENDCASE_NAMESPACE, ":".join(str(p) for p in parts))
+
+
+class Role(StrEnum):
+    SENCO = "senco"
+    TEACHER = "teacher"
+    HEADTEACHER = "headteacher"
+    PARENT = "parent"
+    YOUNG_PERSON = "young_person"
+    LA_CASEWORKER = "la_caseworker"
+    LA_MANAGER = "la_manager"
+    PROFESSIONAL = "professional"
+    AUDITOR = "auditor"
+    DATA_OFFICER = "data_officer"
+    SYSTEM = "system"  # a service acting on its own policy, e.g. a reaction to another service's event
+
+
+_ORGANISATION = re.compile(r"^(school:[0-9]{6}|la:[0-9]{3}|service:[a-z_]+)$")
+
+
+def _validate_organisation(value: str) -> str:
+    if not _ORGANISATION.match(value):
+        raise ValueError(
+            "organisation is 'school:<6-digit URN>', 'la:<3-digit LA code>' or 'service:<name>'"
+        )
+    return value
+
+
+Organisation = Annotated[str, AfterValidator(_validate_organisation)]
+
+
+class Contract(BaseModel):
+    """Base of every contracts model: immutable, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Actor(Contract):
+    """Who did it: a person (or a service's policy) in a role, for an organisation."""
+
+    user_id: str = Field(min_length=1, max_length=200)
+    role: Role
+    organisation: Organisation
+
+    @property
+    def school_urn(self) -> str | None:
+        kind, _, code = self.organisation.partition(":")
+        return code if kind == "school" else None
+
+    @classmethod
+    def service(cls, name: str) -> Actor:
+        return cls(user_id=f"service:{name}", role=Role.SYSTEM, organisation=f"service:{name}")
+
+
+class SubjectIds(Contract):
+    """The things an event is about, for routing and for an auditor's search."""
+
+    pupil_id: UUID | None = None
+    case_id: UUID | None = None
+    school_urn: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Integration events
+
+
+class EventPayload(Contract):
+    """Base of every integration event payload. Subclasses set TYPE and SCHEMA_VERSION."""
+
+    TYPE: ClassVar[str]  # "<service>.<event_name>", also the last two tokens of the NATS subject
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+
+class EventEnvelope(Contract):
+    """An integration event as it travels on JetStream: an auditable fact, replayable forever."""
+
+    event_id: UUID
+    type: str
+    schema_version: int = Field(ge=1)
+    producer: str  # the service whose log it came from
+    sequence: int = Field(ge=1)  # its position in the producer's notification log (gap-free)
+    occurred_at: AwareDatetime  # when it happened in the world
+    recorded_at: AwareDatetime  # when the producer stored it
+    actor: Actor
+    subject: SubjectIds
+    correlation_id: UUID
+    causation_id: UUID | None = None
+    payload: dict[str, Any]
+
+    def payload_as(self, model: type[P]) -> P:
+        if self.type != model.TYPE:
+            raise ValueError(f"event {self.type} is not a {model.TYPE}")
+        return model.model_validate(self.payload)
+
+
+P = TypeVar("P", bound=EventPayload)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Commands, queries and their replies
+
+
+class Command(Contract):
+    """Base of every command. Subclasses set SUBJECT ("<service>.<command_name>")."""
+
+    SUBJECT: ClassVar[str]
+
+
+class Query(Contract):
+    """Base of every query. Subclasses set SUBJECT ("<service>.<query_name>")."""
+
+    SUBJECT: ClassVar[str]
+
+
+C = TypeVar("C", bound=Command)
+Q = TypeVar("Q", bound=Query)
+
+
+class CommandEnvelope(Contract, Generic[C]):
+    command: C
+    actor: Actor
+    correlation_id: UUID = Field(default_factory=uuid4)
+    causation_id: UUID | None = None
+
+
+class QueryEnvelope(Contract, Generic[Q]):
+    query: Q
+    actor: Actor
+    correlation_id: UUID = Field(default_factory=uuid4)
+
+
+class FieldError(Contract):
+    field: str  # dotted path into the request, e.g. "command.pupil.upn"
+    problem: str
+
+
+class Accepted(Contract):
+    outcome: Literal["accepted"] = "accepted"
+    ids: dict[str, str] = Field(default_factory=dict)
+    correlation_id: UUID
+
+
+class Answered(Contract):
+    outcome: Literal["answered"] = "answered"
+    result: Any
+    correlation_id: UUID
+
+
+class RejectionCode(StrEnum):
+    INVALID = "invalid"  # the message did not parse or a field is wrong: see field_errors
+    NOT_AUTHORISED = "not_authorised"  # the actor may not do this
+    RULE_BROKEN = "rule_broken"  # a domain rule says no: see message
+    NOT_FOUND = "not_found"
+    INTERNAL_ERROR = "internal_error"  # our fault; logged under correlation_id
+
+
+class Rejected(Contract):
+    outcome: Literal["rejected"] = "rejected"
+    code: RejectionCode
+    rule: str | None = None  # the name of the broken rule, for machines (e.g. "already_on_sen_support")
+    message: str  # for a person: what is wrong and what to do
+    field_errors: list[FieldError] = Field(default_factory=list)
+    correlation_id: UUID | None = None
+
+
+Reply = Annotated[Accepted | Answered | Rejected, Field(discriminator="outcome")]
+
+
+class ServiceHealth(Contract):
+    """Answer to a ping: a service is up, and how far its outbox has got."""
+
+    service: str
+    pid: int
+    started_at: datetime
+    last_notification_id: int
+    relayed_up_to: int

@@ -1,0 +1,38 @@
+"""NATS subject names. One place, so that publishers, subscribers and the CLI agree."""
+
+from __future__ import annotations
+
+DEFAULT_PREFIX = "sendcase"
+
+
+def event_subject(prefix: str, event_type: str) -> str:
+    """`register.pupil_added_to_sen_support` -> `sendcase.events.register.pupil_added_to_sen_support`."""
+    return f"{prefix}.events.{event_type}"
+
+
+def service_events(prefix: str, service: str) -> str:
+    return f"{prefix}.events.{service}.>"
+
+
+def all_events(prefix: str) -> str:
+    return f"{prefix}.events.>"
+
+
+def command_subject(prefix: str, command_subject_name: str) -> str:
+    return f"{prefix}.commands.{command_subject_name}"
+
+
+def query_subject(prefix: str, query_subject_name: str) -> str:
+    return f"{prefix}.queries.{query_subject_name}"
+
+
+def ping_subject(prefix: str, service: str) -> str:
+    return f"{prefix}.ping.{service}"
+
+
+def dead_letter_subject(prefix: str, consumer: str) -> str:
+    return f"{prefix}.deadletter.{consumer}"
+
+
+def all_dead_letters(prefix: str) -> str:
+    return f"{prefix}.deadletter.>"

@@ -1,0 +1,20 @@
+"""The services this build runs, by name. plans and ehcp join when their issues are built."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from services.runtime.service import Bootstrap
+
+SERVICES: dict[str, str] = {
+    "register": "services.register.bootstrap",
+    "notifications": "services.notifications.bootstrap",
+}
+
+
+def bootstrap_for(name: str) -> Bootstrap:
+    try:
+        module = SERVICES[name]
+    except KeyError:
+        raise KeyError(f"no service called {name!r}; the services are: {', '.join(SERVICES)}") from None
+    return import_module(module).bootstrap

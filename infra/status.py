@@ -1,0 +1,54 @@
+"""`sendcase status`: each server and service, up or down."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import nats
+
+from contracts.envelope import ServiceHealth
+from contracts.subjects import ping_subject
+from infra.catalogue import SERVICES
+from infra.stack import StackState, pid_alive, sendcase_home
+
+
+async def check(home: Path | None) -> tuple[list[tuple[str, bool, str]], bool]:
+    home = sendcase_home(home)
+    state = StackState.load(home)
+    if state is None or not pid_alive(state.supervisor_pid):
+        return [("sendcase", False, f"not running from {home} (start it with `sendcase up`)")], False
+    rows: list[tuple[str, bool, str]] = []
+    rows.append(("supervisor", pid_alive(state.supervisor_pid), f"pid {state.supervisor_pid}"))
+    try:
+        conn = await asyncpg.connect(state.postgres_url, timeout=3)
+        version = await conn.fetchval("SHOW server_version")
+        await conn.close()
+        rows.append(("postgresql", True, f"{state.postgres_url} (PostgreSQL {version})"))
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as e:
+        rows.append(("postgresql", False, f"{state.postgres_url}: {e}"))
+    nc = None
+    try:
+        nc = await nats.connect(state.nats_url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False)
+        await nc.jetstream().account_info()
+        rows.append(("nats", True, f"{state.nats_url} (JetStream on)"))
+    except Exception as e:  # noqa: BLE001 - any failure to reach NATS means it is down
+        rows.append(("nats", False, f"{state.nats_url}: {e!r}"))
+        nc = None
+    for name in SERVICES:
+        if nc is None:
+            rows.append((name, False, "cannot be reached without NATS"))
+            continue
+        try:
+            msg = await nc.request(ping_subject(state.subject_prefix, name), b"", timeout=3)
+            health = ServiceHealth.model_validate_json(msg.data)
+            rows.append((
+                name, True,
+                f"pid {health.pid}, {health.last_notification_id} events stored, relayed up to {health.relayed_up_to}",
+            ))
+        except Exception as e:  # noqa: BLE001
+            rows.append((name, False, f"no answer to ping ({type(e).__name__})"))
+    if nc is not None:
+        await nc.close()
+    return rows, all(ok for _, ok, _ in rows)

@@ -1,0 +1,1 @@
+"""The notifications service's aggregates and rules: pure, no I/O."""

@@ -1,0 +1,1 @@
+"""The register's aggregates and rules: pure, no I/O."""

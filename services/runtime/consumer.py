@@ -1,0 +1,205 @@
+"""The tracked consumer: a durable JetStream pull consumer whose effects happen exactly once.
+
+- The effect and the consumer's position commit in one database transaction (the sink's job: see
+  EventSourcedReaction), keyed by (producer, sequence) of the event. A redelivered or re-published
+  event finds its position already recorded and has no second effect; it is simply acknowledged.
+- Explicit acks. A handler that raises is nak'ed with a backoff delay and redelivered, up to
+  `max_attempts` deliveries; then the message is copied to the dead-letter subject with the reason and
+  acknowledged, so it stops blocking nothing and is kept for a person to look at. The server itself
+  never gives up on a message (max_deliver unlimited): the bound is ours, so a failure to dead-letter
+  leads to another attempt, never to a silent drop.
+- A message that is not a sendcase event envelope at all goes to the dead-letter subject at once.
+- A process that dies mid-message gets the message back after `ack_wait`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import nats.errors
+import structlog
+from eventsourcing.persistence import Tracking
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from pydantic import ValidationError
+
+from contracts.envelope import Actor, EventEnvelope
+from contracts.subjects import dead_letter_subject
+from services.runtime.clock import Clock
+from services.runtime.context import CommandContext
+from services.runtime.eventstore import AlreadyProcessed, EventStore
+from services.runtime.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class EffectSink(Protocol):
+    async def apply(self, envelope: EventEnvelope) -> bool:
+        """Apply the event's effect and record it as handled, atomically. False if handled before."""
+        ...
+
+
+class EventSourcedReaction:
+    """A reaction whose effect is new domain events in the service's own event store (a policy).
+
+    `react(app, envelope)` decides, using the app to load aggregates, and returns the aggregates to
+    save. It runs in the event store's thread, inside a context whose actor is the service itself and
+    whose correlation and causation come from the event.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        clock: Clock,
+        react: Callable[[Any, EventEnvelope], Sequence[Any]],
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.react = react
+        self.actor = Actor.service(store.app.name)
+
+    async def apply(self, envelope: EventEnvelope) -> bool:
+        ctx = CommandContext(
+            actor=self.actor,
+            now=self.clock.now(),
+            correlation_id=envelope.correlation_id,
+            causation_id=envelope.event_id,
+        )
+        app = self.store.app
+
+        def work() -> None:
+            aggregates = self.react(app, envelope)
+            app.save_tracked(Tracking(envelope.producer, envelope.sequence), *aggregates)
+
+        try:
+            await self.store.call(ctx, work)
+        except AlreadyProcessed:
+            return False
+        return True
+
+
+class TrackedConsumer:
+    def __init__(
+        self,
+        name: str,
+        js: JetStreamContext,
+        sink: EffectSink,
+        *,
+        stream: str,
+        prefix: str,
+        filter_subjects: list[str],
+        max_attempts: int,
+        backoff_seconds: Sequence[float],
+        ack_wait_seconds: float,
+        batch_size: int = 100,
+        fetch_timeout: float = 1.0,
+    ) -> None:
+        self.name = name
+        self.js = js
+        self.sink = sink
+        self.stream = stream
+        self.prefix = prefix
+        self.filter_subjects = filter_subjects
+        self.max_attempts = max_attempts
+        self.backoff_seconds = list(backoff_seconds) or [1.0]
+        self.ack_wait_seconds = ack_wait_seconds
+        self.batch_size = batch_size
+        self.fetch_timeout = fetch_timeout
+        self.applied = 0
+        self.duplicates = 0
+        self.dead_lettered = 0
+
+    def config(self) -> ConsumerConfig:
+        # `name` as well as `durable_name`: nats-py then uses the CONSUMER.CREATE API, which keeps
+        # filter_subjects (the legacy DURABLE.CREATE one silently drops them).
+        single = len(self.filter_subjects) == 1
+        return ConsumerConfig(
+            name=self.name,
+            durable_name=self.name,
+            description=f"sendcase tracked consumer {self.name}",
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.ack_wait_seconds,
+            max_deliver=-1,
+            filter_subject=self.filter_subjects[0] if single else None,
+            filter_subjects=None if single else self.filter_subjects,
+            max_ack_pending=1000,
+        )
+
+    async def setup(self) -> None:
+        # The server creates the durable consumer, or updates it when its settings changed.
+        await self.js.add_consumer(self.stream, self.config())
+
+    async def run(self) -> None:
+        await self.setup()
+        subscription = await self.js.pull_subscribe_bind(durable=self.name, stream=self.stream)
+        log.info("consumer.started", consumer=self.name, subjects=self.filter_subjects)
+        while True:
+            try:
+                messages = await subscription.fetch(self.batch_size, timeout=self.fetch_timeout)
+            except nats.errors.TimeoutError:
+                continue
+            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError) as e:
+                log.warning("consumer.fetch_failed", consumer=self.name, error=repr(e))
+                await asyncio.sleep(1.0)
+                continue
+            for msg in messages:
+                await self.handle(msg)
+
+    async def handle(self, msg: Msg) -> None:
+        meta = msg.metadata
+        attempt = meta.num_delivered
+        with structlog.contextvars.bound_contextvars(
+            consumer=self.name, stream_seq=meta.sequence.stream, attempt=attempt
+        ):
+            try:
+                envelope = EventEnvelope.model_validate_json(msg.data)
+            except ValidationError as e:
+                await self.dead_letter(msg, f"not a sendcase event envelope: {e.errors()[:3]}")
+                return
+            with structlog.contextvars.bound_contextvars(
+                correlation_id=str(envelope.correlation_id), event_id=str(envelope.event_id), event=envelope.type
+            ):
+                try:
+                    applied = await self.sink.apply(envelope)
+                except Exception as e:
+                    if attempt >= self.max_attempts:
+                        await self.dead_letter(msg, f"{type(e).__name__}: {e}")
+                    else:
+                        delay = self.backoff_seconds[min(attempt, len(self.backoff_seconds)) - 1]
+                        log.warning("consumer.handler_failed", error=repr(e), retry_in=delay)
+                        await msg.nak(delay=delay)
+                    return
+                if applied:
+                    self.applied += 1
+                else:
+                    self.duplicates += 1
+                    log.info("consumer.duplicate_ignored", producer=envelope.producer, sequence=envelope.sequence)
+                await msg.ack()
+
+    async def dead_letter(self, msg: Msg, reason: str) -> None:
+        meta = msg.metadata
+        reason = " ".join(reason.split())[:1000]
+        try:
+            await self.js.publish(
+                dead_letter_subject(self.prefix, self.name),
+                msg.data,
+                headers={
+                    "Nats-Msg-Id": f"{self.name}:{meta.sequence.stream}",
+                    "Sendcase-Reason": reason,
+                    "Sendcase-Consumer": self.name,
+                    "Sendcase-Original-Subject": msg.subject,
+                    "Sendcase-Stream-Sequence": str(meta.sequence.stream),
+                    "Sendcase-Attempts": str(meta.num_delivered),
+                },
+            )
+        except Exception as e:  # keep the message: it will come back and be dead-lettered then
+            log.error("consumer.dead_letter_failed", error=repr(e), reason=reason)
+            await msg.nak(delay=self.backoff_seconds[-1])
+            return
+        self.dead_lettered += 1
+        log.error("consumer.dead_lettered", reason=reason, subject=msg.subject)
+        await msg.ack()

@@ -1,0 +1,57 @@
+"""The command context: who is acting, on whose behalf, and when, for the duration of one message.
+
+Set by the command endpoint (from the command envelope) or the tracked consumer (from the event that
+caused the reaction); read by the event store when it records domain events, so that every stored event
+carries its actor, correlation and causation without each aggregate method having to pass them along.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from contracts.envelope import Actor
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    actor: Actor
+    now: datetime
+    correlation_id: UUID = field(default_factory=uuid4)
+    causation_id: UUID | None = None
+
+    def metadata(self) -> dict[str, Any]:
+        """What is stored beside every domain event recorded in this context."""
+        return {
+            "actor": self.actor.model_dump(mode="json"),
+            "correlation_id": str(self.correlation_id),
+            "causation_id": str(self.causation_id) if self.causation_id else None,
+        }
+
+
+_current: ContextVar[CommandContext] = ContextVar("sendcase_command_context")
+
+
+class NoCommandContext(RuntimeError):
+    pass
+
+
+def current_context() -> CommandContext:
+    try:
+        return _current.get()
+    except LookupError:
+        raise NoCommandContext(
+            "a domain event was created outside a command context: every stored event needs its actor "
+            "and correlation id (run it through the event store adapter's `call`)"
+        ) from None
+
+
+def set_context(ctx: CommandContext) -> object:
+    return _current.set(ctx)
+
+
+def reset_context(token: object) -> None:
+    _current.reset(token)  # type: ignore[arg-type]

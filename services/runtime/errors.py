@@ -1,0 +1,28 @@
+"""Domain errors: a broken rule, explained in words a SENCO or caseworker understands.
+
+Aggregates and applications raise these; the command endpoint turns each into a rejected reply and
+nothing is stored.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A business rule says no. `rule` is a stable machine name, `message` is for a person."""
+
+    rule: str = "rule_broken"
+
+    def __init__(self, message: str, *, rule: str | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if rule is not None:
+            self.rule = rule
+        self.field = field  # the request field at fault, where there is one
+
+
+class NotAuthorised(DomainError):
+    rule = "not_authorised"
+
+
+class NotFound(DomainError):
+    rule = "not_found"

@@ -1,0 +1,173 @@
+"""The event-store adapter: an eventsourcing Application on PostgreSQL, driven from asyncio.
+
+eventsourcing is synchronous (psycopg 3); every call goes through one thread pool, here and nowhere else,
+with the command context copied into the worker thread. Every stored domain event is stamped with the
+context's actor, correlation id and causation id. Tracking records (upstream service, sequence) are
+written in the same transaction as a reaction's events, one row per message (multi-row tracking), so a
+redelivered event is detected by the primary key whatever order messages arrive in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from typing import Any, Generic, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    Mapper,
+    Notification,
+    StoredEvent,
+    Tracking,
+    Transcoding,
+)
+from psycopg.sql import SQL, Identifier
+
+from services.runtime.context import CommandContext, current_context, reset_context, set_context
+
+T = TypeVar("T")
+
+
+class StampingMapper(Mapper):
+    """Stores the command context's metadata with every domain event, under the key `meta`.
+
+    eventsourcing rebuilds an event's __dict__ from its stored state, so the metadata comes back as the
+    event's `meta` attribute with no further work.
+    """
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        if "meta" not in vars(domain_event):
+            object.__setattr__(domain_event, "meta", current_context().metadata())
+        return super().to_stored_event(domain_event)
+
+
+class DateAsISO(Transcoding):
+    """Calendar dates (a date of birth, an effective date) as ISO strings in stored events."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class SendcaseApplication(Application):
+    """Base of every service's application. Subclasses set `name` (it names the tables)."""
+
+    env = {"SINGLE_ROW_TRACKING": "f", "CREATE_TABLE": "y"}
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    def construct_mapper(self) -> Mapper:
+        return StampingMapper(transcoder=self.construct_transcoder())
+
+    def construct_recorder(self) -> Any:
+        return self.factory.process_recorder()
+
+    def save_tracked(self, tracking: Tracking, *aggregates: Any) -> None:
+        """Store a reaction's events and the position of the message that caused it, atomically.
+
+        Raises AlreadyProcessed when that message was handled before (nothing is stored twice).
+        """
+        processing = ProcessingEvent(tracking=tracking)
+        processing.collect_events(*aggregates)
+        try:
+            self.events.put(processing.events, tracking=tracking)
+        except IntegrityError as e:
+            if self._tracking_exists(tracking):
+                raise AlreadyProcessed(tracking) from e
+            raise  # a real conflict (e.g. a concurrent writer): the caller retries
+
+    def _tracking_exists(self, tracking: Tracking) -> bool:
+        recorder = self.recorder
+        datastore = getattr(recorder, "datastore", None)
+        table = getattr(recorder, "tracking_table_name", None)
+        if datastore is None or table is None:  # in-memory recorder: positions are monotonic there
+            return recorder.has_tracking_id(tracking.application_name, tracking.notification_id)
+        statement = SQL("SELECT 1 FROM {0}.{1} WHERE application_name = %s AND notification_id = %s").format(
+            Identifier(datastore.schema), Identifier(table)
+        )
+        with datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (tracking.application_name, tracking.notification_id))
+            return curs.fetchone() is not None
+
+    def notifications_after(self, position: int, limit: int) -> Sequence[Notification]:
+        return self.recorder.select_notifications(start=position + 1, limit=limit)
+
+    def max_notification_id(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    @property
+    def notify_channel(self) -> str | None:
+        """The PostgreSQL NOTIFY channel eventsourcing signals on after each insert."""
+        return getattr(self.recorder, "channel_name", None)
+
+
+class AlreadyProcessed(Exception):
+    def __init__(self, tracking: Tracking) -> None:
+        super().__init__(f"{tracking.application_name}#{tracking.notification_id} was already processed")
+        self.tracking = tracking
+
+
+def postgres_env(database_url: str, pool_size: int = 5) -> dict[str, str]:
+    """eventsourcing's PostgreSQL settings from a database URL."""
+    parts = urlsplit(database_url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"not a PostgreSQL URL: {database_url!r}")
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": parts.path.lstrip("/"),
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(pool_size * 2),
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_PRE_PING": "y",
+    }
+
+
+IN_MEMORY_ENV = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+
+A = TypeVar("A", bound=SendcaseApplication)
+
+
+class EventStore(Generic[A]):
+    """Runs an application's methods from asyncio code in one thread pool, inside a command context."""
+
+    def __init__(self, app: A, threads: int = 8) -> None:
+        self.app = app
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"{app.name}-store")
+
+    async def call(self, ctx: CommandContext | None, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run fn(*args, **kwargs) in the pool; with ctx set for its duration when given."""
+        loop = asyncio.get_running_loop()
+        run = functools.partial(_run_in_context, ctx, fn, args, kwargs)
+        return await loop.run_in_executor(self._executor, contextvars.copy_context().run, run)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self.app.close()
+
+
+def _run_in_context(ctx: CommandContext | None, fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
+    if ctx is None:
+        return fn(*args, **kwargs)
+    token = set_context(ctx)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        reset_context(token)

@@ -1,0 +1,125 @@
+"""The outbox relay: the service's notification log, in order, onto JetStream.
+
+Each stored domain event is translated (or skipped, if internal) and published with
+Nats-Msg-Id = <service>:<notification id>, so JetStream drops a second copy. The relay records how far it
+has got only after every publish up to that point was acknowledged. A crash anywhere therefore loses
+nothing (it resumes from the recorded position) and duplicates nothing downstream (the re-publish is
+deduplicated). Before resuming, it also reads the last id its service has in the stream, so even a relay
+that was down for longer than the duplicate window does not publish twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from contracts.envelope import EventEnvelope
+from contracts.subjects import event_subject, service_events
+from services.runtime.database import PositionStore
+from services.runtime.logfollower import LogFollower
+from services.runtime.logging import get_logger
+from services.runtime.translation import Translator
+
+log = get_logger(__name__)
+
+RELAY = "relay"
+
+
+def message_id(service: str, notification_id: int) -> str:
+    return f"{service}:{notification_id}"
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        service: str,
+        follower: LogFollower,
+        translate: Translator,
+        js: JetStreamContext,
+        positions: PositionStore,
+        *,
+        prefix: str,
+        stream: str,
+        publish_timeout: float = 10.0,
+    ) -> None:
+        self.service = service
+        self.follower = follower
+        self.translate = translate
+        self.js = js
+        self.positions = positions
+        self.prefix = prefix
+        self.stream = stream
+        self.publish_timeout = publish_timeout
+        self.position = 0
+        self.published = 0  # integration events published by this process (for benchmarks and health)
+
+    async def resume_position(self) -> int:
+        recorded = await self.positions.get(RELAY)
+        in_stream = await self.last_published_in_stream()
+        if in_stream > recorded:
+            log.info("relay.resume_from_stream", recorded=recorded, stream=in_stream)
+            await self.positions.set(RELAY, in_stream)
+        return max(recorded, in_stream)
+
+    async def last_published_in_stream(self) -> int:
+        try:
+            last = await self.js.get_last_msg(self.stream, service_events(self.prefix, self.service))
+        except NotFoundError:
+            return 0
+        msg_id = (last.headers or {}).get("Nats-Msg-Id", "")
+        service, _, number = msg_id.partition(":")
+        return int(number) if service == self.service and number.isdigit() else 0
+
+    async def run(self) -> None:
+        self.position = await self.resume_position()
+        log.info("relay.started", position=self.position)
+        failures = 0
+        while True:
+            batch = await self.follower.next_batch(self.position)
+            try:
+                await self.relay(batch)
+                failures = 0
+            except Exception as e:  # NATS down, timeout, a translation bug: never skip, retry
+                failures += 1
+                delay = min(30.0, 0.5 * 2**failures)
+                log.error("relay.publish_failed", error=repr(e), position=self.position, retry_in=delay)
+                await asyncio.sleep(delay)
+
+    async def relay(self, batch: Sequence) -> None:
+        """Publish one batch (pipelined) and advance the recorded position past it."""
+        app = self.follower.store.app
+        outgoing: list[tuple[int, EventEnvelope]] = []
+        for notification in batch:
+            envelope = self.translate(app.mapper.to_domain_event(notification), notification.id)
+            if envelope is not None:
+                outgoing.append((notification.id, envelope))
+        results = await asyncio.gather(
+            *(self._publish(nid, env) for nid, env in outgoing), return_exceptions=True
+        )
+        # Advance only over the prefix that is safely in the stream; a failure stops the advance there.
+        new_position = batch[-1].id
+        for (nid, _), result in zip(outgoing, results, strict=True):
+            if isinstance(result, BaseException):
+                new_position = nid - 1
+                await self._record(new_position)
+                raise result
+        await self._record(new_position)
+
+    async def _publish(self, notification_id: int, env: EventEnvelope) -> None:
+        ack = await self.js.publish(
+            event_subject(self.prefix, env.type),
+            env.model_dump_json().encode(),
+            timeout=self.publish_timeout,
+            stream=self.stream,
+            headers={"Nats-Msg-Id": message_id(self.service, notification_id), "Sendcase-Type": env.type},
+        )
+        if not ack.duplicate:
+            self.published += 1
+
+    async def _record(self, position: int) -> None:
+        if position > self.position:
+            await self.positions.set(RELAY, position)
+            self.position = position

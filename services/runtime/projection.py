@@ -1,0 +1,70 @@
+"""Projections: read models kept by asyncpg from the service's own notification log.
+
+Each projection has its own position in runtime_positions, updated in the same transaction as the rows
+it changes, so a crash leaves the view and its position consistent. `rebuild` empties the view and
+resets the position; the runner then replays the whole log and arrives at the same rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import asyncpg
+
+from services.runtime.database import PositionStore
+from services.runtime.logfollower import LogFollower
+from services.runtime.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class Projection(Protocol):
+    name: str
+
+    async def setup(self, conn: asyncpg.Connection) -> None:
+        """Create the view's tables if missing."""
+        ...
+
+    async def clear(self, conn: asyncpg.Connection) -> None:
+        """Empty the view, for a rebuild."""
+        ...
+
+    async def apply(self, conn: asyncpg.Connection, event: Any, notification_id: int) -> None:
+        """Fold one stored domain event into the view."""
+        ...
+
+
+class ProjectionRunner:
+    def __init__(self, projection: Projection, follower: LogFollower, pool: asyncpg.Pool, positions: PositionStore):
+        self.projection = projection
+        self.follower = follower
+        self.pool = pool
+        self.positions = positions
+        self.key = f"projection:{projection.name}"
+        self.position = 0
+
+    async def setup(self) -> None:
+        async with self.pool.acquire() as conn:
+            await self.projection.setup(conn)
+        self.position = await self.positions.get(self.key)
+
+    async def run(self) -> None:
+        await self.setup()
+        log.info("projection.started", projection=self.projection.name, position=self.position)
+        while True:
+            batch = await self.follower.next_batch(self.position)
+            await self.apply_batch(batch)
+
+    async def apply_batch(self, batch: Any) -> None:
+        mapper = self.follower.store.app.mapper
+        async with self.pool.acquire() as conn, conn.transaction():
+            for notification in batch:
+                await self.projection.apply(conn, mapper.to_domain_event(notification), notification.id)
+            await self.positions.set(self.key, batch[-1].id, conn)
+        self.position = batch[-1].id
+
+    async def rebuild(self) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self.projection.clear(conn)
+            await self.positions.set(self.key, 0, conn)
+        self.position = 0

@@ -1,0 +1,99 @@
+"""One settings class for every service, read from the environment (only in bootstrap).
+
+A value is looked up as SENDCASE_<SERVICE>_<FIELD> first, then SENDCASE_<FIELD>, then the default, so one
+environment can hold a shared NATS URL and per-service database URLs.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+from contracts.subjects import DEFAULT_PREFIX
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SENDCASE_", extra="ignore")
+
+    service: str
+    # The PostgreSQL server; each service's own database on it is sendcase_<service> unless database_url
+    # names one outright.
+    postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    database_url: str | None = None
+    nats_url: str = "nats://127.0.0.1:4222"
+    subject_prefix: str = DEFAULT_PREFIX
+    create_database: bool = True  # create the service's database if missing (off where the DBA does it)
+
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+
+    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    poll_seconds: float = Field(default=1.0, gt=0)  # outbox and projections poll this often besides NOTIFY
+    duplicate_window_seconds: int = Field(default=7 * 24 * 3600, ge=120)  # JetStream dedupe window
+
+    consumer_batch_size: int = Field(default=100, ge=1)
+    consumer_max_attempts: int = Field(default=5, ge=1)  # then the message goes to the dead-letter subject
+    consumer_backoff_seconds: list[float] = Field(default_factory=lambda: [1.0, 5.0, 15.0, 60.0])
+    consumer_ack_wait_seconds: float = Field(default=30.0, gt=0)  # redelivery after a crash mid-message
+
+    event_store_threads: int = Field(default=8, ge=1)
+    local_authority_code: str = "000"  # the LA this deployment serves (3-digit DfE code)
+
+    @model_validator(mode="after")
+    def _database_url(self) -> ServiceSettings:
+        if self.database_url is None:
+            parts = urlsplit(self.postgres_url)
+            self.database_url = urlunsplit(parts._replace(path=f"/{self.database_name}"))
+        return self
+
+    @property
+    def database_name(self) -> str:
+        if self.database_url:
+            return urlsplit(self.database_url).path.lstrip("/")
+        return f"sendcase_{self.service}"
+
+    @property
+    def events_stream(self) -> str:
+        return stream_names(self.subject_prefix)[0]
+
+    @property
+    def dead_letter_stream(self) -> str:
+        return stream_names(self.subject_prefix)[1]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        service = getattr(settings_cls, "service_name", None)
+        sources: list[PydanticBaseSettingsSource] = [init_settings]
+        if service:
+            sources.append(EnvSettingsSource(settings_cls, env_prefix=f"SENDCASE_{service.upper()}_"))
+        sources.append(env_settings)
+        return tuple(sources)
+
+
+def stream_names(prefix: str) -> tuple[str, str]:
+    base = prefix.upper().replace(".", "_").replace("-", "_")
+    return f"{base}_EVENTS", f"{base}_DEADLETTER"
+
+
+@cache
+def _settings_class(service: str) -> type[ServiceSettings]:
+    return type(
+        f"{service.title()}Settings", (ServiceSettings,),
+        {"service_name": service, "__annotations__": {"service_name": ClassVar[str]}},
+    )
+
+
+def load_settings(service: str, **overrides: Any) -> ServiceSettings:
+    """The settings of one service: overrides, then its own environment, then the shared one."""
+    return _settings_class(service)(service=service, **overrides)
