@@ -7,6 +7,7 @@ resets the position; the runner then replays the whole log and arrives at the sa
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Protocol
 
 import asyncpg
@@ -42,6 +43,9 @@ class ProjectionRunner:
         self.positions = positions
         self.key = f"projection:{projection.name}"
         self.position = 0
+        self._lock = asyncio.Lock()  # a rebuild and a batch never interleave
+        self._restart = asyncio.Event()  # set by rebuild: drop the batch being fetched, start again
+        self._generation = 0  # bumped by each rebuild; a batch fetched before it is dropped
 
     async def setup(self) -> None:
         async with self.pool.acquire() as conn:
@@ -52,19 +56,38 @@ class ProjectionRunner:
         await self.setup()
         log.info("projection.started", projection=self.projection.name, position=self.position)
         while True:
-            batch = await self.follower.next_batch(self.position)
-            await self.apply_batch(batch)
+            generation = self._generation
+            fetch = asyncio.ensure_future(self.follower.next_batch(self.position))
+            restart = asyncio.ensure_future(self._restart.wait())
+            try:
+                await asyncio.wait({fetch, restart}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (fetch, restart):
+                    if not task.done():
+                        task.cancel()
+            if self._restart.is_set():
+                self._restart.clear()
+                continue
+            await self.apply_batch(fetch.result(), generation)
 
-    async def apply_batch(self, batch: Any) -> None:
+    async def apply_batch(self, batch: Any, generation: int | None = None) -> None:
+        # (notification ids can have gaps: a rolled-back insert still uses up its sequence number)
         mapper = self.follower.store.app.mapper
-        async with self.pool.acquire() as conn, conn.transaction():
-            for notification in batch:
-                await self.projection.apply(conn, mapper.to_domain_event(notification), notification.id)
-            await self.positions.set(self.key, batch[-1].id, conn)
-        self.position = batch[-1].id
+        async with self._lock:
+            if generation is not None and generation != self._generation:
+                return  # fetched before a rebuild reset the position
+            async with self.pool.acquire() as conn, conn.transaction():
+                for notification in batch:
+                    await self.projection.apply(conn, mapper.to_domain_event(notification), notification.id)
+                await self.positions.set(self.key, batch[-1].id, conn)
+            self.position = batch[-1].id
 
     async def rebuild(self) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await self.projection.clear(conn)
-            await self.positions.set(self.key, 0, conn)
-        self.position = 0
+        """Empty the view and replay the whole log into it (while the service keeps running)."""
+        async with self._lock:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await self.projection.clear(conn)
+                await self.positions.set(self.key, 0, conn)
+            self.position = 0
+            self._generation += 1
+            self._restart.set()

@@ -1,0 +1,166 @@
+"""The tracked consumer against real JetStream and PostgreSQL: exactly-once effects, redelivery with
+backoff, and dead letters that do not block what is behind them."""
+
+import asyncio
+from collections import Counter
+
+import nats
+import pytest
+
+from contracts.envelope import EventEnvelope
+from contracts.subjects import dead_letter_subject, event_subject
+from contracts.register import PupilAddedToSenSupport
+from services.notifications.bootstrap import bootstrap as notifications_bootstrap
+from services.notifications.domain.notification import Notification
+from services.notifications.policies import when_pupil_added_to_sen_support_owe_parent_notification
+from services.runtime.clock import FixedClock
+from services.runtime.consumer import EventSourcedReaction, TrackedConsumer
+from services.runtime.database import ensure_database
+from services.runtime.streams import ensure_streams
+from tests.conftest import SCHOOL_DAY
+from tests.support.register_events import publish, pupil_added
+from tests.support.stack import Sandbox, eventually, stream_messages
+
+
+@pytest.fixture
+async def world(sandbox: Sandbox):
+    settings = sandbox.settings("notifications")
+    await ensure_database(settings.database_url)
+    service = notifications_bootstrap(settings, FixedClock(SCHOOL_DAY))
+    nc = await nats.connect(settings.nats_url)
+    js = nc.jetstream()
+    await ensure_streams(js, settings.subject_prefix, settings.events_stream, settings.dead_letter_stream,
+                         duplicate_window_seconds=3600)
+    tasks = []
+
+    def start(react, *, backoff=(0.2, 0.4), max_attempts=3, sink=None) -> TrackedConsumer:
+        consumer = TrackedConsumer(
+            "notifications-test", js, sink or EventSourcedReaction(service.store, service.clock, react),
+            stream=settings.events_stream, prefix=settings.subject_prefix,
+            filter_subjects=[event_subject(settings.subject_prefix, PupilAddedToSenSupport.TYPE)],
+            max_attempts=max_attempts, backoff_seconds=backoff, ack_wait_seconds=5, fetch_timeout=0.3,
+        )
+        tasks.append(asyncio.create_task(consumer.run()))
+        return consumer
+
+    def owed_notifications() -> list:
+        app = service.store.app
+        return [
+            e for e in (app.mapper.to_domain_event(n) for n in app.notifications_after(0, 10_000))
+            if isinstance(e, Notification.Owed)
+        ]
+
+    yield settings, js, start, owed_notifications, service
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await nc.close()
+    service.store.close()
+
+
+async def test_a_handler_that_fails_midway_is_redelivered_and_has_its_effect_once(world) -> None:
+    settings, js, start, owed, _ = world
+    calls: Counter = Counter()
+
+    def flaky(app, envelope):
+        notifications = when_pupil_added_to_sen_support_owe_parent_notification(app, envelope)
+        calls[envelope.sequence] += 1
+        if calls[envelope.sequence] == 1:
+            raise ConnectionError("database went away mid-handler")  # after deciding, before saving
+        return notifications
+
+    consumer = start(flaky)
+    for seq in range(1, 6):
+        await publish(js, settings.subject_prefix, pupil_added(seq))
+
+    async def all_applied() -> bool:
+        return consumer.applied == 5
+    await eventually(all_applied, what="five effects")
+    assert all(n == 2 for n in calls.values())  # each failed once, then succeeded on redelivery
+    assert sorted(e.about for e in owed()) == [f"Sam Taylor{n}" for n in range(1, 6)]
+
+
+async def test_an_effect_committed_before_a_lost_ack_is_not_repeated(world) -> None:
+    settings, js, start, owed, service = world
+    real = EventSourcedReaction(service.store, service.clock, when_pupil_added_to_sen_support_owe_parent_notification)
+    crashed = set()
+
+    class CrashAfterCommit:
+        async def apply(self, envelope):
+            applied = await real.apply(envelope)
+            if envelope.sequence not in crashed:
+                crashed.add(envelope.sequence)
+                raise RuntimeError("process died after the commit, before the ack")
+            return applied
+
+    consumer = start(None, sink=CrashAfterCommit())
+    for seq in range(1, 4):
+        await publish(js, settings.subject_prefix, pupil_added(seq))
+
+    async def settled() -> bool:
+        return consumer.duplicates == 3
+    await eventually(settled, what="three redeliveries recognised as duplicates")
+    assert consumer.applied == 0  # every redelivery found its position already recorded
+    assert len(owed()) == 3
+
+
+async def test_a_republished_event_has_no_second_effect(world) -> None:
+    settings, js, start, owed, _ = world
+    consumer = start(when_pupil_added_to_sen_support_owe_parent_notification)
+    event = pupil_added(1)
+    await publish(js, settings.subject_prefix, event)
+    # the same fact published again past JetStream's dedupe (another message id), as after a long outage
+    await js.publish(event_subject(settings.subject_prefix, event.type), event.model_dump_json().encode(),
+                     headers={"Nats-Msg-Id": "register:1:again"})
+
+    async def both_seen() -> bool:
+        return consumer.applied + consumer.duplicates == 2
+    await eventually(both_seen, what="both copies handled")
+    assert (consumer.applied, consumer.duplicates) == (1, 1)
+    assert len(owed()) == 1
+
+
+async def test_a_poison_message_is_dead_lettered_after_its_attempts_and_does_not_block_the_rest(world) -> None:
+    settings, js, start, owed, _ = world
+    attempts: Counter = Counter()
+
+    def poisoned(app, envelope):
+        attempts[envelope.sequence] += 1
+        if envelope.sequence == 2:
+            raise ValueError("this pupil's record cannot be read")
+        return when_pupil_added_to_sen_support_owe_parent_notification(app, envelope)
+
+    consumer = start(poisoned, backoff=(1.0, 1.0), max_attempts=3)
+    for seq in range(1, 6):
+        await publish(js, settings.subject_prefix, pupil_added(seq))
+
+    async def others_done() -> bool:
+        return consumer.applied == 4
+    await eventually(others_done, what="the four good messages")
+    assert consumer.dead_lettered == 0  # the poison was still being retried: it blocked nothing
+
+    async def dead_lettered() -> bool:
+        return consumer.dead_lettered == 1
+    await eventually(dead_lettered, what="the poison message in the dead-letter stream")
+    assert attempts[2] == 3
+    [letter] = await stream_messages(settings.nats_url, settings.dead_letter_stream)
+    assert letter.subject == dead_letter_subject(settings.subject_prefix, "notifications-test")
+    assert letter.headers["Sendcase-Attempts"] == "3"
+    assert "this pupil's record cannot be read" in letter.headers["Sendcase-Reason"]
+    kept = EventEnvelope.model_validate_json(letter.data)  # kept whole, for a person to replay
+    assert (kept.producer, kept.sequence, kept.event_id) == ("register", 2, pupil_added(2).event_id)
+    assert sorted(e.about for e in owed()) == ["Sam Taylor1", "Sam Taylor3", "Sam Taylor4", "Sam Taylor5"]
+
+
+async def test_a_message_that_is_not_an_envelope_is_dead_lettered_at_once(world) -> None:
+    settings, js, start, owed, _ = world
+    consumer = start(when_pupil_added_to_sen_support_owe_parent_notification)
+    await js.publish(event_subject(settings.subject_prefix, PupilAddedToSenSupport.TYPE), b"{not json")
+    await publish(js, settings.subject_prefix, pupil_added(1))
+
+    async def done() -> bool:
+        return consumer.dead_lettered == 1 and consumer.applied == 1
+    await eventually(done, what="garbage dead-lettered, good message applied")
+    [letter] = await stream_messages(settings.nats_url, settings.dead_letter_stream)
+    assert letter.headers["Sendcase-Attempts"] == "1"
+    assert "not a sendcase event envelope" in letter.headers["Sendcase-Reason"]

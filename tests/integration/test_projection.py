@@ -1,0 +1,44 @@
+"""The notifications read model is rebuilt from zero with identical rows."""
+
+import nats
+
+from contracts.notifications import NotificationsForPupil
+from contracts.envelope import Answered
+from infra.client import Client
+from services.notifications.bootstrap import bootstrap as notifications_bootstrap
+from services.runtime.clock import FixedClock
+from tests.conftest import SCHOOL_DAY
+from tests.support.factories import caseworker, senco, teacher
+from tests.support.register_events import publish, pupil_added
+from tests.support.stack import Sandbox, eventually, running_service
+
+
+async def test_notifications_view_rebuilds_identically_and_answers_queries(sandbox: Sandbox) -> None:
+    settings = sandbox.settings("notifications")
+    async with running_service(notifications_bootstrap, settings, FixedClock(SCHOOL_DAY)) as runtime:
+        nc = await nats.connect(settings.nats_url)
+        js = nc.jetstream()
+        for seq in range(1, 31):
+            await publish(js, settings.subject_prefix, pupil_added(seq))
+        await nc.close()
+        pool = runtime.pool
+
+        async def rows():
+            found = await pool.fetch("SELECT * FROM notifications_by_pupil ORDER BY notification_id")
+            return found if len(found) == 30 else None
+
+        before = [dict(r) for r in await eventually(rows, what="30 notifications in the view")]
+        [runner] = runtime.projections
+        await runner.rebuild()
+        after = [dict(r) for r in await eventually(rows, what="the rebuilt view")]
+        assert after == before
+
+        async with Client(settings.nats_url, settings.subject_prefix, caseworker()) as client:
+            pupil_id = pupil_added(7).subject.pupil_id
+            answer = await client.query(NotificationsForPupil(pupil_id=pupil_id))
+            assert isinstance(answer, Answered)
+            [notification] = answer.result
+            assert notification["recipients"] == "everyone with parental responsibility"
+            assert (await client.query(NotificationsForPupil(pupil_id=pupil_id), actor=senco("999999"))).result == []
+            refused = await client.query(NotificationsForPupil(pupil_id=pupil_id), actor=teacher())
+            assert refused.outcome == "rejected" and refused.code == "not_authorised"

@@ -1,0 +1,54 @@
+"""Register events become integration events; the notifications policy turns them into duties."""
+
+from datetime import date
+
+from contracts.envelope import Role
+from contracts.notifications import Duty
+from contracts.register import PupilAddedToSenSupport
+from services.notifications.application import Notifications
+from services.notifications.domain.notification import Notification
+from services.notifications.policies import when_pupil_added_to_sen_support_owe_parent_notification
+from services.register.application import Register
+from services.register.translation import translate
+from services.runtime.eventstore import IN_MEMORY_ENV
+from tests.conftest import SCHOOL_DAY
+from tests.support.factories import add_kwargs, add_to_sen_support, senco
+from tests.support.inmemory import as_actor
+
+
+def published(register: Register):
+    envelopes = []
+    for n in register.notifications_after(0, 100):
+        env = translate(register.mapper.to_domain_event(n), n.id)
+        if env is not None:
+            envelopes.append(env)
+    return envelopes
+
+
+def test_adding_to_sen_support_publishes_one_self_contained_fact() -> None:
+    register = Register(env=IN_MEMORY_ENV)
+    as_actor(senco(), SCHOOL_DAY, register.add_to_sen_support, **add_kwargs(add_to_sen_support()))
+    [env] = published(register)
+    assert env.type == "register.pupil_added_to_sen_support" and env.producer == "register"
+    assert env.sequence == 2  # the registration (internal) was 1
+    assert env.actor.role is Role.SENCO
+    assert env.recorded_at == SCHOOL_DAY
+    assert env.occurred_at.date() == date(2026, 11, 20)  # the effective date, in England
+    fact = env.payload_as(PupilAddedToSenSupport)
+    assert fact.upn == add_to_sen_support().pupil.upn and fact.school_urn == "123456"
+    # translating again gives the same event id: a re-publish is recognisably the same fact
+    assert published(register)[0].event_id == env.event_id
+
+
+def test_the_duty_to_tell_parents_has_an_id_derived_from_its_cause() -> None:
+    register = Register(env=IN_MEMORY_ENV)
+    as_actor(senco(), SCHOOL_DAY, register.add_to_sen_support, **add_kwargs(add_to_sen_support()))
+    [env] = published(register)
+    app = Notifications(env=IN_MEMORY_ENV)
+    first = as_actor(senco(), SCHOOL_DAY, when_pupil_added_to_sen_support_owe_parent_notification, app, env)
+    again = as_actor(senco(), SCHOOL_DAY, when_pupil_added_to_sen_support_owe_parent_notification, app, env)
+    assert [n.id for n in first] == [n.id for n in again]
+    [owed] = first
+    assert isinstance(owed, Notification)
+    assert owed.duty == Duty.SEN_PROVISION_STARTED and owed.recipients == "everyone with parental responsibility"
+    assert owed.owed_since == date(2026, 11, 20)
