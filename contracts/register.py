@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from contracts.envelope import Command, Contract, EventPayload, Query
 from contracts.identifiers import NeedType, SchoolUrn, SenStatus, Upn
+from contracts.people import PersonToTell
 
 Name = str
 
@@ -73,7 +74,8 @@ class PupilView(Contract):
 
 
 class PupilAddedToSenSupport(EventPayload):
-    """A pupil now receives SEN support (K). Parents must be told (CFA 2014 s.68)."""
+    """A pupil is added to the SEN register at SEN support (K): special educational provision is being
+    made. Everyone in `people_to_tell` must be told (CFA 2014 s.68; Durham 2b)."""
 
     TYPE = "register.pupil_added_to_sen_support"
     SCHEMA_VERSION = 1
@@ -88,3 +90,37 @@ class PupilAddedToSenSupport(EventPayload):
     secondary_need: NeedType | None
     effective_date: date
     reason: str
+    people_to_tell: list[PersonToTell] = Field(default_factory=list)
+
+
+class PupilRemovedFromSenRegister(EventPayload):
+    """A pupil no longer has SEN (K -> N). Everyone in `people_to_tell` must be told (Durham 2b)."""
+
+    TYPE = "register.pupil_removed_from_sen_register"
+    SCHEMA_VERSION = 1
+
+    pupil_id: UUID
+    upn: str
+    school_urn: str
+    given_name: str
+    family_name: str
+    effective_date: date
+    reason: str
+    people_to_tell: list[PersonToTell] = Field(default_factory=list)
+
+
+class SpecialEducationalProvisionMade(EventPayload):
+    """The school makes (new or changed) special educational provision for a pupil on the register;
+    parents must be told that it is being made (CFA 2014 s.68)."""
+
+    TYPE = "register.special_educational_provision_made"
+    SCHEMA_VERSION = 1
+
+    pupil_id: UUID
+    upn: str
+    school_urn: str
+    given_name: str
+    family_name: str
+    provision: str  # what is being provided, in plain words
+    effective_date: date
+    people_to_tell: list[PersonToTell] = Field(default_factory=list)

@@ -93,12 +93,17 @@ def command_line(pid: int) -> str:
         return ""
 
 
-def stop_pid(pid: int | None, sig: int = signal.SIGTERM, timeout: float = 30.0, expect: str | None = None) -> None:
-    """Stop a process by pid; with `expect`, only if its command line still contains it (pids are reused)."""
+def stop_pid(
+    pid: int | None, sig: int = signal.SIGTERM, timeout: float = 30.0, expect: str | tuple[str, ...] | None = None
+) -> None:
+    """Stop a process by pid; with `expect`, only if its command line still shows one of those words
+    (pids are reused: never signal a stranger)."""
     if not pid_alive(pid):
         return
-    if expect is not None and expect not in command_line(pid or 0):
-        return
+    if expect is not None:
+        line = command_line(pid or 0)
+        if not any(word in line for word in ((expect,) if isinstance(expect, str) else expect)):
+            return
     assert pid is not None
     os.kill(pid, sig)
     deadline = time.monotonic() + timeout

@@ -8,6 +8,7 @@ backoff, and the rest of the service keeps answering.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
@@ -59,6 +60,9 @@ class ServiceDefinition:
     projections: list[Projection] = field(default_factory=list)
     # Queries answered from read models need the pool; bootstrap hands them a callable to get it.
     on_pool: list[Callable[[asyncpg.Pool], None]] = field(default_factory=list)
+    # Further loops the service runs, supervised like the relay (e.g. a delivery worker). Each gets the
+    # running ServiceRuntime (its pool, NATS connection, settings) and runs until cancelled.
+    background: list[tuple[str, Callable[[ServiceRuntime], Awaitable[None]]]] = field(default_factory=list)
 
 
 Bootstrap = Callable[[ServiceSettings, Clock], ServiceDefinition]
@@ -147,6 +151,8 @@ class ServiceRuntime:
             self._spawn(f"consumer:{consumer.name}", consumer.run)
         for runner in self.projections:
             self._spawn(f"projection:{runner.projection.name}", runner.run)
+        for name, loop in svc.background:
+            self._spawn(name, functools.partial(loop, self))
         log.info("service.started", pid=os.getpid(), database=s.database_name, nats=s.nats_url)
 
     def _register_ping(self) -> None:

@@ -1,0 +1,1 @@
+"""`sendcase <service> ...` subcommands: one module per service, each a typer app talking over NATS."""

@@ -1,0 +1,87 @@
+"""What the README promises a newcomer: `sendcase up`, `status`, `demo`, Ctrl-C, and data kept."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from infra.stack import StackState, pid_alive
+
+SENDCASE = str(Path(sys.executable).parent / "sendcase")
+
+
+def sendcase(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDCASE_")}
+    env["SENDCASE_HOME"] = str(home)
+    return subprocess.run([SENDCASE, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def start_up(home: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDCASE_")}
+    env["SENDCASE_HOME"] = str(home)
+    return subprocess.Popen([SENDCASE, "up"], env=env, stdout=open(home.parent / "up.log", "ab"), stderr=subprocess.STDOUT)
+
+
+def wait_until_up(home: Path, up: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert up.poll() is None, (home.parent / "up.log").read_text()
+        if sendcase(home, "status").returncode == 0:
+            return
+        time.sleep(1)
+    pytest.fail("sendcase did not come up:\n" + (home.parent / "up.log").read_text())
+
+
+@pytest.fixture
+def home(tmp_path: Path):
+    home = tmp_path / "sendcase-home"
+    home.mkdir()
+    yield home
+    state = StackState.load(home)
+    if state and pid_alive(state.supervisor_pid):
+        os.kill(state.supervisor_pid, signal.SIGTERM)
+    print((tmp_path / "up.log").read_text() if (tmp_path / "up.log").exists() else "")
+
+
+def test_up_status_demo_ctrl_c_and_up_again(home: Path) -> None:
+    assert sendcase(home, "status").returncode == 1  # nothing running yet: says so, exits non-zero
+
+    up = start_up(home)
+    wait_until_up(home, up)
+    status = sendcase(home, "status")
+    for name in ("postgresql", "nats", "register", "notifications"):
+        assert re.search(rf"{name}\s+up", status.stdout), status.stdout
+
+    demo = sendcase(home, "demo")
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "status K" in demo.stdout
+    assert "owed to everyone with parental responsibility" in demo.stdout
+    upn = re.search(r"adds pupil ([A-Z0-9]{13})", demo.stdout).group(1)
+
+    state = StackState.load(home)
+    children = [state.postgres_pid, state.nats_pid, *state.services.values()]
+    up.send_signal(signal.SIGINT)  # Ctrl-C
+    assert up.wait(90) == 0
+    assert not any(pid_alive(pid) for pid in children), "Ctrl-C left processes running"
+    assert sendcase(home, "status").returncode == 1
+
+    up = start_up(home)
+    wait_until_up(home, up)
+    record = sendcase(home, "register", "pupil", upn, "--as-user", "auditor@la", "--as-role", "auditor", "--as-org", "la:000")
+    assert record.returncode == 0, record.stdout + record.stderr
+    view = json.loads(record.stdout)["result"]
+    assert view["status"] == "K" and view["history"][0]["by_role"] == "senco"
+
+    refused = sendcase(home, "register", "add-to-sen-support", "--school", "900001", "--upn", upn,
+                       "--given-name", "Sam", "--family-name", "Taylor", "--date-of-birth", "2017-03-14",
+                       "--primary-need", "SLCN", "--reason", "again", "--as-user", "senco@demo", "--as-role", "senco")
+    assert refused.returncode == 1 and "already_on_sen_support" in refused.stdout
+
+    assert sendcase(home, "down").returncode == 0
+    assert up.wait(90) == 0
