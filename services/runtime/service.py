@@ -107,7 +107,7 @@ class ServiceRuntime:
         js = self.nc.jetstream()
         await ensure_streams(
             js, s.subject_prefix, s.events_stream, s.dead_letter_stream,
-            duplicate_window_seconds=s.duplicate_window_seconds,
+            duplicate_window_seconds=s.duplicate_window_seconds, replicas=s.stream_replicas,
         )
 
         self.relay = OutboxRelay(

@@ -34,6 +34,7 @@ class ServiceSettings(BaseSettings):
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     poll_seconds: float = Field(default=1.0, gt=0)  # outbox and projections poll this often besides NOTIFY
     duplicate_window_seconds: int = Field(default=7 * 24 * 3600, ge=120)  # JetStream dedupe window
+    stream_replicas: int = Field(default=1, ge=1, le=5)  # 3 on a three-node NATS cluster
 
     consumer_batch_size: int = Field(default=100, ge=1)
     consumer_max_attempts: int = Field(default=5, ge=1)  # then the message goes to the dead-letter subject
