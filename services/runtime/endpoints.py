@@ -77,6 +77,7 @@ async def dispatch(
     run: Callable[[Any, CommandContext], Awaitable[BaseModel]],
     clock: Clock,
     name: str,
+    message_id: str | None = None,
 ) -> BaseModel:
     """Validate, set the context, run, and turn every outcome into a reply."""
     try:
@@ -93,7 +94,7 @@ async def dispatch(
         causation_id=getattr(envelope, "causation_id", None),
     )
     with structlog.contextvars.bound_contextvars(
-        correlation_id=str(ctx.correlation_id), request=name, user=ctx.actor.user_id
+        correlation_id=str(ctx.correlation_id), message_id=message_id, request=name, user=ctx.actor.user_id
     ):
         try:
             reply = await run(payload, ctx)
@@ -123,7 +124,7 @@ def register_command(broker: NatsBroker, prefix: str, queue: str, route: Command
 
     @broker.subscriber(command_subject(prefix, route.model.SUBJECT), queue=queue)
     async def endpoint(msg: NatsMessage) -> bytes:
-        reply = await dispatch(msg.body, envelope_model, run, clock, route.model.SUBJECT)
+        reply = await dispatch(msg.body, envelope_model, run, clock, route.model.SUBJECT, msg.message_id)
         return reply.model_dump_json().encode()
 
 
@@ -140,5 +141,5 @@ def register_query(broker: NatsBroker, prefix: str, queue: str, route: QueryRout
 
     @broker.subscriber(query_subject(prefix, route.model.SUBJECT), queue=queue)
     async def endpoint(msg: NatsMessage) -> bytes:
-        reply = await dispatch(msg.body, envelope_model, run, clock, route.model.SUBJECT)
+        reply = await dispatch(msg.body, envelope_model, run, clock, route.model.SUBJECT, msg.message_id)
         return reply.model_dump_json().encode()

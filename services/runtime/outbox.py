@@ -32,6 +32,10 @@ def message_id(service: str, notification_id: int) -> str:
     return f"{service}:{notification_id}"
 
 
+class StreamAheadOfEventStore(RuntimeError):
+    pass
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -59,6 +63,15 @@ class OutboxRelay:
     async def resume_position(self) -> int:
         recorded = await self.positions.get(RELAY)
         in_stream = await self.last_published_in_stream()
+        stored = await self.follower.store.call(None, self.follower.store.app.max_notification_id)
+        if in_stream > stored:
+            # The stream has ids this event store never wrote: its database was replaced or reset while
+            # the stream was kept. Resuming after the stream's id would silently skip new events.
+            raise StreamAheadOfEventStore(
+                f"the {self.stream} stream already holds {self.service}:{in_stream}, but the {self.service} "
+                f"event store has only {stored} events: was its database reset? Restore the database, or "
+                f"give this deployment its own subject prefix, before the relay publishes again."
+            )
         if in_stream > recorded:
             log.info("relay.resume_from_stream", recorded=recorded, stream=in_stream)
             await self.positions.set(RELAY, in_stream)

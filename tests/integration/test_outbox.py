@@ -11,7 +11,7 @@ from services.runtime.clock import FixedClock
 from services.runtime.context import CommandContext
 from services.runtime.database import PositionStore, create_pool, ensure_database
 from services.runtime.logfollower import LogFollower
-from services.runtime.outbox import RELAY, OutboxRelay
+from services.runtime.outbox import RELAY, OutboxRelay, StreamAheadOfEventStore
 from services.runtime.streams import ensure_streams
 from tests.conftest import SCHOOL_DAY
 from tests.support.factories import add_kwargs, add_to_sen_support, senco
@@ -136,3 +136,18 @@ async def test_relay_wakes_on_notify_and_publishes_in_log_order(parts) -> None:
     assert await published_sequences(settings) == list(range(2, 41, 2))
     messages = await stream_messages(settings.nats_url, settings.events_stream)
     assert [m.headers["Nats-Msg-Id"] for m in messages] == [f"register:{n}" for n in range(2, 41, 2)]
+
+
+async def test_relay_refuses_to_skip_events_when_the_stream_is_ahead_of_its_database(parts, sandbox) -> None:
+    # e.g. the register's database was reset but the stream kept the old register:1..6
+    settings, positions, new_relay, add_pupils = parts
+    await add_pupils(1, 3)
+    await run_until(new_relay(), 6)
+    relay = new_relay()
+    real_max = relay.follower.store.app.max_notification_id
+    relay.follower.store.app.max_notification_id = lambda: 2  # a younger event store than the stream
+    try:
+        with pytest.raises(StreamAheadOfEventStore, match="was its database reset"):
+            await relay.resume_position()
+    finally:
+        relay.follower.store.app.max_notification_id = real_max
