@@ -160,15 +160,16 @@ class ServiceRuntime:
 
         @self.broker.subscriber(ping_subject(self.settings.subject_prefix, self.service.name))
         async def ping(msg: NatsMessage) -> bytes:
-            return self.health().model_dump_json().encode()
+            return (await self.health()).model_dump_json().encode()
 
-    def health(self) -> ServiceHealth:
+    async def health(self) -> ServiceHealth:
         assert self.started_at is not None
+        store = self.service.store
         return ServiceHealth(
             service=self.service.name,
             pid=os.getpid(),
             started_at=self.started_at,
-            last_notification_id=self.relay.follower.store.app.max_notification_id() if self.relay else 0,
+            last_notification_id=await store.call(None, store.app.max_notification_id),
             relayed_up_to=self.relay.position if self.relay else 0,
         )
 
