@@ -151,3 +151,34 @@ async def test_relay_refuses_to_skip_events_when_the_stream_is_ahead_of_its_data
             await relay.resume_position()
     finally:
         relay.follower.store.app.max_notification_id = real_max
+
+
+async def test_relay_keeps_going_when_its_listen_connection_dies(parts) -> None:
+    settings, positions, new_relay, add_pupils = parts
+    relay = new_relay()
+    relay.follower.poll_seconds = 0.5
+    task = asyncio.create_task(relay.run())
+    try:
+        async def listening() -> bool:
+            return relay.follower._listener is not None
+        await eventually(listening, what="the relay to LISTEN")
+        first_listener = relay.follower._listener
+        import asyncpg
+        admin = await asyncpg.connect(settings.database_url)
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND query ILIKE 'LISTEN%'"
+        )
+        await admin.close()
+        assert killed == 1
+        await add_pupils(1, 2)
+
+        async def caught_up() -> bool:
+            return relay.position >= 4
+        await eventually(caught_up, timeout=10, what="the relay to publish without its LISTEN connection")
+        assert relay.follower._listener is not first_listener  # it listens again on a new connection
+        assert not relay.follower._listener.is_closed()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert await published_sequences(settings) == [2, 4]
