@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
 import tempfile
 import time
@@ -57,8 +58,9 @@ def store_pupils(app, count: int) -> None:
 async def main(events: int, batch: int) -> None:
     servers = external_servers()
     embedded = None
+    root = Path(tempfile.mkdtemp(prefix="sendcase-bench-"))
     if servers is None:
-        embedded = EmbeddedServers(Path(tempfile.mkdtemp(prefix="sendcase-bench-")))
+        embedded = EmbeddedServers(root)
         servers = embedded.start()
     try:
         sandbox = Sandbox(servers, new_prefix())
@@ -97,6 +99,7 @@ async def main(events: int, batch: int) -> None:
     finally:
         if embedded:
             embedded.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -170,11 +170,13 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._prepare_user()
         if not (self.data_dir / "PG_VERSION").exists():
-            subprocess.run(
+            init = subprocess.run(
                 [str(self.bin / "initdb"), "-D", str(self.data_dir), "--auth=trust", "--encoding=UTF8",
                  "--locale=C", "-U", "postgres"],
-                check=True, capture_output=True, user=self.run_as,
+                capture_output=True, text=True, user=self.run_as,
             )
+            if init.returncode != 0:
+                raise RuntimeError(f"initdb failed in {self.data_dir}: {init.stderr.strip() or init.stdout.strip()}")
         self._stale_postmaster()
         self.port = free_port(self.port or None)
         log = open(self.log_file, "ab")

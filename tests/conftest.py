@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from datetime import date, datetime, timezone
 
 import pytest
@@ -16,18 +19,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(getattr(pytest.mark, tier))
 
 
+def server_dir(name: str) -> Path:
+    """A folder for server data outside pytest's tmp tree: running as root, PostgreSQL runs as another
+    user that must reach its data folder, and every pytest session resets its tmp root to mode 0700."""
+    return Path(tempfile.mkdtemp(prefix=f"sendcase-{name}-"))
+
+
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+def servers() -> Iterator[Servers]:
     """Real PostgreSQL and NATS JetStream, started once per test session."""
     external = external_servers()
     if external is not None:
         yield external
         return
-    embedded = EmbeddedServers(tmp_path_factory.mktemp("servers"))
+    root = server_dir("test-servers")
+    embedded = EmbeddedServers(root)
     try:
         yield embedded.start()
     finally:
         embedded.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from infra.stack import StackState, pid_alive
+from tests.conftest import server_dir
 
 SENDCASE = str(Path(sys.executable).parent / "sendcase")
 
@@ -39,14 +41,17 @@ def wait_until_up(home: Path, up: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def home(tmp_path: Path):
-    home = tmp_path / "sendcase-home"
+def home():
+    home = server_dir("newcomer") / "sendcase-home"
     home.mkdir()
     yield home
     state = StackState.load(home)
     if state and pid_alive(state.supervisor_pid):
         os.kill(state.supervisor_pid, signal.SIGTERM)
-    print((tmp_path / "up.log").read_text() if (tmp_path / "up.log").exists() else "")
+        time.sleep(5)
+    log = home.parent / "up.log"
+    print(log.read_text() if log.exists() else "")
+    shutil.rmtree(home.parent, ignore_errors=True)
 
 
 def test_up_status_demo_ctrl_c_and_up_again(home: Path) -> None:
