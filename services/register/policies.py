@@ -48,13 +48,16 @@ def when_ehc_plan_ceased_leave_status_e(app: Register, envelope: EventEnvelope) 
     return [pupil] if pupil.pending_events else []
 
 
-REACTIONS = {
-    "ehc-plans": (
-        [EhcPlanFinalised.TYPE, EhcPlanCeased.TYPE],
-        lambda app, envelope: (
-            when_ehc_plan_finalised_set_status_e(app, envelope)
-            if envelope.type == EhcPlanFinalised.TYPE
-            else when_ehc_plan_ceased_leave_status_e(app, envelope)
-        ),
-    ),
-}
+def when_ehcp_event(app: Register, envelope: EventEnvelope) -> Sequence[Pupil]:
+    """One consumer for all the ehcp service's facts, in stream order, so a plan's cessation is never
+    applied before its finalisation. Facts the register does not act on are recorded as seen."""
+    if envelope.type == EhcPlanFinalised.TYPE:
+        return when_ehc_plan_finalised_set_status_e(app, envelope)
+    if envelope.type == EhcPlanCeased.TYPE:
+        return when_ehc_plan_ceased_leave_status_e(app, envelope)
+    return []
+
+
+# One wildcard subject rather than a list: a list of filter subjects needs nats-server 2.10+, and an older
+# server silently ignores it and delivers every event in the stream.
+REACTIONS = {"ehc-plans": (["ehcp.*"], when_ehcp_event)}
