@@ -324,7 +324,7 @@ class SchoolRegister(Query):
 
     SUBJECT = "register.school_register"
 
-    school_urn: SchoolUrn
+    school_urn: SchoolUrn | None = None  # None: every school in the LA (LA staff only)
     as_at: date | None = None
 
 

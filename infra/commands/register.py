@@ -286,11 +286,12 @@ def history(upn: str, as_user: UserOption, as_role: RoleOption, as_org: OrgOptio
 
 @app.command("school-register")
 def school_register(
-    school: str, as_user: UserOption, as_role: RoleOption, as_org: OrgOption,
+    as_user: UserOption, as_role: RoleOption, as_org: OrgOption,
+    school: Annotated[Optional[str], typer.Argument(help="School URN; omit for the whole LA")] = None,
     as_at: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD: the register as it stood that day")] = None,
     home: HomeOption = None,
 ) -> None:
-    """One school's SEN register, now or as at a past date."""
+    """One school's SEN register (or the whole LA's), now or as at a past date."""
     show(_send(home, as_user, as_role, as_org, _build(SchoolRegister, school_urn=school, as_at=as_at), query=True))
 
 

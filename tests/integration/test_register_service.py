@@ -290,6 +290,10 @@ async def test_the_census_as_at_a_past_day_is_unchanged_by_later_changes(registe
     assert sorted(e["upn"] for e in summer["entries"]) == sorted([upn(2), upn(3), upn(4)])
     now = await answer(client, SchoolRegister(school_urn=SCHOOL))
     assert [(e["upn"], e["status"]) for e in now["entries"] if e["upn"] == upn(1)] == [(upn(1), "N")]
+    la_register = await answer(client, SchoolRegister(as_at=autumn), actor=DATA_OFFICER)
+    assert la_register["school_urn"] is None and la_register["roll"] == 10 and len(la_register["entries"]) == 3
+    refused = await client.query(SchoolRegister(as_at=autumn), actor=senco())
+    assert isinstance(refused, Rejected) and refused.code is RejectionCode.NOT_AUTHORISED
     refused = await client.query(LaCounts(), actor=senco())
     assert isinstance(refused, Rejected) and refused.code is RejectionCode.NOT_AUTHORISED
 
@@ -314,3 +318,30 @@ async def test_the_read_models_rebuild_from_zero_with_identical_rows(register) -
     await caught_up(runtime)
     assert await snapshot() == before
     assert len(before["register_pupils"]) == 20 and len(before["pupil_history"]) > 20
+
+
+async def test_a_plan_for_a_pupil_on_no_roll_is_dead_lettered_and_does_not_hold_up_the_next(register) -> None:
+    runtime, client, settings = register
+    await import_school(client, SCHOOL, range(1, 3))
+    stranger, known = upn(77), upn(1)
+    nc = await nats.connect(settings.nats_url)
+    js = nc.jetstream()
+    for sequence, who in ((1, stranger), (2, known)):
+        await publish(js, settings.subject_prefix, ehcp_event(EhcPlanFinalised(
+            case_id=uuid4(), pupil_id=Pupil.create_id(who), upn=who, school_urn=SCHOOL, issued_on=date(2026, 11, 2),
+            primary_need=NeedType.SLCN), sequence))
+    await nc.close()
+
+    async def known_is_e():
+        return (await client.query(GetPupil(upn=known), actor=caseworker())).result["status"] == "E"
+
+    await eventually(known_is_e, what="the known pupil's plan applied")
+    [consumer] = runtime.consumers
+    await eventually(lambda: _true(consumer.dead_lettered == 1), what="the stranger's plan dead-lettered")
+    dead = await stream_messages(settings.nats_url, settings.dead_letter_stream)
+    assert len(dead) == 1 and stranger in dead[0].data.decode()
+    assert "on no school's roll" in dead[0].headers["Sendcase-Reason"]
+
+
+async def _true(value: bool) -> bool:
+    return value
