@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from contracts.envelope import Command, Contract, EventPayload, Query
 from contracts.identifiers import NeedType, SchoolUrn, SenStatus, Upn
@@ -326,6 +326,9 @@ class SchoolRegister(Query):
 
     school_urn: SchoolUrn | None = None  # None: every school in the LA (LA staff only)
     as_at: date | None = None
+    # As the register knew it at this instant (for an auditor: what a census return made then would have
+    # said), leaving out changes recorded later even when they were backdated. None: everything known now.
+    as_known_at: AwareDatetime | None = None
 
 
 class RegisterEntry(Contract):
@@ -355,6 +358,9 @@ class LaCounts(Query):
 
     school_urn: SchoolUrn | None = None
     as_at: date | None = None
+    # As the register knew it at this instant (for an auditor: what a census return made then would have
+    # said), leaving out changes recorded later even when they were backdated. None: everything known now.
+    as_known_at: AwareDatetime | None = None
 
 
 class CountLine(Contract):
@@ -388,6 +394,9 @@ class CensusExtract(Query):
 
     school_urn: SchoolUrn | None = None
     census_date: date
+    # As the register knew it at this instant (for an auditor: what a census return made then would have
+    # said), leaving out changes recorded later even when they were backdated. None: everything known now.
+    as_known_at: AwareDatetime | None = None
 
 
 class PupilTransferred(EventPayload):

@@ -289,20 +289,23 @@ def school_register(
     as_user: UserOption, as_role: RoleOption, as_org: OrgOption,
     school: Annotated[Optional[str], typer.Argument(help="School URN; omit for the whole LA")] = None,
     as_at: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD: the register as it stood that day")] = None,
+    as_known_at: Annotated[Optional[str], typer.Option(help="ISO date-time: as the register knew it then")] = None,
     home: HomeOption = None,
 ) -> None:
     """One school's SEN register (or the whole LA's), now or as at a past date."""
-    show(_send(home, as_user, as_role, as_org, _build(SchoolRegister, school_urn=school, as_at=as_at), query=True))
+    show(_send(home, as_user, as_role, as_org, _build(SchoolRegister, school_urn=school, as_at=as_at, as_known_at=as_known_at), query=True))
 
 
 @app.command("counts")
 def counts(
     as_user: UserOption, as_role: RoleOption, as_org: OrgOption,
     school: Annotated[Optional[str], typer.Option(help="One school; default the whole LA")] = None,
-    as_at: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD")] = None, home: HomeOption = None,
+    as_at: Annotated[Optional[str], typer.Option(help="YYYY-MM-DD")] = None,
+    as_known_at: Annotated[Optional[str], typer.Option(help="ISO date-time: as the register knew it then")] = None,
+    home: HomeOption = None,
 ) -> None:
     """Counts by status, year group and need, as a percentage of the roll, beside the national figures."""
-    show(_send(home, as_user, as_role, as_org, _build(LaCounts, school_urn=school, as_at=as_at), query=True))
+    show(_send(home, as_user, as_role, as_org, _build(LaCounts, school_urn=school, as_at=as_at, as_known_at=as_known_at), query=True))
 
 
 @app.command("census-extract")
@@ -311,10 +314,11 @@ def census_extract(
     as_user: UserOption, as_role: RoleOption, as_org: OrgOption,
     school: Annotated[Optional[str], typer.Option(help="One school; default the whole LA")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the CSV here")] = None,
+    as_known_at: Annotated[Optional[str], typer.Option(help="ISO date-time: as the register knew it then")] = None,
     home: HomeOption = None,
 ) -> None:
     """The census SEN extract (CSV with the DfE codes) as at a census day."""
-    reply = _send(home, as_user, as_role, as_org, _build(CensusExtract, school_urn=school, census_date=census_date), query=True)
+    reply = _send(home, as_user, as_role, as_org, _build(CensusExtract, school_urn=school, census_date=census_date, as_known_at=as_known_at), query=True)
     if reply.outcome != "answered":
         show(reply)
         return

@@ -125,15 +125,15 @@ def routes(
 
     async def school_register(query: SchoolRegister, ctx: CommandContext) -> Any:
         check_may_read(ctx.actor, query.school_urn)
-        return await projections.register_as_at(pool(), as_at(query.as_at, ctx), query.school_urn)
+        return await projections.register_as_at(pool(), as_at(query.as_at, ctx), query.school_urn, query.as_known_at)
 
     async def counts(query: LaCounts, ctx: CommandContext) -> Any:
         check_may_read(ctx.actor, query.school_urn)
-        return await projections.counts_as_at(pool(), as_at(query.as_at, ctx), query.school_urn)
+        return await projections.counts_as_at(pool(), as_at(query.as_at, ctx), query.school_urn, query.as_known_at)
 
     async def census_extract(query: CensusExtract, ctx: CommandContext) -> Any:
         check_may_read(ctx.actor, query.school_urn)
-        return {"csv": await projections.census_extract(pool(), query.census_date, query.school_urn)}
+        return {"csv": await projections.census_extract(pool(), query.census_date, query.school_urn, query.as_known_at)}
 
     queries = [
         QueryRoute(GetPupil, get_pupil),

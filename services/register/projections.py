@@ -262,14 +262,17 @@ class PupilHistoryView:
 # Queries over the read models
 
 
-async def pupils_as_at(pool: asyncpg.Pool, as_at: date, school_urn: str | None) -> list[asyncpg.Record]:
-    """Every pupil on a roll on `as_at` (of one school or the whole LA), with their status that day."""
+async def pupils_as_at(
+    pool: asyncpg.Pool, as_at: date, school_urn: str | None, known_at: datetime | None = None
+) -> list[asyncpg.Record]:
+    """Every pupil on a roll on `as_at` (of one school or the whole LA), with their status that day; as the
+    register knew it at `known_at` when given (changes recorded later, even backdated ones, left out)."""
     return await pool.fetch(
         """
         WITH latest AS (
             SELECT DISTINCT ON (pupil_id) *
             FROM register_timeline
-            WHERE effective_from <= $1
+            WHERE effective_from <= $1 AND ($3::timestamptz IS NULL OR recorded_at <= $3)
             ORDER BY pupil_id, effective_from DESC, log_position DESC
         )
         SELECT l.pupil_id, l.school_urn, l.status, l.primary_need, l.secondary_need, l.removed_on,
@@ -278,7 +281,7 @@ async def pupils_as_at(pool: asyncpg.Pool, as_at: date, school_urn: str | None) 
         WHERE $2::text IS NULL OR l.school_urn = $2
         ORDER BY p.family_name, p.given_name, p.upn
         """,
-        as_at, school_urn,
+        as_at, school_urn, known_at,
     )
 
 
@@ -296,8 +299,10 @@ def _census_status(row: asyncpg.Record, as_at: date) -> SenStatus | None:
     return None
 
 
-async def register_as_at(pool: asyncpg.Pool, as_at: date, school_urn: str | None) -> RegisterAsAt:
-    rows = await pupils_as_at(pool, as_at, school_urn)
+async def register_as_at(
+    pool: asyncpg.Pool, as_at: date, school_urn: str | None, known_at: datetime | None = None
+) -> RegisterAsAt:
+    rows = await pupils_as_at(pool, as_at, school_urn, known_at)
     entries = []
     for row in rows:
         status = _census_status(row, as_at)
@@ -313,8 +318,10 @@ async def register_as_at(pool: asyncpg.Pool, as_at: date, school_urn: str | None
     return RegisterAsAt(school_urn=school_urn, as_at=as_at, roll=len(rows), entries=entries)
 
 
-async def counts_as_at(pool: asyncpg.Pool, as_at: date, school_urn: str | None) -> RegisterCounts:
-    rows = await pupils_as_at(pool, as_at, school_urn)
+async def counts_as_at(
+    pool: asyncpg.Pool, as_at: date, school_urn: str | None, known_at: datetime | None = None
+) -> RegisterCounts:
+    rows = await pupils_as_at(pool, as_at, school_urn, known_at)
     roll_by_year: dict[int, int] = defaultdict(int)
     k_by_year: dict[int, int] = defaultdict(int)
     e_by_year: dict[int, int] = defaultdict(int)
@@ -355,10 +362,12 @@ async def counts_as_at(pool: asyncpg.Pool, as_at: date, school_urn: str | None) 
 CENSUS_COLUMNS = ["URN", "UPN", "Surname", "Forename", "DOB", "NCYearActual", "SENprovision", "SENtype1", "SENtype2"]
 
 
-async def census_extract(pool: asyncpg.Pool, census_date: date, school_urn: str | None) -> str:
+async def census_extract(
+    pool: asyncpg.Pool, census_date: date, school_urn: str | None, known_at: datetime | None = None
+) -> str:
     """CSV a data officer can load: one line per pupil on the roll, SEN provision N/K/E, and in the January
     census the ranked need types (May and October collect status only)."""
-    rows = await pupils_as_at(pool, census_date, school_urn)
+    rows = await pupils_as_at(pool, census_date, school_urn, known_at)
     with_needs = census_date.month == 1
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

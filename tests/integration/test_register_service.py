@@ -345,3 +345,27 @@ async def test_a_plan_for_a_pupil_on_no_roll_is_dead_lettered_and_does_not_hold_
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_an_auditor_sees_the_register_as_it_was_known_on_census_day_despite_later_backdating(register) -> None:
+    runtime, client, _ = register
+    clock = runtime.service.clock
+    clock.set(datetime(2026, 9, 30, 15, 0, tzinfo=timezone.utc))
+    await import_school(client, SCHOOL, range(1, 6))
+    await accepted(client, k(1, date(2026, 9, 21)))
+    census_evening = datetime(2026, 10, 1, 18, 0, tzinfo=timezone.utc)
+    clock.set(datetime(2026, 10, 12, 9, 0, tzinfo=timezone.utc))
+    await accepted(client, k(2, date(2026, 9, 24)))  # recorded after the census, backdated before it
+    await caught_up(runtime)
+    autumn = date(2026, 10, 1)
+    corrected = await answer(client, SchoolRegister(school_urn=SCHOOL, as_at=autumn), actor=DATA_OFFICER)
+    as_known = await answer(client, SchoolRegister(school_urn=SCHOOL, as_at=autumn, as_known_at=census_evening),
+                            actor=DATA_OFFICER)
+    assert sorted(e["upn"] for e in corrected["entries"]) == sorted([upn(1), upn(2)])
+    assert [e["upn"] for e in as_known["entries"]] == [upn(1)] and as_known["roll"] == 5
+    extract = await answer(client, CensusExtract(school_urn=SCHOOL, census_date=autumn, as_known_at=census_evening),
+                           actor=DATA_OFFICER)
+    assert f"{SCHOOL},{upn(2)},Pupil2,Alex,2017-03-14,5,,," in extract["csv"].splitlines()
+    before_import = await answer(client, LaCounts(as_at=autumn, as_known_at=datetime(2026, 9, 1, tzinfo=timezone.utc)),
+                                 actor=DATA_OFFICER)
+    assert before_import["roll"] == 0
