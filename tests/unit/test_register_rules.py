@@ -1,7 +1,6 @@
 """Every register transition and rejection, through the application, on the in-memory event store."""
 
-from datetime import date, datetime, timezone
-from uuid import uuid4
+from datetime import date
 
 import pytest
 

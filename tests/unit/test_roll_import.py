@@ -1,6 +1,5 @@
 """Importing a school roll from its information system's CSV export (in-memory store)."""
 
-from datetime import date
 
 import pytest
 
