@@ -69,7 +69,9 @@ async def run_demo(home: Path | None, echo: Callable[[str], None]) -> int:
                     echo(f"   duty {n['duty']} (CFA 2014 s.68), owed since {n['owed_since']}, "
                          f"caused by event {n['cause_event_id']} ({n['cause_event_type']})")
                 echo("The fact went register -> JetStream -> notifications.")
-                return 0
+                from infra.register_demo import run_register_demo
+
+                return await run_register_demo(lambda actor: Client(nats_url, prefix, actor), echo, today)
             await asyncio.sleep(0.2)
     echo("   the notification did not arrive within 30 s: see `sendcase status` and the service logs.")
     return 1

@@ -1,11 +1,18 @@
-"""A pupil's place on their school's SEN register.
+"""A pupil's record on their school's roll and SEN register.
 
-Rules (DOMAIN.md section 2; Durham SEND toolkit 2b):
-- only the SENCO of the pupil's school may change SEN status or need types;
-- a pupil at K (SEN support) or E (EHC plan) has a primary need; the secondary need differs from it;
-- a pupil already at K or E cannot be added to SEN support again;
-- nothing is recorded as happening in the future, and a date of birth must make a plausible pupil
-  (0 to 25 years old: the Code of Practice covers 0-25).
+Rules (DOMAIN.md section 2; Durham SEND toolkit 2b "Maintenance of SEN records", "SEN register",
+"SEN status"):
+- only the SENCO of the pupil's school may change SEN status or need types (Durham 2b);
+- status E is set only when the LA finalises an EHC plan, and E returns to K (or off the register) only
+  when the LA ceases it (CFA s.45; Regs 31): a SENCO cannot set or clear E by hand;
+- a pupil at K or E has a primary need; a secondary need differs from it;
+- a pupil on a monitoring / cause for concern list is NOT on the SEN register;
+- nothing is recorded as happening in the future, or before the pupil's last recorded change (so the
+  register can be read back as it stood on any date), and a date of birth must make a plausible pupil
+  (0 to 25: the Code of Practice covers 0-25);
+- when a pupil moves school the whole record moves; the old school can no longer change it, and the new
+  school's SENCO acknowledges receipt before changing it;
+- a child looked after's protected address is kept here and never leaves the service (Durham 2b).
 """
 
 from __future__ import annotations
@@ -18,14 +25,17 @@ from eventsourcing.domain import event
 
 from contracts.envelope import Actor, Role, derived_id
 from contracts.identifiers import NeedType, SenStatus
+from services.register.domain.census import age_on
 from services.runtime.aggregate import Aggregate
 from services.runtime.errors import DomainError, NotAuthorised
 
 OLDEST_AGE = 25  # SEND Code of Practice 0-25
+YOUNG_PERSON_AGE = 16  # consent to share: the young person decides from 16 (CoP 8.13; Durham 2b)
+CONSENT_GIVERS = ("parent", "young_person")
 
 
-def age_on(date_of_birth: date, day: date) -> int:
-    return day.year - date_of_birth.year - ((day.month, day.day) < (date_of_birth.month, date_of_birth.day))
+# ------------------------------------------------------------------------------------------------------
+# Named rules
 
 
 def check_date_of_birth(date_of_birth: date, today: date) -> None:
@@ -60,6 +70,19 @@ def check_is_schools_senco(actor: Actor, school_urn: str) -> None:
         )
 
 
+def check_needs_ranked(primary_need: NeedType | None, secondary_need: NeedType | None) -> None:
+    if primary_need is None:
+        raise DomainError(
+            "A pupil on the SEN register (K or E) must have a primary need.",
+            rule="primary_need_required", field="primary_need",
+        )
+    if secondary_need is not None and secondary_need == primary_need:
+        raise DomainError(
+            "The secondary need must differ from the primary need.", rule="needs_not_ranked",
+            field="secondary_need",
+        )
+
+
 class Pupil(Aggregate):
     @staticmethod
     def create_id(upn: str, **_: Any) -> UUID:
@@ -67,52 +90,227 @@ class Pupil(Aggregate):
         return derived_id("pupil", upn)
 
     @event("Registered")
-    def __init__(self, upn: str, given_name: str, family_name: str, date_of_birth: date, school_urn: str) -> None:
+    def __init__(
+        self, upn: str, given_name: str, family_name: str, date_of_birth: date, school_urn: str,
+        year_group: int | None = None, on_roll_from: date | None = None,
+    ) -> None:
         self.upn = upn
         self.given_name = given_name
         self.family_name = family_name
         self.date_of_birth = date_of_birth
         self.school_urn = school_urn
+        self.year_group = year_group  # as the school's information system gave it, on on_roll_from
+        self.on_roll_from = on_roll_from
         self.status = SenStatus.NO_SEN
         self.primary_need: NeedType | None = None
         self.secondary_need: NeedType | None = None
+        self.on_monitoring_list = False
+        self.removed_on: date | None = None
+        self.last_change_on: date | None = on_roll_from
+        self.people: list[dict[str, Any]] = []
+        self.looked_after = False
+        self.pep_reference: str | None = None
+        self.protected_address: dict[str, Any] | None = None
+        self.eal = False
+        self.medical_needs = False
+        self.healthcare_plan_reference: str | None = None
+        self.consent: dict[str, Any] | None = None
+        self.ehc_plans: list[str] = []  # case ids of plans finalised for this pupil
+        self.transferred_from: str | None = None
+        self.awaiting_acknowledgement = False
+
+    # --------------------------------------------------------------------------------------------------
+    # Guards every change shares
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    def _check_school_may_change(self, actor: Actor) -> None:
+        check_is_schools_senco(actor, self.school_urn)
+        if self.awaiting_acknowledgement:
+            raise DomainError(
+                f"{self.full_name}'s record arrived from school {self.transferred_from}; acknowledge "
+                "receipt of it before changing it.",
+                rule="transfer_not_acknowledged",
+            )
+
+    def _check_dated(self, day: date, today: date, field: str, what: str) -> None:
+        check_not_in_future(day, today, field, what)
+        if self.last_change_on is not None and day < self.last_change_on:
+            raise DomainError(
+                f"The {what} {day:%d %B %Y} is before {self.full_name}'s last recorded change on "
+                f"{self.last_change_on:%d %B %Y}; the register must read back in order.",
+                rule="date_before_last_change", field=field,
+            )
+
+    def _snapshot(self) -> dict[str, Any]:
+        """Who the pupil is, as at an event, so the fact stands on its own when published."""
+        return dict(
+            upn=self.upn, school_urn=self.school_urn, given_name=self.given_name,
+            family_name=self.family_name, date_of_birth=self.date_of_birth,
+            people_to_tell=self.people_to_tell(),
+        )
+
+    # --------------------------------------------------------------------------------------------------
+    # Roll details (from the school's information system, or the SENCO)
+
+    def roll_details_differ(self, given_name: str, family_name: str, date_of_birth: date, year_group: int | None) -> bool:
+        return (self.given_name, self.family_name, self.date_of_birth, self.year_group) != (
+            given_name, family_name, date_of_birth, year_group,
+        )
+
+    @event("RollDetailsUpdated")
+    def update_roll_details(
+        self, given_name: str, family_name: str, date_of_birth: date, year_group: int | None, on: date,
+    ) -> None:
+        self.given_name = given_name
+        self.family_name = family_name
+        self.date_of_birth = date_of_birth
+        self.year_group = year_group
+        self.on_roll_from = self.on_roll_from or on
+
+    def record_people_with_parental_responsibility(self, *, actor: Actor, people: list[dict[str, Any]]) -> None:
+        self._check_school_may_change(actor)
+        if not any(p["has_parental_responsibility"] for p in people):
+            raise DomainError(
+                "Name at least one person with parental responsibility: they must be told about SEN "
+                "provision (CFA 2014 s.68).", rule="no_parental_responsibility", field="people",
+            )
+        self._people_recorded(people=people)
+
+    @event("PeopleWithParentalResponsibilityRecorded")
+    def _people_recorded(self, people: list[dict[str, Any]]) -> None:
+        self.people = people
+
+    def record_looked_after(
+        self, *, actor: Actor, looked_after: bool, pep_reference: str | None, protected_address: dict[str, Any] | None,
+    ) -> None:
+        self._check_school_may_change(actor)
+        if looked_after and not pep_reference:
+            raise DomainError(
+                "A child looked after has a personal education plan: give its reference.",
+                rule="pep_required", field="pep_reference",
+            )
+        self._looked_after_recorded(
+            looked_after=looked_after,
+            pep_reference=pep_reference if looked_after else None,
+            protected_address=protected_address if looked_after else None,
+        )
+
+    @event("LookedAfterRecorded")
+    def _looked_after_recorded(
+        self, looked_after: bool, pep_reference: str | None, protected_address: dict[str, Any] | None,
+    ) -> None:
+        self.looked_after = looked_after
+        self.pep_reference = pep_reference
+        self.protected_address = protected_address  # never published, never in a read model
+
+    def record_other_registers(
+        self, *, actor: Actor, eal: bool, medical_needs: bool, healthcare_plan_reference: str | None,
+    ) -> None:
+        self._check_school_may_change(actor)
+        if healthcare_plan_reference and not medical_needs:
+            raise DomainError(
+                "An individual healthcare plan is for a pupil with medical needs: tick medical needs too.",
+                rule="healthcare_plan_without_medical_needs", field="medical_needs",
+            )
+        self._other_registers_recorded(
+            eal=eal, medical_needs=medical_needs, healthcare_plan_reference=healthcare_plan_reference,
+        )
+
+    @event("OtherRegistersRecorded")
+    def _other_registers_recorded(self, eal: bool, medical_needs: bool, healthcare_plan_reference: str | None) -> None:
+        # EAL alone is not SEN (CoP 6.24): these flags never change the SEN status.
+        self.eal = eal
+        self.medical_needs = medical_needs
+        self.healthcare_plan_reference = healthcare_plan_reference
+
+    def give_consent_to_share(self, *, actor: Actor, today: date, given_by: str, given_by_name: str, given_on: date) -> None:
+        self._check_school_may_change(actor)
+        check_not_in_future(given_on, today, "given_on", "date consent was given")
+        if given_by not in CONSENT_GIVERS:
+            raise DomainError("Consent is given by a parent or by the young person.", rule="consent_giver", field="given_by")
+        age = age_on(self.date_of_birth, given_on)
+        if given_by == "young_person" and age < YOUNG_PERSON_AGE:
+            raise DomainError(
+                f"{self.full_name} was {age} on {given_on:%d %B %Y}; a young person gives their own consent "
+                f"from {YOUNG_PERSON_AGE}. Before then a parent gives it.",
+                rule="young_person_too_young_to_consent", field="given_by",
+            )
+        if given_by == "parent" and age >= YOUNG_PERSON_AGE:
+            raise DomainError(
+                f"{self.full_name} was {age} on {given_on:%d %B %Y}: from {YOUNG_PERSON_AGE} the young person "
+                "gives consent themself.",
+                rule="young_person_consents", field="given_by",
+            )
+        self._consent_given(given_by=given_by, given_by_name=given_by_name, given_on=given_on)
+
+    @event("ConsentToShareGiven")
+    def _consent_given(self, given_by: str, given_by_name: str, given_on: date) -> None:
+        self.consent = {"given_by": given_by, "given_by_name": given_by_name, "given_on": given_on, "withdrawn_on": None}
+
+    def withdraw_consent_to_share(self, *, actor: Actor, today: date, withdrawn_on: date) -> None:
+        self._check_school_may_change(actor)
+        check_not_in_future(withdrawn_on, today, "withdrawn_on", "date consent was withdrawn")
+        if self.consent is None or self.consent["withdrawn_on"] is not None:
+            raise DomainError(f"There is no consent to share for {self.full_name} to withdraw.", rule="no_consent_to_withdraw")
+        if withdrawn_on < self.consent["given_on"]:
+            raise DomainError("Consent cannot be withdrawn before it was given.", rule="withdrawn_before_given", field="withdrawn_on")
+        self._consent_withdrawn(withdrawn_on=withdrawn_on)
+
+    @event("ConsentToShareWithdrawn")
+    def _consent_withdrawn(self, withdrawn_on: date) -> None:
+        assert self.consent is not None
+        self.consent = {**self.consent, "withdrawn_on": withdrawn_on}
+
+    # --------------------------------------------------------------------------------------------------
+    # SEN status and needs
+
+    def note_concern(self, *, actor: Actor, today: date, note: str, noted_on: date) -> None:
+        """An early concern, as a short note: the pupil goes on the monitoring list, NOT the SEN register."""
+        self._check_school_may_change(actor)
+        check_not_in_future(noted_on, today, "noted_on", "date of the note")
+        if self.status != SenStatus.NO_SEN:
+            raise DomainError(
+                f"{self.full_name} is already on the SEN register ({self.status.value}); record the concern "
+                "at their next review instead of on the monitoring list.",
+                rule="already_on_register",
+            )
+        self._concern_noted(note=note, noted_on=noted_on)
+
+    @event("ConcernNoted")
+    def _concern_noted(self, note: str, noted_on: date) -> None:
+        self.on_monitoring_list = True
 
     def add_to_sen_support(
         self,
         *,
         actor: Actor,
         today: date,
-        primary_need: NeedType,
+        primary_need: NeedType | None,
         secondary_need: NeedType | None,
         effective_date: date,
         reason: str,
         evidence_reference: str | None,
     ) -> None:
-        check_is_schools_senco(actor, self.school_urn)
+        self._check_school_may_change(actor)
         if self.status == SenStatus.SEN_SUPPORT:
             raise DomainError(
-                f"{self.given_name} {self.family_name} is already on the SEN register at SEN support.",
+                f"{self.full_name} is already on the SEN register at SEN support.",
                 rule="already_on_sen_support",
             )
         if self.status == SenStatus.EHC_PLAN:
             raise DomainError(
-                f"{self.given_name} {self.family_name} has an EHC plan (E). A pupil moves from E to SEN "
+                f"{self.full_name} has an EHC plan (E). A pupil moves from E to SEN "
                 "support only when the local authority ceases the plan.",
                 rule="has_ehc_plan",
             )
-        if secondary_need is not None and secondary_need == primary_need:
-            raise DomainError(
-                "The secondary need must differ from the primary need.", rule="needs_not_ranked",
-                field="secondary_need",
-            )
-        check_not_in_future(effective_date, today, "effective_date", "start date of SEN support")
+        check_needs_ranked(primary_need, secondary_need)
+        assert primary_need is not None
+        self._check_dated(effective_date, today, "effective_date", "start date of SEN support")
         self._added_to_sen_support(
-            # who the pupil is, as at this event, so the fact stands on its own when published
-            upn=self.upn,
-            school_urn=self.school_urn,
-            given_name=self.given_name,
-            family_name=self.family_name,
-            date_of_birth=self.date_of_birth,
+            **self._snapshot(),
             primary_need=primary_need.value,
             secondary_need=secondary_need.value if secondary_need else None,
             effective_date=effective_date,
@@ -124,8 +322,171 @@ class Pupil(Aggregate):
     def _added_to_sen_support(
         self, upn: str, school_urn: str, given_name: str, family_name: str, date_of_birth: date,
         primary_need: str, secondary_need: str | None, effective_date: date, reason: str,
-        evidence_reference: str | None,
+        evidence_reference: str | None, people_to_tell: list[dict[str, Any]] | None = None,
     ) -> None:
         self.status = SenStatus.SEN_SUPPORT
         self.primary_need = NeedType(primary_need)
         self.secondary_need = NeedType(secondary_need) if secondary_need else None
+        self.on_monitoring_list = False
+        self.removed_on = None
+        self.last_change_on = effective_date
+
+    def change_needs(
+        self, *, actor: Actor, today: date, primary_need: NeedType | None, secondary_need: NeedType | None,
+        effective_date: date, reason: str, evidence_reference: str | None,
+    ) -> None:
+        self._check_school_may_change(actor)
+        if self.status == SenStatus.NO_SEN:
+            raise DomainError(
+                f"{self.full_name} is not on the SEN register; need types are recorded for pupils at K or E.",
+                rule="not_on_register",
+            )
+        check_needs_ranked(primary_need, secondary_need)
+        assert primary_need is not None
+        if (primary_need, secondary_need) == (self.primary_need, self.secondary_need):
+            raise DomainError(
+                f"{self.full_name}'s needs are already {primary_need.value}"
+                + (f" and {secondary_need.value}" if secondary_need else "") + "; nothing to change.",
+                rule="needs_unchanged",
+            )
+        self._check_dated(effective_date, today, "effective_date", "date of the change")
+        self._needs_changed(
+            primary_need=primary_need.value, secondary_need=secondary_need.value if secondary_need else None,
+            effective_date=effective_date, reason=reason, evidence_reference=evidence_reference,
+        )
+
+    @event("NeedsChanged")
+    def _needs_changed(
+        self, primary_need: str, secondary_need: str | None, effective_date: date, reason: str,
+        evidence_reference: str | None,
+    ) -> None:
+        self.primary_need = NeedType(primary_need)
+        self.secondary_need = NeedType(secondary_need) if secondary_need else None
+        self.last_change_on = effective_date
+
+    def remove_from_sen_register(
+        self, *, actor: Actor, today: date, effective_date: date, reason: str, evidence_reference: str | None,
+    ) -> None:
+        self._check_school_may_change(actor)
+        if self.status == SenStatus.NO_SEN:
+            raise DomainError(f"{self.full_name} is not on the SEN register.", rule="not_on_register")
+        if self.status == SenStatus.EHC_PLAN:
+            raise DomainError(
+                f"{self.full_name} has an EHC plan; only the local authority can cease a plan (CFA 2014 s.45), "
+                "and the register follows its decision.",
+                rule="has_ehc_plan",
+            )
+        self._check_dated(effective_date, today, "effective_date", "date of removal")
+        self._removed(**self._snapshot(), effective_date=effective_date, reason=reason, evidence_reference=evidence_reference)
+
+    @event("RemovedFromSenRegister")
+    def _removed(
+        self, upn: str, school_urn: str, given_name: str, family_name: str, date_of_birth: date,
+        effective_date: date, reason: str, evidence_reference: str | None,
+        people_to_tell: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.status = SenStatus.NO_SEN
+        self.primary_need = None
+        self.secondary_need = None
+        self.removed_on = effective_date
+        self.last_change_on = effective_date
+
+    def record_sen_provision(self, *, actor: Actor, today: date, provision: str, effective_date: date) -> None:
+        self._check_school_may_change(actor)
+        if self.status == SenStatus.NO_SEN:
+            raise DomainError(
+                f"{self.full_name} is not on the SEN register; add them at SEN support first.",
+                rule="not_on_register",
+            )
+        check_not_in_future(effective_date, today, "effective_date", "start date of the provision")
+        self._provision_made(**self._snapshot(), provision=provision, effective_date=effective_date)
+
+    @event("SpecialEducationalProvisionMade")
+    def _provision_made(
+        self, upn: str, school_urn: str, given_name: str, family_name: str, date_of_birth: date,
+        provision: str, effective_date: date, people_to_tell: list[dict[str, Any]] | None = None,
+    ) -> None:
+        pass
+
+    # --------------------------------------------------------------------------------------------------
+    # The LA's decisions (reactions to the ehcp service: never a SENCO's command)
+
+    @event("EhcPlanFinalised")
+    def ehc_plan_finalised(
+        self, case_id: str, issued_on: date, primary_need: str, secondary_need: str | None, school_urn: str | None,
+    ) -> None:
+        # Regs 13(2): the final plan is issued; the census status is E from the day it is issued.
+        self.status = SenStatus.EHC_PLAN
+        self.primary_need = NeedType(primary_need)
+        self.secondary_need = NeedType(secondary_need) if secondary_need and secondary_need != primary_need else None
+        self.ehc_plans = [*self.ehc_plans, case_id]
+        self.on_monitoring_list = False
+        self.removed_on = None
+        self.last_change_on = max(issued_on, self.last_change_on or issued_on)
+
+    def cease_ehc_plan(self, *, case_id: str, ceased_on: date, reason: str, continues_on_sen_support: bool) -> None:
+        if self.status != SenStatus.EHC_PLAN:
+            return  # the plan's end was already applied (or the pupil never reached E here): nothing to do
+        if continues_on_sen_support:
+            self._plan_ceased_to_sen_support(case_id=case_id, ceased_on=ceased_on, reason=reason)
+        else:
+            self._plan_ceased_off_register(**self._snapshot(), case_id=case_id, ceased_on=ceased_on, reason=reason)
+
+    @event("EhcPlanCeasedToSenSupport")
+    def _plan_ceased_to_sen_support(self, case_id: str, ceased_on: date, reason: str) -> None:
+        # CFA s.45; Regs 31: E -> K, the needs stay as they were.
+        self.status = SenStatus.SEN_SUPPORT
+        self.last_change_on = max(ceased_on, self.last_change_on or ceased_on)
+
+    @event("EhcPlanCeasedOffRegister")
+    def _plan_ceased_off_register(
+        self, upn: str, school_urn: str, given_name: str, family_name: str, date_of_birth: date,
+        case_id: str, ceased_on: date, reason: str, people_to_tell: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.status = SenStatus.NO_SEN
+        self.primary_need = None
+        self.secondary_need = None
+        self.removed_on = ceased_on
+        self.last_change_on = max(ceased_on, self.last_change_on or ceased_on)
+
+    # --------------------------------------------------------------------------------------------------
+    # Moving school
+
+    def transfer_to(self, *, actor: Actor, today: date, to_school_urn: str, leaving_date: date, reason: str) -> None:
+        self._check_school_may_change(actor)
+        if to_school_urn == self.school_urn:
+            raise DomainError(
+                f"{self.full_name} is already on the roll of school {to_school_urn}.",
+                rule="same_school", field="to_school_urn",
+            )
+        self._check_dated(leaving_date, today, "leaving_date", "leaving date")
+        self._transferred(upn=self.upn, from_school_urn=self.school_urn, to_school_urn=to_school_urn, leaving_date=leaving_date, reason=reason)
+
+    @event("TransferredToSchool")
+    def _transferred(self, upn: str, from_school_urn: str, to_school_urn: str, leaving_date: date, reason: str) -> None:
+        # The whole record moves: status, needs, history, notes, plan references.
+        self.transferred_from = from_school_urn
+        self.school_urn = to_school_urn
+        self.awaiting_acknowledgement = True
+        self.last_change_on = leaving_date
+
+    def acknowledge_transfer(self, *, actor: Actor, today: date, received_on: date) -> None:
+        check_is_schools_senco(actor, self.school_urn)
+        if not self.awaiting_acknowledgement:
+            raise DomainError(
+                f"There is no record transfer for {self.full_name} waiting to be acknowledged.",
+                rule="no_transfer_to_acknowledge",
+            )
+        self._check_dated(received_on, today, "received_on", "date the record was received")
+        self._transfer_acknowledged(from_school_urn=self.transferred_from or "", received_on=received_on)
+
+    @event("TransferAcknowledged")
+    def _transfer_acknowledged(self, from_school_urn: str, received_on: date) -> None:
+        self.awaiting_acknowledgement = False
+
+    # --------------------------------------------------------------------------------------------------
+
+    def people_to_tell(self) -> list[dict[str, Any]]:
+        """Everyone with parental responsibility (CFA 2014 s.68). Their own addresses: never the child's
+        protected address, which is not among them."""
+        return [p for p in self.people if p["has_parental_responsibility"]]
