@@ -58,6 +58,5 @@ def when_ehcp_event(app: Register, envelope: EventEnvelope) -> Sequence[Pupil]:
     return []
 
 
-# One wildcard subject rather than a list: a list of filter subjects needs nats-server 2.10+, and an older
-# server silently ignores it and delivers every event in the stream.
+# One wildcard subject, one durable consumer: the plan's facts are handled in stream order.
 REACTIONS = {"ehc-plans": (["ehcp.*"], when_ehcp_event)}
