@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
 import tempfile
 import time
@@ -84,7 +85,7 @@ async def main(pupils: int, per_school: int) -> None:
     servers = external_servers()
     embedded = None
     if servers is None:
-        embedded = EmbeddedServers(Path(tempfile.mkdtemp(prefix="sendcase-bench-")))
+        embedded = EmbeddedServers(root := Path(tempfile.mkdtemp(prefix="sendcase-bench-")))
         servers = embedded.start()
     try:
         sandbox = Sandbox(servers, new_prefix())
@@ -128,6 +129,7 @@ async def main(pupils: int, per_school: int) -> None:
     finally:
         if embedded:
             embedded.stop()
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
