@@ -72,6 +72,7 @@ def render(template_name: str, facts: dict[str, Any], recipient: dict[str, Any],
         return " ".join("".join(template.blocks[name](template.new_context(values))).split())
 
     subject = block("subject")
+    subject = subject[:1].upper() + subject[1:]  # "your child's final EHC plan" -> "Your child's..."
     body = template.render(values).strip() + "\n"
     sms = block("sms")
     return Content(template_name, subject, body, sms, content_hash(subject, body, sms))

@@ -75,7 +75,7 @@ def test_final_plan_and_ceasing_published_without_the_new_fields_still_record_a_
     finalised = EhcPlanFinalised(case_id=CASE, pupil_id=PUPIL, upn="A801200000001", school_urn="123456",
                                  issued_on=date(2026, 11, 23), primary_need=NeedType.ASD)
     _, [n] = owe(wrap(finalised, "ehcp", 9, PUPIL, "123456", CASE))
-    assert n.status == "cannot_notify" and n.content["subject"].startswith("your child's final EHC plan")
+    assert n.status == "cannot_notify" and n.content["subject"].startswith("Your child's final EHC plan")
     ceased = EhcPlanCeased(case_id=CASE, pupil_id=PUPIL, upn="A801200000001", ceased_on=date(2026, 12, 1),
                            reason="Sam has met the outcomes in the plan.", continues_on_sen_support=True,
                            people_to_tell=[mother()], appeal_deadline=date(2027, 2, 1))
