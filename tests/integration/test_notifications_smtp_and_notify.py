@@ -3,6 +3,7 @@ retries, the fallback channel, the failed-to-reach list, receipts, and no second
 
 import asyncio
 import json
+from uuid import UUID
 
 import nats
 
@@ -136,7 +137,7 @@ async def test_a_notify_callback_updates_delivery_and_a_malformed_one_is_rejecte
             await send(settings, event)
             [row] = await settled(runtime, event.subject.pupil_id, 1, statuses=("sent",))
             reference = f"{row['notification_id']}.email"
-            callback = dict(id=row["provider_reference"], reference=reference, to="alex.taylor23@example.org",
+            callback = dict(id=UUID(row["provider_reference"]), reference=reference, to="alex.taylor23@example.org",
                             status="permanent-failure", created_at=SCHOOL_DAY, notification_type="email")
             async with Client(settings.nats_url, settings.subject_prefix, gateway) as client:
                 malformed = await client.command(DeliveryReceipt.model_construct(**{**callback, "status": "exploded"}))
