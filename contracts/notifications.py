@@ -180,6 +180,16 @@ class RequestProfessionalNotice(Command):
     contact: ContactPoint
 
 
+class CancelNotification(Command):
+    """A notification not yet sent is no longer owed, or was fulfilled another way (e.g. handed to the
+    parent at a meeting). The reason is kept for the auditor."""
+
+    SUBJECT = "notifications.cancel"
+
+    notification_id: UUID
+    reason: str = Field(min_length=5, max_length=1000)
+
+
 class DeliveryReceipt(Command):
     """A GOV.UK Notify delivery status callback, forwarded as it came (Notify's documented shape)."""
 

@@ -9,6 +9,7 @@ import asyncpg
 
 from contracts.envelope import Role, derived_id
 from contracts.notifications import (
+    CancelNotification,
     CountsView,
     DeliveryReceipt,
     Duty,
@@ -105,7 +106,23 @@ def routes(store: EventStore[Notifications], pool: Callable[[], asyncpg.Pool]) -
         status = await store.call(ctx, app.record_receipt, notification_id, channel, command.status, str(command.id))
         return {"notification_id": str(notification_id), "status": status}
 
-    commands = [CommandRoute(RequestProfessionalNotice, request_notice), CommandRoute(DeliveryReceipt, receipt)]
+    async def cancel(command: CancelNotification, ctx: CommandContext) -> dict[str, str]:
+        if ctx.actor.role not in (Role.SENCO, Role.LA_CASEWORKER, Role.LA_MANAGER):
+            raise NotAuthorised("Only a SENCO or a local authority caseworker can cancel a notification.")
+
+        def check_and_cancel() -> None:
+            n = app.notification(command.notification_id)
+            if ctx.actor.school_urn is not None and n.school_urn != ctx.actor.school_urn:
+                raise NotAuthorised("A SENCO can only cancel their own school's notifications.")
+            app.cancel(command.notification_id, command.reason)
+
+        await store.call(ctx, check_and_cancel)
+        return {"notification_id": str(command.notification_id)}
+
+    commands = [
+        CommandRoute(RequestProfessionalNotice, request_notice), CommandRoute(DeliveryReceipt, receipt),
+        CommandRoute(CancelNotification, cancel),
+    ]
     queries = [
         QueryRoute(NotificationsForPupil, for_pupil), QueryRoute(NotificationsForCase, for_case),
         QueryRoute(UndeliveredNotifications, undelivered), QueryRoute(FailedToReach, failed_to_reach),

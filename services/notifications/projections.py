@@ -168,7 +168,8 @@ async def undelivered(pool: asyncpg.Pool, school_urn: str | None) -> list[Notifi
 async def failed_to_reach(pool: asyncpg.Pool, school_urn: str | None) -> list[NotificationView]:
     """Nobody could be reached, or some channel could not reach them (e.g. an invalid email address)."""
     rows = await pool.fetch(
-        f"SELECT * FROM {TABLE} WHERE (status IN ('failed', 'cannot_notify') OR cardinality(unreachable_channels) > 0) "
+        f"SELECT * FROM {TABLE} WHERE status <> 'cancelled' "
+        "AND (status IN ('failed', 'cannot_notify') OR cardinality(unreachable_channels) > 0) "
         "AND ($1::text IS NULL OR school_urn = $1) ORDER BY log_position",
         school_urn,
     )

@@ -164,3 +164,37 @@ async def test_a_message_that_is_not_an_envelope_is_dead_lettered_at_once(world)
     [letter] = await stream_messages(settings.nats_url, settings.dead_letter_stream)
     assert letter.headers["Sendcase-Attempts"] == "1"
     assert "not a sendcase event envelope" in letter.headers["Sendcase-Reason"]
+
+
+async def test_a_consumer_of_several_event_types_takes_only_those(world) -> None:
+    # nats-server before 2.10 ignores a consumer's list of filter subjects and delivers the whole stream;
+    # the consumer must then leave other subjects alone (no effect, nothing recorded).
+    settings, js, _, owed, service = world
+    from contracts.register import PupilRemovedFromSenRegister
+
+    seen: list[str] = []
+
+    def record(app, envelope):
+        seen.append(envelope.type)
+        return when_duty_to_tell_arises_owe_notifications(app, envelope)
+
+    consumer = TrackedConsumer(
+        "notifications-two-types", js, EventSourcedReaction(service.store, service.clock, record),
+        stream=settings.events_stream, prefix=settings.subject_prefix,
+        filter_subjects=[event_subject(settings.subject_prefix, t)
+                         for t in (PupilAddedToSenSupport.TYPE, PupilRemovedFromSenRegister.TYPE)],
+        max_attempts=3, backoff_seconds=[0.2], ack_wait_seconds=5, fetch_timeout=0.3,
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        await js.publish(f"{settings.subject_prefix}.events.ehcp.something_else", pupil_added(9).model_dump_json().encode())
+        await publish(js, settings.subject_prefix, pupil_added(1))
+
+        async def applied() -> bool:
+            return consumer.applied == 1
+        await eventually(applied, what="the one wanted event")
+        await asyncio.sleep(0.5)
+        assert seen == [PupilAddedToSenSupport.TYPE] and consumer.dead_lettered == 0 and len(owed()) == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -12,6 +12,7 @@ import pytest
 from contracts.envelope import Accepted, Answered, Rejected, derived_id
 from contracts.ehcp import DraftEhcPlanIssued
 from contracts.notifications import (
+    CancelNotification,
     FailedToReach,
     NotificationCounts,
     NotificationsForCase,
@@ -171,6 +172,24 @@ async def test_queries_show_what_was_sent_what_did_not_arrive_and_counts(sandbox
             assert (await client.query(UndeliveredNotifications(), actor=teacher())).code == "not_authorised"
             bad = await client.query(NotificationCounts.model_construct(school_urn="12"))
             assert isinstance(bad, Rejected) and bad.code == "invalid" and bad.field_errors[0].field == "query.school_urn"
+
+            # The SENCO hands the letter to the mother with no contact details and records why it was not sent.
+            [no_contact] = [n for n in failed if n["recipient_name"] == "Alex Taylor4"]
+            other_senco = await client.command(CancelNotification(notification_id=no_contact["notification_id"],
+                                                                  reason="Handed over"), actor=senco("654321"))
+            assert other_senco.code == "not_authorised"
+            done = await client.command(CancelNotification(
+                notification_id=no_contact["notification_id"], reason="Handed to Ms Taylor at the review meeting"), actor=senco())
+            assert isinstance(done, Accepted)
+            sent_one = (await client.query(NotificationsForPupil(pupil_id=reached.subject.pupil_id))).result[0]
+            too_late = await client.command(CancelNotification(notification_id=sent_one["notification_id"], reason="Sent in error"))
+            assert isinstance(too_late, Rejected) and too_late.rule == "already_sent"
+
+            async def off_the_list():
+                left = (await client.query(FailedToReach())).result
+                return left if len(left) == 1 else None
+            [left] = await eventually(off_the_list, what="the cancelled notification off the failed-to-reach list")
+            assert left["recipients"] == "nobody recorded"
 
 
 async def test_a_professional_notice_asked_for_twice_is_sent_once_to_each_professional(sandbox: Sandbox, tmp_path) -> None:

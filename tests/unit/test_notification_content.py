@@ -157,3 +157,60 @@ def test_every_statutory_step_has_a_template_that_renders() -> None:
     from services.notifications.content import TEMPLATES
     for rule in DUTIES.values():
         assert (TEMPLATES / f"{rule.duty.value}.j2").exists(), rule.duty
+
+
+def _every_statutory_event():
+    from contracts.ehcp import (
+        AdviceRequested, AnnualReviewInvitation, AnnualReviewOutcome, EhcNeedsAssessmentAgreed, EhcPlanNotToBeIssued,
+        EhcRequestReceived,
+    )
+    from contracts.plans import SupportPlanReviewOutcomeShared
+    from contracts.register import PupilRemovedFromSenRegister, SpecialEducationalProvisionMade
+
+    d = date(2026, 11, 23)
+    step = dict(case_id=CASE, pupil_id=PUPIL, upn="A801200000001", child_name="Sam Taylor", people_to_tell=[mother()])
+    register = dict(pupil_id=PUPIL, upn="A801200000001", school_urn="123456", given_name="Sam", family_name="Taylor",
+                    effective_date=d, people_to_tell=[mother()])
+    return {
+        "register.pupil_added_to_sen_support": pupil_added(1, [mother()]).payload,
+        "register.pupil_removed_from_sen_register": PupilRemovedFromSenRegister(**register, reason="Caught up with peers."),
+        "register.special_educational_provision_made": SpecialEducationalProvisionMade(**register, provision="Weekly speech and language sessions."),
+        "plans.review_outcome_shared": SupportPlanReviewOutcomeShared(
+            plan_id=CASE, pupil_id=PUPIL, school_urn="123456", child_name="Sam Taylor", reviewed_on=d,
+            outcome="Continue small-group reading.", people_to_tell=[mother()]),
+        "ehcp.request_received": EhcRequestReceived(**step, received_on=d, requested_by="the school", decision_due_by=date(2027, 1, 4)),
+        "ehcp.needs_assessment_agreed": EhcNeedsAssessmentAgreed(**step, decided_on=d, plan_decision_due_by=date(2027, 4, 12)),
+        "ehcp.needs_assessment_refused": EhcNeedsAssessmentRefused(**step, decided_on=d, reasons="Needs met at SEN support.",
+                                                                  mediation_contact_by=date(2027, 1, 23), appeal_deadline=date(2027, 1, 23)),
+        "ehcp.advice_requested": AdviceRequested(**{**step, "people_to_tell": [mother(relationship="educational psychologist")]},
+                                                 advice_kind="educational psychology advice", requested_on=d, advice_due_by=date(2027, 1, 4)),
+        "ehcp.plan_not_to_be_issued": EhcPlanNotToBeIssued(**step, decided_on=d, reasons="Needs can be met without a plan.",
+                                                           mediation_contact_by=date(2027, 1, 23), appeal_deadline=date(2027, 1, 23)),
+        "ehcp.draft_plan_issued": DraftEhcPlanIssued(**step, issued_on=d, respond_by=date(2026, 12, 8), final_plan_due_by=date(2027, 1, 20)),
+        "ehcp.plan_finalised": EhcPlanFinalised(case_id=CASE, pupil_id=PUPIL, upn="A801200000001", school_urn=None, issued_on=d,
+                                                primary_need=NeedType.ASD, child_name="Sam Taylor", people_to_tell=[mother()],
+                                                mediation_contact_by=date(2027, 1, 23), appeal_deadline=date(2027, 1, 23)),
+        "ehcp.annual_review_invitation": AnnualReviewInvitation(**step, meeting_on=date(2027, 1, 12), meeting_place="Durham Primary School"),
+        "ehcp.annual_review_outcome": AnnualReviewOutcome(**step, decided_on=d, decision="amend", summary="Progress in reading.",
+                                                          amendments_proposed="Add weekly occupational therapy.", respond_by=date(2026, 12, 8)),
+        "ehcp.plan_ceased": EhcPlanCeased(case_id=CASE, pupil_id=PUPIL, upn="A801200000001", ceased_on=d, reason="Moved to another LA.",
+                                          continues_on_sen_support=False, people_to_tell=[mother()]),
+    }
+
+
+@pytest.mark.parametrize("event_type", list(DUTIES))
+def test_every_statutory_step_is_told_plainly_with_its_dates(event_type: str) -> None:
+    fact = _every_statutory_event()[event_type]
+    payload = fact if isinstance(fact, dict) else fact.model_dump(mode="json")
+    env = wrap(DUTIES[event_type].payload.model_validate(payload), event_type.split(".")[0], 5, PUPIL, "123456", CASE)
+    _, [n] = owe(env)
+    body = n.content["body"]
+    for heading in ("What this means", "What you can do next", "Who to contact"):
+        assert heading in body
+    assert "None" not in body and "  " not in n.content["subject"]
+    from services.notifications.content import long_date
+    dates = [v for k, v in payload.items() if k.endswith(("_by", "_deadline", "_on", "_date")) and v
+             and k != "date_of_birth" and str(v)[:2] == "20"]
+    for value in dates:  # every deadline and date the event carries is stated in the letter
+        assert long_date(value) in body, (event_type, value)
+    assert len(n.content["sms"]) <= 306  # two SMS fragments at most
