@@ -79,13 +79,21 @@ class Notifications(SendcaseApplication):
 
     def start_sending(self, notification_id: UUID, channel: str) -> Notification:
         n = self.notification(notification_id)
+        if not n.is_due(current_context().now):
+            raise NotificationError("This notification is not due to be sent now.", rule="not_due")
         n.start_sending(channel)
         self.save(n)
         return n
 
-    def record_sent(self, notification_id: UUID, channel: str, provider_reference: str | None, how: str = "sent") -> None:
+    def record_sent(
+        self, notification_id: UUID, channel: str, provider_reference: str | None, how: str = "sent",
+        delivered: bool = False,
+    ) -> None:
+        """The channel accepted it; `delivered` when the channel itself proves arrival (the outbox file)."""
         n = self.notification(notification_id)
         n.record_sent(channel, provider_reference, how)
+        if delivered:
+            n.record_delivered(channel, how)
         self.save(n)
 
     def record_delivered(self, notification_id: UUID, channel: str, evidence: str) -> None:

@@ -88,22 +88,26 @@ class DeliveryWorker:
 
     async def deliver_due(self, pool: asyncpg.Pool) -> int:
         due = await projections.due_for_delivery(pool, self.clock.now(), self.settings.batch_size)
-        done = 0
-        for notification_id in due:
-            done += await self.deliver(notification_id)
-        return done
+        limit = asyncio.Semaphore(self.settings.concurrency)  # several sends in flight; each one in order
+
+        async def one(notification_id: UUID, channel: str | None) -> bool:
+            async with limit:
+                return await self.deliver(notification_id, channel)
+
+        return sum(await asyncio.gather(*(one(n, c) for n, c in due)))
 
     # -- one send -----------------------------------------------------------------------------------------
 
-    async def deliver(self, notification_id: UUID) -> bool:
-        n: Notification = await self._call(notification_id, self.app.notification, notification_id)
-        if not n.is_due(self.clock.now()) or n.channel is None:
-            return False
-        channel = n.channel
+    async def deliver(self, notification_id: UUID, channel: str | None = None) -> bool:
+        if channel is None:
+            n: Notification = await self._call(notification_id, self.app.notification, notification_id)
+            if n.channel is None:
+                return False
+            channel = n.channel
         try:
             n = await self._call(notification_id, self.app.start_sending, notification_id, channel)
         except (RecordConflictError, DomainError):
-            return False  # another worker started it first
+            return False  # not due (yet, or any more), or another worker started it first
         await self._send(n, channel, message_for(n, channel), after_interruption=False)
         return True
 
@@ -126,9 +130,9 @@ class DeliveryWorker:
         await self._record(n.id, channel, outcome, how)
 
     async def _record(self, notification_id: UUID, channel: str, outcome: Outcome, how: str) -> None:
-        await self._call(notification_id, self.app.record_sent, notification_id, channel, outcome.reference, how)
-        if outcome.delivered:
-            await self._call(notification_id, self.app.record_delivered, notification_id, channel, how)
+        await self._call(
+            notification_id, self.app.record_sent, notification_id, channel, outcome.reference, how, outcome.delivered
+        )
         log.info("delivery.sent", notification_id=str(notification_id), channel=channel, how=how)
 
     async def _failed(self, n: Notification, channel: str, reason: str, permanent: bool) -> None:

@@ -190,14 +190,14 @@ async def counts(pool: asyncpg.Pool, school_urn: str | None) -> CountsView:
     return CountsView(school_urn=school_urn, total=sum(by_status.values()), by_status=by_status, by_duty=by_duty)
 
 
-async def due_for_delivery(pool: asyncpg.Pool, now: datetime, limit: int) -> list[UUID]:
+async def due_for_delivery(pool: asyncpg.Pool, now: datetime, limit: int) -> list[tuple[UUID, str | None]]:
     rows = await pool.fetch(
-        f"SELECT notification_id FROM {TABLE} WHERE status = 'rendered' "
+        f"SELECT notification_id, channel FROM {TABLE} WHERE status = 'rendered' "
         "OR (status = 'retry_due' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)) "
         "ORDER BY log_position LIMIT $2",
         now, limit,
     )
-    return [r["notification_id"] for r in rows]
+    return [(r["notification_id"], r["channel"]) for r in rows]
 
 
 async def interrupted_sends(pool: asyncpg.Pool, started_before: datetime | None) -> list[UUID]:

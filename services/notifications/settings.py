@@ -39,6 +39,7 @@ class DeliverySettings(BaseSettings):
 
     poll_seconds: float = Field(default=1.0, gt=0)  # how often the worker looks for due sends
     batch_size: int = Field(default=50, ge=1)
+    concurrency: int = Field(default=8, ge=1)  # sends in flight at once (different notifications)
     backoff_seconds: list[float] = Field(default_factory=lambda: [10.0, 60.0, 300.0, 1800.0])
     max_attempts_per_channel: int = Field(default=5, ge=1)
     interrupted_after_seconds: float = Field(default=60.0, gt=0)  # a send "sending" this long was interrupted

@@ -175,7 +175,7 @@ async def test_a_restart_after_notify_accepted_finds_the_message_by_reference_an
     standin, runner = await start_standin()
     try:
         event = pupil_added(24, [mother(24), father(24)])
-        delivery = via_notify(tmp_path, standin.url)
+        delivery = via_notify(tmp_path, standin.url, concurrency=1)  # one send in flight when it dies
 
         def dies_after_posting(service):
             t = service.delivery_worker.transports["email"]
