@@ -43,7 +43,7 @@ class EhcRequestReceived(EhcStep):
     received_on: date
     requested_by: str = Field(min_length=1, max_length=200)  # "the school", "the parent", "the young person"
     decision_due_by: date  # Regs 5(1): 6 weeks from receipt
-    views_due_by: date | None = None  # Regs 3 / CoP 9.14: when the family's views should reach the LA
+    views_due_by: date | None = None  # when the family's views should reach the LA (the LA consults the parent, Regs 5)
 
 
 class EhcNeedsAssessmentAgreed(EhcStep):
@@ -56,29 +56,29 @@ class EhcNeedsAssessmentAgreed(EhcStep):
 
 
 class EhcNeedsAssessmentRefused(EhcStep):
-    """The LA decided not to assess; the family must be told with their appeal rights (Regs 5(3); 51)."""
+    """The LA decided not to assess; the family must be told with their appeal rights (Regs 5)."""
 
     TYPE = "ehcp.needs_assessment_refused"
 
     decided_on: date
     reasons: str = Field(min_length=1, max_length=4000)
-    mediation_contact_by: date  # Regs 32 / CFA s.55: mediation advice before appealing
-    appeal_deadline: date  # Tribunal Procedure Rules 2008 r.20: 2 months from the decision letter
+    mediation_contact_by: date  # CFA s.55: a mediation adviser is contacted before appealing
+    appeal_deadline: date  # 2 months from the decision letter, or 1 month from a mediation certificate, whichever is later
 
 
 class AdviceRequested(EhcStep):
     """Advice for an EHC needs assessment was asked of a professional; it is due within 6 weeks
-    (Regs 8(1)). `people_to_tell` holds the professional asked."""
+    (Regs 8). `people_to_tell` holds the professional asked."""
 
     TYPE = "ehcp.advice_requested"
 
     advice_kind: str = Field(min_length=1, max_length=200)  # "educational psychology advice", "health advice"
     requested_on: date
-    advice_due_by: date  # Regs 8(1): within 6 weeks of the request
+    advice_due_by: date  # Regs 8: within 6 weeks of the request
 
 
 class EhcPlanNotToBeIssued(EhcStep):
-    """After assessing, the LA decided not to issue a plan (Regs 10(1)): within 16 weeks of the request,
+    """After assessing, the LA decided not to issue a plan (Regs 10): by week 16 of the request,
     with the reasons and appeal rights."""
 
     TYPE = "ehcp.plan_not_to_be_issued"
@@ -96,7 +96,7 @@ class DraftEhcPlanIssued(EhcStep):
     TYPE = "ehcp.draft_plan_issued"
 
     issued_on: date
-    respond_by: date  # Regs 13(1)(b): at least 15 days
+    respond_by: date  # Regs 13(1): at least 15 days
     final_plan_due_by: date  # Regs 13(2): 20 weeks from the request
 
 
@@ -120,7 +120,7 @@ class EhcPlanFinalised(EventPayload):
     contact: ContactPoint | None = None
     mediation_contact_by: date | None = None
     appeal_deadline: date | None = None
-    first_review_due_by: date | None = None  # Regs 18: reviewed within 12 months
+    first_review_due_by: date | None = None  # CFA s.44: reviewed at least every 12 months
 
 
 class AnnualReviewInvitation(EhcStep):
@@ -136,7 +136,7 @@ class AnnualReviewInvitation(EhcStep):
 
 class AnnualReviewOutcome(EhcStep):
     """The LA's decision after a review: keep the plan as it is, amend it or cease it, within 4 weeks of
-    the meeting (Regs 20(10)). Proposed amendments come with 15 days to comment (Regs 22(2))."""
+    the meeting (Regs 20). Proposed amendments come with at least 15 days to comment (Regs 22)."""
 
     TYPE = "ehcp.annual_review_outcome"
 
@@ -144,7 +144,7 @@ class AnnualReviewOutcome(EhcStep):
     decision: str = Field(pattern=r"^(maintain|amend|cease)$")
     summary: str = Field(min_length=1, max_length=4000)
     amendments_proposed: str | None = Field(default=None, max_length=4000)
-    respond_by: date | None = None  # Regs 22(2)(c): at least 15 days to comment on amendments
+    respond_by: date | None = None  # Regs 22: at least 15 days to comment on amendments
     mediation_contact_by: date | None = None
     appeal_deadline: date | None = None  # where the decision is not to amend
 
@@ -161,7 +161,7 @@ class EhcPlanCeased(EventPayload):
     ceased_on: date
     reason: str = Field(min_length=1, max_length=500)
     continues_on_sen_support: bool  # True: the school keeps the pupil at K; False: no longer has SEN
-    # For the people told (Regs 32: notice of the decision with appeal rights). Added with defaults.
+    # For the people told (CFA s.45, Regs 31: the decision carries appeal rights). Added with defaults.
     school_urn: str | None = None
     child_name: str | None = None
     people_to_tell: list[PersonToTell] = Field(default_factory=list)

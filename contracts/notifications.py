@@ -23,14 +23,14 @@ class Duty(StrEnum):
     SUPPORT_PLAN_REVIEW_OUTCOME = "support_plan_review_outcome"  # CoP 6.65-6.71
     EHC_REQUEST_RECEIVED = "ehc_request_received"  # Regs 5(1)
     EHC_ASSESSMENT_AGREED = "ehc_assessment_agreed"  # CFA s.36(8)
-    EHC_ASSESSMENT_REFUSED = "ehc_assessment_refused"  # Regs 5(3), with appeal rights
-    EHC_ADVICE_REQUESTED = "ehc_advice_requested"  # Regs 8(1): advice within 6 weeks
-    EHC_PLAN_NOT_ISSUED = "ehc_plan_not_issued"  # Regs 10(1), with appeal rights
+    EHC_ASSESSMENT_REFUSED = "ehc_assessment_refused"  # Regs 5, with appeal rights
+    EHC_ADVICE_REQUESTED = "ehc_advice_requested"  # Regs 8: advice within 6 weeks
+    EHC_PLAN_NOT_ISSUED = "ehc_plan_not_issued"  # Regs 10, with appeal rights
     EHC_DRAFT_PLAN = "ehc_draft_plan"  # Regs 13(1): 15 days to respond
     EHC_FINAL_PLAN = "ehc_final_plan"  # Regs 14, with appeal rights
     ANNUAL_REVIEW_INVITATION = "annual_review_invitation"  # Regs 20
-    ANNUAL_REVIEW_OUTCOME = "annual_review_outcome"  # Regs 20(10), 22(2)
-    EHC_PLAN_CEASED = "ehc_plan_ceased"  # Regs 32, with appeal rights
+    ANNUAL_REVIEW_OUTCOME = "annual_review_outcome"  # Regs 20, Regs 22
+    EHC_PLAN_CEASED = "ehc_plan_ceased"  # CFA s.45, Regs 31, with appeal rights
     PROFESSIONAL_NOTICE = "professional_notice"  # a time-driven notice an owning service asked for
 
 
