@@ -96,9 +96,12 @@ async def test_every_fact_arrives_once_when_notifications_is_killed_mid_stream(s
     assert sorted(r["notification_id"] for r in tracked) == list(range(2, 2 * PUPILS + 1, 2))
 
     async def relayed():
-        found = await stream_messages(url, f"{prefix.upper()}_EVENTS", f"{prefix}.events.notifications.")
+        found = await stream_messages(url, f"{prefix.upper()}_EVENTS", f"{prefix}.events.notifications.notification_owed")
         return found if len(found) >= PUPILS else None
     notification_facts = await eventually(relayed, timeout=30, what="notifications' own facts on the stream")
     register_facts = await stream_messages(url, f"{prefix.upper()}_EVENTS", f"{prefix}.events.register.")
     assert len(register_facts) == len(notification_facts) == PUPILS
     assert len({m.headers["Nats-Msg-Id"] for m in notification_facts}) == PUPILS
+    # ... and for each, the fact that nobody could be told, for the school and LA to act on
+    not_reached = await stream_messages(url, f"{prefix.upper()}_EVENTS", f"{prefix}.events.notifications.could_not_notify")
+    assert len(not_reached) == PUPILS

@@ -94,6 +94,14 @@ class Notification(Aggregate):
             return "nobody recorded"
         return f"{self.recipient['name']} ({self.recipient['relationship']})"
 
+    def regarding(self) -> dict[str, Any]:
+        """Who and what a step is about, carried on the steps other services are told of (translation)."""
+        return {
+            "pupil_id": str(self.pupil_id), "case_id": str(self.case_id) if self.case_id else None,
+            "school_urn": self.school_urn, "duty": self.duty, "recipient": self.recipients,
+            "content_hash": self.content_hash,
+        }
+
     def send_key(self, channel: str) -> str:
         """The one key a send on this channel is known by, everywhere (Notify reference, file name...)."""
         return f"{self.id}.{channel}"
@@ -114,10 +122,10 @@ class Notification(Aggregate):
     def cannot_notify(self, reason: str) -> None:
         if self.status not in (S.OWED.value, S.RENDERED.value):
             raise NotificationError("Only a notification not yet sent can be marked as impossible to send.")
-        self._could_not_notify(reason=reason)
+        self._could_not_notify(reason=reason, regarding=self.regarding())
 
     @event("CouldNotNotify")
-    def _could_not_notify(self, reason: str) -> None:
+    def _could_not_notify(self, reason: str, regarding: dict[str, Any]) -> None:
         self.status = S.CANNOT_NOTIFY.value
         self.reason = reason
 
@@ -157,10 +165,10 @@ class Notification(Aggregate):
             return  # a second receipt for the same message says nothing new
         if self.status not in (S.SENT.value, S.SENDING.value) or channel != self.channel:
             raise NotificationError(f"This notification was not sent on {channel}.", rule="not_sent")
-        self._delivered(channel=channel, evidence=evidence)
+        self._delivered(channel=channel, evidence=evidence, regarding=self.regarding())
 
     @event("Delivered")
-    def _delivered(self, channel: str, evidence: str) -> None:
+    def _delivered(self, channel: str, evidence: str, regarding: dict[str, Any]) -> None:
         self.status = S.DELIVERED.value
 
     def record_failure(
@@ -180,13 +188,13 @@ class Notification(Aggregate):
             retry_at = now if next_channel else None
         self._failed(
             channel=channel, reason=reason, permanent=permanent, channel_unreachable=gave_up_on_channel,
-            next_channel=next_channel, retry_at=retry_at,
+            next_channel=next_channel, retry_at=retry_at, regarding=self.regarding(),
         )
 
     @event("SendFailed")
     def _failed(
         self, channel: str, reason: str, permanent: bool, channel_unreachable: bool,
-        next_channel: str | None, retry_at: datetime | None,
+        next_channel: str | None, retry_at: datetime | None, regarding: dict[str, Any],
     ) -> None:
         self.reason = reason
         if channel_unreachable:
