@@ -52,6 +52,17 @@ def bootstrap(
         assert runtime.pool is not None
         await worker.run(runtime.pool)
 
+    background = [("delivery", deliver)]
+    if delivery.notify_callback_port is not None:
+        from services.notifications.callbacks import callback_app, serve_callbacks
+
+        port, host, token = delivery.notify_callback_port, delivery.notify_callback_host, delivery.notify_callback_token
+
+        async def callbacks(runtime: ServiceRuntime) -> None:
+            await serve_callbacks(callback_app(store, clock, token or ""), host, port)
+
+        background.append(("notify-callbacks", callbacks))
+
     service = ServiceDefinition(
         name=SERVICE,
         settings=settings,
@@ -63,7 +74,7 @@ def bootstrap(
         reactions=[Reaction(name, types, react) for name, (types, react) in REACTIONS.items()],
         projections=[NotificationsByPupil()],
         on_pool=[pools.append],
-        background=[("delivery", deliver)],
+        background=background,
     )
     service.delivery_worker = worker  # type: ignore[attr-defined]  # for tests and the benchmark
     return service

@@ -102,9 +102,7 @@ def routes(store: EventStore[Notifications], pool: Callable[[], asyncpg.Pool]) -
     async def receipt(command: DeliveryReceipt, ctx: CommandContext) -> dict[str, str]:
         if ctx.actor.role != Role.SYSTEM:
             raise NotAuthorised("Only the delivery-receipt gateway can record GOV.UK Notify receipts.")
-        notification_id, channel = _parse_reference(command.reference)
-        status = await store.call(ctx, app.record_receipt, notification_id, channel, command.status, str(command.id))
-        return {"notification_id": str(notification_id), "status": status}
+        return await record_receipt(store, command, ctx)
 
     async def cancel(command: CancelNotification, ctx: CommandContext) -> dict[str, str]:
         if ctx.actor.role not in (Role.SENCO, Role.LA_CASEWORKER, Role.LA_MANAGER):
@@ -129,6 +127,13 @@ def routes(store: EventStore[Notifications], pool: Callable[[], asyncpg.Pool]) -
         QueryRoute(NotificationCounts, counts),
     ]
     return commands, queries
+
+
+async def record_receipt(store: EventStore[Notifications], receipt: DeliveryReceipt, ctx: CommandContext) -> dict[str, str]:
+    """A GOV.UK Notify delivery receipt (forwarded over NATS, or posted to the callback receiver)."""
+    notification_id, channel = _parse_reference(receipt.reference)
+    status = await store.call(ctx, store.app.record_receipt, notification_id, channel, receipt.status, str(receipt.id))
+    return {"notification_id": str(notification_id), "status": status}
 
 
 def _parse_reference(reference: str | None) -> tuple[UUID, str]:

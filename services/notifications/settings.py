@@ -36,6 +36,10 @@ class DeliverySettings(BaseSettings):
     notify_email_template_id: str | None = None  # a template whose subject is ((subject)) and body ((body))
     notify_sms_template_id: str | None = None  # a template whose body is ((body))
     notify_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Notify's delivery-status callbacks (HTTP POST with "Authorization: Bearer <token>"); off unless a port is set
+    notify_callback_host: str = "127.0.0.1"
+    notify_callback_port: int | None = None
+    notify_callback_token: str | None = None
 
     poll_seconds: float = Field(default=1.0, gt=0)  # how often the worker looks for due sends
     batch_size: int = Field(default=50, ge=1)
@@ -56,4 +60,6 @@ class DeliverySettings(BaseSettings):
             raise ValueError("notify_email_template_id is needed to send email via GOV.UK Notify")
         if self.sms_via == "notify" and not self.notify_sms_template_id:
             raise ValueError("notify_sms_template_id is needed to send SMS via GOV.UK Notify")
+        if self.notify_callback_port is not None and not self.notify_callback_token:
+            raise ValueError("notify_callback_token is needed to accept GOV.UK Notify callbacks")
         return self

@@ -199,3 +199,43 @@ async def test_a_restart_after_notify_accepted_finds_the_message_by_reference_an
         assert len(recovered) == 1
     finally:
         await runner.cleanup()
+
+
+async def test_notify_posts_its_delivery_status_callback_and_bad_callbacks_are_refused(sandbox: Sandbox, tmp_path) -> None:
+    import aiohttp
+
+    from tests.support.notifications import free_port
+
+    settings = sandbox.settings("notifications")
+    standin, runner = await start_standin()
+    port = free_port()
+    try:
+        event = pupil_added(25, [mother(25)])
+        delivery = via_notify(tmp_path, standin.url, receipt_poll_seconds=3600, notify_callback_port=port,
+                              notify_callback_token="callback-secret")
+        async with notifications_service(settings, delivery) as runtime:
+            await send(settings, event)
+            [row] = await settled(runtime, event.subject.pupil_id, 1, statuses=("sent",))
+            url = f"http://127.0.0.1:{port}/notify/delivery-status"
+            body = {"id": row["provider_reference"], "reference": f"{row['notification_id']}.email",
+                    "to": "alex.taylor25@example.org", "status": "delivered", "created_at": "2026-11-23T10:30:00.000000Z",
+                    "completed_at": "2026-11-23T10:30:05.000000Z", "sent_at": "2026-11-23T10:30:01.000000Z",
+                    "notification_type": "email"}
+            good = {"Authorization": "Bearer callback-secret"}
+            async with aiohttp.ClientSession() as http:
+                async with http.post(url, json=body, headers={"Authorization": "Bearer guess"}) as r:
+                    assert r.status == 401
+                async with http.post(url, data=b"{not json", headers=good) as r:
+                    assert r.status == 400
+                async with http.post(url, json={**body, "status": "exploded", "to": None}, headers=good) as r:
+                    assert r.status == 400
+                    assert {e["field"] for e in (await r.json())["field_errors"]} == {"status", "to"}
+                async with http.post(url, json={**body, "reference": "not-ours"}, headers=good) as r:
+                    assert r.status == 400 and "is not one of ours" in (await r.json())["error"]
+                assert (await rows(runtime))[0]["status"] == "sent"  # nothing changed by any of them
+                async with http.post(url, json=body, headers=good) as r:
+                    assert r.status == 200 and (await r.json())["status"] == "delivered"
+            [row] = await settled(runtime, event.subject.pupil_id, 1, statuses=("delivered",))
+            assert "GOV.UK Notify" in history(row)[-1]["detail"]
+    finally:
+        await runner.cleanup()
