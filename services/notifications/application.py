@@ -10,6 +10,8 @@ from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
+from jinja2 import TemplateError
+
 from contracts.notifications import Duty
 from services.notifications.content import render
 from services.notifications.domain.notification import Notification, NotificationError, channel_plan
@@ -56,7 +58,16 @@ class Notifications(SendcaseApplication):
                 pupil_id=pupil_id, case_id=case_id, school_urn=school_urn, person_id=person_id,
                 recipient=person, owed_since=owed_since, about=about, facts=facts,
             )
-            content = render(duty.value, facts, person or NOBODY_ADDRESSEE, reference=str(n.id))
+            try:
+                content = render(duty.value, facts, person or NOBODY_ADDRESSEE, reference=str(n.id))
+            except (TemplateError, ValueError, KeyError) as e:  # a fact the letter needs is missing or wrong:
+                # recorded, never dropped
+                n.cannot_notify(
+                    f"The {duty.value.replace('_', ' ')} notification could not be written ({e}). Please "
+                    "report it to the sendcase support team and tell the family by other means."
+                )
+                created.append(n)
+                continue
             n.render(content.template, content.subject, content.body, content.sms, content.content_hash)
             if person is None:
                 n.cannot_notify(nobody_reason)

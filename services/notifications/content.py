@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Undefined
 
 from contracts.identifiers import NeedType
 
@@ -34,6 +34,8 @@ NEED_NAMES = {
 
 def long_date(value: str | date) -> str:
     """'2026-12-11' -> 'Friday 11 December 2026': a date nobody can misread."""
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()  # names the missing fact
     d = date.fromisoformat(value) if isinstance(value, str) else value
     return f"{d:%A} {d.day} {d:%B %Y}"
 

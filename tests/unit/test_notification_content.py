@@ -214,3 +214,14 @@ def test_every_statutory_step_is_told_plainly_with_its_dates(event_type: str) ->
     for value in dates:  # every deadline and date the event carries is stated in the letter
         assert long_date(value) in body, (event_type, value)
     assert len(n.content["sms"]) <= 306  # two SMS fragments at most
+
+
+def test_a_letter_that_cannot_be_written_is_a_recorded_fact_not_a_lost_duty() -> None:
+    from contracts.notifications import Duty
+
+    app = Notifications(env=IN_MEMORY_ENV)
+    facts = {"child_name": "Sam Taylor", "issued_on": "2026-11-23", "contact": {"name": "SEND team", "email": None, "phone": None}}
+    [n] = as_actor(caseworker(), SCHOOL_DAY, app.owe, cause_event_id=uuid4(), cause_event_type="ehcp.draft_plan_issued",
+                   duty=Duty.EHC_DRAFT_PLAN, pupil_id=PUPIL, case_id=CASE, school_urn=None, owed_since=date(2026, 11, 23),
+                   about="Sam Taylor", facts=facts, people=[mother().model_dump(mode="json")], nobody_reason="-")
+    assert n.status == "cannot_notify" and "'respond_by' is undefined" in n.reason and n.content is None
