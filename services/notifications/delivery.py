@@ -130,9 +130,13 @@ class DeliveryWorker:
         await self._record(n.id, channel, outcome, how)
 
     async def _record(self, notification_id: UUID, channel: str, outcome: Outcome, how: str) -> None:
-        await self._call(
-            notification_id, self.app.record_sent, notification_id, channel, outcome.reference, how, outcome.delivered
-        )
+        try:
+            await self._call(
+                notification_id, self.app.record_sent, notification_id, channel, outcome.reference, how, outcome.delivered
+            )
+        except DomainError as e:  # a Notify callback got there first (delivered, or failed): it stands
+            log.info("delivery.outcome_already_known", notification_id=str(notification_id), reason=e.message)
+            return
         log.info("delivery.sent", notification_id=str(notification_id), channel=channel, how=how)
 
     async def _failed(self, n: Notification, channel: str, reason: str, permanent: bool) -> None:
