@@ -23,6 +23,18 @@ app = typer.Typer(help="Notifications owed and sent.", no_args_is_help=True)
 SchoolOption = Annotated[Optional[str], typer.Option("--school", help="One school's URN (default: the whole LA).")]
 
 
+def _build(model, **values):
+    """The query, or a clear message naming the field and exit code 2 (as the register's commands do)."""
+    from pydantic import ValidationError
+
+    try:
+        return model(**values)
+    except ValidationError as e:
+        for err in e.errors():
+            typer.echo(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _ask(home, user, role, org, query) -> None:
     async def go():
         async with client(home, user, role, org) as c:
@@ -50,7 +62,7 @@ def undelivered(
     as_user: UserOption, as_role: RoleOption, as_org: OrgOption, school: SchoolOption = None, home: HomeOption = None
 ) -> None:
     """Everything not yet delivered: waiting, retrying, failed, or impossible to send."""
-    _ask(home, as_user, as_role, as_org, UndeliveredNotifications(school_urn=school))
+    _ask(home, as_user, as_role, as_org, _build(UndeliveredNotifications, school_urn=school))
 
 
 @app.command("failed-to-reach")
@@ -58,7 +70,7 @@ def failed_to_reach(
     as_user: UserOption, as_role: RoleOption, as_org: OrgOption, school: SchoolOption = None, home: HomeOption = None
 ) -> None:
     """People we could not reach (on some channel, or at all), with the reason: the list to act on."""
-    _ask(home, as_user, as_role, as_org, FailedToReach(school_urn=school))
+    _ask(home, as_user, as_role, as_org, _build(FailedToReach, school_urn=school))
 
 
 @app.command("counts")
@@ -66,7 +78,7 @@ def counts(
     as_user: UserOption, as_role: RoleOption, as_org: OrgOption, school: SchoolOption = None, home: HomeOption = None
 ) -> None:
     """How many notifications, by status and by duty, for one school or the whole LA."""
-    _ask(home, as_user, as_role, as_org, NotificationCounts(school_urn=school))
+    _ask(home, as_user, as_role, as_org, _build(NotificationCounts, school_urn=school))
 
 
 @app.command("outbox")
