@@ -49,8 +49,12 @@ class Notifications(SendcaseApplication):
         already owed this duty (a replay) is skipped: their notification already exists under the same id.
         """
         created: list[Notification] = []
+        seen: set[UUID | None] = set()
         for person in people or [None]:
             person_id = UUID(str(person["person_id"])) if person else None
+            if person_id in seen:
+                continue  # named twice in the same event: told once
+            seen.add(person_id)
             if Notification.create_id(cause_event_id, person_id) in self.repository:
                 continue
             n = Notification(

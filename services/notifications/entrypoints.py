@@ -6,6 +6,7 @@ from collections.abc import Callable
 from uuid import UUID
 
 import asyncpg
+from eventsourcing.persistence import RecordConflictError
 
 from contracts.envelope import Role, derived_id
 from contracts.notifications import (
@@ -93,7 +94,10 @@ def routes(store: EventStore[Notifications], pool: Callable[[], asyncpg.Pool]) -
                 nobody_reason="Cannot notify: the request names nobody.",
             )
             if created:
-                app.save(*created)  # asking twice finds the same ids and saves nothing
+                try:
+                    app.save(*created)  # asking twice finds the same ids and saves nothing
+                except RecordConflictError:
+                    pass  # the same request, asked at the same moment, was saved by the other call
             return [Notification.create_id(cause, p.person_id) for p in command.people_to_tell]
 
         ids = await store.call(ctx, owe_and_save)

@@ -47,6 +47,11 @@ def test_everyone_with_parental_responsibility_gets_their_own_notification() -> 
     assert owed[1].channel == "letter"  # the father's preference; he has only a postal address
 
 
+def test_a_person_named_twice_in_one_event_is_told_once() -> None:
+    _, owed = owe(pupil_added(8, [mother(8), mother(8), father(8)]))
+    assert [n.recipients for n in owed] == ["Alex Taylor8 (mother)", "Jordan Reed8 (father)"]
+
+
 def test_the_draft_plan_letter_names_the_15_day_deadline_and_who_to_contact() -> None:
     _, [n] = owe(draft_plan([mother()]))
     body = n.content["body"]
@@ -99,9 +104,15 @@ def test_a_child_looked_after_is_written_to_through_the_people_the_register_name
         postal_address=PostalAddress(lines=["Children's Services", "County Hall"], town="Durham", postcode="DH1 5UL"),
         preferred_channel=Channel.LETTER,
     )
-    _, [n] = owe(pupil_added(3, [social_worker]))
+    _, [n] = owe(pupil_added(3, [social_worker]))  # the register names the social worker only
     assert n.recipient["postal_address"]["lines"] == ["Children's Services", "County Hall"]
     assert n.channel == "letter" and n.content["body"].startswith("Dear Priya Shah,")
+    from infra.notifications_demo import pdf_text
+    from services.notifications.letters import address_lines, letter_pdf
+    letter = pdf_text(letter_pdf(address_lines(n.recipient), n.content["body"]))
+    assert letter[:5] == ["Priya Shah", "Children's Services", "County Hall", "Durham", "DH1 5UL"]
+    # the only address on the letter is the social worker's: the contracts never carry the child's
+    assert [line for line in letter if "DH" in line] == ["DH1 5UL"]
 
 
 def test_channels_are_tried_preferred_first_then_the_others_the_person_can_be_reached_on() -> None:
