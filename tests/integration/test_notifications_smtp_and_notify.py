@@ -239,3 +239,38 @@ async def test_notify_posts_its_delivery_status_callback_and_bad_callbacks_are_r
             assert "GOV.UK Notify" in history(row)[-1]["detail"]
     finally:
         await runner.cleanup()
+
+
+async def test_an_interrupted_smtp_send_is_sent_again_with_the_same_message_id(sandbox: Sandbox, tmp_path) -> None:
+    # SMTP cannot be asked whether a message went: the one place where a restart can mean a second copy,
+    # which mail programs show once because the Message-ID is the same (docs/notifications.md).
+    from services.notifications.channels import SmtpEmail
+
+    class SendsThenDies(SmtpEmail):
+        async def send(self, message):
+            await super().send(message)
+            await asyncio.Event().wait()
+
+    settings, outbox = sandbox.settings("notifications"), tmp_path / "outbox"
+    event = pupil_added(15, [mother(15)])
+    with smtp_server() as (mailbox, port):
+        delivery = delivery_settings(outbox, email_via="smtp", smtp_port=port)
+
+        def dies(service):
+            t = service.delivery_worker.transports["email"]
+            dying = SendsThenDies.__new__(SendsThenDies)
+            dying.__dict__.update(t.__dict__)
+            service.delivery_worker.transports = {**service.delivery_worker.transports, "email": dying}
+
+        async with notifications_service(settings, delivery, dies) as runtime:
+            await send(settings, event)
+            await settled(runtime, event.subject.pupil_id, 1, statuses=("sending",))
+
+            async def mailed():
+                return len(mailbox.messages) == 1
+            await eventually(mailed, what="the first copy accepted by the mail server")
+        async with notifications_service(settings, delivery) as runtime:
+            [row] = await settled(runtime, event.subject.pupil_id, 1, statuses=("sent",))
+    assert len(mailbox.messages) == 2
+    assert {m["Message-ID"] for m in mailbox.messages} == {f"<{row['notification_id']}.email@sendcase.invalid>"}
+    assert "after an interrupted attempt" in history(row)[-1]["detail"]
