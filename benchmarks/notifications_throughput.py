@@ -15,6 +15,7 @@ Three figures:
 from __future__ import annotations
 
 import argparse
+import shutil
 import asyncio
 import sys
 import tempfile
@@ -31,7 +32,7 @@ from services.notifications.policies import when_duty_to_tell_arises_owe_notific
 from services.runtime.clock import FixedClock  # noqa: E402
 from services.runtime.context import CommandContext, reset_context, set_context  # noqa: E402
 from services.runtime.database import ensure_database  # noqa: E402
-from services.runtime.service import ServiceRuntime  # noqa: E402
+from services.runtime.service import ServiceRuntime, cancel_until_done  # noqa: E402
 from tests.conftest import SCHOOL_DAY  # noqa: E402
 from tests.support.factories import senco  # noqa: E402
 from tests.support.notifications import delivery_settings  # noqa: E402
@@ -101,8 +102,7 @@ async def main(count: int) -> None:
             await until(runtime, 2 * count)
             end_to_end = time.perf_counter() - t0
             await nc.close()
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await cancel_until_done([task])
         finally:
             await runtime.stop()
         print(f"owe + render + store: {count} notifications in {owed:.2f}s = {count / owed:,.0f}/s (batches of 500)")
@@ -112,6 +112,7 @@ async def main(count: int) -> None:
     finally:
         if embedded:
             embedded.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
