@@ -137,8 +137,9 @@ class Notifications(SendcaseApplication):
                 f"Notification {notification_id} is not waiting for a receipt on {channel} (it is {n.status}).",
                 rule="unexpected_receipt",
             )
-        if status == "delivered":
-            n.record_delivered(channel, f"GOV.UK Notify {provider_reference}: delivered")
+        if status == "delivered" or (status == "received" and channel == "letter"):
+            # a letter's last Notify status is "received": Royal Mail has it (Notify cannot see the doormat)
+            n.record_delivered(channel, f"GOV.UK Notify {provider_reference}: {status}")
         elif status in ("permanent-failure", "validation-failed", "virus-scan-failed"):
             n.record_failure(channel, f"GOV.UK Notify says {status}", True, current_context().now, timedelta(0), 1)
         elif status in ("temporary-failure", "technical-failure"):

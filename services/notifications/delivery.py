@@ -182,7 +182,7 @@ class DeliveryWorker:
         if not channels:
             return 0
         changed = 0
-        for notification_id in await projections.awaiting_receipt(pool, channels, self.settings.batch_size):
+        for notification_id in await projections.awaiting_receipt(pool, channels, 10 * self.settings.batch_size):
             n: Notification = await self._call(notification_id, self.app.notification, notification_id)
             if n.status != "sent" or n.provider_reference is None or n.channel is None:
                 continue
