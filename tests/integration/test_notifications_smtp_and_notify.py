@@ -274,3 +274,22 @@ async def test_an_interrupted_smtp_send_is_sent_again_with_the_same_message_id(s
     assert len(mailbox.messages) == 2
     assert {m["Message-ID"] for m in mailbox.messages} == {f"<{row['notification_id']}.email@sendcase.invalid>"}
     assert "after an interrupted attempt" in history(row)[-1]["detail"]
+
+
+async def test_a_mail_server_that_is_down_is_retried_then_the_letter_goes_instead(sandbox: Sandbox, tmp_path) -> None:
+    from tests.support.notifications import free_port
+
+    settings, outbox = sandbox.settings("notifications"), tmp_path / "outbox"
+    event = pupil_added(16, [mother(16)])
+    delivery = delivery_settings(outbox, email_via="smtp", smtp_port=free_port(), max_attempts_per_channel=2)
+    async with notifications_service(settings, delivery) as runtime:
+        await send(settings, event)
+        [row] = await settled(runtime, event.subject.pupil_id, 1, statuses=("delivered",))
+    steps = [(h["what"], h["channel"]) for h in history(row)]
+    assert steps == [("owed", None), ("rendered", None), ("sending", "email"), ("retry_due", "email"),
+                     ("sending", "email"), ("retry_due", "email"), ("sending", "letter"), ("sent", "letter"),
+                     ("delivered", "letter")]
+    assert all("could not reach the mail server" in h["detail"] for h in history(row) if h["what"] == "retry_due")
+    assert row["unreachable_channels"] == ["email"]
+    [letter] = outbox_files(outbox)
+    assert letter.suffix == ".pdf"
