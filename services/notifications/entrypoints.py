@@ -25,6 +25,7 @@ from contracts.notifications import (
 from services.notifications import projections
 from services.notifications.application import Notifications
 from services.notifications.domain.notification import Notification
+from services.runtime.clock import ENGLAND
 from services.runtime.context import CommandContext
 from services.runtime.endpoints import CommandRoute, QueryRoute
 from services.runtime.errors import DomainError, NotAuthorised
@@ -88,7 +89,7 @@ def routes(store: EventStore[Notifications], pool: Callable[[], asyncpg.Pool]) -
             created = app.owe(
                 cause_event_id=cause, cause_event_type=RequestProfessionalNotice.SUBJECT,
                 duty=Duty.PROFESSIONAL_NOTICE, pupil_id=command.pupil_id, case_id=command.case_id,
-                school_urn=command.school_urn, owed_since=ctx.now.date(), about=command.child_name,
+                school_urn=command.school_urn, owed_since=ctx.now.astimezone(ENGLAND).date(), about=command.child_name,
                 facts=command.model_dump(mode="json", exclude={"people_to_tell", "notice_id"}),
                 people=[p.model_dump(mode="json") for p in command.people_to_tell],
                 nobody_reason="Cannot notify: the request names nobody.",
