@@ -12,6 +12,7 @@ now, hanging, rate limiting).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import os
 import ssl
@@ -93,7 +94,8 @@ class FileOutbox:
         path = self.path(message)
         data = _file_content(message)
         await asyncio.to_thread(_write_atomically, path, data)
-        return Outcome(reference=str(path), delivered=True, how=f"written to the outbox as {path.name}")
+        return Outcome(reference=str(path), delivered=True,
+                       how=f"written to the outbox as {path.name} (file sha256 {hashlib.sha256(data).hexdigest()})")
 
     async def find(self, message: Message) -> Outcome | None:
         path = self.path(message)
@@ -217,7 +219,10 @@ class GovUkNotify:
             pdf = letter_pdf(address_lines(r), message.body)
             call = lambda: self.client.send_precompiled_letter_notification(message.key, io.BytesIO(pdf))  # noqa: E731
         response = await self._call(call)
-        return Outcome(reference=str(response["id"]), delivered=False, how="accepted by GOV.UK Notify")
+        how = "accepted by GOV.UK Notify"
+        if message.channel == "letter":
+            how += f" (PDF sha256 {hashlib.sha256(pdf).hexdigest()})"
+        return Outcome(reference=str(response["id"]), delivered=False, how=how)
 
     async def find(self, message: Message) -> Outcome | None:
         found = await self._call(lambda: self.client.get_all_notifications(reference=message.key))

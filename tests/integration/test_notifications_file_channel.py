@@ -69,6 +69,9 @@ async def test_each_person_with_parental_responsibility_gets_one_message_even_wh
         pdf = letter.read_bytes()
         assert pdf.startswith(b"%PDF") and b"(Jordan Reed1) Tj" in pdf and b"(4 Elvet Bridge) Tj" in pdf
         assert letter.name == f"{by_name['Jordan Reed1']['notification_id']}.letter.pdf"
+        # the exact bytes of the letter are recorded with the send: an auditor can check the file
+        [sent] = [h for h in json.loads(by_name["Jordan Reed1"]["history"]) if h["what"] == "sent"]
+        assert f"file sha256 {hashlib.sha256(pdf).hexdigest()}" in sent["detail"]
 
 
 class StopsMidSend(FileOutbox):
