@@ -43,3 +43,11 @@ class PersonToTell(Contract):
     mobile: str | None = Field(default=None, pattern=r"^\+?[0-9 ]{10,15}$")
     postal_address: PostalAddress | None = None
     preferred_channel: Channel
+
+
+class ContactPoint(Contract):
+    """Who the reader of a notification should get in touch with about it."""
+
+    name: str = Field(min_length=1, max_length=200)  # "SEND Casework Team", "Mrs Patel, SENCO"
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, max_length=30)

@@ -1,9 +1,150 @@
-"""The notifications application."""
+"""The notifications application: owe, write, send and track each message. Methods take simple values.
+
+Reactions call `owe` (the aggregates are saved by the consumer together with the event's position); the
+delivery worker calls the delivery methods, each a get, one aggregate call, a save.
+"""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+from typing import Any
+from uuid import UUID
+
+from jinja2 import TemplateError
+
+from contracts.notifications import Duty
+from services.notifications.content import render
+from services.notifications.domain.notification import Notification, NotificationError, channel_plan
+from services.runtime.context import current_context
+from services.runtime.errors import NotFound
 from services.runtime.eventstore import SendcaseApplication
+
+NOBODY_ADDRESSEE = {"name": "Parent or carer", "relationship": "parent or carer"}
 
 
 class Notifications(SendcaseApplication):
     name = "notifications"
+
+    # -- duties -------------------------------------------------------------------------------------------
+
+    def owe(
+        self,
+        *,
+        cause_event_id: UUID,
+        cause_event_type: str,
+        duty: Duty,
+        pupil_id: UUID,
+        case_id: UUID | None,
+        school_urn: str | None,
+        owed_since: date,
+        about: str,
+        facts: dict[str, Any],
+        people: list[dict[str, Any]],
+        nobody_reason: str,
+    ) -> list[Notification]:
+        """One notification per person to tell, written and ready to send; or, when nobody is named, one
+        recorded "cannot notify" fact (with the content written, so the school can hand it over).
+
+        Returns the new aggregates, unsaved (a reaction saves them with its tracking record). A person
+        already owed this duty (a replay) is skipped: their notification already exists under the same id.
+        """
+        created: list[Notification] = []
+        seen: set[UUID | None] = set()
+        for person in people or [None]:
+            person_id = UUID(str(person["person_id"])) if person else None
+            if person_id in seen:
+                continue  # named twice in the same event: told once
+            seen.add(person_id)
+            if Notification.create_id(cause_event_id, person_id) in self.repository:
+                continue
+            n = Notification(
+                cause_event_id=cause_event_id, cause_event_type=cause_event_type, duty=duty.value,
+                pupil_id=pupil_id, case_id=case_id, school_urn=school_urn, person_id=person_id,
+                recipient=person, owed_since=owed_since, about=about, facts=facts,
+            )
+            try:
+                content = render(duty.value, facts, person or NOBODY_ADDRESSEE, reference=str(n.id))
+            except (TemplateError, ValueError, KeyError) as e:  # a fact the letter needs is missing or wrong:
+                # recorded, never dropped
+                n.cannot_notify(
+                    f"The {duty.value.replace('_', ' ')} notification could not be written ({e}). Please "
+                    "report it to the sendcase support team and tell the family by other means."
+                )
+                created.append(n)
+                continue
+            n.render(content.template, content.subject, content.body, content.sms, content.content_hash)
+            if person is None:
+                n.cannot_notify(nobody_reason)
+            elif not channel_plan(person):
+                n.cannot_notify(
+                    f"No usable contact detail for {person['name']} ({person['relationship']}): no email "
+                    "address, mobile number or postal address is recorded. Please update their contact "
+                    "details and hand or post this notification to them."
+                )
+            created.append(n)
+        return created
+
+    # -- delivery -----------------------------------------------------------------------------------------
+
+    def notification(self, notification_id: UUID) -> Notification:
+        try:
+            return self.repository.get(notification_id)
+        except Exception as e:  # AggregateNotFound
+            raise NotFound(f"There is no notification {notification_id}.") from e
+
+    def start_sending(self, notification_id: UUID, channel: str) -> Notification:
+        n = self.notification(notification_id)
+        if not n.is_due(current_context().now):
+            raise NotificationError("This notification is not due to be sent now.", rule="not_due")
+        n.start_sending(channel)
+        self.save(n)
+        return n
+
+    def record_sent(
+        self, notification_id: UUID, channel: str, provider_reference: str | None, how: str = "sent",
+        delivered: bool = False,
+    ) -> None:
+        """The channel accepted it; `delivered` when the channel itself proves arrival (the outbox file)."""
+        n = self.notification(notification_id)
+        n.record_sent(channel, provider_reference, how)
+        if delivered:
+            n.record_delivered(channel, how)
+        self.save(n)
+
+    def record_delivered(self, notification_id: UUID, channel: str, evidence: str) -> None:
+        n = self.notification(notification_id)
+        n.record_delivered(channel, evidence)
+        self.save(n)
+
+    def record_failure(
+        self, notification_id: UUID, channel: str, reason: str, permanent: bool, backoff: timedelta, max_attempts: int
+    ) -> Notification:
+        n = self.notification(notification_id)
+        n.record_failure(channel, reason, permanent, current_context().now, backoff, max_attempts)
+        self.save(n)
+        return n
+
+    def cancel(self, notification_id: UUID, reason: str) -> None:
+        n = self.notification(notification_id)
+        n.cancel(reason)
+        self.save(n)
+
+    def record_receipt(self, notification_id: UUID, channel: str, status: str, provider_reference: str) -> str:
+        """A delivery receipt from GOV.UK Notify (callback or poll). Returns what it changed."""
+        n = self.notification(notification_id)
+        if n.channel != channel or n.status not in ("sent", "sending", "delivered"):
+            raise NotificationError(
+                f"Notification {notification_id} is not waiting for a receipt on {channel} (it is {n.status}).",
+                rule="unexpected_receipt",
+            )
+        if status == "delivered" or (status == "received" and channel == "letter"):
+            # a letter's last Notify status is "received": Royal Mail has it (Notify cannot see the doormat)
+            n.record_delivered(channel, f"GOV.UK Notify {provider_reference}: {status}")
+        elif status in ("permanent-failure", "validation-failed", "virus-scan-failed"):
+            n.record_failure(channel, f"GOV.UK Notify says {status}", True, current_context().now, timedelta(0), 1)
+        elif status in ("temporary-failure", "technical-failure"):
+            n.record_failure(channel, f"GOV.UK Notify says {status}", False, current_context().now, timedelta(minutes=5), 5)
+        else:
+            return "no change"  # still on its way
+        self.save(n)
+        return n.status

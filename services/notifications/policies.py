@@ -1,44 +1,106 @@
 """Reactions to other services' integration events: each records the notifications it makes owed.
 
-Idempotent by construction: the notification id is derived from the causing event, and the consumer
-records the event's position in the same transaction.
+One table, DUTIES: which event creates which duty to tell, from which date, and who to contact when the
+event names nobody. Recipients are the event's `people_to_tell` (everyone with parental responsibility,
+the young person from 16, the professional asked or invited): one notification per person per duty.
+
+Idempotent by construction: each notification's id is derived from the causing event and the person, and
+the consumer records the event's position in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
-from contracts.envelope import EventEnvelope
+from contracts.ehcp import (
+    AdviceRequested,
+    AnnualReviewInvitation,
+    AnnualReviewOutcome,
+    DraftEhcPlanIssued,
+    EhcNeedsAssessmentAgreed,
+    EhcNeedsAssessmentRefused,
+    EhcPlanCeased,
+    EhcPlanFinalised,
+    EhcPlanNotToBeIssued,
+    EhcRequestReceived,
+)
+from contracts.envelope import EventEnvelope, EventPayload
 from contracts.notifications import Duty
-from contracts.register import PupilAddedToSenSupport
+from contracts.plans import SupportPlanReviewOutcomeShared
+from contracts.register import PupilAddedToSenSupport, PupilRemovedFromSenRegister, SpecialEducationalProvisionMade
 from services.notifications.application import Notifications
 from services.notifications.domain.notification import Notification
 
-EVERYONE_WITH_PARENTAL_RESPONSIBILITY = "everyone with parental responsibility"
+SCHOOL_CONTACT = {"name": "the special educational needs co-ordinator (SENCO) at the school", "email": None, "phone": None}
+LA_CONTACT = {"name": "the SEND casework team at the local authority", "email": None, "phone": None}
+NOBODY_WITH_PR = (
+    "Cannot notify: nobody with parental responsibility is recorded for this pupil. Please record the "
+    "parents' and carers' details so that they can be told."
+)
+NO_PROFESSIONAL = "Cannot notify: the request names no professional to send it to."
 
 
-def when_pupil_added_to_sen_support_owe_parent_notification(
-    app: Notifications, envelope: EventEnvelope
-) -> Sequence[Notification]:
-    # CFA 2014 s.68: parents must be told when special educational provision is made for their child.
-    fact = envelope.payload_as(PupilAddedToSenSupport)
-    return [
-        Notification(
-            cause_event_id=envelope.event_id,
-            cause_event_type=envelope.type,
-            duty=Duty.SEN_PROVISION_STARTED.value,
-            pupil_id=fact.pupil_id,
-            school_urn=fact.school_urn,
-            recipients=EVERYONE_WITH_PARENTAL_RESPONSIBILITY,
-            owed_since=fact.effective_date,
-            about=f"{fact.given_name} {fact.family_name}",
-        )
+@dataclass(frozen=True)
+class DutyRule:
+    payload: type[EventPayload]
+    duty: Duty
+    owed_since: Callable[[Any], date]
+    contact: dict[str, Any]
+    nobody: str = NOBODY_WITH_PR
+
+
+DUTIES: dict[str, DutyRule] = {
+    rule.payload.TYPE: rule
+    for rule in [
+        # CFA 2014 s.68; Durham 2b: parents told when SEN provision starts, is made, and on removal.
+        DutyRule(PupilAddedToSenSupport, Duty.SEN_PROVISION_STARTED, lambda p: p.effective_date, SCHOOL_CONTACT),
+        DutyRule(SpecialEducationalProvisionMade, Duty.SEN_PROVISION_MADE, lambda p: p.effective_date, SCHOOL_CONTACT),
+        DutyRule(PupilRemovedFromSenRegister, Duty.REMOVED_FROM_SEN_REGISTER, lambda p: p.effective_date, SCHOOL_CONTACT),
+        # CoP 6.65-6.71: the outcome of each SEN support review is shared with the family.
+        DutyRule(SupportPlanReviewOutcomeShared, Duty.SUPPORT_PLAN_REVIEW_OUTCOME, lambda p: p.reviewed_on, SCHOOL_CONTACT),
+        # SEND Regulations 2014: each statutory step of an EHC case, with its deadline and appeal rights.
+        DutyRule(EhcRequestReceived, Duty.EHC_REQUEST_RECEIVED, lambda p: p.received_on, LA_CONTACT),
+        DutyRule(EhcNeedsAssessmentAgreed, Duty.EHC_ASSESSMENT_AGREED, lambda p: p.decided_on, LA_CONTACT),
+        DutyRule(EhcNeedsAssessmentRefused, Duty.EHC_ASSESSMENT_REFUSED, lambda p: p.decided_on, LA_CONTACT),
+        DutyRule(AdviceRequested, Duty.EHC_ADVICE_REQUESTED, lambda p: p.requested_on, LA_CONTACT, NO_PROFESSIONAL),
+        DutyRule(EhcPlanNotToBeIssued, Duty.EHC_PLAN_NOT_ISSUED, lambda p: p.decided_on, LA_CONTACT),
+        DutyRule(DraftEhcPlanIssued, Duty.EHC_DRAFT_PLAN, lambda p: p.issued_on, LA_CONTACT),
+        DutyRule(EhcPlanFinalised, Duty.EHC_FINAL_PLAN, lambda p: p.issued_on, LA_CONTACT),
+        DutyRule(AnnualReviewInvitation, Duty.ANNUAL_REVIEW_INVITATION, lambda p: p.meeting_on, LA_CONTACT),
+        DutyRule(AnnualReviewOutcome, Duty.ANNUAL_REVIEW_OUTCOME, lambda p: p.decided_on, LA_CONTACT),
+        DutyRule(EhcPlanCeased, Duty.EHC_PLAN_CEASED, lambda p: p.ceased_on, LA_CONTACT),
     ]
+}
+
+
+def when_duty_to_tell_arises_owe_notifications(app: Notifications, envelope: EventEnvelope) -> Sequence[Notification]:
+    rule = DUTIES[envelope.type]
+    fact = envelope.payload_as(rule.payload)
+    facts = fact.model_dump(mode="json", exclude={"people_to_tell"})
+    if facts.get("contact") is None:
+        facts["contact"] = rule.contact
+    if "given_name" in facts:
+        facts.setdefault("child_name", f"{facts['given_name']} {facts['family_name']}")
+    if not facts.get("child_name"):
+        facts["child_name"] = "your child"
+    return app.owe(
+        cause_event_id=envelope.event_id,
+        cause_event_type=envelope.type,
+        duty=rule.duty,
+        pupil_id=fact.pupil_id,  # type: ignore[attr-defined]
+        case_id=getattr(fact, "case_id", None),
+        school_urn=getattr(fact, "school_urn", None),
+        owed_since=rule.owed_since(fact),
+        about=facts["child_name"],
+        facts=facts,
+        people=[p.model_dump(mode="json") for p in getattr(fact, "people_to_tell", [])],
+        nobody_reason=rule.nobody,
+    )
 
 
 REACTIONS = {
-    "owe-parent-notifications": (
-        [PupilAddedToSenSupport.TYPE],
-        when_pupil_added_to_sen_support_owe_parent_notification,
-    ),
+    "owe-notifications": (list(DUTIES), when_duty_to_tell_arises_owe_notifications),
 }

@@ -179,9 +179,7 @@ class ServiceRuntime:
     async def stop(self) -> None:
         if self.broker is not None:
             await self.broker.stop()  # no new requests; in-flight ones finish
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await cancel_until_done(self.tasks)
         for follower in self.followers:
             await follower.close()
         if self.nc is not None:
@@ -190,6 +188,20 @@ class ServiceRuntime:
             await self.pool.close()
         self.service.store.close()
         log.info("service.stopped")
+
+
+async def cancel_until_done(tasks: Sequence[asyncio.Task]) -> None:
+    """Cancel tasks and wait until they have stopped, cancelling again while any is still running.
+
+    Python 3.11's asyncio.wait_for can swallow a cancellation that arrives just as the awaited result
+    does (nats-py's fetch uses it): a loop that then carries on would make a single cancel() hang the stop.
+    """
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _supervise(name: str, run: Callable[[], Awaitable[None]]) -> None:

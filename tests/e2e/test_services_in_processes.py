@@ -24,7 +24,7 @@ KILL_AFTER = 15
 def start(service: str, sandbox: Sandbox, logs: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "infra.cli", "serve", service],
-        env=sandbox.env(service), stdout=open(logs / f"{service}.log", "ab"), stderr=subprocess.STDOUT,
+        env=sandbox.env(service, SENDCASE_HOME=str(logs / "home")), stdout=open(logs / f"{service}.log", "ab"), stderr=subprocess.STDOUT,
     )
 
 
@@ -75,6 +75,7 @@ async def test_every_fact_arrives_once_when_notifications_is_killed_mid_stream(s
     second = await answers_ping(url, prefix, "notifications")
     assert second.pid != first.pid
 
+    # The register does not yet name the people to tell: each duty is a visible "cannot notify" fact.
     conn = await asyncpg.connect(sandbox.database_url("notifications"))
     try:
         async def all_owed():
@@ -86,15 +87,21 @@ async def test_every_fact_arrives_once_when_notifications_is_killed_mid_stream(s
         distinct = await conn.fetchval("SELECT count(DISTINCT originator_id) FROM notifications_events")
         tracked = await conn.fetch("SELECT notification_id FROM notifications_tracking WHERE application_name = 'register'")
         pupils = await conn.fetchval("SELECT count(DISTINCT pupil_id) FROM notifications_by_pupil")
+        statuses = await conn.fetch("SELECT DISTINCT status, reason FROM notifications_by_pupil")
     finally:
         await conn.close()
     assert owed_events == distinct == pupils == PUPILS
+    [(status, reason)] = [tuple(r) for r in statuses]
+    assert status == "cannot_notify" and "nobody with parental responsibility" in reason
     assert sorted(r["notification_id"] for r in tracked) == list(range(2, 2 * PUPILS + 1, 2))
 
     async def relayed():
-        found = await stream_messages(url, f"{prefix.upper()}_EVENTS", f"{prefix}.events.notifications.")
+        found = await stream_messages(url, f"{prefix.upper()}_EVENTS", f"{prefix}.events.notifications.notification_owed")
         return found if len(found) >= PUPILS else None
     notification_facts = await eventually(relayed, timeout=30, what="notifications' own facts on the stream")
     register_facts = await stream_messages(url, f"{prefix.upper()}_EVENTS", f"{prefix}.events.register.")
     assert len(register_facts) == len(notification_facts) == PUPILS
     assert len({m.headers["Nats-Msg-Id"] for m in notification_facts}) == PUPILS
+    # ... and for each, the fact that nobody could be told, for the school and LA to act on
+    not_reached = await stream_messages(url, f"{prefix.upper()}_EVENTS", f"{prefix}.events.notifications.could_not_notify")
+    assert len(not_reached) == PUPILS

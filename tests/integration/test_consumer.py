@@ -12,7 +12,7 @@ from contracts.subjects import dead_letter_subject, event_subject
 from contracts.register import PupilAddedToSenSupport
 from services.notifications.bootstrap import bootstrap as notifications_bootstrap
 from services.notifications.domain.notification import Notification
-from services.notifications.policies import when_pupil_added_to_sen_support_owe_parent_notification
+from services.notifications.policies import when_duty_to_tell_arises_owe_notifications
 from services.runtime.clock import FixedClock
 from services.runtime.consumer import EventSourcedReaction, TrackedConsumer
 from services.runtime.database import ensure_database
@@ -63,7 +63,7 @@ async def test_a_handler_that_fails_midway_is_redelivered_and_has_its_effect_onc
     calls: Counter = Counter()
 
     def flaky(app, envelope):
-        notifications = when_pupil_added_to_sen_support_owe_parent_notification(app, envelope)
+        notifications = when_duty_to_tell_arises_owe_notifications(app, envelope)
         calls[envelope.sequence] += 1
         if calls[envelope.sequence] == 1:
             raise ConnectionError("database went away mid-handler")  # after deciding, before saving
@@ -82,7 +82,7 @@ async def test_a_handler_that_fails_midway_is_redelivered_and_has_its_effect_onc
 
 async def test_an_effect_committed_before_a_lost_ack_is_not_repeated(world) -> None:
     settings, js, start, owed, service = world
-    real = EventSourcedReaction(service.store, service.clock, when_pupil_added_to_sen_support_owe_parent_notification)
+    real = EventSourcedReaction(service.store, service.clock, when_duty_to_tell_arises_owe_notifications)
     crashed = set()
 
     class CrashAfterCommit:
@@ -106,7 +106,7 @@ async def test_an_effect_committed_before_a_lost_ack_is_not_repeated(world) -> N
 
 async def test_a_republished_event_has_no_second_effect(world) -> None:
     settings, js, start, owed, _ = world
-    consumer = start(when_pupil_added_to_sen_support_owe_parent_notification)
+    consumer = start(when_duty_to_tell_arises_owe_notifications)
     event = pupil_added(1)
     await publish(js, settings.subject_prefix, event)
     # the same fact published again past JetStream's dedupe (another message id), as after a long outage
@@ -130,7 +130,7 @@ async def test_a_poison_message_is_dead_lettered_after_its_attempts_and_does_not
         if envelope.sequence == 2:
             raise ValueError("this pupil's record cannot be read")
         poison_tries_when_applied[envelope.sequence] = attempts[2]
-        return when_pupil_added_to_sen_support_owe_parent_notification(app, envelope)
+        return when_duty_to_tell_arises_owe_notifications(app, envelope)
 
     consumer = start(poisoned, backoff=(1.0, 1.0), max_attempts=3)
     for seq in range(1, 6):
@@ -158,7 +158,7 @@ async def test_a_poison_message_is_dead_lettered_after_its_attempts_and_does_not
 
 async def test_a_message_that_is_not_an_envelope_is_dead_lettered_at_once(world) -> None:
     settings, js, start, owed, _ = world
-    consumer = start(when_pupil_added_to_sen_support_owe_parent_notification)
+    consumer = start(when_duty_to_tell_arises_owe_notifications)
     await js.publish(event_subject(settings.subject_prefix, PupilAddedToSenSupport.TYPE), b"{not json")
     await publish(js, settings.subject_prefix, pupil_added(1))
 
@@ -168,3 +168,37 @@ async def test_a_message_that_is_not_an_envelope_is_dead_lettered_at_once(world)
     [letter] = await stream_messages(settings.nats_url, settings.dead_letter_stream)
     assert letter.headers["Sendcase-Attempts"] == "1"
     assert "not a sendcase event envelope" in letter.headers["Sendcase-Reason"]
+
+
+async def test_a_consumer_of_several_event_types_takes_only_those(world) -> None:
+    # nats-server before 2.10 ignores a consumer's list of filter subjects and delivers the whole stream;
+    # the consumer must then leave other subjects alone (no effect, nothing recorded).
+    settings, js, _, owed, service = world
+    from contracts.register import PupilRemovedFromSenRegister
+
+    seen: list[str] = []
+
+    def record(app, envelope):
+        seen.append(envelope.type)
+        return when_duty_to_tell_arises_owe_notifications(app, envelope)
+
+    consumer = TrackedConsumer(
+        "notifications-two-types", js, EventSourcedReaction(service.store, service.clock, record),
+        stream=settings.events_stream, prefix=settings.subject_prefix,
+        filter_subjects=[event_subject(settings.subject_prefix, t)
+                         for t in (PupilAddedToSenSupport.TYPE, PupilRemovedFromSenRegister.TYPE)],
+        max_attempts=3, backoff_seconds=[0.2], ack_wait_seconds=5, fetch_timeout=0.3,
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        await js.publish(f"{settings.subject_prefix}.events.ehcp.something_else", pupil_added(9).model_dump_json().encode())
+        await publish(js, settings.subject_prefix, pupil_added(1))
+
+        async def applied() -> bool:
+            return consumer.applied == 1
+        await eventually(applied, what="the one wanted event")
+        await asyncio.sleep(0.5)
+        assert seen == [PupilAddedToSenSupport.TYPE] and consumer.dead_lettered == 0 and len(owed()) == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

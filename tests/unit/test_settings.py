@@ -20,3 +20,25 @@ def test_explicit_database_url_is_used_as_given(monkeypatch) -> None:
 
 def test_stream_names_follow_the_prefix() -> None:
     assert stream_names("sendcase") == ("SENDCASE_EVENTS", "SENDCASE_DEADLETTER")
+
+
+def test_delivery_defaults_to_the_file_outbox_under_the_sendcase_home(monkeypatch, tmp_path) -> None:
+    from pathlib import Path
+
+    import pytest
+    from pydantic import ValidationError
+
+    from services.notifications.bootstrap import transports
+    from services.notifications.channels import FileOutbox
+    from services.notifications.settings import DeliverySettings
+
+    monkeypatch.setenv("SENDCASE_HOME", str(tmp_path))
+    delivery = DeliverySettings()
+    assert delivery.outbox_dir == Path(tmp_path) / "outbox"
+    assert all(isinstance(t, FileOutbox) for t in transports(delivery).values())
+    monkeypatch.setenv("SENDCASE_NOTIFICATIONS_EMAIL_VIA", "notify")
+    with pytest.raises(ValidationError, match="notify_api_key is needed"):
+        DeliverySettings()
+    monkeypatch.setenv("SENDCASE_NOTIFICATIONS_EMAIL_VIA", "fax")
+    with pytest.raises(ValidationError, match="email_via"):
+        DeliverySettings()

@@ -1,27 +1,55 @@
-"""A notification owed: the duty to tell someone something, from the moment it arises.
+"""A notification: the duty to tell one person one thing, from the moment it arises until it arrives.
 
-Its id is derived from the event that caused it and who must be told, so a redelivered or replayed event
-can only ever find the same notification, never create a second one.
+One aggregate per recipient per duty. Its id is derived from the event that caused the duty and the
+person to be told, so a redelivered or replayed event can only ever find the same notification, never
+create a second one; the same id keys the send on every channel (Notify's reference, the SMTP
+Message-ID, the outbox file name), so a restart mid-send can look the message up instead of resending.
+
+Lifecycle: owed -> rendered -> sending -> sent -> delivered; a failed send goes to retry_due (the same
+channel after a backoff, or the next channel after a permanent failure) or, when every channel has failed,
+to failed; cannot_notify when there is nobody to tell or no usable contact detail; cancelled with a reason.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
 
 from contracts.envelope import derived_id
+from contracts.notifications import NotificationStatus as S
 from services.runtime.aggregate import Aggregate
+from services.runtime.errors import DomainError
 
-OWED = "owed"
+# The order channels are tried in after the recipient's preferred one.
+CHANNEL_ORDER = ("email", "letter", "sms")
+NOBODY = "nobody"
+
+
+class NotificationError(DomainError):
+    pass
+
+
+def contact_for(recipient: dict[str, Any], channel: str) -> Any:
+    """The recipient's detail for a channel, or None."""
+    return {"email": recipient.get("email"), "sms": recipient.get("mobile"), "letter": recipient.get("postal_address")}[channel]
+
+
+def channel_plan(recipient: dict[str, Any] | None) -> list[str]:
+    """The channels to try, preferred first, then the others the person has a contact detail for."""
+    if recipient is None:
+        return []
+    preferred = recipient.get("preferred_channel")
+    ordered = ([preferred] if preferred in CHANNEL_ORDER else []) + [c for c in CHANNEL_ORDER if c != preferred]
+    return [c for c in ordered if contact_for(recipient, c)]
 
 
 class Notification(Aggregate):
     @staticmethod
-    def create_id(cause_event_id: UUID, recipients: str, **_: Any) -> UUID:
-        return derived_id("notification", cause_event_id, recipients)
+    def create_id(cause_event_id: UUID, person_id: UUID | None, **_: Any) -> UUID:
+        return derived_id("notification", cause_event_id, person_id or NOBODY)
 
     @event("Owed")
     def __init__(
@@ -30,17 +58,162 @@ class Notification(Aggregate):
         cause_event_type: str,
         duty: str,
         pupil_id: UUID,
-        school_urn: str,
-        recipients: str,
+        case_id: UUID | None,
+        school_urn: str | None,
+        person_id: UUID | None,
+        recipient: dict[str, Any] | None,  # the PersonToTell as published: never a child's protected address
         owed_since: date,
         about: str,
+        facts: dict[str, Any],  # what the content states: names, dates, deadlines, contact
     ) -> None:
         self.cause_event_id = cause_event_id
         self.cause_event_type = cause_event_type
         self.duty = duty
         self.pupil_id = pupil_id
+        self.case_id = case_id
         self.school_urn = school_urn
-        self.recipients = recipients
+        self.person_id = person_id
+        self.recipient = recipient
         self.owed_since = owed_since
         self.about = about
-        self.status = OWED
+        self.facts = facts
+        self.status = S.OWED.value
+        self.content: dict[str, str] | None = None
+        self.content_hash: str | None = None
+        plan = channel_plan(recipient)
+        self.channel: str | None = plan[0] if plan else None
+        self.unreachable: list[str] = []
+        self.attempts: dict[str, int] = {}
+        self.retry_at: datetime | None = None
+        self.provider_reference: str | None = None
+        self.reason: str | None = None
+
+    @property
+    def recipients(self) -> str:
+        if self.recipient is None:
+            return "nobody recorded"
+        return f"{self.recipient['name']} ({self.recipient['relationship']})"
+
+    def regarding(self) -> dict[str, Any]:
+        """Who and what a step is about, carried on the steps other services are told of (translation)."""
+        return {
+            "pupil_id": str(self.pupil_id), "case_id": str(self.case_id) if self.case_id else None,
+            "school_urn": self.school_urn, "duty": self.duty, "recipient": self.recipients,
+            "content_hash": self.content_hash,
+        }
+
+    def send_key(self, channel: str) -> str:
+        """The one key a send on this channel is known by, everywhere (Notify reference, file name...)."""
+        return f"{self.id}.{channel}"
+
+    # -- content ------------------------------------------------------------------------------------------
+
+    def render(self, template: str, subject: str, body: str, sms: str, content_hash: str) -> None:
+        if self.status != S.OWED.value:
+            raise NotificationError("The content of this notification has already been written.", rule="already_rendered")
+        self._rendered(template=template, subject=subject, body=body, sms=sms, content_hash=content_hash)
+
+    @event("Rendered")
+    def _rendered(self, template: str, subject: str, body: str, sms: str, content_hash: str) -> None:
+        self.content = {"template": template, "subject": subject, "body": body, "sms": sms}
+        self.content_hash = content_hash
+        self.status = S.RENDERED.value
+
+    def cannot_notify(self, reason: str) -> None:
+        if self.status not in (S.OWED.value, S.RENDERED.value):
+            raise NotificationError("Only a notification not yet sent can be marked as impossible to send.")
+        self._could_not_notify(reason=reason, regarding=self.regarding())
+
+    @event("CouldNotNotify")
+    def _could_not_notify(self, reason: str, regarding: dict[str, Any]) -> None:
+        self.status = S.CANNOT_NOTIFY.value
+        self.reason = reason
+
+    # -- delivery -----------------------------------------------------------------------------------------
+
+    def is_due(self, now: datetime) -> bool:
+        if self.status == S.RENDERED.value:
+            return True
+        return self.status == S.RETRY_DUE.value and (self.retry_at is None or self.retry_at <= now)
+
+    def start_sending(self, channel: str) -> None:
+        # Recorded before the send: a crash after this point is found by reconciliation, never resent blindly.
+        if self.status not in (S.RENDERED.value, S.RETRY_DUE.value):
+            raise NotificationError(f"This notification is {self.status}; it cannot be sent now.", rule="not_sendable")
+        if channel != self.channel:
+            raise NotificationError(f"This notification is due on {self.channel}, not {channel}.", rule="wrong_channel")
+        self._sending_started(channel=channel, attempt=self.attempts.get(channel, 0) + 1, key=self.send_key(channel))
+
+    @event("SendingStarted")
+    def _sending_started(self, channel: str, attempt: int, key: str) -> None:
+        self.status = S.SENDING.value
+        self.attempts = {**self.attempts, channel: attempt}
+        self.retry_at = None
+
+    def record_sent(self, channel: str, provider_reference: str | None, how: str = "sent") -> None:
+        if self.status != S.SENDING.value or channel != self.channel:
+            raise NotificationError(f"Only a send in progress on {channel} can be recorded as sent.", rule="not_sending")
+        self._sent(channel=channel, provider_reference=provider_reference, how=how)
+
+    @event("Sent")
+    def _sent(self, channel: str, provider_reference: str | None, how: str) -> None:
+        self.status = S.SENT.value
+        self.provider_reference = provider_reference
+
+    def record_delivered(self, channel: str, evidence: str) -> None:
+        if self.status == S.DELIVERED.value:
+            return  # a second receipt for the same message says nothing new
+        if self.status not in (S.SENT.value, S.SENDING.value) or channel != self.channel:
+            raise NotificationError(f"This notification was not sent on {channel}.", rule="not_sent")
+        self._delivered(channel=channel, evidence=evidence, regarding=self.regarding())
+
+    @event("Delivered")
+    def _delivered(self, channel: str, evidence: str, regarding: dict[str, Any]) -> None:
+        self.status = S.DELIVERED.value
+
+    def record_failure(
+        self, channel: str, reason: str, permanent: bool, now: datetime, backoff: timedelta, max_attempts: int
+    ) -> None:
+        """A send failed. Transient: try the same channel again after `backoff`, up to max_attempts.
+        Permanent (e.g. an invalid address) or attempts used up: that channel cannot reach them; try the
+        next channel now, or, when none is left, it has failed to reach them and a person must act."""
+        if self.status not in (S.SENDING.value, S.SENT.value) or channel != self.channel:
+            raise NotificationError(f"Only a send on {channel} can fail.", rule="not_sending")
+        gave_up_on_channel = permanent or self.attempts.get(channel, 0) >= max_attempts
+        next_channel: str | None = channel
+        retry_at: datetime | None = now + backoff
+        if gave_up_on_channel:
+            remaining = [c for c in channel_plan(self.recipient) if c != channel and c not in self.unreachable]
+            next_channel = remaining[0] if remaining else None
+            retry_at = now if next_channel else None
+        self._failed(
+            channel=channel, reason=reason, permanent=permanent, channel_unreachable=gave_up_on_channel,
+            next_channel=next_channel, retry_at=retry_at, regarding=self.regarding(),
+        )
+
+    @event("SendFailed")
+    def _failed(
+        self, channel: str, reason: str, permanent: bool, channel_unreachable: bool,
+        next_channel: str | None, retry_at: datetime | None, regarding: dict[str, Any],
+    ) -> None:
+        self.reason = reason
+        if channel_unreachable:
+            self.unreachable = [*self.unreachable, channel]
+        if next_channel is None:
+            self.status = S.FAILED.value
+        else:
+            self.status = S.RETRY_DUE.value
+            self.channel = next_channel
+            self.retry_at = retry_at
+
+    def cancel(self, reason: str) -> None:
+        if self.status in (S.SENT.value, S.DELIVERED.value, S.SENDING.value):
+            raise NotificationError("A notification already sent cannot be cancelled.", rule="already_sent")
+        if self.status == S.CANCELLED.value:
+            return
+        self._cancelled(reason=reason)
+
+    @event("Cancelled")
+    def _cancelled(self, reason: str) -> None:
+        self.status = S.CANCELLED.value
+        self.reason = reason

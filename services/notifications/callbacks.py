@@ -1,0 +1,78 @@
+"""The GOV.UK Notify delivery-status callback receiver: a small HTTP endpoint (aiohttp).
+
+Notify POSTs one JSON body per status change (id, reference, to, status, created_at, completed_at, sent_at,
+notification_type) with "Authorization: Bearer <the token we gave Notify>". Whatever arrives, the service
+keeps running: a wrong token is refused (401), a malformed body is refused naming the fields at fault (400)
+and logged, a receipt for a notification that is not ours or not waiting for one is refused with the
+reason (400/404); nothing is stored for any of them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from uuid import uuid4
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from contracts.envelope import Actor
+from contracts.notifications import DeliveryReceipt
+from services.notifications.application import Notifications
+from services.notifications.entrypoints import record_receipt
+from services.runtime.clock import Clock
+from services.runtime.context import CommandContext
+from services.runtime.endpoints import field_errors
+from services.runtime.errors import DomainError, NotFound
+from services.runtime.eventstore import EventStore
+from services.runtime.logging import get_logger
+
+log = get_logger(__name__)
+PATH = "/notify/delivery-status"
+
+
+def callback_app(store: EventStore[Notifications], clock: Clock, token: str) -> web.Application:
+    actor = Actor.service("notify_callbacks")
+
+    async def receive(request: web.Request) -> web.Response:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            log.warning("notify_callback.refused", reason="wrong or missing bearer token")
+            return web.json_response({"error": "a valid bearer token is required"}, status=401)
+        raw = await request.read()
+        try:
+            receipt = DeliveryReceipt.model_validate_json(raw)
+        except ValidationError as e:
+            errors = [fe.model_dump() for fe in field_errors(e)]
+            log.warning("notify_callback.malformed", errors=errors, body=raw[:2000].decode("utf-8", "replace"))
+            return web.json_response({"error": "malformed delivery receipt", "field_errors": errors}, status=400)
+        ctx = CommandContext(actor=actor, now=clock.now(), correlation_id=uuid4())
+        try:
+            result = await record_receipt(store, receipt, ctx)
+        except DomainError as e:
+            log.warning("notify_callback.rejected", rule=e.rule, reason=e.message, reference=receipt.reference)
+            return web.json_response({"error": e.message, "rule": e.rule}, status=404 if isinstance(e, NotFound) else 400)
+        except Exception:
+            log.exception("notify_callback.failed", reference=receipt.reference)
+            return web.json_response({"error": "internal error; Notify will retry"}, status=500)
+        log.info("notify_callback.recorded", **result)
+        return web.Response(text=json.dumps(result), content_type="application/json")
+
+    app = web.Application(client_max_size=64 * 1024)
+    app.router.add_post(PATH, receive)
+    return app
+
+
+async def serve_callbacks(app: web.Application, host: str, port: int) -> None:
+    """Run until cancelled (a supervised background loop of the service)."""
+    import asyncio
+
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    log.info("notify_callback.listening", host=host, port=port, path=PATH)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

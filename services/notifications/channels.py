@@ -1,0 +1,258 @@
+"""Delivery channels: the local file outbox, plain SMTP, and GOV.UK Notify.
+
+Every send is keyed by the notification's send key ("<notification id>.<channel>"): it is the outbox
+file's name, the SMTP Message-ID and Notify's `reference`. After a restart mid-send the worker asks the
+channel whether the key is already there (`find`) instead of sending again.
+
+Failures are sorted for the worker: PermanentFailure (this channel can never reach this person, e.g. an
+invalid address: try another channel) or TransientFailure (try again later: a server down, refusing for
+now, hanging, rate limiting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formataddr
+from pathlib import Path
+from typing import Any, Protocol
+from uuid import UUID
+
+import aiosmtplib
+from notifications_python_client.errors import APIError
+from notifications_python_client.notifications import NotificationsAPIClient
+
+from services.notifications.letters import address_lines, letter_pdf
+
+
+@dataclass(frozen=True)
+class Message:
+    notification_id: UUID
+    pupil_id: UUID
+    key: str  # "<notification id>.<channel>": the one name of this send everywhere
+    channel: str  # email, sms, letter
+    recipient: dict[str, Any]  # the PersonToTell as published (the child's protected address is never in it)
+    subject: str
+    body: str
+    sms: str
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    reference: str | None  # the provider's id for the message, or the file's path
+    delivered: bool  # the channel itself proves arrival (a file in the outbox)
+    how: str
+
+
+class TransientFailure(Exception):
+    pass
+
+
+class PermanentFailure(Exception):
+    pass
+
+
+class Transport(Protocol):
+    name: str
+    can_find: bool  # whether `find` can tell that a key was already sent
+    has_receipts: bool
+
+    async def send(self, message: Message) -> Outcome: ...
+
+    async def find(self, message: Message) -> Outcome | None: ...
+
+    async def receipt(self, reference: str) -> str | None: ...
+
+
+# -- the local file outbox ------------------------------------------------------------------------------
+
+
+class FileOutbox:
+    """Each message a file a person can open: <outbox>/<pupil id>/<notification id>.<channel>.<txt|pdf>.
+
+    Written to a temporary name and renamed, so a file that exists is complete: `find` is exact.
+    """
+
+    name = "file"
+    can_find = True
+    has_receipts = False
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, message: Message) -> Path:
+        ext = "pdf" if message.channel == "letter" else "txt"
+        return self.folder / str(message.pupil_id) / f"{message.key}.{ext}"
+
+    async def send(self, message: Message) -> Outcome:
+        path = self.path(message)
+        data = _file_content(message)
+        await asyncio.to_thread(_write_atomically, path, data)
+        return Outcome(reference=str(path), delivered=True,
+                       how=f"written to the outbox as {path.name} (file sha256 {hashlib.sha256(data).hexdigest()})")
+
+    async def find(self, message: Message) -> Outcome | None:
+        path = self.path(message)
+        if path.exists():
+            return Outcome(reference=str(path), delivered=True, how="found already in the outbox after a restart")
+        return None
+
+    async def receipt(self, reference: str) -> str | None:
+        return None
+
+
+def _file_content(message: Message) -> bytes:
+    r = message.recipient
+    if message.channel == "letter":
+        return letter_pdf(address_lines(r), message.body)
+    to = r.get("email") if message.channel == "email" else r.get("mobile")
+    text = message.body if message.channel == "email" else message.sms
+    header = (
+        f"To: {r['name']} <{to}>\nSubject: {message.subject}\nChannel: {message.channel}\n"
+        f"Notification: {message.notification_id}\nContent-SHA256: {message.content_hash}\n\n"
+    )
+    return (header + text).encode("utf-8")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+# -- plain SMTP -----------------------------------------------------------------------------------------
+
+
+class SmtpEmail:
+    """Email through an SMTP server. SMTP cannot be asked whether a message was sent, so after a restart
+    mid-send the message is sent again with the SAME Message-ID: mail programs show it once."""
+
+    name = "smtp"
+    can_find = False
+    has_receipts = False
+
+    def __init__(
+        self, host: str, port: int, sender: str, *, username: str | None = None, password: str | None = None,
+        start_tls: bool = False, timeout: float = 10.0, domain: str = "sendcase.invalid",
+    ) -> None:
+        self.host, self.port, self.sender = host, port, sender
+        self.username, self.password, self.start_tls, self.timeout = username, password, start_tls, timeout
+        self.domain = domain
+
+    def message_id(self, message: Message) -> str:
+        return f"<{message.key}@{self.domain}>"
+
+    async def send(self, message: Message) -> Outcome:
+        email = EmailMessage()
+        email["From"] = self.sender
+        email["To"] = formataddr((message.recipient["name"], message.recipient["email"]))
+        email["Subject"] = message.subject
+        email["Message-ID"] = self.message_id(message)
+        email["X-Sendcase-Content-SHA256"] = message.content_hash
+        email.set_content(message.body)
+        try:
+            await aiosmtplib.send(
+                email, hostname=self.host, port=self.port, username=self.username, password=self.password,
+                start_tls=self.start_tls, timeout=self.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as e:
+            codes = [r.code for r in e.recipients]
+            if all(500 <= c < 600 for c in codes):
+                raise PermanentFailure(f"the mail server refused the address: {e.recipients[0].message}") from e
+            raise TransientFailure(f"the mail server refused the address for now: {e.recipients[0].message}") from e
+        except aiosmtplib.SMTPResponseException as e:
+            if 500 <= e.code < 600:
+                raise PermanentFailure(f"the mail server refused the message ({e.code} {e.message})") from e
+            raise TransientFailure(f"the mail server said {e.code} {e.message}") from e
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError, ssl.SSLError) as e:
+            raise TransientFailure(f"could not reach the mail server {self.host}:{self.port}: {e!r}") from e
+        return Outcome(reference=self.message_id(message), delivered=False, how="accepted by the mail server")
+
+    async def find(self, message: Message) -> Outcome | None:
+        return None
+
+    async def receipt(self, reference: str) -> str | None:
+        return None
+
+
+# -- GOV.UK Notify --------------------------------------------------------------------------------------
+
+
+class GovUkNotify:
+    """Email, SMS and letters (precompiled PDFs) through GOV.UK Notify, with the official client.
+
+    Our content goes in the personalisation of one plain template per channel ("((subject))" /
+    "((body))"), so the words sent are exactly the words stored and hashed.
+    """
+
+    name = "notify"
+    can_find = True
+    has_receipts = True
+
+    def __init__(self, api_key: str, base_url: str, email_template_id: str, sms_template_id: str, timeout: float = 10.0):
+        self.client = NotificationsAPIClient(api_key, base_url=base_url, timeout=timeout)
+        self.email_template_id = email_template_id
+        self.sms_template_id = sms_template_id
+
+    async def send(self, message: Message) -> Outcome:
+        r = message.recipient
+        if message.channel == "email":
+            call = lambda: self.client.send_email_notification(  # noqa: E731
+                r["email"], self.email_template_id,
+                personalisation={"subject": message.subject, "body": message.body}, reference=message.key,
+            )
+        elif message.channel == "sms":
+            call = lambda: self.client.send_sms_notification(  # noqa: E731
+                r["mobile"], self.sms_template_id, personalisation={"body": message.sms}, reference=message.key,
+            )
+        else:
+            pdf = letter_pdf(address_lines(r), message.body)
+            call = lambda: self.client.send_precompiled_letter_notification(message.key, io.BytesIO(pdf))  # noqa: E731
+        response = await self._call(call)
+        how = "accepted by GOV.UK Notify"
+        if message.channel == "letter":
+            how += f" (PDF sha256 {hashlib.sha256(pdf).hexdigest()})"
+        return Outcome(reference=str(response["id"]), delivered=False, how=how)
+
+    async def find(self, message: Message) -> Outcome | None:
+        found = await self._call(lambda: self.client.get_all_notifications(reference=message.key))
+        for n in found.get("notifications", []):
+            if n.get("reference") == message.key:
+                return Outcome(reference=str(n["id"]), delivered=False, how="found already sent in GOV.UK Notify after a restart")
+        return None
+
+    async def receipt(self, reference: str) -> str | None:
+        found = await self._call(lambda: self.client.get_notification_by_id(reference))
+        return found.get("status")
+
+    async def _call(self, call: Any) -> Any:
+        try:
+            return await asyncio.to_thread(call)
+        except APIError as e:
+            raise classify_notify_error(e.status_code, e.message) from e
+        except Exception as e:  # connection refused, timeout, a response that is not JSON
+            raise TransientFailure(f"could not reach GOV.UK Notify: {e!r}") from e
+
+
+def classify_notify_error(status: int, detail: Any) -> Exception:
+    """Notify's documented errors: 400 the request is wrong for this recipient (invalid address, number,
+    or a letter Notify cannot post): permanent; 403 our key is refused: a configuration fault, retried and
+    surfaced; 429 rate or daily limit: retried later; 5xx: retried."""
+    text = "; ".join(e.get("message", str(e)) for e in detail) if isinstance(detail, list) else str(detail)
+    if status == 400:
+        return PermanentFailure(f"GOV.UK Notify rejected it: {text}")
+    if status == 403:
+        return TransientFailure(f"GOV.UK Notify refused our API key (check the configuration): {text}")
+    if status == 429:
+        return TransientFailure(f"GOV.UK Notify rate limit reached: {text}")
+    return TransientFailure(f"GOV.UK Notify failed ({status}): {text}")
