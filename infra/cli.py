@@ -67,7 +67,8 @@ def status(home: HomeOption = None) -> None:
 
 @app.command()
 def demo(home: HomeOption = None) -> None:
-    """Add a demo pupil to SEN support and show the fact reaching the notifications service."""
+    """A SENCO adds a pupil to SEN support: see the fact reach notifications, the parents' email and letter
+    in the outbox, then a small LA's rolls imported and its register and counts as at census day."""
     from infra.demo import run_demo
 
     raise typer.Exit(asyncio.run(run_demo(home, typer.echo)))

@@ -8,11 +8,16 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from contracts.envelope import Actor, Role
+from contracts.envelope import Actor, Role, derived_id
 from contracts.identifiers import NeedType, upn_check_letter
 from contracts.notifications import NotificationsForPupil
-from contracts.register import AddToSenSupport, GetPupil, PupilIdentity
+from contracts.people import Channel, PersonToTell, PostalAddress
+from contracts.register import AddToSenSupport, EnrolPupil, GetPupil, PupilIdentity, RecordPeopleWithParentalResponsibility
 from infra.client import Client, StackNotRunning, locate
+from infra.notifications_demo import show_outbox
+
+# statuses after which nothing more happens without a person: sent, delivered, or could not be sent
+SETTLED = {"sent", "delivered", "failed", "cannot_notify", "cancelled"}
 
 DEMO_SCHOOL = "900001"
 DEMO_LA = "000"
@@ -43,8 +48,30 @@ async def run_demo(home: Path | None, echo: Callable[[str], None]) -> int:
         reason="Two APDR cycles of targeted speech and language work; progress below expected.",
         evidence_reference="APDR review, autumn term",
     )
+    parents = [
+        PersonToTell(
+            person_id=derived_id("demo-person", upn, "mother"), name="Jo Taylor", relationship="mother",
+            has_parental_responsibility=True, email="jo.taylor@example.org", preferred_channel=Channel.EMAIL,
+        ),
+        PersonToTell(
+            person_id=derived_id("demo-person", upn, "father"), name="Chris Taylor", relationship="father",
+            has_parental_responsibility=True, preferred_channel=Channel.LETTER,
+            postal_address=PostalAddress(lines=["12 Mill Lane"], town="Durham", postcode="DH1 3AB"),
+        ),
+    ]
     async with Client(nats_url, prefix, senco) as client:
-        echo(f"1. The SENCO ({senco.user_id}) adds pupil {upn} to SEN support at school {DEMO_SCHOOL}.")
+        echo(f"1. The SENCO ({senco.user_id}) enrols {command.pupil.given_name} {command.pupil.family_name} "
+             f"(UPN {upn}) at school {DEMO_SCHOOL} and records who has parental responsibility:")
+        for reply in (
+            await client.command(EnrolPupil(school_urn=DEMO_SCHOOL, pupil=command.pupil, on_roll_from=date(today.year - 5, 9, 1))),
+            await client.command(RecordPeopleWithParentalResponsibility(upn=upn, people=parents)),
+        ):
+            if reply.outcome != "accepted":
+                echo(f"   register refused: {reply.message}")
+                return 1
+        for person in parents:
+            echo(f"   {person.name} ({person.relationship}), prefers {person.preferred_channel.value}")
+        echo("2. ...then adds the pupil to SEN support.")
         reply = await client.command(command)
         echo(f"   register replied: {reply.outcome} {reply.model_dump(mode='json', exclude={'outcome'})}")
         if reply.outcome != "accepted":
@@ -52,26 +79,31 @@ async def run_demo(home: Path | None, echo: Callable[[str], None]) -> int:
         pupil_id = reply.ids["pupil_id"]
 
         view = (await client.query(GetPupil(upn=upn))).result
-        echo("2. The register's record (rebuilt from its stored events):")
+        echo("3. The register's record (rebuilt from its stored events):")
         echo(f"   {view['given_name']} {view['family_name']}  status {view['status']}  "
              f"needs {view['primary_need']} (primary), {view['secondary_need']} (secondary)")
         for change in view["history"]:
             echo(f"   {change['recorded_at']}  -> {change['status']} by {change['by_user']} ({change['by_role']}, "
                  f"{change['by_organisation']}): {change['reason']}")
 
-        echo("3. Waiting for the notifications service to record the duty to tell the parents...")
+        echo("4. The notifications service owes each parent a message (CFA 2014 s.68) and sends it...")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             answer = await client.query(NotificationsForPupil(pupil_id=pupil_id))
-            if answer.outcome == "answered" and answer.result:
+            done = answer.outcome == "answered" and len(answer.result) == len(parents) and all(
+                n["status"] in SETTLED for n in answer.result
+            )
+            if done:
                 for n in answer.result:
-                    echo(f"   notification {n['notification_id']}: {n['status']} to {n['recipients']}")
-                    echo(f"   duty {n['duty']} (CFA 2014 s.68), owed since {n['owed_since']}, "
-                         f"caused by event {n['cause_event_id']} ({n['cause_event_type']})")
-                echo("The fact went register -> JetStream -> notifications.")
+                    echo(f"   {n['recipients']}: {n['status']} by {n['channel']}"
+                         + (f" ({n['reason']})" if n.get("reason") else ""))
+                    echo(f"     duty {n['duty']}, caused by event {n['cause_event_id']} ({n['cause_event_type']}),"
+                         f" content sha256 {(n['content_hash'] or '')[:16]}...")
+                echo("The fact went register -> JetStream -> notifications -> the file outbox:")
+                show_outbox([pupil_id], home, echo)
                 from infra.register_demo import run_register_demo
 
                 return await run_register_demo(lambda actor: Client(nats_url, prefix, actor), echo, today)
             await asyncio.sleep(0.2)
-    echo("   the notification did not arrive within 30 s: see `sendcase status` and the service logs.")
+    echo("   the notifications were not all sent within 30 s: see `sendcase status` and the service logs.")
     return 1

@@ -22,9 +22,10 @@ from services.runtime.settings import load_settings
 from services.runtime.streams import ensure_streams
 
 
-def service_env(name: str, postgres_url: str, nats_url: str, prefix: str) -> dict[str, str]:
+def service_env(name: str, postgres_url: str, nats_url: str, prefix: str, home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
+        SENDCASE_HOME=str(home),  # e.g. the notifications file outbox is <home>/outbox
         SENDCASE_POSTGRES_URL=postgres_url,
         SENDCASE_NATS_URL=nats_url,
         SENDCASE_SUBJECT_PREFIX=prefix,
@@ -96,7 +97,7 @@ def up(home: Path, prefix: str = DEFAULT_PREFIX, echo=print) -> int:
         echo(f"  NATS        {nats_url}   JetStream in {home / 'nats'} (monitor http://127.0.0.1:{js.monitor_port})")
         asyncio.run(prepare(postgres_url, nats_url, prefix))
         for name in SERVICES:
-            processes[name] = spawn_service(name, service_env(name, postgres_url, nats_url, prefix), logs)
+            processes[name] = spawn_service(name, service_env(name, postgres_url, nats_url, prefix, home), logs)
             echo(f"  {name:<14}pid {processes[name].pid}   (log {logs / (name + '.log')})")
         state = StackState(
             supervisor_pid=os.getpid(), postgres_url=postgres_url, postgres_pid=pg.proc.pid if pg.proc else 0,
@@ -120,7 +121,7 @@ def up(home: Path, prefix: str = DEFAULT_PREFIX, echo=print) -> int:
                     echo(f"  {name} has crashed 5 times in a minute; leaving it down. See {logs / (name + '.log')}")
                 restarts[name] = recent + [time.monotonic()]
                 echo(f"  {name} exited with code {proc.returncode}; restarting it")
-                processes[name] = spawn_service(name, service_env(name, postgres_url, nats_url, prefix), logs)
+                processes[name] = spawn_service(name, service_env(name, postgres_url, nats_url, prefix, home), logs)
                 state.services[name] = processes[name].pid
                 state.save(home)
         echo("stopping sendcase...")

@@ -66,9 +66,15 @@ def test_up_status_demo_ctrl_c_and_up_again(home: Path) -> None:
     demo = sendcase(home, "demo")
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "status K" in demo.stdout
-    # The register does not yet name the people to tell, so the duty is a visible "cannot notify" fact.
-    assert "cannot_notify to nobody recorded" in demo.stdout
-    upn = re.search(r"adds pupil ([A-Z0-9]{13})", demo.stdout).group(1)
+    assert "Jo Taylor (mother): delivered by email" in demo.stdout
+    assert "Chris Taylor (father): delivered by letter" in demo.stdout
+    assert "LA counts as at" in demo.stdout
+    # the parents' messages are files a newcomer can open, in the home's outbox
+    pupil_id = re.search(r"'pupil_id': '([0-9a-f-]{36})'", demo.stdout).group(1)
+    [email] = list((home / "outbox" / pupil_id).glob("*.email.txt"))
+    [letter] = list((home / "outbox" / pupil_id).glob("*.letter.pdf"))
+    assert "Dear Jo Taylor" in email.read_text() and letter.read_bytes().startswith(b"%PDF")
+    upn = re.search(r"\(UPN ([A-Z0-9]{13})\)", demo.stdout).group(1)
 
     state = StackState.load(home)
     children = [state.postgres_pid, state.nats_pid, *state.services.values()]
