@@ -15,10 +15,8 @@ Three figures:
 from __future__ import annotations
 
 import argparse
-import shutil
 import asyncio
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,7 +35,7 @@ from tests.conftest import SCHOOL_DAY  # noqa: E402
 from tests.support.factories import senco  # noqa: E402
 from tests.support.notifications import delivery_settings  # noqa: E402
 from tests.support.register_events import mother, publish, pupil_added  # noqa: E402
-from tests.support.stack import EmbeddedServers, Sandbox, external_servers, new_prefix  # noqa: E402
+from tests.support.stack import Sandbox, new_prefix, scratch_servers  # noqa: E402
 
 assert Duty  # the duty table is what is measured
 
@@ -64,13 +62,7 @@ async def until(runtime: ServiceRuntime, n: int) -> None:
 
 
 async def main(count: int) -> None:
-    servers = external_servers()
-    embedded = None
-    root = Path(tempfile.mkdtemp(prefix="sendcase-bench-"))
-    if servers is None:
-        embedded = EmbeddedServers(root / "servers")
-        servers = embedded.start()
-    try:
+    with scratch_servers() as (servers, root):
         sandbox = Sandbox(servers, new_prefix())
         settings = sandbox.settings("notifications")
         await ensure_database(settings.database_url)
@@ -109,10 +101,6 @@ async def main(count: int) -> None:
         print(f"delivery only (file channel): {count} notifications in {delivering:.2f}s = {count / delivering:,.0f}/s "
               f"({files} files written, fsync'ed)")
         print(f"end to end (JetStream event -> file delivered): {count} in {end_to_end:.2f}s = {count / end_to_end:,.0f}/s")
-    finally:
-        if embedded:
-            embedded.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

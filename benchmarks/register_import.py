@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import sys
-import tempfile
 import time
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -28,7 +26,7 @@ from services.runtime.database import PositionStore, create_pool, ensure_databas
 from services.runtime.logfollower import LogFollower  # noqa: E402
 from services.runtime.projection import ProjectionRunner  # noqa: E402
 from tests.support.factories import senco  # noqa: E402
-from tests.support.stack import EmbeddedServers, Sandbox, external_servers, new_prefix  # noqa: E402
+from tests.support.stack import Sandbox, new_prefix, scratch_servers  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=timezone.utc)
 
@@ -82,12 +80,7 @@ def import_all(app, pupils: int, per_school: int) -> tuple[int, float, int, floa
 
 
 async def main(pupils: int, per_school: int) -> None:
-    servers = external_servers()
-    embedded = None
-    if servers is None:
-        embedded = EmbeddedServers(root := Path(tempfile.mkdtemp(prefix="sendcase-bench-")))
-        servers = embedded.start()
-    try:
+    with scratch_servers() as (servers, root):
         sandbox = Sandbox(servers, new_prefix())
         settings = sandbox.settings("register")
         await ensure_database(settings.database_url)
@@ -126,10 +119,6 @@ async def main(pupils: int, per_school: int) -> None:
               f"(SEN support {counts.sen_support:,} = {counts.sen_support_percent}%)")
         await pool.close()
         service.store.close()
-    finally:
-        if embedded:
-            embedded.stop()
-            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -32,7 +30,7 @@ from services.runtime.outbox import OutboxRelay  # noqa: E402
 from services.runtime.streams import ensure_streams  # noqa: E402
 from tests.conftest import SCHOOL_DAY  # noqa: E402
 from tests.support.factories import senco, upn  # noqa: E402
-from tests.support.stack import EmbeddedServers, Sandbox, external_servers, new_prefix  # noqa: E402
+from tests.support.stack import Sandbox, new_prefix, scratch_servers  # noqa: E402
 
 
 def store_pupils(app, count: int) -> None:
@@ -56,13 +54,7 @@ def store_pupils(app, count: int) -> None:
 
 
 async def main(events: int, batch: int) -> None:
-    servers = external_servers()
-    embedded = None
-    root = Path(tempfile.mkdtemp(prefix="sendcase-bench-"))
-    if servers is None:
-        embedded = EmbeddedServers(root)
-        servers = embedded.start()
-    try:
+    with scratch_servers() as (servers, root):
         sandbox = Sandbox(servers, new_prefix())
         settings = sandbox.settings("register", relay_batch_size=batch)
         await ensure_database(settings.database_url)
@@ -96,10 +88,6 @@ async def main(events: int, batch: int) -> None:
         await nc.close()
         await pool.close()
         service.store.close()
-    finally:
-        if embedded:
-            embedded.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,21 @@ class Sandbox:
         })
         env.update(extra)
         return env
+
+
+@contextlib.contextmanager
+def scratch_servers() -> Iterator[tuple[Servers, Path]]:
+    """For a benchmark: the servers named by the environment, else embedded ones; and a scratch folder.
+    Everything it started or wrote is gone afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="sendcase-bench-"))
+    external = external_servers()
+    embedded = None if external is not None else EmbeddedServers(root / "servers")
+    try:
+        yield (external if external is not None else embedded.start()), root
+    finally:
+        if embedded is not None:
+            embedded.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def new_prefix() -> str:
