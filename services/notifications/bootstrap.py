@@ -7,6 +7,7 @@ import asyncpg
 from services.notifications.application import Notifications
 from services.notifications.channels import FileOutbox, GovUkNotify, SmtpEmail, Transport
 from services.notifications.delivery import DeliveryWorker
+from services.runtime.singleton import run_in_one_replica
 from services.notifications.entrypoints import routes
 from services.notifications.policies import REACTIONS
 from services.notifications.projections import NotificationsByPupil
@@ -49,8 +50,11 @@ def bootstrap(
     worker = DeliveryWorker(store, transports(delivery), clock, delivery)
 
     async def deliver(runtime: ServiceRuntime) -> None:
-        assert runtime.pool is not None
-        await worker.run(runtime.pool)
+        # One delivery worker per deployment, whatever the number of replicas: on start it reconciles
+        # sends left half-done, which must not be another replica's sends in flight.
+        pool = runtime.pool
+        assert pool is not None
+        await run_in_one_replica(settings.database_url or "", "notifications-delivery", lambda: worker.run(pool))
 
     background = [("delivery", deliver)]
     if delivery.notify_callback_port is not None:
