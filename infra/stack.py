@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.runtime.streams import MINIMUM_NATS_VERSION
+
 STATE_FILE = "stack.json"
 
 
@@ -217,7 +219,7 @@ class EmbeddedNats:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
-    MINIMUM_VERSION = (2, 10)  # multiple filter subjects per consumer; last message by wildcard subject
+    MINIMUM_VERSION = MINIMUM_NATS_VERSION
 
     @classmethod
     def binary(cls) -> str:

@@ -149,17 +149,9 @@ class TrackedConsumer:
             for msg in messages:
                 await self.handle(msg)
 
-    def wanted(self, subject: str) -> bool:
-        """Whether a subject is one of ours. A server before 2.10 ignores `filter_subjects` (several
-        filters) and delivers the whole stream, so the consumer checks each message's subject itself."""
-        return any(_subject_matches(f, subject) for f in self.filter_subjects)
-
     async def handle(self, msg: Msg) -> None:
         meta = msg.metadata
         attempt = meta.num_delivered
-        if not self.wanted(msg.subject):
-            await msg.ack()  # not for this consumer: no effect, nothing recorded
-            return
         with structlog.contextvars.bound_contextvars(
             consumer=self.name, stream_seq=meta.sequence.stream, attempt=attempt
         ):
@@ -212,13 +204,3 @@ class TrackedConsumer:
         log.error("consumer.dead_lettered", reason=reason, subject=msg.subject)
         await msg.ack()
 
-
-def _subject_matches(pattern: str, subject: str) -> bool:
-    """NATS subject matching: `*` is one token, a final `>` is one or more tokens."""
-    want, have = pattern.split("."), subject.split(".")
-    for i, token in enumerate(want):
-        if token == ">":
-            return len(have) > i
-        if i >= len(have) or (token != "*" and token != have[i]):
-            return False
-    return len(want) == len(have)

@@ -32,7 +32,7 @@ from services.runtime.logging import configure_logging, get_logger
 from services.runtime.outbox import OutboxRelay
 from services.runtime.projection import Projection, ProjectionRunner
 from services.runtime.settings import ServiceSettings
-from services.runtime.streams import ensure_streams
+from services.runtime.streams import check_server_version, ensure_streams
 from services.runtime.translation import Translator
 
 log = get_logger(__name__)
@@ -104,6 +104,8 @@ class ServiceRuntime:
         self.nc = await nats.connect(
             s.nats_url, name=f"sendcase-{svc.name}", max_reconnect_attempts=-1, reconnect_time_wait=1
         )
+        version = self.nc.connected_server_version
+        check_server_version(version.major, version.minor, s.nats_url)
         js = self.nc.jetstream()
         await ensure_streams(
             js, s.subject_prefix, s.events_stream, s.dead_letter_stream,

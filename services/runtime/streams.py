@@ -13,6 +13,22 @@ from nats.js.errors import NotFoundError
 
 from contracts.subjects import all_dead_letters, all_events
 
+# A consumer's list of filter subjects and the last message by wildcard subject need nats-server 2.10;
+# an older server silently ignores the list and hands a consumer every event in the stream.
+MINIMUM_NATS_VERSION = (2, 10)
+
+
+class NatsServerTooOld(RuntimeError):
+    pass
+
+
+def check_server_version(major: int, minor: int, url: str) -> None:
+    if (major, minor) < MINIMUM_NATS_VERSION:
+        raise NatsServerTooOld(
+            f"the NATS server at {url} is {major}.{minor}; sendcase needs "
+            f"{'.'.join(map(str, MINIMUM_NATS_VERSION))} or newer (with JetStream)"
+        )
+
 
 async def ensure_streams(
     js: JetStreamContext, prefix: str, events_stream: str, dead_letter_stream: str, *,

