@@ -123,15 +123,19 @@ P = TypeVar("P", bound=EventPayload)
 
 
 class Command(Contract):
-    """Base of every command. Subclasses set SUBJECT ("<service>.<command_name>")."""
+    """Base of every command. Subclasses set SUBJECT ("<service>.<command_name>") and Result, the type of
+    what an accepted command answers (a contracts model, or a list of them)."""
 
     SUBJECT: ClassVar[str]
+    Result: ClassVar[Any]
 
 
 class Query(Contract):
-    """Base of every query. Subclasses set SUBJECT ("<service>.<query_name>")."""
+    """Base of every query. Subclasses set SUBJECT ("<service>.<query_name>") and Result, the type of the
+    answer."""
 
     SUBJECT: ClassVar[str]
+    Result: ClassVar[Any]
 
 
 C = TypeVar("C", bound=Command)
@@ -156,15 +160,22 @@ class FieldError(Contract):
     problem: str
 
 
-class Accepted(Contract):
+R = TypeVar("R")
+
+
+class Accepted(Contract, Generic[R]):
+    """A command was carried out; `result` is of the command's declared Result type."""
+
     outcome: Literal["accepted"] = "accepted"
-    ids: dict[str, str] = Field(default_factory=dict)
+    result: R
     correlation_id: UUID
 
 
-class Answered(Contract):
+class Answered(Contract, Generic[R]):
+    """A query's answer; `result` is of the query's declared Result type."""
+
     outcome: Literal["answered"] = "answered"
-    result: Any
+    result: R
     correlation_id: UUID
 
 
@@ -185,7 +196,22 @@ class Rejected(Contract):
     correlation_id: UUID | None = None
 
 
-Reply = Annotated[Accepted | Answered | Rejected, Field(discriminator="outcome")]
+Reply = Annotated[Accepted[Any] | Answered[Any] | Rejected, Field(discriminator="outcome")]
+
+
+def reply_type(message: type[Command] | type[Query]) -> Any:
+    """The exact reply type of one command or query: its typed success, or a rejection."""
+    success = Accepted[message.Result] if issubclass(message, Command) else Answered[message.Result]
+    return Annotated[success | Rejected, Field(discriminator="outcome")]
+
+
+# Results shared by many commands
+
+
+class PupilRef(Contract):
+    """A command about one pupil was carried out: the pupil's id."""
+
+    pupil_id: UUID
 
 
 class ServiceHealth(Contract):

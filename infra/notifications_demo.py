@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from uuid import UUID
 
-from services.notifications.settings import DeliverySettings
+from services.notifications.settings import NotificationsSettings
 
 
 def outbox_folder(home: Path | None = None, outbox_dir: Path | None = None) -> Path:
@@ -17,7 +17,7 @@ def outbox_folder(home: Path | None = None, outbox_dir: Path | None = None) -> P
         return Path(outbox_dir).expanduser().resolve()
     if home is not None:
         return Path(home).expanduser().resolve() / "outbox"
-    folder = DeliverySettings().outbox_dir
+    folder = NotificationsSettings().outbox_dir
     assert folder is not None
     return folder.resolve()
 

@@ -12,11 +12,16 @@ from uuid import UUID
 
 from jinja2 import TemplateError
 
-from contracts.notifications import Duty
+from eventsourcing.persistence import RecordConflictError
+
+from contracts.envelope import Actor, derived_id
+from contracts.notifications import Duty, ReceiptRecorded, RequestProfessionalNotice
+from contracts.people import ContactPoint, PersonToTell
 from services.notifications.content import render
 from services.notifications.domain.notification import Notification, NotificationError, channel_plan
 from services.runtime.context import current_context
-from services.runtime.errors import NotFound
+from services.notifications.domain.rules import check_may_cancel, check_may_record_receipts, check_may_request_notice
+from services.runtime.errors import DomainError, NotFound
 from services.runtime.eventstore import SendcaseApplication
 
 NOBODY_ADDRESSEE = {"name": "Parent or carer", "relationship": "parent or carer"}
@@ -124,10 +129,53 @@ class Notifications(SendcaseApplication):
         self.save(n)
         return n
 
-    def cancel(self, notification_id: UUID, reason: str) -> None:
+    def cancel(self, notification_id: UUID, reason: str, actor: Actor | None = None) -> UUID:
+        """A notification not yet sent is no longer owed (the reason kept). `actor`: who asks, when a
+        person does (the SENCO of the school, or the LA)."""
         n = self.notification(notification_id)
+        if actor is not None:
+            check_may_cancel(actor, n.school_urn)
         n.cancel(reason)
         self.save(n)
+        return n.id
+
+    # -- asked for by other services or people -------------------------------------------------------------
+
+    def request_professional_notice(
+        self, *, actor: Actor, today: date, notice_id: UUID, pupil_id: UUID, case_id: UUID | None,
+        school_urn: str | None, child_name: str, about: str, details: str, respond_by: date | None,
+        event_on: date | None, people_to_tell: list[PersonToTell], contact: ContactPoint,
+    ) -> list[UUID]:
+        """A notice an owning service (ehcp, plans) or a caseworker asks to be sent now. Asking twice
+        (same notice id) finds the same notifications and sends once."""
+        check_may_request_notice(actor)
+        cause = derived_id("professional-notice", notice_id)
+        facts = {
+            "pupil_id": str(pupil_id), "case_id": str(case_id) if case_id else None, "school_urn": school_urn,
+            "child_name": child_name, "about": about, "details": details,
+            "respond_by": respond_by.isoformat() if respond_by else None,
+            "event_on": event_on.isoformat() if event_on else None, "contact": contact.model_dump(mode="json"),
+        }
+        created = self.owe(
+            cause_event_id=cause, cause_event_type=RequestProfessionalNotice.SUBJECT, duty=Duty.PROFESSIONAL_NOTICE,
+            pupil_id=pupil_id, case_id=case_id, school_urn=school_urn, owed_since=today, about=child_name,
+            facts=facts, people=[p.model_dump(mode="json") for p in people_to_tell],
+            nobody_reason="Cannot notify: the request names nobody.",
+        )
+        if created:
+            try:
+                self.save(*created)
+            except RecordConflictError:
+                pass  # the same request, asked at the same moment, was saved by the other call
+        return [Notification.create_id(cause, p.person_id) for p in people_to_tell]
+
+    def record_delivery_receipt(self, *, actor: Actor, reference: str | None, status: str, id: UUID,
+                                **_rest_of_receipt: Any) -> ReceiptRecorded:
+        """A GOV.UK Notify delivery receipt (forwarded over NATS, or posted to the callback receiver)."""
+        check_may_record_receipts(actor)
+        notification_id, channel = parse_reference(reference)
+        changed = self.record_receipt(notification_id, channel, status, str(id))
+        return ReceiptRecorded(notification_id=notification_id, status=changed)
 
     def record_receipt(self, notification_id: UUID, channel: str, status: str, provider_reference: str) -> str:
         """A delivery receipt from GOV.UK Notify (callback or poll). Returns what it changed."""
@@ -148,3 +196,17 @@ class Notifications(SendcaseApplication):
             return "no change"  # still on its way
         self.save(n)
         return n.status
+
+
+def parse_reference(reference: str | None) -> tuple[UUID, str]:
+    """Our reference on a Notify message: "<notification id>.<email|sms|letter>"."""
+    problem = "is not one of ours: it should be '<notification id>.<email|sms|letter>'"
+    head, _, channel = (reference or "").rpartition(".")
+    try:
+        notification_id = UUID(head)
+    except ValueError:
+        notification_id = None
+    if notification_id is None or channel not in ("email", "sms", "letter"):
+        shown = f" {reference!r}" if reference else ""
+        raise DomainError(f"The receipt's reference{shown} {problem}.", rule="unknown_reference", field="command.reference")
+    return notification_id, channel

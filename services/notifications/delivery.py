@@ -30,16 +30,18 @@ import asyncpg
 from eventsourcing.persistence import RecordConflictError
 
 from contracts.envelope import Actor
-from services.notifications import projections
+from services.notifications import queries
 from services.notifications.application import Notifications
-from services.notifications.channels import Message, Outcome, PermanentFailure, TransientFailure, Transport
+from services.notifications.adapters.channels import Message, Outcome, PermanentFailure, TransientFailure, Transport
 from services.notifications.domain.notification import Notification
-from services.notifications.settings import DeliverySettings
+from services.notifications.settings import NotificationsSettings
 from services.runtime.clock import Clock
 from services.runtime.context import CommandContext
 from services.runtime.errors import DomainError
 from services.runtime.eventstore import EventStore
 from services.runtime.logging import get_logger
+from services.runtime.retry import Backoff
+from services.runtime.singleton import run_in_one_replica
 
 log = get_logger(__name__)
 
@@ -55,13 +57,14 @@ def message_for(n: Notification, channel: str) -> Message:
 
 class DeliveryWorker:
     def __init__(
-        self, store: EventStore[Notifications], transports: dict[str, Transport], clock: Clock, settings: DeliverySettings
+        self, store: EventStore[Notifications], transports: dict[str, Transport], clock: Clock, settings: NotificationsSettings
     ) -> None:
         self.store = store
         self.app = store.app
         self.transports = transports  # channel ("email", "sms", "letter") -> transport
         self.clock = clock
         self.settings = settings
+        self.backoff = Backoff.of(settings.delivery_backoff_seconds)
         self.actor = Actor.service("notifications")
         self.sends = 0  # calls to a channel's send, for tests and the benchmark
 
@@ -73,7 +76,16 @@ class DeliveryWorker:
 
     # -- the loop -----------------------------------------------------------------------------------------
 
-    async def run(self, pool: asyncpg.Pool) -> None:
+    name = "delivery"
+
+    async def run(self, runtime: Any) -> None:
+        """The service's delivery worker: one per deployment, whatever the number of replicas (on start it
+        reconciles sends left half-done, which must not be another replica's sends in flight)."""
+        pool = runtime.pool
+        await run_in_one_replica(self.settings.database_url or "", "notifications-delivery",
+                                 lambda: self.deliver_forever(pool))
+
+    async def deliver_forever(self, pool: asyncpg.Pool) -> None:
         await self.reconcile_interrupted(pool, at_start=True)
         receipts_due = 0.0
         loop = asyncio.get_running_loop()
@@ -84,11 +96,11 @@ class DeliveryWorker:
                 await self.poll_receipts(pool)
                 receipts_due = loop.time() + self.settings.receipt_poll_seconds
             if not done:
-                await asyncio.sleep(self.settings.poll_seconds)
+                await asyncio.sleep(self.settings.delivery_poll_seconds)
 
     async def deliver_due(self, pool: asyncpg.Pool) -> int:
-        due = await projections.due_for_delivery(pool, self.clock.now(), self.settings.batch_size)
-        limit = asyncio.Semaphore(self.settings.concurrency)  # several sends in flight; each one in order
+        due = await queries.due_for_delivery(pool, self.clock.now(), self.settings.delivery_batch_size)
+        limit = asyncio.Semaphore(self.settings.delivery_concurrency)  # several sends in flight; each one in order
 
         async def one(notification_id: UUID, channel: str | None) -> bool:
             async with limit:
@@ -141,7 +153,7 @@ class DeliveryWorker:
 
     async def _failed(self, n: Notification, channel: str, reason: str, permanent: bool) -> None:
         attempt = n.attempts.get(channel, 1)
-        backoff = self.settings.backoff_seconds[min(attempt, len(self.settings.backoff_seconds)) - 1]
+        backoff = self.backoff.after(attempt)
         after = await self._call(
             n.id, self.app.record_failure, n.id, channel, reason, permanent, timedelta(seconds=backoff),
             self.settings.max_attempts_per_channel,
@@ -153,7 +165,7 @@ class DeliveryWorker:
 
     async def reconcile_interrupted(self, pool: asyncpg.Pool, at_start: bool = False) -> int:
         before = None if at_start else self.clock.now() - timedelta(seconds=self.settings.interrupted_after_seconds)
-        found = await projections.interrupted_sends(pool, before)
+        found = await queries.interrupted_sends(pool, before)
         for notification_id in found:
             await self.reconcile(notification_id)
         return len(found)
@@ -182,7 +194,7 @@ class DeliveryWorker:
         if not channels:
             return 0
         changed = 0
-        for notification_id in await projections.awaiting_receipt(pool, channels, 10 * self.settings.batch_size):
+        for notification_id in await queries.awaiting_receipt(pool, channels, 10 * self.settings.delivery_batch_size):
             n: Notification = await self._call(notification_id, self.app.notification, notification_id)
             if n.status != "sent" or n.provider_reference is None or n.channel is None:
                 continue

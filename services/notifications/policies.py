@@ -33,6 +33,7 @@ from contracts.plans import SupportPlanReviewOutcomeShared
 from contracts.register import PupilAddedToSenSupport, PupilRemovedFromSenRegister, SpecialEducationalProvisionMade
 from services.notifications.application import Notifications
 from services.notifications.domain.notification import Notification
+from services.runtime.service import Reaction
 
 SCHOOL_CONTACT = {"name": "the special educational needs co-ordinator (SENCO) at the school", "email": None, "phone": None}
 LA_CONTACT = {"name": "the SEND casework team at the local authority", "email": None, "phone": None}
@@ -101,6 +102,4 @@ def when_duty_to_tell_arises_owe_notifications(app: Notifications, envelope: Eve
     )
 
 
-REACTIONS = {
-    "owe-notifications": (list(DUTIES), when_duty_to_tell_arises_owe_notifications),
-}
+REACTIONS = [Reaction("owe-notifications", list(DUTIES), when_duty_to_tell_arises_owe_notifications)]

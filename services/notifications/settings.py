@@ -1,6 +1,9 @@
-"""How the notifications service delivers: which transport carries each channel, and how hard it tries.
+"""The notifications service's settings: the runtime's, plus how it delivers. One class, read only in
+bootstrap, from SENDCASE_NOTIFICATIONS_<FIELD> (then SENDCASE_<FIELD>), e.g. SENDCASE_NOTIFICATIONS_EMAIL_VIA=smtp.
 
-Read only in bootstrap. Environment: SENDCASE_NOTIFICATIONS_<FIELD> (e.g. SENDCASE_NOTIFICATIONS_EMAIL_VIA=smtp).
+The delivery worker's own timings are named `delivery_*`, apart from the runtime's: setting
+SENDCASE_NOTIFICATIONS_POLL_SECONDS changes how often the outbox relay and projections poll, and
+SENDCASE_NOTIFICATIONS_DELIVERY_POLL_SECONDS how often the delivery worker looks for due sends.
 The embedded default sends every channel to the local file outbox under $SENDCASE_HOME/outbox.
 """
 
@@ -8,14 +11,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.runtime.settings import ServiceSettings
 
 
-class DeliverySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SENDCASE_NOTIFICATIONS_", extra="ignore")
+class NotificationsSettings(ServiceSettings):
+    service_name: ClassVar[str] = "notifications"
+    service: str = "notifications"
 
     email_via: Literal["file", "smtp", "notify"] = "file"
     sms_via: Literal["file", "notify"] = "file"
@@ -41,16 +46,16 @@ class DeliverySettings(BaseSettings):
     notify_callback_port: int | None = None
     notify_callback_token: str | None = None
 
-    poll_seconds: float = Field(default=1.0, gt=0)  # how often the worker looks for due sends
-    batch_size: int = Field(default=50, ge=1)
-    concurrency: int = Field(default=8, ge=1)  # sends in flight at once (different notifications)
-    backoff_seconds: list[float] = Field(default_factory=lambda: [10.0, 60.0, 300.0, 1800.0])
+    delivery_poll_seconds: float = Field(default=1.0, gt=0)  # how often the worker looks for due sends
+    delivery_batch_size: int = Field(default=50, ge=1)
+    delivery_concurrency: int = Field(default=8, ge=1)  # sends in flight at once (different notifications)
+    delivery_backoff_seconds: list[float] = Field(default_factory=lambda: [10.0, 60.0, 300.0, 1800.0])
     max_attempts_per_channel: int = Field(default=5, ge=1)
     interrupted_after_seconds: float = Field(default=60.0, gt=0)  # a send "sending" this long was interrupted
     receipt_poll_seconds: float = Field(default=60.0, gt=0)
 
     @model_validator(mode="after")
-    def _complete(self) -> DeliverySettings:
+    def _complete(self) -> NotificationsSettings:
         if self.outbox_dir is None:
             self.outbox_dir = Path(os.environ.get("SENDCASE_HOME") or ".sendcase").expanduser() / "outbox"
         uses_notify = "notify" in (self.email_via, self.sms_via, self.letter_via)
@@ -63,3 +68,11 @@ class DeliverySettings(BaseSettings):
         if self.notify_callback_port is not None and not self.notify_callback_token:
             raise ValueError("notify_callback_token is needed to accept GOV.UK Notify callbacks")
         return self
+
+    @classmethod
+    def of(cls, settings: ServiceSettings, **overrides: object) -> NotificationsSettings:
+        """These settings for a service whose runtime settings were read already (as `sendcase serve` and
+        the tests do): those kept, the delivery ones read from the environment, then `overrides`."""
+        if isinstance(settings, cls) and not overrides:
+            return settings
+        return cls(**{**settings.model_dump(exclude_unset=False, exclude={"service"}), **overrides})

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from contracts.envelope import EventEnvelope, SubjectIds
+from contracts.envelope import EventEnvelope, EventPayload, SubjectIds
 from contracts.notifications import CouldNotNotify, Duty, NotificationDelivered, NotificationOwed
 from services.notifications.domain.notification import Notification
+from services.runtime.dispatch import EventDispatch
 from services.runtime.translation import envelope
 
 SERVICE = "notifications"
@@ -23,33 +24,52 @@ def _subject(regarding: dict[str, Any]) -> SubjectIds:
                       school_urn=regarding.get("school_urn"))
 
 
-def translate(event: Any, sequence: int) -> EventEnvelope | None:
-    if isinstance(event, Notification.Owed):
-        r = event.recipient
-        payload: Any = NotificationOwed(
-            notification_id=event.originator_id, duty=Duty(event.duty), pupil_id=event.pupil_id,
-            school_urn=event.school_urn,
-            recipients=f"{r['name']} ({r['relationship']})" if r else "nobody recorded",
-            cause_event_id=event.cause_event_id, cause_event_type=event.cause_event_type,
-            owed_since=event.owed_since,
-        )
-        subject = SubjectIds(pupil_id=event.pupil_id, case_id=event.case_id, school_urn=event.school_urn)
-        return envelope(SERVICE, sequence, event, payload, subject)
-    kind = type(event).__name__
+# Each published event: its payload and what it is about (None: this one stays inside).
+publish = EventDispatch[tuple[EventPayload, SubjectIds] | None]("notifications events published")
+
+
+@publish.on(Notification.Owed)
+def _(event: Any) -> tuple[EventPayload, SubjectIds]:
+    r = event.recipient
+    payload = NotificationOwed(
+        notification_id=event.originator_id, duty=Duty(event.duty), pupil_id=event.pupil_id,
+        school_urn=event.school_urn, recipients=f"{r['name']} ({r['relationship']})" if r else "nobody recorded",
+        cause_event_id=event.cause_event_id, cause_event_type=event.cause_event_type, owed_since=event.owed_since,
+    )
+    return payload, SubjectIds(pupil_id=event.pupil_id, case_id=event.case_id, school_urn=event.school_urn)
+
+
+@publish.on(Notification.Delivered)
+def _(event: Any) -> tuple[EventPayload, SubjectIds] | None:
     about = getattr(event, "regarding", None)
     if about is None:
         return None
-    if kind == "Delivered":
-        payload = NotificationDelivered(
-            notification_id=event.originator_id, pupil_id=about["pupil_id"], school_urn=about["school_urn"],
-            channel=event.channel, content_hash=about["content_hash"] or "",
-        )
-    elif kind == "CouldNotNotify" or (kind == "SendFailed" and event.next_channel is None):
-        payload = CouldNotNotify(
-            notification_id=event.originator_id, duty=Duty(about["duty"]), pupil_id=about["pupil_id"],
-            school_urn=about["school_urn"], recipient=about["recipient"],
-            reason=event.reason if kind == "CouldNotNotify" else f"Failed to reach them on every channel: {event.reason}",
-        )
-    else:
+    payload = NotificationDelivered(
+        notification_id=event.originator_id, pupil_id=about["pupil_id"], school_urn=about["school_urn"],
+        channel=event.channel, content_hash=about["content_hash"] or "",
+    )
+    return payload, _subject(about)
+
+
+@publish.on(Notification.CouldNotNotify, Notification.SendFailed)
+def _(event: Any) -> tuple[EventPayload, SubjectIds] | None:
+    about = getattr(event, "regarding", None)
+    failed_everywhere = isinstance(event, Notification.SendFailed)
+    if about is None or (failed_everywhere and event.next_channel is not None):
+        return None  # a failure with another channel still to try stays inside
+    payload = CouldNotNotify(
+        notification_id=event.originator_id, duty=Duty(about["duty"]), pupil_id=about["pupil_id"],
+        school_urn=about["school_urn"], recipient=about["recipient"],
+        reason=f"Failed to reach them on every channel: {event.reason}" if failed_everywhere else event.reason,
+    )
+    return payload, _subject(about)
+
+
+def translate(event: Any, sequence: int) -> EventEnvelope | None:
+    """Written, sending and failures with another channel to try stay inside: they matter to this
+    service's own queries, not to other services."""
+    published = publish(event)
+    if published is None:
         return None
-    return envelope(SERVICE, sequence, event, payload, _subject(about))
+    payload, subject = published
+    return envelope(SERVICE, sequence, event, payload, subject)

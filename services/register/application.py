@@ -1,7 +1,8 @@
 """The register application: command methods take simple values; queries return plain data.
 
 Every command is get, check, call the aggregate, save. Every rule that can refuse is checked before
-anything is saved, so a refused command stores nothing.
+anything is saved, so a refused command stores nothing. Who is acting (`actor`) and the date in England
+(`today`) are passed in by the caller (the runtime's routes), never read from a global.
 """
 
 from __future__ import annotations
@@ -12,46 +13,15 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
-from contracts.envelope import Actor, Role
-from contracts.identifiers import NeedType, SenStatus
+from contracts.envelope import Actor
+from contracts.identifiers import NeedType
 from contracts.people import PersonToTell
-from contracts.register import PupilStatusChange, PupilView, RejectedRow, RollImportReport
-from services.register.domain.pupil import Pupil, check_date_of_birth, check_is_schools_senco
+from contracts.register import PostalAddressForProtection, PupilView, RejectedRow, RollImportReport
+from services.register.domain.pupil import Pupil
 from services.register.domain.roll import RollImport, file_fingerprint, read_roll
-from services.runtime.aggregate import event_metadata
-from services.runtime.clock import ENGLAND
-from services.runtime.context import current_context
-from services.runtime.errors import DomainError, NotAuthorised, NotFound
+from services.register.domain.rules import check_date_of_birth, check_is_schools_senco, check_may_read
+from services.runtime.errors import DomainError, NotFound
 from services.runtime.eventstore import SendcaseApplication
-
-# Who may read a pupil's register record besides staff of the pupil's school.
-LA_READERS = {Role.LA_CASEWORKER, Role.LA_MANAGER, Role.AUDITOR, Role.DATA_OFFICER, Role.SYSTEM}
-SCHOOL_READERS = {Role.SENCO, Role.HEADTEACHER, Role.TEACHER}
-
-# Status changes, for a pupil's history: event class name -> (status after, what happened)
-STATUS_EVENTS = {
-    "AddedToSenSupport": "added to SEN support (K)",
-    "NeedsChanged": "need types changed",
-    "RemovedFromSenRegister": "removed from the SEN register",
-    "EhcPlanFinalised": "EHC plan finalised (E)",
-    "EhcPlanCeasedToSenSupport": "EHC plan ceased: back to SEN support (K)",
-    "EhcPlanCeasedOffRegister": "EHC plan ceased: off the SEN register",
-}
-
-
-def today() -> date:
-    return current_context().now.astimezone(ENGLAND).date()
-
-
-def check_may_read(actor: Actor, school_urn: str | None) -> None:
-    """School staff see their own school's register; LA staff and auditors see every school's."""
-    if actor.role in LA_READERS:
-        return
-    if school_urn is not None and actor.school_urn == school_urn and actor.role in SCHOOL_READERS:
-        return
-    where = f"school {school_urn}" if school_urn else "the whole local authority"
-    raise NotAuthorised(f"You cannot see the SEN register of {where}.")
-
 
 class Register(SendcaseApplication):
     name = "register"
@@ -71,12 +41,11 @@ class Register(SendcaseApplication):
         except AggregateNotFoundError:
             return None
 
-    def _change(self, upn: str, action: str, /, **kwargs: Any) -> UUID:
-        """Load the pupil, run one aggregate command with the actor and today, save."""
-        ctx = current_context()
+    def _change(self, upn: str, action: str, actor: Actor, /, **kwargs: Any) -> UUID:
+        """Load the pupil, run one aggregate command as the actor, save."""
         pupil = self.pupil(upn)
-        check_is_schools_senco(ctx.actor, pupil.school_urn)  # before anything else: no leaks to outsiders
-        getattr(pupil, action)(actor=ctx.actor, **kwargs)
+        check_is_schools_senco(actor, pupil.school_urn)  # before anything else: no leaks to outsiders
+        getattr(pupil, action)(actor=actor, **kwargs)
         self.save(pupil)
         return pupil.id
 
@@ -84,12 +53,11 @@ class Register(SendcaseApplication):
     # The roll
 
     def enrol_pupil(
-        self, *, school_urn: str, upn: str, given_name: str, family_name: str, date_of_birth: date,
+        self, *, actor: Actor, today: date, school_urn: str, upn: str, given_name: str, family_name: str, date_of_birth: date,
         year_group: int | None, on_roll_from: date,
     ) -> UUID:
-        ctx = current_context()
-        check_is_schools_senco(ctx.actor, school_urn)
-        check_date_of_birth(date_of_birth, today())
+        check_is_schools_senco(actor, school_urn)
+        check_date_of_birth(date_of_birth, today)
         existing = self._pupil_or_none(upn)
         if existing is not None:
             raise DomainError(
@@ -103,9 +71,10 @@ class Register(SendcaseApplication):
         self.save(pupil)
         return pupil.id
 
-    def import_roll(self, *, school_urn: str, file_name: str, csv_text: str, on_roll_from: date) -> RollImportReport:
-        ctx = current_context()
-        check_is_schools_senco(ctx.actor, school_urn)
+    def import_roll(
+        self, *, actor: Actor, today: date, school_urn: str, file_name: str, csv_text: str, on_roll_from: date
+    ) -> RollImportReport:
+        check_is_schools_senco(actor, school_urn)
         fingerprint = file_fingerprint(csv_text)
         import_id = RollImport.create_id(school_urn, fingerprint)
         try:
@@ -118,7 +87,7 @@ class Register(SendcaseApplication):
                 f"(as {earlier.file_name!r}); nothing was changed.",
                 rule="duplicate_import", field="csv_text",
             )
-        read = read_roll(csv_text, today())
+        read = read_roll(csv_text, today)
         rejected = list(read.rejected)
         to_save: list[Any] = []
         enrolled = updated = unchanged = 0
@@ -152,12 +121,12 @@ class Register(SendcaseApplication):
         self.save(record, *to_save)
         return self._report(record)
 
-    def roll_import(self, import_id: UUID) -> RollImportReport:
+    def roll_import(self, *, import_id: UUID, actor: Actor) -> RollImportReport:
         try:
             record: RollImport = self.repository.get(import_id)
         except AggregateNotFoundError:
             raise NotFound(f"No roll import {import_id}.") from None
-        check_may_read(current_context().actor, record.school_urn)
+        check_may_read(actor, record.school_urn)
         return self._report(record)
 
     @staticmethod
@@ -168,36 +137,43 @@ class Register(SendcaseApplication):
             rejected=[RejectedRow(**r) for r in record.rejected],
         )
 
-    def record_people_with_parental_responsibility(self, *, upn: str, people: list[PersonToTell]) -> UUID:
-        return self._change(upn, "record_people_with_parental_responsibility",
-                            people=[p.model_dump(mode="json") for p in people])
+    def record_people_with_parental_responsibility(
+        self, *, actor: Actor, upn: str, people: list[PersonToTell] | list[dict[str, Any]]
+    ) -> UUID:
+        return self._change(upn, "record_people_with_parental_responsibility", actor,
+                            people=[PersonToTell.model_validate(p).model_dump(mode="json") for p in people])
 
-    def record_looked_after(self, *, upn: str, looked_after: bool, pep_reference: str | None,
-                            protected_address: dict[str, Any] | None) -> UUID:
-        return self._change(upn, "record_looked_after", looked_after=looked_after, pep_reference=pep_reference,
-                            protected_address=protected_address)
+    def record_looked_after(self, *, actor: Actor, upn: str, looked_after: bool, pep_reference: str | None,
+                            protected_address: PostalAddressForProtection | dict[str, Any] | None) -> UUID:
+        if isinstance(protected_address, PostalAddressForProtection):
+            protected_address = protected_address.model_dump(mode="json")
+        return self._change(upn, "record_looked_after", actor, looked_after=looked_after,
+                            pep_reference=pep_reference, protected_address=protected_address)
 
-    def record_other_registers(self, *, upn: str, eal: bool, medical_needs: bool,
+    def record_other_registers(self, *, actor: Actor, upn: str, eal: bool, medical_needs: bool,
                                healthcare_plan_reference: str | None) -> UUID:
-        return self._change(upn, "record_other_registers", eal=eal, medical_needs=medical_needs,
+        return self._change(upn, "record_other_registers", actor, eal=eal, medical_needs=medical_needs,
                             healthcare_plan_reference=healthcare_plan_reference)
 
-    def give_consent_to_share(self, *, upn: str, given_by: str, given_by_name: str, given_on: date) -> UUID:
-        return self._change(upn, "give_consent_to_share", today=today(), given_by=given_by,
+    def give_consent_to_share(self, *, actor: Actor, today: date, upn: str, given_by: str, given_by_name: str,
+                              given_on: date) -> UUID:
+        return self._change(upn, "give_consent_to_share", actor, today=today, given_by=given_by,
                             given_by_name=given_by_name, given_on=given_on)
 
-    def withdraw_consent_to_share(self, *, upn: str, withdrawn_on: date) -> UUID:
-        return self._change(upn, "withdraw_consent_to_share", today=today(), withdrawn_on=withdrawn_on)
+    def withdraw_consent_to_share(self, *, actor: Actor, today: date, upn: str, withdrawn_on: date) -> UUID:
+        return self._change(upn, "withdraw_consent_to_share", actor, today=today, withdrawn_on=withdrawn_on)
 
     # --------------------------------------------------------------------------------------------------
     # SEN status and needs
 
-    def note_concern(self, *, upn: str, note: str, noted_on: date) -> UUID:
-        return self._change(upn, "note_concern", today=today(), note=note, noted_on=noted_on)
+    def note_concern(self, *, actor: Actor, today: date, upn: str, note: str, noted_on: date) -> UUID:
+        return self._change(upn, "note_concern", actor, today=today, note=note, noted_on=noted_on)
 
     def add_to_sen_support(
         self,
         *,
+        actor: Actor,
+        today: date,
         school_urn: str,
         upn: str,
         given_name: str,
@@ -210,87 +186,62 @@ class Register(SendcaseApplication):
         evidence_reference: str | None,
     ) -> UUID:
         """Add to SEN support; a pupil not yet on the roll is enrolled from the same details first."""
-        ctx = current_context()
-        check_is_schools_senco(ctx.actor, school_urn)
-        check_date_of_birth(date_of_birth, today())
+        check_is_schools_senco(actor, school_urn)
+        check_date_of_birth(date_of_birth, today)
         pupil = self._pupil_or_none(upn)
         if pupil is None:
             pupil = Pupil(upn=upn, given_name=given_name, family_name=family_name, date_of_birth=date_of_birth,
-                          school_urn=school_urn, on_roll_from=min(effective_date, today()))
+                          school_urn=school_urn, on_roll_from=min(effective_date, today))
         elif pupil.school_urn != school_urn:
             raise DomainError(
                 f"The pupil with UPN {upn} is on the roll of school {pupil.school_urn}, not {school_urn}.",
                 rule="pupil_at_another_school", field="pupil.upn",
             )
         pupil.add_to_sen_support(
-            actor=ctx.actor, today=today(), primary_need=primary_need, secondary_need=secondary_need,
+            actor=actor, today=today, primary_need=primary_need, secondary_need=secondary_need,
             effective_date=effective_date, reason=reason, evidence_reference=evidence_reference,
         )
         self.save(pupil)
         return pupil.id
 
-    def change_needs(self, *, upn: str, primary_need: NeedType | None, secondary_need: NeedType | None,
-                     effective_date: date, reason: str, evidence_reference: str | None) -> UUID:
-        return self._change(upn, "change_needs", today=today(), primary_need=primary_need,
+    def change_needs(self, *, actor: Actor, today: date, upn: str, primary_need: NeedType | None,
+                     secondary_need: NeedType | None, effective_date: date, reason: str,
+                     evidence_reference: str | None) -> UUID:
+        return self._change(upn, "change_needs", actor, today=today, primary_need=primary_need,
                             secondary_need=secondary_need, effective_date=effective_date, reason=reason,
                             evidence_reference=evidence_reference)
 
-    def remove_from_sen_register(self, *, upn: str, effective_date: date, reason: str,
+    def remove_from_sen_register(self, *, actor: Actor, today: date, upn: str, effective_date: date, reason: str,
                                  evidence_reference: str | None) -> UUID:
-        return self._change(upn, "remove_from_sen_register", today=today(), effective_date=effective_date,
+        return self._change(upn, "remove_from_sen_register", actor, today=today, effective_date=effective_date,
                             reason=reason, evidence_reference=evidence_reference)
 
-    def record_sen_provision(self, *, upn: str, provision: str, effective_date: date) -> UUID:
-        return self._change(upn, "record_sen_provision", today=today(), provision=provision,
+    def record_sen_provision(self, *, actor: Actor, today: date, upn: str, provision: str,
+                             effective_date: date) -> UUID:
+        return self._change(upn, "record_sen_provision", actor, today=today, provision=provision,
                             effective_date=effective_date)
 
     # --------------------------------------------------------------------------------------------------
     # Moving school
 
-    def transfer_pupil(self, *, upn: str, to_school_urn: str, leaving_date: date, reason: str) -> UUID:
-        return self._change(upn, "transfer_to", today=today(), to_school_urn=to_school_urn,
+    def transfer_pupil(self, *, actor: Actor, today: date, upn: str, to_school_urn: str, leaving_date: date,
+                       reason: str) -> UUID:
+        return self._change(upn, "transfer_to", actor, today=today, to_school_urn=to_school_urn,
                             leaving_date=leaving_date, reason=reason)
 
-    def acknowledge_transfer(self, *, upn: str, received_on: date) -> UUID:
-        ctx = current_context()
+    def acknowledge_transfer(self, *, actor: Actor, today: date, upn: str, received_on: date) -> UUID:
         pupil = self.pupil(upn)
-        pupil.acknowledge_transfer(actor=ctx.actor, today=today(), received_on=received_on)
+        pupil.acknowledge_transfer(actor=actor, today=today, received_on=received_on)
         self.save(pupil)
         return pupil.id
 
     # --------------------------------------------------------------------------------------------------
     # Reading
 
-    def pupil_view(self, upn: str) -> PupilView:
-        actor = current_context().actor
+    def pupil_record(self, *, upn: str, actor: Actor) -> PupilView:
+        """The pupil's record now, without its status history (the read side adds that from its view)."""
         pupil = self.pupil(upn)
         check_may_read(actor, pupil.school_urn)
-        history = []
-        for stored in self.events.get(pupil.id):
-            name = type(stored).__name__
-            if name not in STATUS_EVENTS:
-                continue
-            meta = event_metadata(stored)
-            state = vars(stored)
-            status = {
-                "AddedToSenSupport": SenStatus.SEN_SUPPORT, "EhcPlanCeasedToSenSupport": SenStatus.SEN_SUPPORT,
-                "EhcPlanFinalised": SenStatus.EHC_PLAN, "RemovedFromSenRegister": SenStatus.NO_SEN,
-                "EhcPlanCeasedOffRegister": SenStatus.NO_SEN,
-            }.get(name)
-            history.append(
-                PupilStatusChange(
-                    recorded_at=stored.timestamp,
-                    effective_date=state.get("effective_date") or state.get("issued_on") or state.get("ceased_on"),
-                    status=status or (history[-1].status if history else SenStatus.SEN_SUPPORT),
-                    primary_need=NeedType(state["primary_need"]) if state.get("primary_need") else None,
-                    secondary_need=NeedType(state["secondary_need"]) if state.get("secondary_need") else None,
-                    reason=state.get("reason") or STATUS_EVENTS[name],
-                    evidence_reference=state.get("evidence_reference"),
-                    by_user=meta["actor"]["user_id"],
-                    by_role=meta["actor"]["role"],
-                    by_organisation=meta["actor"]["organisation"],
-                )
-            )
         consent = None
         if pupil.consent is not None:
             consent = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in pupil.consent.items()}
@@ -304,7 +255,7 @@ class Register(SendcaseApplication):
             status=pupil.status,
             primary_need=pupil.primary_need,
             secondary_need=pupil.secondary_need,
-            history=history,
+            history=[],
             year_group=pupil.year_group,
             on_monitoring_list=pupil.on_monitoring_list,
             people_with_parental_responsibility=[PersonToTell.model_validate(p) for p in pupil.people],

@@ -15,6 +15,7 @@ from contracts.envelope import EventEnvelope
 from services.register.application import Register
 from services.register.domain.pupil import Pupil
 from services.runtime.errors import NotFound
+from services.runtime.service import Reaction
 
 
 def _pupil(app: Register, upn: str) -> Pupil:
@@ -59,4 +60,4 @@ def when_ehcp_event(app: Register, envelope: EventEnvelope) -> Sequence[Pupil]:
 
 
 # One wildcard subject, one durable consumer: the plan's facts are handled in stream order.
-REACTIONS = {"ehc-plans": (["ehcp.*"], when_ehcp_event)}
+REACTIONS = [Reaction("ehc-plans", ["ehcp.*"], when_ehcp_event)]

@@ -8,9 +8,10 @@ address (it is on no event translated here), consent, notes of concern, the othe
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from contracts.envelope import EventEnvelope, SubjectIds
+from contracts.envelope import EventEnvelope, EventPayload, SubjectIds
 from contracts.identifiers import NeedType
 from contracts.people import PersonToTell
 from contracts.register import (
@@ -20,6 +21,7 @@ from contracts.register import (
     SpecialEducationalProvisionMade,
 )
 from services.register.domain.pupil import Pupil
+from services.runtime.dispatch import EventDispatch
 from services.runtime.translation import envelope
 
 SERVICE = "register"
@@ -29,43 +31,58 @@ def _people(event: Any) -> list[PersonToTell]:
     return [PersonToTell.model_validate(p) for p in (getattr(event, "people_to_tell", None) or [])]
 
 
+# Each published event: its payload, what it is about, and the day it happened in the world.
+publish = EventDispatch[tuple[EventPayload, SubjectIds, date]]("register events published")
+
+
+@publish.on(Pupil.AddedToSenSupport)
+def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
+    payload = PupilAddedToSenSupport(
+        pupil_id=event.originator_id, upn=event.upn, school_urn=event.school_urn, given_name=event.given_name,
+        family_name=event.family_name, date_of_birth=event.date_of_birth, primary_need=NeedType(event.primary_need),
+        secondary_need=NeedType(event.secondary_need) if event.secondary_need else None,
+        effective_date=event.effective_date, reason=event.reason, people_to_tell=_people(event),
+    )
+    return payload, _about(event), event.effective_date
+
+
+@publish.on(Pupil.RemovedFromSenRegister, Pupil.EhcPlanCeasedOffRegister)
+def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
+    on = getattr(event, "effective_date", None) or event.ceased_on
+    payload = PupilRemovedFromSenRegister(
+        pupil_id=event.originator_id, upn=event.upn, school_urn=event.school_urn, given_name=event.given_name,
+        family_name=event.family_name, effective_date=on, reason=event.reason, people_to_tell=_people(event),
+    )
+    return payload, _about(event), on
+
+
+@publish.on(Pupil.SpecialEducationalProvisionMade)
+def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
+    payload = SpecialEducationalProvisionMade(
+        pupil_id=event.originator_id, upn=event.upn, school_urn=event.school_urn, given_name=event.given_name,
+        family_name=event.family_name, provision=event.provision, effective_date=event.effective_date,
+        people_to_tell=_people(event),
+    )
+    return payload, _about(event), event.effective_date
+
+
+@publish.on(Pupil.TransferredToSchool)
+def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
+    payload = PupilTransferred(
+        pupil_id=event.originator_id, upn=event.upn, from_school_urn=event.from_school_urn,
+        to_school_urn=event.to_school_urn, leaving_date=event.leaving_date,
+    )
+    return payload, SubjectIds(pupil_id=event.originator_id, school_urn=event.to_school_urn), event.leaving_date
+
+
+def _about(event: Any) -> SubjectIds:
+    return SubjectIds(pupil_id=event.originator_id, school_urn=getattr(event, "school_urn", None))
+
+
 def translate(event: Any, sequence: int) -> EventEnvelope | None:
-    subject = SubjectIds(pupil_id=event.originator_id, school_urn=getattr(event, "school_urn", None))
-    if isinstance(event, Pupil.AddedToSenSupport):
-        payload: Any = PupilAddedToSenSupport(
-            pupil_id=event.originator_id,
-            upn=event.upn,
-            school_urn=event.school_urn,
-            given_name=event.given_name,
-            family_name=event.family_name,
-            date_of_birth=event.date_of_birth,
-            primary_need=NeedType(event.primary_need),
-            secondary_need=NeedType(event.secondary_need) if event.secondary_need else None,
-            effective_date=event.effective_date,
-            reason=event.reason,
-            people_to_tell=_people(event),
-        )
-        return envelope(SERVICE, sequence, event, payload, subject, occurred_on=event.effective_date)
-    if isinstance(event, Pupil.RemovedFromSenRegister | Pupil.EhcPlanCeasedOffRegister):
-        on = getattr(event, "effective_date", None) or event.ceased_on
-        payload = PupilRemovedFromSenRegister(
-            pupil_id=event.originator_id, upn=event.upn, school_urn=event.school_urn, given_name=event.given_name,
-            family_name=event.family_name, effective_date=on, reason=event.reason, people_to_tell=_people(event),
-        )
-        return envelope(SERVICE, sequence, event, payload, subject, occurred_on=on)
-    if isinstance(event, Pupil.SpecialEducationalProvisionMade):
-        payload = SpecialEducationalProvisionMade(
-            pupil_id=event.originator_id, upn=event.upn, school_urn=event.school_urn, given_name=event.given_name,
-            family_name=event.family_name, provision=event.provision, effective_date=event.effective_date,
-            people_to_tell=_people(event),
-        )
-        return envelope(SERVICE, sequence, event, payload, subject, occurred_on=event.effective_date)
-    if isinstance(event, Pupil.TransferredToSchool):
-        payload = PupilTransferred(
-            pupil_id=event.originator_id, upn=event.upn, from_school_urn=event.from_school_urn,
-            to_school_urn=event.to_school_urn, leaving_date=event.leaving_date,
-        )
-        subject = SubjectIds(pupil_id=event.originator_id, school_urn=event.to_school_urn)
-        return envelope(SERVICE, sequence, event, payload, subject, occurred_on=event.leaving_date)
-    # Everything else is internal: the roll, the other registers, consent, concerns, acknowledgements.
-    return None
+    """Everything not published above is internal: the roll, the other registers, consent, concerns."""
+    published = publish(event)
+    if published is None:
+        return None
+    payload, subject, occurred_on = published
+    return envelope(SERVICE, sequence, event, payload, subject, occurred_on=occurred_on)

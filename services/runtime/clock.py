@@ -15,9 +15,11 @@ class Clock(Protocol):
         ...
 
 
-def today_in_england(clock: Clock) -> date:
-    """Statutory dates are dates in England, not UTC dates (late on 31 March BST is still 31 March)."""
-    return clock.now().astimezone(ENGLAND).date()
+def today_in_england(when: Clock | datetime) -> date:
+    """The date in England at an instant (or a clock's now): statutory dates are dates in England, not UTC
+    dates (late on 31 March BST is still 31 March). The one place "today" is worked out."""
+    instant = when if isinstance(when, datetime) else when.now()
+    return instant.astimezone(ENGLAND).date()
 
 
 class SystemClock:

@@ -32,6 +32,7 @@ from services.runtime.clock import Clock
 from services.runtime.context import CommandContext
 from services.runtime.eventstore import AlreadyProcessed, EventStore
 from services.runtime.logging import get_logger
+from services.runtime.retry import Backoff
 
 log = get_logger(__name__)
 
@@ -104,7 +105,7 @@ class TrackedConsumer:
         self.prefix = prefix
         self.filter_subjects = filter_subjects
         self.max_attempts = max_attempts
-        self.backoff_seconds = list(backoff_seconds) or [1.0]
+        self.backoff = Backoff.of(backoff_seconds)
         self.ack_wait_seconds = ack_wait_seconds
         self.batch_size = batch_size
         self.fetch_timeout = fetch_timeout
@@ -169,7 +170,7 @@ class TrackedConsumer:
                     if attempt >= self.max_attempts:
                         await self.dead_letter(msg, f"{type(e).__name__}: {e}")
                     else:
-                        delay = self.backoff_seconds[min(attempt, len(self.backoff_seconds)) - 1]
+                        delay = self.backoff.after(attempt)
                         log.warning("consumer.handler_failed", error=repr(e), retry_in=delay)
                         await msg.nak(delay=delay)
                     return
@@ -198,7 +199,7 @@ class TrackedConsumer:
             )
         except Exception as e:  # keep the message: it will come back and be dead-lettered then
             log.error("consumer.dead_letter_failed", error=repr(e), reason=reason)
-            await msg.nak(delay=self.backoff_seconds[-1])
+            await msg.nak(delay=self.backoff.longest)
             return
         self.dead_lettered += 1
         log.error("consumer.dead_lettered", reason=reason, subject=msg.subject)

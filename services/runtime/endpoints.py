@@ -1,9 +1,13 @@
-"""Command and query endpoints: NATS request/reply, one subject per command or query (FastStream).
+"""Command and query endpoints: NATS request/reply, one subject per command or query, on FastStream.
 
-The endpoint validates the payload with the contracts model, sets the command context (actor,
-correlation id, the clock's now) and calls one application function. Whatever happens, the caller gets
-a reply and the service keeps running:
-- a malformed payload: Rejected(invalid) with the fields at fault; nothing is called, nothing stored;
+Each service gets one FastStream router, built here from its declared routes (services/runtime/routes.py).
+Every handler's signature is its contract: it takes `CommandEnvelope[TheCommand]` (or
+`QueryEnvelope[TheQuery]`) and answers `Accepted[TheCommand.Result]` (or `Answered[...]`) or `Rejected`,
+so the AsyncAPI document FastStream generates (docs/asyncapi/) describes every message exactly.
+
+Whatever happens, the caller gets a reply and the service keeps running:
+- a body that is not JSON, or that does not match the contract: Rejected(invalid) with each field at
+  fault (the `RequestGuard` middleware, before the handler runs); nothing is called, nothing stored;
 - a broken rule or a refused actor: Rejected(rule_broken / not_authorised / not_found) with the rule's
   message; the application raised before saving, so nothing is stored;
 - anything unexpected: Rejected(internal_error) naming the correlation id, logged with the traceback.
@@ -11,13 +15,16 @@ a reply and the service keeps running:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import json
+from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 import structlog
-from faststream.nats import NatsBroker, NatsMessage
-from pydantic import BaseModel, ValidationError
+from fast_depends.exceptions import ValidationError as ArgumentsInvalid
+from faststream import BaseMiddleware
+from faststream.nats import NatsRouter
+from pydantic import ValidationError
 
 from contracts.envelope import (
     Accepted,
@@ -25,7 +32,6 @@ from contracts.envelope import (
     Command,
     CommandEnvelope,
     FieldError,
-    Query,
     QueryEnvelope,
     Rejected,
     RejectionCode,
@@ -35,30 +41,29 @@ from services.runtime.clock import Clock
 from services.runtime.context import CommandContext
 from services.runtime.errors import DomainError, NotAuthorised, NotFound
 from services.runtime.logging import get_logger
+from services.runtime.routes import BoundRoute
 
 log = get_logger(__name__)
 
-CommandHandler = Callable[[Any, CommandContext], Awaitable[dict[str, str]]]
-QueryHandler = Callable[[Any, CommandContext], Awaitable[Any]]
+MAX_FIELD_ERRORS = 20  # a reply lists at most this many field errors (and says how many more)
 
 
-@dataclass(frozen=True)
-class CommandRoute:
-    model: type[Command]
-    handle: CommandHandler
-
-
-@dataclass(frozen=True)
-class QueryRoute:
-    model: type[Query]
-    handle: QueryHandler
-
-
-def field_errors(error: ValidationError) -> list[FieldError]:
+def field_errors(errors: list[Any]) -> list[FieldError]:
     return [
-        FieldError(field=".".join(str(p) for p in e["loc"]) or "(message)", problem=e["msg"])
-        for e in error.errors()
+        FieldError(field=".".join(str(p) for p in e["loc"] if p != "body") or "(message)", problem=e["msg"])
+        for e in errors
     ]
+
+
+def invalid(errors: list[FieldError], correlation_id: UUID | None = None) -> Rejected:
+    summary = "; ".join(f"{fe.field}: {fe.problem}" for fe in errors[:5])
+    more = len(errors) - MAX_FIELD_ERRORS
+    return Rejected(
+        code=RejectionCode.INVALID,
+        message=f"The request was not valid: {summary}" + (f" (and {more} more problems)" if more > 0 else ""),
+        field_errors=errors[:MAX_FIELD_ERRORS],
+        correlation_id=correlation_id,
+    )
 
 
 def rejection_for(error: DomainError, correlation_id: Any) -> Rejected:
@@ -71,75 +76,77 @@ def rejection_for(error: DomainError, correlation_id: Any) -> Rejected:
     return Rejected(code=code, rule=error.rule, message=error.message, field_errors=errors, correlation_id=correlation_id)
 
 
-async def dispatch(
-    body: bytes,
-    envelope_model: type[BaseModel],
-    run: Callable[[Any, CommandContext], Awaitable[BaseModel]],
-    clock: Clock,
-    name: str,
-    message_id: str | None = None,
-) -> BaseModel:
-    """Validate, set the context, run, and turn every outcome into a reply."""
-    try:
-        envelope = envelope_model.model_validate_json(body)
-    except ValidationError as e:
-        errors = field_errors(e)
-        summary = "; ".join(f"{fe.field}: {fe.problem}" for fe in errors[:5])
-        return Rejected(code=RejectionCode.INVALID, message=f"The request was not valid: {summary}", field_errors=errors)
-    payload = getattr(envelope, "command", None) or getattr(envelope, "query")
-    ctx = CommandContext(
-        actor=envelope.actor,  # type: ignore[attr-defined]
-        now=clock.now(),
-        correlation_id=envelope.correlation_id,  # type: ignore[attr-defined]
-        causation_id=getattr(envelope, "causation_id", None),
+def internal_error(correlation_id: UUID | None) -> Rejected:
+    return Rejected(
+        code=RejectionCode.INTERNAL_ERROR,
+        message=(
+            "Something went wrong on our side and nothing was changed. "
+            f"Please try again; if it keeps happening, quote reference {correlation_id}."
+        ),
+        correlation_id=correlation_id,
     )
-    with structlog.contextvars.bound_contextvars(
-        correlation_id=str(ctx.correlation_id), message_id=message_id, request=name, user=ctx.actor.user_id
-    ):
+
+
+class RequestGuard(BaseMiddleware):
+    """Answers every request, whatever its body: what fails before the handler runs (a body that is not
+    JSON, or that does not match the contract) becomes Rejected(invalid) with the fields at fault."""
+
+    async def consume_scope(self, call_next: Any, msg: Any) -> Any:
         try:
-            reply = await run(payload, ctx)
-        except DomainError as e:
-            log.info("request.rejected", rule=e.rule, reason=e.message)
-            return rejection_for(e, ctx.correlation_id)
+            return await call_next(msg)
+        except json.JSONDecodeError as e:
+            return invalid([FieldError(field="(message)", problem=f"not JSON: {e.msg}")])
+        except (ValidationError, ArgumentsInvalid) as e:
+            errors = e.errors() if hasattr(e, "errors") else []
+            return invalid(field_errors(list(errors)) or [FieldError(field="(message)", problem=str(e))])
         except Exception:
-            log.exception("request.failed")
-            return Rejected(
-                code=RejectionCode.INTERNAL_ERROR,
-                message=(
-                    "Something went wrong on our side and nothing was changed. "
-                    f"Please try again; if it keeps happening, quote reference {ctx.correlation_id}."
-                ),
-                correlation_id=ctx.correlation_id,
-            )
-        log.info("request.done", outcome=reply.outcome)  # type: ignore[attr-defined]
-        return reply
+            log.exception("request.failed_before_handler", subject=getattr(msg, "subject", None))
+            return internal_error(None)
 
 
-def register_command(broker: NatsBroker, prefix: str, queue: str, route: CommandRoute, clock: Clock) -> None:
-    envelope_model = CommandEnvelope[route.model]  # type: ignore[name-defined]
+def _handler(bound: BoundRoute, clock: Clock) -> Callable[..., Any]:
+    route = bound.route
+    is_command = issubclass(route.message, Command)
+    envelope_type = (CommandEnvelope if is_command else QueryEnvelope)[route.message]  # type: ignore[index]
+    success = (Accepted if is_command else Answered)[route.message.Result]  # type: ignore[index]
+    subject_name = route.message.SUBJECT
 
-    async def run(command: Any, ctx: CommandContext) -> BaseModel:
-        ids = await route.handle(command, ctx)
-        return Accepted(ids=ids, correlation_id=ctx.correlation_id)
+    async def handle(envelope: Any) -> Any:
+        ctx = CommandContext(
+            actor=envelope.actor,
+            now=clock.now(),
+            correlation_id=envelope.correlation_id,
+            causation_id=getattr(envelope, "causation_id", None),
+        )
+        payload = envelope.command if is_command else envelope.query
+        with structlog.contextvars.bound_contextvars(
+            correlation_id=str(ctx.correlation_id), request=subject_name, user=ctx.actor.user_id
+        ):
+            try:
+                result = await bound.call(payload, ctx)
+            except DomainError as e:
+                log.info("request.rejected", rule=e.rule, reason=e.message)
+                return rejection_for(e, ctx.correlation_id)
+            except Exception:
+                log.exception("request.failed")
+                return internal_error(ctx.correlation_id)
+            log.info("request.done")
+            return success(result=result, correlation_id=ctx.correlation_id)
 
-    @broker.subscriber(command_subject(prefix, route.model.SUBJECT), queue=queue)
-    async def endpoint(msg: NatsMessage) -> bytes:
-        reply = await dispatch(msg.body, envelope_model, run, clock, route.model.SUBJECT, msg.message_id)
-        return reply.model_dump_json().encode()
+    # The signature is the contract: FastStream validates the body against it and documents it.
+    handle.__annotations__ = {"envelope": envelope_type, "return": success | Rejected}
+    handle.__name__ = route.message.__name__
+    handle.__qualname__ = route.message.__name__
+    handle.__doc__ = route.message.__doc__ or f"{route.kind.title()} {subject_name}"
+    return handle
 
 
-def register_query(broker: NatsBroker, prefix: str, queue: str, route: QueryRoute, clock: Clock) -> None:
-    envelope_model = QueryEnvelope[route.model]  # type: ignore[name-defined]
-
-    async def run(query: Any, ctx: CommandContext) -> BaseModel:
-        result = await route.handle(query, ctx)
-        if isinstance(result, BaseModel):
-            result = result.model_dump(mode="json")
-        elif isinstance(result, list):
-            result = [r.model_dump(mode="json") if isinstance(r, BaseModel) else r for r in result]
-        return Answered(result=result, correlation_id=ctx.correlation_id)
-
-    @broker.subscriber(query_subject(prefix, route.model.SUBJECT), queue=queue)
-    async def endpoint(msg: NatsMessage) -> bytes:
-        reply = await dispatch(msg.body, envelope_model, run, clock, route.model.SUBJECT, msg.message_id)
-        return reply.model_dump_json().encode()
+def router_for(service: str, prefix: str, routes: list[BoundRoute], clock: Clock) -> NatsRouter:
+    """One router per service: a subscriber per command and query, in the service's queue group (so
+    replicas share the load), every request guarded."""
+    router = NatsRouter(middlewares=[RequestGuard])
+    for bound in routes:
+        message = bound.route.message
+        subject = (command_subject if issubclass(message, Command) else query_subject)(prefix, message.SUBJECT)
+        router.subscriber(subject, queue=service, title=f"{message.SUBJECT}")(_handler(bound, clock))
+    return router

@@ -21,9 +21,11 @@ from contracts.subjects import event_subject, service_events
 from services.runtime.database import PositionStore
 from services.runtime.logfollower import LogFollower
 from services.runtime.logging import get_logger
+from services.runtime.retry import Backoff
 from services.runtime.translation import Translator
 
 log = get_logger(__name__)
+RELAY_RETRY = Backoff.doubling(1.0, 30.0)  # a publish that failed (NATS down): try again after
 
 RELAY = "relay"
 
@@ -97,7 +99,7 @@ class OutboxRelay:
                 failures = 0
             except Exception as e:  # NATS down, timeout, a translation bug: never skip, retry
                 failures += 1
-                delay = min(30.0, 0.5 * 2**failures)
+                delay = RELAY_RETRY.after(failures)
                 log.error("relay.publish_failed", error=repr(e), position=self.position, retry_in=delay)
                 await asyncio.sleep(delay)
 

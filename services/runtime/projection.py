@@ -21,6 +21,9 @@ log = get_logger(__name__)
 
 class Projection(Protocol):
     name: str
+    # A projection whose tables or rows change shape bumps its version: it then starts again from an empty
+    # view at position 0 and replays the whole log (its old version's position is left behind).
+    version: int
 
     async def setup(self, conn: asyncpg.Connection) -> None:
         """Create the view's tables if missing."""
@@ -41,16 +44,33 @@ class ProjectionRunner:
         self.follower = follower
         self.pool = pool
         self.positions = positions
-        self.key = f"projection:{projection.name}"
+        version = getattr(projection, "version", 1)
+        self.key = f"projection:{projection.name}" + (f":v{version}" if version > 1 else "")
         self.position = 0
         self._lock = asyncio.Lock()  # a rebuild and a batch never interleave
         self._restart = asyncio.Event()  # set by rebuild: drop the batch being fetched, start again
         self._generation = 0  # bumped by each rebuild; a batch fetched before it is dropped
+        self._caught_up = asyncio.Condition()
 
     async def setup(self) -> None:
         async with self.pool.acquire() as conn:
             await self.projection.setup(conn)
         self.position = await self.positions.get(self.key)
+        if self.position == 0:  # new, or a new version: whatever an older version left is replayed
+            async with self.pool.acquire() as conn, conn.transaction():
+                await self.projection.clear(conn)
+
+    async def wait_for(self, position: int, timeout: float) -> bool:
+        """Wait until the view has applied the log up to `position` (read-your-writes); False on timeout."""
+        if self.position >= position:
+            return True
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._caught_up:
+                    await self._caught_up.wait_for(lambda: self.position >= position)
+            return True
+        except TimeoutError:
+            return False
 
     async def run(self) -> None:
         await self.setup()
@@ -81,6 +101,8 @@ class ProjectionRunner:
                     await self.projection.apply(conn, mapper.to_domain_event(notification), notification.id)
                 await self.positions.set(self.key, batch[-1].id, conn)
             self.position = batch[-1].id
+        async with self._caught_up:
+            self._caught_up.notify_all()
 
     async def rebuild(self) -> None:
         """Empty the view and replay the whole log into it (while the service keeps running)."""
@@ -91,3 +113,25 @@ class ProjectionRunner:
             self.position = 0
             self._generation += 1
             self._restart.set()
+
+
+class ReadModels:
+    """What a service's read side is given: the read-model pool, and a way to wait until its views have
+    caught up with everything stored so far, so a query right after a command sees that command."""
+
+    def __init__(self, pool: asyncpg.Pool, runners: list[ProjectionRunner], log_head: Any, timeout: float = 2.0):
+        self.pool = pool
+        self._runners = runners  # filled in as the runtime starts each projection
+        self._log_head = log_head  # async () -> the last position in the service's log
+        self.timeout = timeout
+
+    async def caught_up(self, *names: str) -> None:
+        """Wait (bounded) until the named views (all, when none is named) reach the log's head now. After the
+        bound the query is answered from the view as it is, and the wait is logged."""
+        head = await self._log_head()
+        for runner in self._runners:
+            if names and runner.projection.name not in names:
+                continue
+            if not await runner.wait_for(head, self.timeout):
+                log.warning("projection.behind", projection=runner.projection.name, position=runner.position,
+                            head=head)

@@ -9,33 +9,36 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
-import nats
-from faststream.nats import NatsBroker, NatsMessage
+from faststream.nats import NatsBroker, NatsRouter
 
 from contracts.envelope import EventEnvelope, ServiceHealth
 from contracts.subjects import event_subject, ping_subject
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.consumer import EventSourcedReaction, TrackedConsumer
 from services.runtime.database import PositionStore, create_pool, ensure_database
-from services.runtime.endpoints import CommandRoute, QueryRoute, register_command, register_query
+from services.runtime.endpoints import router_for
 from services.runtime.eventstore import EventStore
 from services.runtime.logfollower import LogFollower
 from services.runtime.logging import configure_logging, get_logger
 from services.runtime.outbox import OutboxRelay
-from services.runtime.projection import Projection, ProjectionRunner
+from services.runtime.projection import Projection, ProjectionRunner, ReadModels
+from services.runtime.retry import Backoff
+from services.runtime.routes import Routes
 from services.runtime.settings import ServiceSettings
 from services.runtime.streams import check_server_version, ensure_streams
 from services.runtime.translation import Translator
 
 log = get_logger(__name__)
+LOOP_RESTART = Backoff.doubling(1.0, 30.0)  # a background loop that crashed is restarted after
 
 
 @dataclass
@@ -47,22 +50,35 @@ class Reaction:
     react: Callable[[Any, EventEnvelope], Sequence[Any]]
 
 
+class Worker(Protocol):
+    """A service-specific loop the runtime runs and supervises beside the relay (e.g. a delivery worker)."""
+
+    name: str
+
+    async def run(self, runtime: ServiceRuntime) -> None:
+        """Run until cancelled; the runtime restarts it (with a backoff) if it crashes."""
+        ...
+
+
 @dataclass
 class ServiceDefinition:
+    """What a service is made of, declared by its bootstrap (the composition root)."""
+
     name: str
     settings: ServiceSettings
     clock: Clock
     store: EventStore
     translate: Translator
-    commands: list[CommandRoute] = field(default_factory=list)
-    queries: list[QueryRoute] = field(default_factory=list)
+    routes: Routes = field(default_factory=Routes)
+    # The read side, built once the read-model pool is open: the object whose async methods answer the
+    # queries routed to it. It is given the pool and a read-your-writes wait (ReadModels).
+    read_side: Callable[[ReadModels], object] | None = None
     reactions: list[Reaction] = field(default_factory=list)
     projections: list[Projection] = field(default_factory=list)
-    # Queries answered from read models need the pool; bootstrap hands them a callable to get it.
-    on_pool: list[Callable[[asyncpg.Pool], None]] = field(default_factory=list)
-    # Further loops the service runs, supervised like the relay (e.g. a delivery worker). Each gets the
-    # running ServiceRuntime (its pool, NATS connection, settings) and runs until cancelled.
-    background: list[tuple[str, Callable[[ServiceRuntime], Awaitable[None]]]] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)
+
+    def worker(self, name: str) -> Worker:
+        return next(w for w in self.workers if w.name == name)
 
 
 Bootstrap = Callable[[ServiceSettings, Clock], ServiceDefinition]
@@ -79,6 +95,7 @@ class ServiceRuntime:
         self.consumers: list[TrackedConsumer] = []
         self.projections: list[ProjectionRunner] = []
         self.pool: asyncpg.Pool | None = None
+        self.read_side: object | None = None
         self.nc: Any = None
         self.broker: NatsBroker | None = None
 
@@ -96,14 +113,19 @@ class ServiceRuntime:
         s, svc = self.settings, self.service
         self.started_at = svc.clock.now()
         self.pool = await create_pool(s.database_url or "")
-        for hook in svc.on_pool:
-            hook(self.pool)
+        store = svc.store
+        read_models = ReadModels(self.pool, self.projections, lambda: store.call(None, store.app.max_notification_id))
+        self.read_side = svc.read_side(read_models) if svc.read_side else None
         positions = PositionStore(self.pool)
         await positions.setup()
 
-        self.nc = await nats.connect(
-            s.nats_url, name=f"sendcase-{svc.name}", max_reconnect_attempts=-1, reconnect_time_wait=1
+        # One NATS connection per service: FastStream's, shared by the request/reply endpoints, the relay
+        # and the tracked consumers.
+        self.broker = NatsBroker(
+            s.nats_url, name=f"sendcase-{svc.name}", max_reconnect_attempts=-1, reconnect_time_wait=1,
+            graceful_timeout=10.0, log_level=logging.DEBUG,
         )
+        self.nc = await self.broker.connect()
         version = self.nc.connected_server_version
         check_server_version(version.major, version.minor, s.nats_url)
         js = self.nc.jetstream()
@@ -140,12 +162,10 @@ class ServiceRuntime:
         for consumer in self.consumers:
             await consumer.setup()
 
-        self.broker = NatsBroker(s.nats_url, graceful_timeout=10.0, log_level=10)
-        for route in svc.commands:
-            register_command(self.broker, s.subject_prefix, svc.name, route, svc.clock)
-        for query in svc.queries:
-            register_query(self.broker, s.subject_prefix, svc.name, query, svc.clock)
-        self._register_ping()
+        bound = svc.routes.bind(svc.store, *([self.read_side] if self.read_side is not None else []))
+        router = router_for(svc.name, s.subject_prefix, bound, svc.clock)
+        self._add_ping(router)
+        self.broker.include_router(router)
         await self.broker.start()
 
         self._spawn("relay", self.relay.run)
@@ -153,16 +173,15 @@ class ServiceRuntime:
             self._spawn(f"consumer:{consumer.name}", consumer.run)
         for runner in self.projections:
             self._spawn(f"projection:{runner.projection.name}", runner.run)
-        for name, loop in svc.background:
-            self._spawn(name, functools.partial(loop, self))
+        for worker in svc.workers:
+            self._spawn(worker.name, functools.partial(worker.run, self))
         log.info("service.started", pid=os.getpid(), database=s.database_name, nats=s.nats_url)
 
-    def _register_ping(self) -> None:
-        assert self.broker is not None
-
-        @self.broker.subscriber(ping_subject(self.settings.subject_prefix, self.service.name))
-        async def ping(msg: NatsMessage) -> bytes:
-            return (await self.health()).model_dump_json().encode()
+    def _add_ping(self, router: NatsRouter) -> None:
+        @router.subscriber(ping_subject(self.settings.subject_prefix, self.service.name), title="ping")
+        async def ping() -> ServiceHealth:
+            """Is the service up, and how far has its outbox got?"""
+            return await self.health()
 
     async def health(self) -> ServiceHealth:
         assert self.started_at is not None
@@ -180,12 +199,15 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         if self.broker is not None:
-            await self.broker.stop()  # no new requests; in-flight ones finish
+            # No new requests; in-flight ones finish. (FastStream closes the connection only after its
+            # subscribers have drained, so the relay and consumers are cancelled first.)
+            for sub in self.broker.subscribers:
+                await sub.stop()
         await cancel_until_done(self.tasks)
+        if self.broker is not None:
+            await self.broker.stop()
         for follower in self.followers:
             await follower.close()
-        if self.nc is not None:
-            await self.nc.close()
         if self.pool is not None:
             await self.pool.close()
         self.service.store.close()
@@ -216,7 +238,7 @@ async def _supervise(name: str, run: Callable[[], Awaitable[None]]) -> None:
             raise
         except Exception:
             failures += 1
-            delay = min(30.0, 0.5 * 2**failures)
+            delay = LOOP_RESTART.after(failures)
             log.exception("service.loop_crashed", loop=name, restart_in=delay)
             await asyncio.sleep(delay)
 

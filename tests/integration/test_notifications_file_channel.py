@@ -23,7 +23,7 @@ from contracts.notifications import (
 from contracts.people import Channel, ContactPoint, PersonToTell
 from contracts.subjects import event_subject
 from infra.client import Client
-from services.notifications.channels import FileOutbox
+from services.notifications.adapters.channels import FileOutbox
 from services.runtime.context import CommandContext
 from tests.conftest import SCHOOL_DAY
 from tests.support.factories import caseworker, senco, teacher
@@ -97,7 +97,7 @@ async def test_a_restart_mid_send_reconciles_instead_of_sending_twice(
     event = pupil_added(2, [mother(2)])
 
     def crashing(service):
-        service.delivery_worker.transports = {c: StopsMidSend(outbox, written_before_the_crash) for c in ("email", "sms", "letter")}
+        service.worker("delivery").transports = {c: StopsMidSend(outbox, written_before_the_crash) for c in ("email", "sms", "letter")}
 
     async with notifications_service(settings, delivery, crashing) as runtime:
         nc = await nats.connect(settings.nats_url)

@@ -10,7 +10,7 @@ import nats
 from contracts.envelope import Actor, Rejected
 from contracts.notifications import DeliveryReceipt, FailedToReach
 from infra.client import Client
-from services.notifications.channels import GovUkNotify
+from services.notifications.adapters.channels import GovUkNotify
 from tests.conftest import SCHOOL_DAY
 from tests.support.factories import caseworker
 from tests.support.notifications import (
@@ -178,10 +178,10 @@ async def test_a_restart_after_notify_accepted_finds_the_message_by_reference_an
         delivery = via_notify(tmp_path, standin.url, concurrency=1)  # one send in flight when it dies
 
         def dies_after_posting(service):
-            t = service.delivery_worker.transports["email"]
+            t = service.worker("delivery").transports["email"]
             dying = PostsThenDies.__new__(PostsThenDies)
             dying.__dict__.update(t.__dict__)
-            service.delivery_worker.transports = {c: dying for c in ("email", "sms", "letter")}
+            service.worker("delivery").transports = {c: dying for c in ("email", "sms", "letter")}
 
         async with notifications_service(settings, delivery, dies_after_posting) as runtime:
             await send(settings, event)
@@ -244,7 +244,7 @@ async def test_notify_posts_its_delivery_status_callback_and_bad_callbacks_are_r
 async def test_an_interrupted_smtp_send_is_sent_again_with_the_same_message_id(sandbox: Sandbox, tmp_path) -> None:
     # SMTP cannot be asked whether a message went: the one place where a restart can mean a second copy,
     # which mail programs show once because the Message-ID is the same (docs/notifications.md).
-    from services.notifications.channels import SmtpEmail
+    from services.notifications.adapters.channels import SmtpEmail
 
     class SendsThenDies(SmtpEmail):
         async def send(self, message):
@@ -257,10 +257,10 @@ async def test_an_interrupted_smtp_send_is_sent_again_with_the_same_message_id(s
         delivery = delivery_settings(outbox, email_via="smtp", smtp_port=port)
 
         def dies(service):
-            t = service.delivery_worker.transports["email"]
+            t = service.worker("delivery").transports["email"]
             dying = SendsThenDies.__new__(SendsThenDies)
             dying.__dict__.update(t.__dict__)
-            service.delivery_worker.transports = {**service.delivery_worker.transports, "email": dying}
+            service.worker("delivery").transports = {**service.worker("delivery").transports, "email": dying}
 
         async with notifications_service(settings, delivery, dies) as runtime:
             await send(settings, event)

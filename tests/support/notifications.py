@@ -14,7 +14,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from services.notifications.bootstrap import bootstrap
-from services.notifications.settings import DeliverySettings
+from services.notifications.settings import NotificationsSettings
 from services.runtime.clock import FixedClock
 from services.runtime.service import ServiceRuntime
 from services.runtime.settings import ServiceSettings
@@ -23,16 +23,17 @@ from tests.support.notify_standin import API_KEY, EMAIL_TEMPLATE, SMS_TEMPLATE
 from tests.support.stack import running_service
 
 
-def delivery_settings(outbox: Path, **changes: Any) -> DeliverySettings:
+def delivery_settings(outbox: Path, **changes: Any) -> dict[str, Any]:
+    """The notifications settings a test delivers with (overrides of NotificationsSettings)."""
     values: dict[str, Any] = dict(
-        outbox_dir=outbox, poll_seconds=0.1, backoff_seconds=[0.0], receipt_poll_seconds=0.2,
+        outbox_dir=outbox, delivery_poll_seconds=0.1, delivery_backoff_seconds=[0.0], receipt_poll_seconds=0.2,
         max_attempts_per_channel=3, interrupted_after_seconds=600,
     )
     values.update(changes)
-    return DeliverySettings(**values)
+    return values
 
 
-def via_notify(outbox: Path, url: str, **changes: Any) -> DeliverySettings:
+def via_notify(outbox: Path, url: str, **changes: Any) -> dict[str, Any]:
     return delivery_settings(
         outbox, email_via="notify", sms_via="notify", letter_via="notify", notify_api_key=API_KEY,
         notify_base_url=url, notify_email_template_id=EMAIL_TEMPLATE, notify_sms_template_id=SMS_TEMPLATE,
@@ -42,10 +43,10 @@ def via_notify(outbox: Path, url: str, **changes: Any) -> DeliverySettings:
 
 @contextlib.asynccontextmanager
 async def notifications_service(
-    settings: ServiceSettings, delivery: DeliverySettings, adjust: Any = None
+    settings: ServiceSettings, delivery: dict[str, Any], adjust: Any = None
 ) -> AsyncIterator[ServiceRuntime]:
     def build(s: ServiceSettings, clock: Any):
-        service = bootstrap(s, clock, delivery=delivery)
+        service = bootstrap(NotificationsSettings.of(s, **delivery), clock)
         if adjust is not None:
             adjust(service)
         return service
@@ -55,7 +56,7 @@ async def notifications_service(
 
 
 def worker(runtime: ServiceRuntime):
-    return runtime.service.delivery_worker  # type: ignore[attr-defined]
+    return runtime.service.worker("delivery")
 
 
 async def rows(runtime: ServiceRuntime, pupil_id: Any = None) -> list[dict[str, Any]]:

@@ -3,8 +3,17 @@ from datetime import date
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from contracts.envelope import Accepted, Actor, CommandEnvelope, Rejected, Reply, derived_id
-from contracts.identifiers import NeedType, BroadArea, upn_check_letter, validate_upn
+from contracts.envelope import (
+    Accepted,
+    Actor,
+    CommandEnvelope,
+    PupilRef,
+    Rejected,
+    Reply,
+    derived_id,
+    reply_type,
+)
+from contracts.identifiers import BroadArea, NeedType, upn_check_letter, validate_upn
 from contracts.register import AddToSenSupport
 from tests.support.factories import add_to_sen_support, senco, upn
 
@@ -68,10 +77,20 @@ def test_command_envelope_round_trips_and_rejects_unknown_fields() -> None:
 
 def test_replies_are_told_apart_by_outcome() -> None:
     adapter = TypeAdapter(Reply)
-    accepted = Accepted(ids={"pupil_id": "x"}, correlation_id=derived_id("c"))
+    accepted = Accepted[PupilRef](result=PupilRef(pupil_id=derived_id("p")), correlation_id=derived_id("c"))
     rejected = Rejected(code="rule_broken", message="no")
     assert isinstance(adapter.validate_json(accepted.model_dump_json()), Accepted)
     assert isinstance(adapter.validate_json(rejected.model_dump_json()), Rejected)
+
+
+def test_each_reply_is_parsed_as_the_result_its_message_declares() -> None:
+    replies = TypeAdapter(reply_type(AddToSenSupport))
+    pupil_id = derived_id("p")
+    accepted = Accepted[PupilRef](result=PupilRef(pupil_id=pupil_id), correlation_id=derived_id("c"))
+    parsed = replies.validate_json(accepted.model_dump_json())
+    assert isinstance(parsed.result, PupilRef) and parsed.result.pupil_id == pupil_id
+    with pytest.raises(ValidationError):  # an answer that is not a PupilRef is not taken for one
+        replies.validate_json(Accepted[dict](result={"x": 1}, correlation_id=derived_id("c")).model_dump_json())
 
 
 def test_derived_ids_are_stable() -> None:

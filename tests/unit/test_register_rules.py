@@ -11,7 +11,7 @@ from services.runtime.errors import DomainError, NotAuthorised, NotFound
 from services.runtime.eventstore import IN_MEMORY_ENV
 from tests.conftest import SCHOOL_DAY
 from tests.support.factories import OTHER_SCHOOL, caseworker, senco, teacher, upn
-from tests.support.inmemory import as_actor
+from tests.support.inmemory import as_actor, pupil_view
 from tests.support.register_factories import PROTECTED, enrol_kwargs, parent
 
 UPN = upn(1)
@@ -37,7 +37,7 @@ def refused(app: Register, method: str, actor=None, **kwargs) -> DomainError:
 
 
 def view(app: Register):
-    return as_actor(caseworker(), SCHOOL_DAY, app.pupil_view, UPN)
+    return pupil_view(app, caseworker(), SCHOOL_DAY, UPN)
 
 
 def add_k(app: Register, on=date(2026, 10, 5), primary=NeedType.SPLD, secondary=None, **kw):

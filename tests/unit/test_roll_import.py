@@ -8,7 +8,7 @@ from services.runtime.errors import DomainError, NotAuthorised
 from services.runtime.eventstore import IN_MEMORY_ENV
 from tests.conftest import SCHOOL_DAY
 from tests.support.factories import OTHER_SCHOOL, caseworker, senco, teacher, upn
-from tests.support.inmemory import as_actor
+from tests.support.inmemory import as_actor, pupil_view
 from tests.support.register_factories import ROLL_DAY, roll_csv
 
 
@@ -42,10 +42,10 @@ def test_a_roll_is_imported_with_its_parents_and_bad_rows_are_reported_by_line_a
     assert "check letter" in next(r.problem for r in report.rejected if r.row == 7)
     assert "also on line 2" in next(r.problem for r in report.rejected if r.row == 11)
     assert "years old" in next(r.problem for r in report.rejected if r.row == 8)
-    pupil = as_actor(caseworker(), SCHOOL_DAY, app.pupil_view, upn(3))
+    pupil = pupil_view(app, caseworker(), SCHOOL_DAY, upn(3))
     assert pupil.year_group == 5 and pupil.people_with_parental_responsibility[0].email == "parent3@example.org"
     with pytest.raises(Exception):
-        as_actor(caseworker(), SCHOOL_DAY, app.pupil_view, upn(6))
+        pupil_view(app, caseworker(), SCHOOL_DAY, upn(6))
 
 
 def test_the_same_file_twice_is_refused_and_changes_nothing(app: Register) -> None:
@@ -62,7 +62,7 @@ def test_a_later_export_updates_only_what_changed(app: Register) -> None:
     import_roll(app, roll_csv(range(1, 4)))
     report = import_roll(app, roll_csv(range(1, 5)).replace(f"{upn(2)},Pupil2,Alex", f"{upn(2)},Pupil2,Alexa"))
     assert (report.enrolled, report.updated, report.unchanged) == (1, 1, 2)
-    assert as_actor(caseworker(), SCHOOL_DAY, app.pupil_view, upn(2)).given_name == "Alexa"
+    assert pupil_view(app, caseworker(), SCHOOL_DAY, upn(2)).given_name == "Alexa"
 
 
 @pytest.mark.parametrize(("text", "rule"), [
@@ -85,7 +85,7 @@ def test_a_pupil_on_another_schools_roll_is_a_rejected_row_not_a_takeover(app: R
     assert report.enrolled == 1
     [row] = report.rejected
     assert row.field == "upn" and "123456" in row.problem
-    assert as_actor(caseworker(), SCHOOL_DAY, app.pupil_view, upn(2)).school_urn == "123456"
+    assert pupil_view(app, caseworker(), SCHOOL_DAY, upn(2)).school_urn == "123456"
 
 
 @pytest.mark.parametrize("actor", [teacher(), senco(OTHER_SCHOOL)])

@@ -23,64 +23,18 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from contracts.envelope import Actor, Role, derived_id
+from contracts.envelope import Actor, derived_id
 from contracts.identifiers import NeedType, SenStatus
 from services.register.domain.census import age_on
+from services.register.domain.rules import (
+    CONSENT_GIVERS,
+    YOUNG_PERSON_AGE,
+    check_is_schools_senco,
+    check_needs_ranked,
+    check_not_in_future,
+)
 from services.runtime.aggregate import Aggregate
-from services.runtime.errors import DomainError, NotAuthorised
-
-OLDEST_AGE = 25  # SEND Code of Practice 0-25
-YOUNG_PERSON_AGE = 16  # consent to share: the young person decides from 16 (CoP 8.13; Durham 2b)
-CONSENT_GIVERS = ("parent", "young_person")
-
-
-# ------------------------------------------------------------------------------------------------------
-# Named rules
-
-
-def check_date_of_birth(date_of_birth: date, today: date) -> None:
-    if date_of_birth > today:
-        raise DomainError(
-            f"The date of birth {date_of_birth:%d %B %Y} is in the future.",
-            rule="date_of_birth_in_future", field="date_of_birth",
-        )
-    age = age_on(date_of_birth, today)
-    if age > OLDEST_AGE:
-        raise DomainError(
-            f"A date of birth of {date_of_birth:%d %B %Y} makes the pupil {age} years old; "
-            f"the SEND register covers children and young people up to {OLDEST_AGE}. Check the date.",
-            rule="date_of_birth_implausible", field="date_of_birth",
-        )
-
-
-def check_not_in_future(day: date, today: date, field: str, what: str) -> None:
-    if day > today:
-        raise DomainError(
-            f"The {what} {day:%d %B %Y} is in the future; record it on or after the day it happens.",
-            rule="date_in_future", field=field,
-        )
-
-
-def check_is_schools_senco(actor: Actor, school_urn: str) -> None:
-    """Only the SENCO of the pupil's school may change SEN status or need types (Durham 2b)."""
-    if actor.role != Role.SENCO or actor.school_urn != school_urn:
-        raise NotAuthorised(
-            f"Only the SENCO of school {school_urn} can change this pupil's SEN status or needs; "
-            f"you are signed in as {actor.role.value} for {actor.organisation}.",
-        )
-
-
-def check_needs_ranked(primary_need: NeedType | None, secondary_need: NeedType | None) -> None:
-    if primary_need is None:
-        raise DomainError(
-            "A pupil on the SEN register (K or E) must have a primary need.",
-            rule="primary_need_required", field="primary_need",
-        )
-    if secondary_need is not None and secondary_need == primary_need:
-        raise DomainError(
-            "The secondary need must differ from the primary need.", rule="needs_not_ranked",
-            field="secondary_need",
-        )
+from services.runtime.errors import DomainError
 
 
 class Pupil(Aggregate):

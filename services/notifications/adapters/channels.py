@@ -27,7 +27,7 @@ import aiosmtplib
 from notifications_python_client.errors import APIError
 from notifications_python_client.notifications import NotificationsAPIClient
 
-from services.notifications.letters import address_lines, letter_pdf
+from services.notifications.adapters.letters import address_lines, letter_pdf
 
 
 @dataclass(frozen=True)

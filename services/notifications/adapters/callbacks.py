@@ -9,6 +9,7 @@ reason (400/404); nothing is stored for any of them.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from uuid import uuid4
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 from contracts.envelope import Actor
 from contracts.notifications import DeliveryReceipt
 from services.notifications.application import Notifications
-from services.notifications.entrypoints import record_receipt
+from services.notifications.settings import NotificationsSettings
 from services.runtime.clock import Clock
 from services.runtime.context import CommandContext
 from services.runtime.endpoints import field_errors
@@ -43,12 +44,13 @@ def callback_app(store: EventStore[Notifications], clock: Clock, token: str) -> 
         try:
             receipt = DeliveryReceipt.model_validate_json(raw)
         except ValidationError as e:
-            errors = [fe.model_dump() for fe in field_errors(e)]
+            errors = [fe.model_dump() for fe in field_errors(e.errors())]
             log.warning("notify_callback.malformed", errors=errors, body=raw[:2000].decode("utf-8", "replace"))
             return web.json_response({"error": "malformed delivery receipt", "field_errors": errors}, status=400)
         ctx = CommandContext(actor=actor, now=clock.now(), correlation_id=uuid4())
         try:
-            result = await record_receipt(store, receipt, ctx)
+            recorded = await store.call(ctx, store.app.record_delivery_receipt, actor=actor, **dict(receipt))
+            result = recorded.model_dump(mode="json")
         except DomainError as e:
             log.warning("notify_callback.rejected", rule=e.rule, reason=e.message, reference=receipt.reference)
             return web.json_response({"error": e.message, "rule": e.rule}, status=404 if isinstance(e, NotFound) else 400)
@@ -63,10 +65,21 @@ def callback_app(store: EventStore[Notifications], clock: Clock, token: str) -> 
     return app
 
 
+class NotifyCallbacks:
+    """The callback receiver as one of the service's workers (run and supervised by the runtime)."""
+
+    name = "notify-callbacks"
+
+    def __init__(self, store: EventStore[Notifications], clock: Clock, settings: NotificationsSettings) -> None:
+        self.app = callback_app(store, clock, settings.notify_callback_token or "")
+        self.host, self.port = settings.notify_callback_host, settings.notify_callback_port or 0
+
+    async def run(self, runtime: object) -> None:
+        await serve_callbacks(self.app, self.host, self.port)
+
+
 async def serve_callbacks(app: web.Application, host: str, port: int) -> None:
     """Run until cancelled (a supervised background loop of the service)."""
-    import asyncio
-
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

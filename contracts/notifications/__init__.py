@@ -1,0 +1,49 @@
+"""The notifications service's contracts: commands, queries (with their views) and integration events."""
+
+from contracts.notifications.commands import (
+    CancelNotification,
+    DeliveryReceipt,
+    NoticeRequested,
+    NotificationRef,
+    ReceiptRecorded,
+    RequestProfessionalNotice,
+)
+from contracts.notifications.events import (
+    UNDELIVERED,
+    CouldNotNotify,
+    Duty,
+    NotificationDelivered,
+    NotificationOwed,
+    NotificationStatus,
+)
+from contracts.notifications.queries import (
+    CountsView,
+    FailedToReach,
+    NotificationCounts,
+    NotificationsForCase,
+    NotificationsForPupil,
+    NotificationView,
+    UndeliveredNotifications,
+)
+
+__all__ = [
+    "ReceiptRecorded",
+    "CancelNotification",
+    "CouldNotNotify",
+    "CountsView",
+    "DeliveryReceipt",
+    "Duty",
+    "FailedToReach",
+    "NoticeRequested",
+    "NotificationCounts",
+    "NotificationRef",
+    "NotificationDelivered",
+    "NotificationOwed",
+    "NotificationStatus",
+    "NotificationView",
+    "NotificationsForCase",
+    "NotificationsForPupil",
+    "RequestProfessionalNotice",
+    "UNDELIVERED",
+    "UndeliveredNotifications",
+]

@@ -1,0 +1,191 @@
+"""What may be asked of the register service: its commands, each naming its Result."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import Field, model_validator
+
+from contracts.envelope import Command, Contract, PupilRef
+from contracts.identifiers import NeedType, SchoolUrn, Upn
+from contracts.people import PersonToTell
+from contracts.register.queries import RollImportReport
+
+
+class PupilIdentity(Contract):
+    upn: Upn
+    given_name: str = Field(min_length=1, max_length=100)
+    family_name: str = Field(min_length=1, max_length=100)
+    date_of_birth: date
+
+
+class PostalAddressForProtection(Contract):
+    """A child looked after's protected address: kept by the register, never published (Durham 2b)."""
+
+    lines: list[str] = Field(min_length=1, max_length=6)
+    town: str = Field(min_length=1, max_length=100)
+    postcode: str = Field(min_length=5, max_length=8)
+
+
+
+class AddToSenSupport(Command):
+    """A SENCO adds a pupil to the SEN register at SEN support (status K)."""
+
+    SUBJECT = "register.add_to_sen_support"
+    Result = PupilRef
+
+    school_urn: SchoolUrn
+    pupil: PupilIdentity
+    primary_need: NeedType
+    secondary_need: NeedType | None = None
+    effective_date: date  # the day SEN provision starts
+    reason: str = Field(min_length=1, max_length=2000)  # why, in the SENCO's words
+    evidence_reference: str | None = Field(default=None, max_length=500)  # e.g. "APDR review 3 Nov 2026"
+
+    @model_validator(mode="after")
+    def _needs_are_ranked(self) -> AddToSenSupport:
+        if self.secondary_need is not None and self.secondary_need == self.primary_need:
+            raise ValueError("the secondary need must differ from the primary need")
+        return self
+
+
+class EnrolPupil(Command):
+    """A school puts a pupil on its roll (one at a time; ImportRoll does a whole roll)."""
+
+    SUBJECT = "register.enrol_pupil"
+    Result = PupilRef
+
+    school_urn: SchoolUrn
+    pupil: PupilIdentity
+    year_group: int | None = Field(default=None, ge=-2, le=14)  # None: derived from the date of birth
+    on_roll_from: date
+
+
+class RecordPeopleWithParentalResponsibility(Command):
+    SUBJECT = "register.record_people_with_parental_responsibility"
+    Result = PupilRef
+
+    upn: Upn
+    people: list[PersonToTell] = Field(min_length=1, max_length=10)
+
+
+class RecordLookedAfter(Command):
+    """Child looked after: a PEP, and a protected address that never leaves the register."""
+
+    SUBJECT = "register.record_looked_after"
+    Result = PupilRef
+
+    upn: Upn
+    looked_after: bool
+    pep_reference: str | None = Field(default=None, max_length=200)
+    protected_address: PostalAddressForProtection | None = None
+
+
+class RecordOtherRegisters(Command):
+    """EAL and medical needs (with an individual healthcare plan): registers kept beside the SEN one."""
+
+    SUBJECT = "register.record_other_registers"
+    Result = PupilRef
+
+    upn: Upn
+    eal: bool
+    medical_needs: bool
+    healthcare_plan_reference: str | None = Field(default=None, max_length=200)
+
+
+class GiveConsentToShare(Command):
+    SUBJECT = "register.give_consent_to_share"
+    Result = PupilRef
+
+    upn: Upn
+    given_by: str = Field(pattern=r"^(parent|young_person)$")
+    given_by_name: str = Field(min_length=1, max_length=200)
+    given_on: date
+
+
+class WithdrawConsentToShare(Command):
+    SUBJECT = "register.withdraw_consent_to_share"
+    Result = PupilRef
+
+    upn: Upn
+    withdrawn_on: date
+
+
+class NoteConcern(Command):
+    """A short note of an early concern: the pupil is monitored, NOT put on the SEN register."""
+
+    SUBJECT = "register.note_concern"
+    Result = PupilRef
+
+    upn: Upn
+    note: str = Field(min_length=1, max_length=1000)
+    noted_on: date
+
+
+class ChangeNeeds(Command):
+    SUBJECT = "register.change_needs"
+    Result = PupilRef
+
+    upn: Upn
+    primary_need: NeedType
+    secondary_need: NeedType | None = None
+    effective_date: date
+    reason: str = Field(min_length=1, max_length=2000)
+    evidence_reference: str | None = Field(default=None, max_length=500)
+
+
+class RemoveFromSenRegister(Command):
+    SUBJECT = "register.remove_from_sen_register"
+    Result = PupilRef
+
+    upn: Upn
+    effective_date: date
+    reason: str = Field(min_length=1, max_length=2000)
+    evidence_reference: str | None = Field(default=None, max_length=500)
+
+
+class RecordSenProvision(Command):
+    """New or changed special educational provision: parents must be told (CFA 2014 s.68)."""
+
+    SUBJECT = "register.record_sen_provision"
+    Result = PupilRef
+
+    upn: Upn
+    provision: str = Field(min_length=1, max_length=2000)
+    effective_date: date
+
+
+class TransferPupil(Command):
+    """The pupil leaves this school for another: the whole record moves with them."""
+
+    SUBJECT = "register.transfer_pupil"
+    Result = PupilRef
+
+    upn: Upn
+    to_school_urn: SchoolUrn
+    leaving_date: date
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class AcknowledgeTransfer(Command):
+    """The receiving school's SENCO confirms the record arrived."""
+
+    SUBJECT = "register.acknowledge_transfer"
+    Result = PupilRef
+
+    upn: Upn
+    received_on: date
+
+
+class ImportRoll(Command):
+    """A school's roll as exported (CSV) from its information system. Re-importing the same file is refused
+    and changes nothing. The reply's ids carry the counts and the report of rejected rows."""
+
+    SUBJECT = "register.import_roll"
+    Result = RollImportReport
+
+    school_urn: SchoolUrn
+    file_name: str = Field(min_length=1, max_length=300)
+    csv_text: str = Field(max_length=900_000)  # NATS carries up to 1 MB: about 8,000 pupils a file
+    on_roll_from: date
+

@@ -1,0 +1,79 @@
+"""The register service's integration events, as published on JetStream (each with its SCHEMA_VERSION)."""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from pydantic import Field
+
+from contracts.envelope import EventPayload
+from contracts.identifiers import NeedType
+from contracts.people import PersonToTell
+
+
+class PupilAddedToSenSupport(EventPayload):
+    """A pupil is added to the SEN register at SEN support (K): special educational provision is being
+    made. Everyone in `people_to_tell` must be told (CFA 2014 s.68; Durham 2b)."""
+
+    TYPE = "register.pupil_added_to_sen_support"
+    SCHEMA_VERSION = 1
+
+    pupil_id: UUID
+    upn: str
+    school_urn: str
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    primary_need: NeedType
+    secondary_need: NeedType | None
+    effective_date: date
+    reason: str
+    people_to_tell: list[PersonToTell] = Field(default_factory=list)
+
+
+class PupilRemovedFromSenRegister(EventPayload):
+    """A pupil no longer has SEN (K -> N). Everyone in `people_to_tell` must be told (Durham 2b)."""
+
+    TYPE = "register.pupil_removed_from_sen_register"
+    SCHEMA_VERSION = 1
+
+    pupil_id: UUID
+    upn: str
+    school_urn: str
+    given_name: str
+    family_name: str
+    effective_date: date
+    reason: str
+    people_to_tell: list[PersonToTell] = Field(default_factory=list)
+
+
+class SpecialEducationalProvisionMade(EventPayload):
+    """The school makes (new or changed) special educational provision for a pupil on the register;
+    parents must be told that it is being made (CFA 2014 s.68)."""
+
+    TYPE = "register.special_educational_provision_made"
+    SCHEMA_VERSION = 1
+
+    pupil_id: UUID
+    upn: str
+    school_urn: str
+    given_name: str
+    family_name: str
+    provision: str  # what is being provided, in plain words
+    effective_date: date
+    people_to_tell: list[PersonToTell] = Field(default_factory=list)
+
+
+class PupilTransferred(EventPayload):
+    """The pupil's record moved from one school to another (no address: never the protected one)."""
+
+    TYPE = "register.pupil_transferred"
+    SCHEMA_VERSION = 1
+
+    pupil_id: UUID
+    upn: str
+    from_school_urn: str
+    to_school_urn: str
+    leaving_date: date
+

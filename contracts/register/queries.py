@@ -1,0 +1,192 @@
+"""What may be read from the register service: its queries and the views they answer with."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from uuid import UUID
+
+from pydantic import AwareDatetime, Field
+
+from contracts.envelope import Contract, Query
+from contracts.identifiers import NeedType, SchoolUrn, SenStatus, Upn
+from contracts.people import PersonToTell
+
+
+class PupilStatusChange(Contract):
+    recorded_at: datetime
+    effective_date: date
+    status: SenStatus
+    primary_need: NeedType | None
+    secondary_need: NeedType | None
+    reason: str
+    evidence_reference: str | None
+    by_user: str
+    by_role: str
+    by_organisation: str
+
+
+class PupilView(Contract):
+    pupil_id: UUID
+    upn: str
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    school_urn: str
+    status: SenStatus
+    primary_need: NeedType | None
+    secondary_need: NeedType | None
+    history: list[PupilStatusChange]
+    # the rest of the record (never the protected address of a child looked after)
+    year_group: int | None = None
+    on_monitoring_list: bool = False
+    people_with_parental_responsibility: list[PersonToTell] = Field(default_factory=list)
+    looked_after: bool = False
+    pep_reference: str | None = None
+    protected_address_held: bool = False
+    eal: bool = False
+    medical_needs: bool = False
+    healthcare_plan_reference: str | None = None
+    consent_to_share: dict[str, str | None] | None = None
+    ehc_plans: list[str] = Field(default_factory=list)
+    awaiting_acknowledgement_from: str | None = None
+
+
+class RejectedRow(Contract):
+    row: int  # the line number in the file (the header is line 1)
+    field: str
+    problem: str
+
+
+class RollImportReport(Contract):
+    import_id: UUID
+    school_urn: str
+    file_name: str
+    rows: int
+    enrolled: int
+    updated: int
+    unchanged: int
+    rejected: list[RejectedRow]
+
+
+class HistoryEntry(Contract):
+    recorded_at: datetime
+    effective_date: date | None
+    what: str  # e.g. "added to SEN support (K)"
+    detail: str
+    school_urn: str
+    by_user: str
+    by_role: str
+    by_organisation: str
+    evidence_reference: str | None = None
+
+
+class RegisterEntry(Contract):
+    pupil_id: UUID
+    upn: str
+    given_name: str
+    family_name: str
+    year_group: int
+    status: SenStatus
+    primary_need: NeedType | None
+    secondary_need: NeedType | None
+    primary_area: str | None
+
+
+class RegisterAsAt(Contract):
+    school_urn: str | None  # None: the whole LA
+    as_at: date
+    roll: int
+    entries: list[RegisterEntry]
+
+
+class CountLine(Contract):
+    key: str
+    sen_support: int
+    ehc_plan: int
+    roll: int
+    sen_support_percent: float
+    ehc_plan_percent: float
+
+
+class RegisterCounts(Contract):
+    school_urn: str | None
+    as_at: date
+    roll: int
+    sen_support: int
+    ehc_plan: int
+    sen_support_percent: float
+    ehc_plan_percent: float
+    national_sen_support_percent: float
+    national_ehc_plan_percent: float
+    national_label: str
+    by_year_group: list[CountLine]
+    by_primary_need: list[CountLine]
+
+
+
+class CensusFile(Contract):
+    """The census SEN extract: CSV text with the DfE codes."""
+
+    csv: str
+
+
+class GetPupil(Query):
+    SUBJECT = "register.pupil"
+    Result = PupilView
+
+    upn: Upn
+
+
+class GetRollImport(Query):
+    SUBJECT = "register.roll_import"
+    Result = RollImportReport
+
+    import_id: UUID
+
+
+class PupilHistory(Query):
+    SUBJECT = "register.pupil_history"
+    Result = list[HistoryEntry]
+
+    upn: Upn
+
+
+class SchoolRegister(Query):
+    """One school's SEN register, now or exactly as it stood on a past date (a census day or any date)."""
+
+    SUBJECT = "register.school_register"
+    Result = RegisterAsAt
+
+    school_urn: SchoolUrn | None = None  # None: every school in the LA (LA staff only)
+    as_at: date | None = None
+    # As the register knew it at this instant (for an auditor: what a census return made then would have
+    # said), leaving out changes recorded later even when they were backdated. None: everything known now.
+    as_known_at: AwareDatetime | None = None
+
+
+class LaCounts(Query):
+    """Counts by status, year group and need, as a percentage of the roll, beside the national figures.
+    For the whole LA or one school."""
+
+    SUBJECT = "register.counts"
+    Result = RegisterCounts
+
+    school_urn: SchoolUrn | None = None
+    as_at: date | None = None
+    # As the register knew it at this instant (for an auditor: what a census return made then would have
+    # said), leaving out changes recorded later even when they were backdated. None: everything known now.
+    as_known_at: AwareDatetime | None = None
+
+
+class CensusExtract(Query):
+    """The census SEN extract as at a census day: CSV with the DfE codes, for a data officer to load."""
+
+    SUBJECT = "register.census_extract"
+    Result = CensusFile
+
+    school_urn: SchoolUrn | None = None
+    census_date: date
+    # As the register knew it at this instant (for an auditor: what a census return made then would have
+    # said), leaving out changes recorded later even when they were backdated. None: everything known now.
+    as_known_at: AwareDatetime | None = None
+

@@ -1,0 +1,50 @@
+"""Who may see and change notifications: each rule a named check with a message a person can act on."""
+
+from __future__ import annotations
+
+from contracts.envelope import Actor, Role
+from contracts.notifications import NotificationView
+from services.runtime.errors import NotAuthorised
+
+READERS = {Role.SENCO, Role.HEADTEACHER, Role.LA_CASEWORKER, Role.LA_MANAGER, Role.AUDITOR, Role.SYSTEM}
+# Owning services (ehcp, plans) act as SYSTEM; a caseworker may also ask for a notice by hand.
+NOTICE_REQUESTERS = {Role.SYSTEM, Role.LA_CASEWORKER, Role.LA_MANAGER}
+CANCELLERS = {Role.SENCO, Role.LA_CASEWORKER, Role.LA_MANAGER}
+
+
+def check_may_read(actor: Actor) -> None:
+    if actor.role not in READERS:
+        raise NotAuthorised("Only school and local authority staff can see notifications.")
+
+
+def school_scope(actor: Actor, school_urn: str | None) -> str | None:
+    """School staff see only their own school; LA staff see one school or the whole LA."""
+    own = actor.school_urn
+    if own is not None:
+        if school_urn not in (None, own):
+            raise NotAuthorised("School staff can only see their own school's notifications.")
+        return own
+    return school_urn
+
+
+def own_school_only(actor: Actor, found: list[NotificationView]) -> list[NotificationView]:
+    if actor.school_urn is not None:
+        return [n for n in found if n.school_urn == actor.school_urn]
+    return found
+
+
+def check_may_request_notice(actor: Actor) -> None:
+    if actor.role not in NOTICE_REQUESTERS:
+        raise NotAuthorised("Only the local authority or its services can ask for a professional notice.")
+
+
+def check_may_record_receipts(actor: Actor) -> None:
+    if actor.role != Role.SYSTEM:
+        raise NotAuthorised("Only the delivery-receipt gateway can record GOV.UK Notify receipts.")
+
+
+def check_may_cancel(actor: Actor, school_urn: str | None) -> None:
+    if actor.role not in CANCELLERS:
+        raise NotAuthorised("Only a SENCO or a local authority caseworker can cancel a notification.")
+    if actor.school_urn is not None and school_urn != actor.school_urn:
+        raise NotAuthorised("A SENCO can only cancel their own school's notifications.")

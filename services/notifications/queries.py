@@ -1,0 +1,138 @@
+"""The notifications service's read side: what was owed, sent, delivered or not, to whom.
+
+`NotificationsQueries` holds the routes' query methods: each applies who may see what (the rules in
+domain/rules.py), waits (bounded) until the view has caught up, then reads. The functions below are the
+reads themselves; the delivery worker uses the last three to find candidates.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from contracts.envelope import Actor
+from contracts.notifications import UNDELIVERED, CountsView, NotificationView
+from services.notifications.domain.rules import check_may_read, own_school_only, school_scope
+from services.notifications.projections import TABLE
+from services.runtime.projection import ReadModels
+
+
+class NotificationsQueries:
+    def __init__(self, read_models: ReadModels) -> None:
+        self.read_models = read_models
+        self.pool = read_models.pool
+
+    async def for_pupil(self, *, pupil_id: UUID, actor: Actor) -> list[NotificationView]:
+        check_may_read(actor)
+        await self.read_models.caught_up()
+        return own_school_only(actor, await notifications_for_pupil(self.pool, pupil_id))
+
+    async def for_case(self, *, case_id: UUID, actor: Actor) -> list[NotificationView]:
+        check_may_read(actor)
+        await self.read_models.caught_up()
+        return own_school_only(actor, await notifications_for_case(self.pool, case_id))
+
+    async def undelivered(self, *, school_urn: str | None, actor: Actor) -> list[NotificationView]:
+        check_may_read(actor)
+        await self.read_models.caught_up()
+        return await undelivered(self.pool, school_scope(actor, school_urn))
+
+    async def failed_to_reach(self, *, school_urn: str | None, actor: Actor) -> list[NotificationView]:
+        check_may_read(actor)
+        await self.read_models.caught_up()
+        return await failed_to_reach(self.pool, school_scope(actor, school_urn))
+
+    async def counts(self, *, school_urn: str | None, actor: Actor) -> CountsView:
+        check_may_read(actor)
+        await self.read_models.caught_up()
+        return await counts(self.pool, school_scope(actor, school_urn))
+
+
+def _view(r: asyncpg.Record) -> NotificationView:
+    return NotificationView(
+        notification_id=r["notification_id"], duty=r["duty"], pupil_id=r["pupil_id"], case_id=r["case_id"],
+        school_urn=r["school_urn"], person_id=r["person_id"], recipient_name=r["recipient_name"],
+        relationship=r["relationship"],
+        recipients=f"{r['recipient_name']} ({r['relationship']})" if r["recipient_name"] else "nobody recorded",
+        status=r["status"], channel=r["channel"], reason=r["reason"],
+        unreachable_channels=list(r["unreachable_channels"]), attempts=r["attempts"], subject=r["subject"],
+        body=r["body"], content_hash=r["content_hash"], cause_event_id=r["cause_event_id"],
+        cause_event_type=r["cause_event_type"], owed_since=r["owed_since"], recorded_at=r["recorded_at"],
+        updated_at=r["updated_at"], history=json.loads(r["history"]),
+    )
+
+
+async def notifications_for_pupil(pool: asyncpg.Pool, pupil_id: UUID) -> list[NotificationView]:
+    rows = await pool.fetch(f"SELECT * FROM {TABLE} WHERE pupil_id = $1 ORDER BY log_position", pupil_id)
+    return [_view(r) for r in rows]
+
+
+async def notifications_for_case(pool: asyncpg.Pool, case_id: UUID) -> list[NotificationView]:
+    rows = await pool.fetch(f"SELECT * FROM {TABLE} WHERE case_id = $1 ORDER BY log_position", case_id)
+    return [_view(r) for r in rows]
+
+
+async def undelivered(pool: asyncpg.Pool, school_urn: str | None) -> list[NotificationView]:
+    rows = await pool.fetch(
+        f"SELECT * FROM {TABLE} WHERE status = ANY($1::text[]) AND ($2::text IS NULL OR school_urn = $2) "
+        "ORDER BY log_position",
+        [s.value for s in UNDELIVERED], school_urn,
+    )
+    return [_view(r) for r in rows]
+
+
+async def failed_to_reach(pool: asyncpg.Pool, school_urn: str | None) -> list[NotificationView]:
+    """Nobody could be reached, or some channel could not reach them (e.g. an invalid email address)."""
+    rows = await pool.fetch(
+        f"SELECT * FROM {TABLE} WHERE status <> 'cancelled' "
+        "AND (status IN ('failed', 'cannot_notify') OR cardinality(unreachable_channels) > 0) "
+        "AND ($1::text IS NULL OR school_urn = $1) ORDER BY log_position",
+        school_urn,
+    )
+    return [_view(r) for r in rows]
+
+
+async def counts(pool: asyncpg.Pool, school_urn: str | None) -> CountsView:
+    rows = await pool.fetch(
+        f"SELECT duty, status, count(*) AS n FROM {TABLE} WHERE ($1::text IS NULL OR school_urn = $1) "
+        "GROUP BY duty, status",
+        school_urn,
+    )
+    by_status: dict[str, int] = {}
+    by_duty: dict[str, dict[str, int]] = {}
+    for r in rows:
+        by_status[r["status"]] = by_status.get(r["status"], 0) + r["n"]
+        by_duty.setdefault(r["duty"], {})[r["status"]] = r["n"]
+    return CountsView(school_urn=school_urn, total=sum(by_status.values()), by_status=by_status, by_duty=by_duty)
+
+
+async def due_for_delivery(pool: asyncpg.Pool, now: datetime, limit: int) -> list[tuple[UUID, str | None]]:
+    rows = await pool.fetch(
+        f"SELECT notification_id, channel FROM {TABLE} WHERE status = 'rendered' "
+        "OR (status = 'retry_due' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)) "
+        "ORDER BY log_position LIMIT $2",
+        now, limit,
+    )
+    return [(r["notification_id"], r["channel"]) for r in rows]
+
+
+async def interrupted_sends(pool: asyncpg.Pool, started_before: datetime | None) -> list[UUID]:
+    """Sends recorded as started and not finished: all of them (at start), or those older than a time."""
+    rows = await pool.fetch(
+        f"SELECT notification_id FROM {TABLE} WHERE status = 'sending' "
+        "AND ($1::timestamptz IS NULL OR updated_at < $1) ORDER BY log_position",
+        started_before,
+    )
+    return [r["notification_id"] for r in rows]
+
+
+async def awaiting_receipt(pool: asyncpg.Pool, provider_channels: list[str], limit: int) -> list[UUID]:
+    rows = await pool.fetch(
+        f"SELECT notification_id FROM {TABLE} WHERE status = 'sent' AND channel = ANY($1::text[]) "
+        "ORDER BY updated_at LIMIT $2",
+        provider_channels, limit,
+    )
+    return [r["notification_id"] for r in rows]

@@ -1,0 +1,81 @@
+"""The register's rules, each a named check with a message a SENCO or caseworker can act on.
+
+Who may change and who may read a pupil's record, and what makes a date plausible. Aggregates and the
+application call these before anything is saved, so a refused command stores nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from contracts.envelope import Actor, Role
+from contracts.identifiers import NeedType
+from services.register.domain.census import age_on
+from services.runtime.errors import DomainError, NotAuthorised
+
+OLDEST_AGE = 25  # SEND Code of Practice 0-25
+YOUNG_PERSON_AGE = 16  # consent to share: the young person decides from 16 (CoP 8.13; Durham 2b)
+CONSENT_GIVERS = ("parent", "young_person")
+
+
+# ------------------------------------------------------------------------------------------------------
+# Named rules
+
+
+def check_date_of_birth(date_of_birth: date, today: date) -> None:
+    if date_of_birth > today:
+        raise DomainError(
+            f"The date of birth {date_of_birth:%d %B %Y} is in the future.",
+            rule="date_of_birth_in_future", field="date_of_birth",
+        )
+    age = age_on(date_of_birth, today)
+    if age > OLDEST_AGE:
+        raise DomainError(
+            f"A date of birth of {date_of_birth:%d %B %Y} makes the pupil {age} years old; "
+            f"the SEND register covers children and young people up to {OLDEST_AGE}. Check the date.",
+            rule="date_of_birth_implausible", field="date_of_birth",
+        )
+
+
+def check_not_in_future(day: date, today: date, field: str, what: str) -> None:
+    if day > today:
+        raise DomainError(
+            f"The {what} {day:%d %B %Y} is in the future; record it on or after the day it happens.",
+            rule="date_in_future", field=field,
+        )
+
+
+def check_is_schools_senco(actor: Actor, school_urn: str) -> None:
+    """Only the SENCO of the pupil's school may change SEN status or need types (Durham 2b)."""
+    if actor.role != Role.SENCO or actor.school_urn != school_urn:
+        raise NotAuthorised(
+            f"Only the SENCO of school {school_urn} can change this pupil's SEN status or needs; "
+            f"you are signed in as {actor.role.value} for {actor.organisation}.",
+        )
+
+
+def check_needs_ranked(primary_need: NeedType | None, secondary_need: NeedType | None) -> None:
+    if primary_need is None:
+        raise DomainError(
+            "A pupil on the SEN register (K or E) must have a primary need.",
+            rule="primary_need_required", field="primary_need",
+        )
+    if secondary_need is not None and secondary_need == primary_need:
+        raise DomainError(
+            "The secondary need must differ from the primary need.", rule="needs_not_ranked",
+            field="secondary_need",
+        )
+
+
+# Who may read a pupil's register record besides staff of the pupil's school.
+LA_READERS = {Role.LA_CASEWORKER, Role.LA_MANAGER, Role.AUDITOR, Role.DATA_OFFICER, Role.SYSTEM}
+SCHOOL_READERS = {Role.SENCO, Role.HEADTEACHER, Role.TEACHER}
+
+def check_may_read(actor: Actor, school_urn: str | None) -> None:
+    """School staff see their own school's register; LA staff and auditors see every school's."""
+    if actor.role in LA_READERS:
+        return
+    if school_urn is not None and actor.school_urn == school_urn and actor.role in SCHOOL_READERS:
+        return
+    where = f"school {school_urn}" if school_urn else "the whole local authority"
+    raise NotAuthorised(f"You cannot see the SEN register of {where}.")

@@ -1,0 +1,58 @@
+"""Sending commands and queries to sendcase over NATS and reading their typed replies.
+
+For the CLI today and the gateway tomorrow: it depends only on contracts/ and nats-py (import-linter
+keeps it so). Each reply is parsed as exactly what the message declares: `Accepted[Command.Result]`,
+`Answered[Query.Result]`, or `Rejected`.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, TypeVar
+
+import nats
+from pydantic import TypeAdapter
+
+from contracts.envelope import Accepted, Actor, Answered, Command, CommandEnvelope, Query, QueryEnvelope, Rejected, reply_type
+from contracts.subjects import command_subject, query_subject
+
+R = TypeVar("R")
+
+
+@cache
+def _replies(message: type[Command] | type[Query]) -> TypeAdapter[Any]:
+    return TypeAdapter(reply_type(message))
+
+
+class Client:
+    """One connection to NATS, acting as one person (or naming another actor per call)."""
+
+    def __init__(self, nats_url: str, prefix: str, actor: Actor, timeout: float = 10.0) -> None:
+        self.nats_url = nats_url
+        self.prefix = prefix
+        self.actor = actor
+        self.timeout = timeout
+        self.nc: Any = None
+
+    async def __aenter__(self) -> Client:
+        self.nc = await nats.connect(self.nats_url, name="sendcase-client", max_reconnect_attempts=3)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.nc.close()
+
+    async def command(self, command: Command, actor: Actor | None = None) -> Accepted[Any] | Rejected:
+        envelope = CommandEnvelope[type(command)](command=command, actor=actor or self.actor)  # type: ignore[misc]
+        msg = await self.nc.request(
+            command_subject(self.prefix, command.SUBJECT), envelope.model_dump_json().encode(), timeout=self.timeout
+        )
+        reply: Accepted[Any] | Rejected = _replies(type(command)).validate_json(msg.data)
+        return reply
+
+    async def query(self, query: Query, actor: Actor | None = None) -> Answered[Any] | Rejected:
+        envelope = QueryEnvelope[type(query)](query=query, actor=actor or self.actor)  # type: ignore[misc]
+        msg = await self.nc.request(
+            query_subject(self.prefix, query.SUBJECT), envelope.model_dump_json().encode(), timeout=self.timeout
+        )
+        reply: Answered[Any] | Rejected = _replies(type(query)).validate_json(msg.data)
+        return reply

@@ -1,0 +1,187 @@
+"""Routes, declared once: each contracts command or query bound to the function that answers it.
+
+A service writes one line per command or query, e.g. in its entrypoints:
+
+    ROUTES = Routes(
+        commands={AddToSenSupport: Register.add_to_sen_support, ...},
+        queries={GetPupil: Register.pupil_view, SchoolRegister: RegisterQueries.school_register, ...},
+    )
+
+and the runtime does the rest, the same way for every service:
+- it unpacks the message into keyword arguments, one per field (a nested value object whose fields the
+  function takes one by one is spread into them, e.g. AddToSenSupport.pupil -> upn, given_name, ...);
+- it passes who is acting and when, explicitly, to a function that names them: `actor` (the Actor),
+  `today` (the date in England) and `now` (the instant);
+- it crosses the sync/async boundary: a plain method of the service's eventsourcing application runs in
+  the event store's thread pool inside the command context; an `async def` of the read side is awaited;
+- it turns what the function returns into the message's declared `Result` (a function may return just
+  the id when the Result is a one-field reference such as PupilRef).
+
+Each declaration is checked when the service is built, so a route that cannot work fails at start with a
+message naming the function and the field, not at the first request.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, TypeAdapter
+
+from contracts.envelope import Command, Query
+from services.runtime.clock import today_in_england
+from services.runtime.context import CommandContext, reset_context, set_context
+from services.runtime.eventstore import EventStore
+
+# The names a route's function may take to be told who is acting and when (never read from a global).
+CONTEXT_PARAMETERS = ("actor", "today", "now")
+
+
+class RouteError(TypeError):
+    """A route declared wrongly: found when the service is built, not at the first request."""
+
+
+@dataclass(frozen=True)
+class Route:
+    message: type[Command] | type[Query]
+    function: Callable[..., Any]
+
+    @property
+    def kind(self) -> Literal["command", "query"]:
+        return "command" if issubclass(self.message, Command) else "query"
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.function)
+
+    @property
+    def name(self) -> str:
+        return self.function.__qualname__
+
+
+def _unpacker(route: Route) -> Callable[[Any, CommandContext], dict[str, Any]]:
+    """How to turn one message and its context into the function's keyword arguments (decided once)."""
+    parameters = inspect.signature(route.function).parameters
+    takes = {name for name in parameters if name != "self"}
+    takes_the_rest = any(p.kind is p.VAR_KEYWORD for p in parameters.values())  # **rest: every other field
+    plan: list[tuple[str, tuple[str, ...] | None]] = []  # (field, its sub-fields to spread, or None)
+    for field, info in route.message.model_fields.items():
+        if field in takes or (takes_the_rest and field not in CONTEXT_PARAMETERS):
+            plan.append((field, None))
+            continue
+        nested = info.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel) and set(nested.model_fields) <= takes:
+            plan.append((field, tuple(nested.model_fields)))
+            continue
+        raise RouteError(f"{route.name} does not take {route.message.__name__}.{field}")
+    context = tuple(name for name in CONTEXT_PARAMETERS if name in takes)
+    covered = {f for f, spread in plan if spread is None} | {s for _, spread in plan for s in spread or ()}
+    missing = [
+        name for name, p in parameters.items()
+        if name not in covered and name not in context and name != "self" and p.default is inspect.Parameter.empty
+        and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    if missing:
+        raise RouteError(f"{route.name} needs {', '.join(missing)}, which {route.message.__name__} does not carry")
+
+    def unpack(message: Any, ctx: CommandContext) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field, spread in plan:
+            value = getattr(message, field)
+            if spread is None:
+                values[field] = value
+            else:
+                for sub in spread:
+                    values[sub] = getattr(value, sub)
+        for name in context:
+            values[name] = ctx.actor if name == "actor" else today_in_england(ctx.now) if name == "today" else ctx.now
+        return values
+
+    return unpack
+
+
+def _coercer(message: type[Command] | type[Query]) -> Callable[[Any], Any]:
+    """What the function returned -> the message's declared Result (checked, so a wrong type is our bug)."""
+    if not hasattr(message, "Result"):
+        raise RouteError(f"{message.__name__} declares no Result")
+    result = message.Result
+    adapter: TypeAdapter[Any] = TypeAdapter(result)
+    single = None
+    if isinstance(result, type) and issubclass(result, BaseModel) and len(result.model_fields) == 1:
+        single = next(iter(result.model_fields))
+
+    def coerce(value: Any) -> Any:
+        if single is not None and not isinstance(value, BaseModel):
+            value = {single: value}
+        return adapter.validate_python(value, from_attributes=True)
+
+    return coerce
+
+
+@dataclass(frozen=True)
+class BoundRoute:
+    """A route bound to the running object that answers it: call it with a message and its context."""
+
+    route: Route
+    call: Callable[[Any, CommandContext], Any]  # async
+
+
+class Routes:
+    """A service's commands and queries, each bound to the function that answers it."""
+
+    def __init__(
+        self,
+        *,
+        commands: Mapping[type[Command], Callable[..., Any]] | None = None,
+        queries: Mapping[type[Query], Callable[..., Any]] | None = None,
+    ) -> None:
+        self.routes: list[Route] = []
+        for declared, kind in ((commands or {}, Command), (queries or {}, Query)):
+            for message, function in declared.items():
+                if not issubclass(message, kind):
+                    raise RouteError(f"{message.__name__} is not a {kind.__name__}")
+                route = Route(message, function)
+                _unpacker(route)  # checked now: a wrong declaration stops the service being built
+                _coercer(message)
+                self.routes.append(route)
+
+    def __iter__(self) -> Any:
+        return iter(self.routes)
+
+    def bind(self, store: EventStore[Any], *read_sides: object) -> list[BoundRoute]:
+        """Bind each route to the service's application (sync methods, run in the store's threads) or to the
+        read side object that defines it (async methods, awaited)."""
+        bound = []
+        for route in self.routes:
+            owner = _owner(route, (store.app, *read_sides))
+            method = getattr(owner, route.function.__name__)
+            bound.append(BoundRoute(route, _caller(route, store, method)))
+        return bound
+
+
+def _owner(route: Route, candidates: tuple[object, ...]) -> object:
+    for candidate in candidates:
+        for klass in type(candidate).__mro__:
+            if vars(klass).get(route.function.__name__) is route.function:
+                return candidate
+    raise RouteError(f"{route.name} is defined on none of {', '.join(type(c).__name__ for c in candidates)}")
+
+
+def _caller(route: Route, store: EventStore[Any], method: Callable[..., Any]) -> Callable[[Any, CommandContext], Any]:
+    unpack, coerce = _unpacker(route), _coercer(route.message)
+    if route.is_async:
+        async def call_async(message: Any, ctx: CommandContext) -> Any:
+            token = set_context(ctx)
+            try:
+                return coerce(await method(**unpack(message, ctx)))
+            finally:
+                reset_context(token)
+
+        return call_async
+
+    async def call_in_store(message: Any, ctx: CommandContext) -> Any:
+        return coerce(await store.call(ctx, method, **unpack(message, ctx)))
+
+    return call_in_store
