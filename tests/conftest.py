@@ -3,12 +3,18 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import pytest
 
-from tests.support.stack import EmbeddedServers, Sandbox, Servers, external_servers, new_prefix
+from tests.support.stack import (
+    EmbeddedServers,
+    Sandbox,
+    Servers,
+    external_servers,
+    new_prefix,
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -49,10 +49,14 @@ MAX_FIELD_ERRORS = 20  # a reply lists at most this many field errors (and says 
 
 
 def field_errors(errors: list[Any]) -> list[FieldError]:
-    return [
-        FieldError(field=".".join(str(p) for p in e["loc"] if p != "body") or "(message)", problem=e["msg"])
-        for e in errors
-    ]
+    """pydantic's errors as fields of the request ("command.pupil.upn"), not of our handler's argument."""
+    found = []
+    for e in errors:
+        loc = list(e["loc"])
+        if loc and loc[0] in ("envelope", "body"):
+            loc = loc[1:]
+        found.append(FieldError(field=".".join(str(p) for p in loc) or "(message)", problem=e["msg"]))
+    return found
 
 
 def invalid(errors: list[FieldError], correlation_id: UUID | None = None) -> Rejected:

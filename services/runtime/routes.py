@@ -156,8 +156,7 @@ class Routes:
         bound = []
         for route in self.routes:
             owner = _owner(route, (store.app, *read_sides))
-            method = getattr(owner, route.function.__name__)
-            bound.append(BoundRoute(route, _caller(route, store, method)))
+            bound.append(BoundRoute(route, _caller(route, store, owner)))
         return bound
 
 
@@ -169,19 +168,19 @@ def _owner(route: Route, candidates: tuple[object, ...]) -> object:
     raise RouteError(f"{route.name} is defined on none of {', '.join(type(c).__name__ for c in candidates)}")
 
 
-def _caller(route: Route, store: EventStore[Any], method: Callable[..., Any]) -> Callable[[Any, CommandContext], Any]:
-    unpack, coerce = _unpacker(route), _coercer(route.message)
+def _caller(route: Route, store: EventStore[Any], owner: object) -> Callable[[Any, CommandContext], Any]:
+    unpack, coerce, name = _unpacker(route), _coercer(route.message), route.function.__name__
     if route.is_async:
         async def call_async(message: Any, ctx: CommandContext) -> Any:
             token = set_context(ctx)
             try:
-                return coerce(await method(**unpack(message, ctx)))
+                return coerce(await getattr(owner, name)(**unpack(message, ctx)))
             finally:
                 reset_context(token)
 
         return call_async
 
     async def call_in_store(message: Any, ctx: CommandContext) -> Any:
-        return coerce(await store.call(ctx, method, **unpack(message, ctx)))
+        return coerce(await store.call(ctx, getattr(owner, name), **unpack(message, ctx)))
 
     return call_in_store

@@ -1,7 +1,6 @@
 """The walking skeleton with each service in its own process, as in production (`sendcase serve`)."""
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pytest
 
 from contracts.envelope import Accepted, ServiceHealth
 from contracts.subjects import ping_subject
-from infra.client import Client
+from services.runtime.client import Client
 from tests.support.factories import add_to_sen_support, senco
 from tests.support.stack import Sandbox, eventually, stream_messages
 

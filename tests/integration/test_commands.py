@@ -7,8 +7,8 @@ import pytest
 from contracts.envelope import Accepted, Answered, Rejected, RejectionCode
 from contracts.register import GetPupil
 from contracts.subjects import command_subject
-from infra.client import Client
 from services.register.bootstrap import bootstrap as register_bootstrap
+from services.runtime.client import Client
 from services.runtime.clock import FixedClock
 from tests.conftest import SCHOOL_DAY
 from tests.support.factories import add_to_sen_support, senco, teacher, upn
@@ -35,10 +35,10 @@ async def raw_request(client: Client, payload: bytes) -> Rejected:
 async def test_a_valid_command_is_accepted_and_stored(register) -> None:
     runtime, client = register
     reply = await client.command(add_to_sen_support())
-    assert isinstance(reply, Accepted) and reply.ids["pupil_id"]
+    assert isinstance(reply, Accepted) and reply.result.pupil_id
     assert stored_events(runtime) == 2
     view = await client.query(GetPupil(upn=upn(1)))
-    assert isinstance(view, Answered) and view.result["status"] == "K"
+    assert isinstance(view, Answered) and view.result.status == "K"
 
 
 async def test_a_payload_that_is_not_json_is_rejected_and_stores_nothing(register) -> None:

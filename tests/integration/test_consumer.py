@@ -8,8 +8,8 @@ import nats
 import pytest
 
 from contracts.envelope import EventEnvelope
-from contracts.subjects import dead_letter_subject, event_subject
 from contracts.register import PupilAddedToSenSupport
+from contracts.subjects import dead_letter_subject, event_subject
 from services.notifications.bootstrap import bootstrap as notifications_bootstrap
 from services.notifications.domain.notification import Notification
 from services.notifications.policies import when_duty_to_tell_arises_owe_notifications

@@ -9,8 +9,8 @@ import json
 import nats
 import pytest
 
-from contracts.envelope import Accepted, Answered, Rejected, derived_id
 from contracts.ehcp import DraftEhcPlanIssued
+from contracts.envelope import Accepted, Answered, Rejected, derived_id
 from contracts.notifications import (
     CancelNotification,
     FailedToReach,
@@ -22,13 +22,20 @@ from contracts.notifications import (
 )
 from contracts.people import Channel, ContactPoint, PersonToTell
 from contracts.subjects import event_subject
-from infra.client import Client
 from services.notifications.adapters.channels import FileOutbox
-from services.runtime.context import CommandContext
+from services.runtime.client import Client
 from tests.conftest import SCHOOL_DAY
 from tests.support.factories import caseworker, senco, teacher
-from tests.support.notifications import delivery_settings, notifications_service, outbox_files, rows, settled, worker
+from tests.support.notifications import (
+    delivery_settings,
+    notifications_service,
+    outbox_files,
+    rows,
+    settled,
+    worker,
+)
 from tests.support.register_events import father, mother, publish, pupil_added, wrap
+from tests.support.replies import json_result
 from tests.support.stack import Sandbox, eventually
 
 
@@ -149,26 +156,26 @@ async def test_queries_show_what_was_sent_what_did_not_arrive_and_counts(sandbox
         async with Client(settings.nats_url, settings.subject_prefix, caseworker()) as client:
             answer = await client.query(NotificationsForPupil(pupil_id=reached.subject.pupil_id))
             assert isinstance(answer, Answered)
-            assert [(n["duty"], n["status"]) for n in answer.result] == [
+            assert [(n["duty"], n["status"]) for n in json_result(answer)] == [
                 ("sen_provision_started", "delivered"), ("ehc_draft_plan", "delivered")]
-            assert "reply by Tuesday 8 December 2026" in answer.result[1]["subject"]
-            assert [h["what"] for h in answer.result[1]["history"]] == ["owed", "rendered", "sending", "sent", "delivered"]
+            assert "reply by Tuesday 8 December 2026" in json_result(answer)[1]["subject"]
+            assert [h["what"] for h in json_result(answer)[1]["history"]] == ["owed", "rendered", "sending", "sent", "delivered"]
 
-            [for_case] = (await client.query(NotificationsForCase(case_id=case_id))).result
+            [for_case] = json_result(await client.query(NotificationsForCase(case_id=case_id)))
             assert "You have until Tuesday 8 December 2026 (15 days)" in for_case["body"]
 
-            failed = (await client.query(FailedToReach())).result
+            failed = json_result(await client.query(FailedToReach()))
             assert sorted(n["reason"].split(":")[0] for n in failed) == ["Cannot notify", "No usable contact detail for Alex Taylor4 (mother)"]
-            undelivered = (await client.query(UndeliveredNotifications(school_urn="123456"))).result
+            undelivered = json_result(await client.query(UndeliveredNotifications(school_urn="123456")))
             assert {n["pupil_id"] for n in undelivered} == {str(nobody.subject.pupil_id), str(no_details.subject.pupil_id)}
 
-            la = (await client.query(NotificationCounts())).result
+            la = json_result(await client.query(NotificationCounts()))
             assert la["total"] == 5 and la["by_status"] == {"delivered": 3, "cannot_notify": 2}
-            school = (await client.query(NotificationCounts(school_urn="654321"))).result
+            school = json_result(await client.query(NotificationCounts(school_urn="654321")))
             assert school["total"] == 1 and school["by_duty"] == {"sen_provision_started": {"delivered": 1}}
 
             # School staff see their own school only, and a teacher is refused.
-            own = (await client.query(NotificationCounts(), actor=senco("654321"))).result
+            own = json_result(await client.query(NotificationCounts(), actor=senco("654321")))
             assert own["school_urn"] == "654321" and own["total"] == 1
             refused = await client.query(FailedToReach(school_urn="123456"), actor=senco("654321"))
             assert isinstance(refused, Rejected) and refused.code == "not_authorised"
@@ -184,12 +191,12 @@ async def test_queries_show_what_was_sent_what_did_not_arrive_and_counts(sandbox
             done = await client.command(CancelNotification(
                 notification_id=no_contact["notification_id"], reason="Handed to Ms Taylor at the review meeting"), actor=senco())
             assert isinstance(done, Accepted)
-            sent_one = (await client.query(NotificationsForPupil(pupil_id=reached.subject.pupil_id))).result[0]
+            sent_one = json_result(await client.query(NotificationsForPupil(pupil_id=reached.subject.pupil_id)))[0]
             too_late = await client.command(CancelNotification(notification_id=sent_one["notification_id"], reason="Sent in error"))
             assert isinstance(too_late, Rejected) and too_late.rule == "already_sent"
 
             async def off_the_list():
-                left = (await client.query(FailedToReach())).result
+                left = json_result(await client.query(FailedToReach()))
                 return left if len(left) == 1 else None
             [left] = await eventually(off_the_list, what="the cancelled notification off the failed-to-reach list")
             assert left["recipients"] == "nobody recorded"
@@ -209,7 +216,7 @@ async def test_a_professional_notice_asked_for_twice_is_sent_once_to_each_profes
     async with notifications_service(settings, delivery_settings(outbox)) as runtime:
         async with Client(settings.nats_url, settings.subject_prefix, caseworker()) as client:
             first, second = await client.command(notice), await client.command(notice)
-            assert isinstance(first, Accepted) and first.ids == second.ids
+            assert isinstance(first, Accepted) and first.result == second.result
             refused = await client.command(notice, actor=senco())
             assert isinstance(refused, Rejected) and refused.code == "not_authorised"
             empty = await client.command(notice.model_construct(**{**dict(notice), "people_to_tell": []}))

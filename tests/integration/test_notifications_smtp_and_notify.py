@@ -9,8 +9,8 @@ import nats
 
 from contracts.envelope import Actor, Rejected
 from contracts.notifications import DeliveryReceipt, FailedToReach
-from infra.client import Client
 from services.notifications.adapters.channels import GovUkNotify
+from services.runtime.client import Client
 from tests.conftest import SCHOOL_DAY
 from tests.support.factories import caseworker
 from tests.support.notifications import (
@@ -25,6 +25,7 @@ from tests.support.notifications import (
 )
 from tests.support.notify_standin import start_standin
 from tests.support.register_events import father, mother, publish, pupil_added
+from tests.support.replies import json_result
 from tests.support.stack import Sandbox, eventually
 
 
@@ -68,7 +69,7 @@ async def test_smtp_email_is_keyed_by_the_notification_and_a_refused_address_fal
             assert lost["reason"].startswith("the mail server refused the address")
 
             async with Client(settings.nats_url, settings.subject_prefix, caseworker()) as client:
-                failed = (await client.query(FailedToReach(school_urn="123456"))).result
+                failed = json_result(await client.query(FailedToReach(school_urn="123456")))
             assert [(n["recipient_name"], n["status"], n["unreachable_channels"]) for n in failed] == [
                 ("Alex Taylor12", "delivered", ["email"]), ("Alex Taylor13", "failed", ["email"])]
 
@@ -150,7 +151,7 @@ async def test_a_notify_callback_updates_delivery_and_a_malformed_one_is_rejecte
                 assert (await rows(runtime))[0]["status"] == "sent"  # nothing changed by bad input
 
                 accepted = await client.command(DeliveryReceipt(**callback))
-                assert accepted.outcome == "accepted" and accepted.ids["status"] == "retry_due"
+                assert accepted.outcome == "accepted" and accepted.result.status == "retry_due"
 
             async def sent_by_letter():
                 [r] = await rows(runtime)

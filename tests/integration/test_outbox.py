@@ -13,7 +13,7 @@ from services.runtime.database import PositionStore, create_pool, ensure_databas
 from services.runtime.logfollower import LogFollower
 from services.runtime.outbox import RELAY, OutboxRelay, StreamAheadOfEventStore
 from services.runtime.streams import ensure_streams
-from tests.conftest import SCHOOL_DAY
+from tests.conftest import SCHOOL_DAY, TODAY
 from tests.support.factories import add_kwargs, add_to_sen_support, senco
 from tests.support.stack import Sandbox, eventually, stream_messages
 
@@ -45,7 +45,8 @@ async def parts(sandbox: Sandbox):
     async def add_pupils(first: int, count: int) -> None:
         ctx = CommandContext(actor=senco(), now=SCHOOL_DAY)
         for serial in range(first, first + count):
-            await service.store.call(ctx, service.store.app.add_to_sen_support, **add_kwargs(add_to_sen_support(serial)))
+            await service.store.call(ctx, service.store.app.add_to_sen_support, actor=ctx.actor, today=TODAY,
+                                     **add_kwargs(add_to_sen_support(serial)))
 
     yield settings, positions, new_relay, add_pupils
     for f in followers:

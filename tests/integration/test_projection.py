@@ -4,12 +4,18 @@ import asyncio
 
 import nats
 
-from contracts.notifications import NotificationsForPupil
 from contracts.envelope import Answered
-from infra.client import Client
+from contracts.notifications import NotificationsForPupil
+from services.runtime.client import Client
 from tests.support.factories import caseworker, senco, teacher
-from tests.support.notifications import delivery_settings, notifications_service, outbox_files, worker
+from tests.support.notifications import (
+    delivery_settings,
+    notifications_service,
+    outbox_files,
+    worker,
+)
 from tests.support.register_events import mother, publish, pupil_added
+from tests.support.replies import json_result
 from tests.support.stack import Sandbox, eventually
 
 
@@ -40,7 +46,7 @@ async def test_notifications_view_rebuilds_identically_and_answers_queries(sandb
             pupil_id = pupil_added(7).subject.pupil_id
             answer = await client.query(NotificationsForPupil(pupil_id=pupil_id))
             assert isinstance(answer, Answered)
-            [notification] = answer.result
+            [notification] = json_result(answer)
             assert notification["recipients"] == "Alex Taylor7 (mother)" and notification["status"] == "delivered"
             assert (await client.query(NotificationsForPupil(pupil_id=pupil_id), actor=senco("999999"))).result == []
             refused = await client.query(NotificationsForPupil(pupil_id=pupil_id), actor=teacher())

@@ -9,7 +9,16 @@ import nats
 import pytest
 
 from contracts.ehcp import EhcPlanCeased, EhcPlanFinalised
-from contracts.envelope import Accepted, Actor, Answered, EventEnvelope, Rejected, RejectionCode, Role, SubjectIds
+from contracts.envelope import (
+    Accepted,
+    Actor,
+    Answered,
+    EventEnvelope,
+    Rejected,
+    RejectionCode,
+    Role,
+    SubjectIds,
+)
 from contracts.identifiers import NeedType
 from contracts.register import (
     AcknowledgeTransfer,
@@ -31,14 +40,22 @@ from contracts.register import (
     TransferPupil,
 )
 from contracts.subjects import command_subject
-from infra.client import Client
 from services.register.bootstrap import bootstrap as register_bootstrap
 from services.register.domain.pupil import Pupil
+from services.runtime.client import Client
 from services.runtime.clock import FixedClock
 from services.runtime.translation import integration_event_id
-from tests.support.factories import OTHER_SCHOOL, SCHOOL, caseworker, senco, teacher, upn
+from tests.support.factories import (
+    OTHER_SCHOOL,
+    SCHOOL,
+    caseworker,
+    senco,
+    teacher,
+    upn,
+)
 from tests.support.register_events import publish
 from tests.support.register_factories import PROTECTED, ROLL_DAY, parent, roll_csv
+from tests.support.replies import json_result
 from tests.support.stack import Sandbox, eventually, running_service, stream_messages
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=timezone.utc)
@@ -67,7 +84,7 @@ async def accepted(client: Client, command, actor=None) -> Accepted:
 async def answer(client: Client, query, actor=None):
     reply = await client.query(query, actor=actor)
     assert isinstance(reply, Answered), reply
-    return reply.result
+    return json_result(reply)
 
 
 async def import_school(client: Client, urn: str, serials: range, **kw) -> Accepted:
@@ -106,8 +123,8 @@ def ehcp_event(payload, sequence: int) -> EventEnvelope:
 async def test_a_sencos_day_publishes_each_parent_duty_naming_everyone_with_parental_responsibility(register) -> None:
     runtime, client, settings = register
     reply = await import_school(client, SCHOOL, range(1, 4))
-    assert reply.ids["enrolled"] == "3" and reply.ids["rejected"] == "0"
-    report = await answer(client, GetRollImport(import_id=reply.ids["import_id"]))
+    assert reply.result.enrolled == 3 and reply.result.rejected == []
+    report = await answer(client, GetRollImport(import_id=reply.result.import_id))
     assert report["rows"] == 3
     u = upn(1)
     await accepted(client, RecordPeopleWithParentalResponsibility(upn=u, people=[parent(), parent("Lee Taylor", "father", "lee@example.org")]))
@@ -211,7 +228,7 @@ async def test_the_las_plan_decisions_set_e_and_take_it_away_exactly_once(regist
     await publish(js, settings.subject_prefix, finalised)
 
     async def status(expected):
-        view = (await client.query(GetPupil(upn=u), actor=caseworker())).result
+        view = json_result(await client.query(GetPupil(upn=u), actor=caseworker()))
         return view if view["status"] == expected else None
 
     view = await eventually(lambda: status("E"), what="status E from the finalised plan")
@@ -333,7 +350,7 @@ async def test_a_plan_for_a_pupil_on_no_roll_is_dead_lettered_and_does_not_hold_
     await nc.close()
 
     async def known_is_e():
-        return (await client.query(GetPupil(upn=known), actor=caseworker())).result["status"] == "E"
+        return (await client.query(GetPupil(upn=known), actor=caseworker())).result.status == "E"
 
     await eventually(known_is_e, what="the known pupil's plan applied")
     [consumer] = runtime.consumers

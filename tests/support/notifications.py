@@ -29,7 +29,9 @@ def delivery_settings(outbox: Path, **changes: Any) -> dict[str, Any]:
         outbox_dir=outbox, delivery_poll_seconds=0.1, delivery_backoff_seconds=[0.0], receipt_poll_seconds=0.2,
         max_attempts_per_channel=3, interrupted_after_seconds=600,
     )
-    values.update(changes)
+    renamed = {"poll_seconds": "delivery_poll_seconds", "batch_size": "delivery_batch_size",
+               "concurrency": "delivery_concurrency", "backoff_seconds": "delivery_backoff_seconds"}
+    values.update({renamed.get(name, name): value for name, value in changes.items()})
     return values
 
 

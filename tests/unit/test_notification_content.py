@@ -6,14 +6,26 @@ from uuid import uuid4
 
 import pytest
 
-from contracts.ehcp import DraftEhcPlanIssued, EhcNeedsAssessmentRefused, EhcPlanCeased, EhcPlanFinalised
+from contracts.ehcp import (
+    DraftEhcPlanIssued,
+    EhcNeedsAssessmentRefused,
+    EhcPlanCeased,
+    EhcPlanFinalised,
+)
 from contracts.envelope import derived_id
 from contracts.identifiers import NeedType
 from contracts.people import Channel, ContactPoint, PersonToTell, PostalAddress
 from services.notifications.application import Notifications
 from services.notifications.content import content_hash
-from services.notifications.domain.notification import Notification, NotificationError, channel_plan
-from services.notifications.policies import DUTIES, when_duty_to_tell_arises_owe_notifications
+from services.notifications.domain.notification import (
+    Notification,
+    NotificationError,
+    channel_plan,
+)
+from services.notifications.policies import (
+    DUTIES,
+    when_duty_to_tell_arises_owe_notifications,
+)
 from services.runtime.eventstore import IN_MEMORY_ENV
 from tests.conftest import SCHOOL_DAY
 from tests.support.factories import caseworker
@@ -172,11 +184,18 @@ def test_every_statutory_step_has_a_template_that_renders() -> None:
 
 def _every_statutory_event():
     from contracts.ehcp import (
-        AdviceRequested, AnnualReviewInvitation, AnnualReviewOutcome, EhcNeedsAssessmentAgreed, EhcPlanNotToBeIssued,
+        AdviceRequested,
+        AnnualReviewInvitation,
+        AnnualReviewOutcome,
+        EhcNeedsAssessmentAgreed,
+        EhcPlanNotToBeIssued,
         EhcRequestReceived,
     )
     from contracts.plans import SupportPlanReviewOutcomeShared
-    from contracts.register import PupilRemovedFromSenRegister, SpecialEducationalProvisionMade
+    from contracts.register import (
+        PupilRemovedFromSenRegister,
+        SpecialEducationalProvisionMade,
+    )
 
     d = date(2026, 11, 23)
     step = dict(case_id=CASE, pupil_id=PUPIL, upn="A801200000001", child_name="Sam Taylor", people_to_tell=[mother()])

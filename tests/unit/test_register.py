@@ -11,7 +11,15 @@ from services.runtime.context import NoCommandContext
 from services.runtime.errors import DomainError, NotAuthorised, NotFound
 from services.runtime.eventstore import IN_MEMORY_ENV
 from tests.conftest import SCHOOL_DAY
-from tests.support.factories import OTHER_SCHOOL, add_kwargs, add_to_sen_support, caseworker, senco, teacher, upn
+from tests.support.factories import (
+    OTHER_SCHOOL,
+    add_kwargs,
+    add_to_sen_support,
+    caseworker,
+    senco,
+    teacher,
+    upn,
+)
 from tests.support.inmemory import as_actor, pupil_view
 
 

@@ -28,9 +28,11 @@ def test_delivery_defaults_to_the_file_outbox_under_the_sendcase_home(monkeypatc
     import pytest
     from pydantic import ValidationError
 
-    from services.notifications.bootstrap import transports
     from services.notifications.adapters.channels import FileOutbox
-    from services.notifications.settings import NotificationsSettings as DeliverySettings
+    from services.notifications.bootstrap import transports
+    from services.notifications.settings import (
+        NotificationsSettings as DeliverySettings,
+    )
 
     monkeypatch.setenv("SENDCASE_HOME", str(tmp_path))
     delivery = DeliverySettings()
