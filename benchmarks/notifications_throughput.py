@@ -31,11 +31,8 @@ from services.runtime.clock import FixedClock  # noqa: E402
 from services.runtime.context import CommandContext, reset_context, set_context  # noqa: E402
 from services.runtime.database import ensure_database  # noqa: E402
 from services.runtime.service import ServiceRuntime, cancel_until_done  # noqa: E402
-from tests.conftest import SCHOOL_DAY  # noqa: E402
-from tests.support.factories import senco  # noqa: E402
-from tests.support.notifications import delivery_settings  # noqa: E402
-from tests.support.register_events import mother, publish, pupil_added  # noqa: E402
-from tests.support.stack import Sandbox, new_prefix, scratch_servers  # noqa: E402
+from benchmarks._support import SCHOOL_DAY, delivery_settings, mother, publish, pupil_added, senco  # noqa: E402
+from infra.scratch import Sandbox, new_prefix, scratch_servers  # noqa: E402
 
 assert Duty  # the duty table is what is measured
 

@@ -28,9 +28,8 @@ from services.runtime.database import PositionStore, create_pool, ensure_databas
 from services.runtime.logfollower import LogFollower  # noqa: E402
 from services.runtime.outbox import OutboxRelay  # noqa: E402
 from services.runtime.streams import ensure_streams  # noqa: E402
-from tests.conftest import SCHOOL_DAY  # noqa: E402
-from tests.support.factories import senco, upn  # noqa: E402
-from tests.support.stack import Sandbox, new_prefix, scratch_servers  # noqa: E402
+from benchmarks._support import SCHOOL_DAY, senco, upn  # noqa: E402
+from infra.scratch import Sandbox, new_prefix, scratch_servers  # noqa: E402
 
 
 def store_pupils(app, count: int) -> None:
