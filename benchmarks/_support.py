@@ -19,7 +19,8 @@ from contracts.identifiers import NeedType, upn_check_letter
 from contracts.people import Channel, PersonToTell, PostalAddress
 from contracts.register import PupilAddedToSenSupport
 from contracts.subjects import event_subject
-from services.notifications.settings import DeliverySettings
+from services.notifications.settings import NotificationsSettings
+from services.runtime.settings import ServiceSettings
 from services.register.domain.pupil import Pupil
 from services.runtime.outbox import message_id
 from services.runtime.translation import integration_event_id
@@ -72,11 +73,11 @@ async def publish(js: Any, prefix: str, envelope: EventEnvelope) -> None:
     )
 
 
-def delivery_settings(outbox: Path, **changes: Any) -> DeliverySettings:
+def delivery_settings(settings: ServiceSettings, outbox: Path, **changes: Any) -> NotificationsSettings:
     """Every channel through the file outbox in `outbox`, with quick polling and no waiting between tries."""
     values: dict[str, Any] = dict(
-        outbox_dir=outbox, poll_seconds=0.1, backoff_seconds=[0.0], receipt_poll_seconds=0.2,
+        outbox_dir=outbox, delivery_poll_seconds=0.1, delivery_backoff_seconds=[0.0], receipt_poll_seconds=0.2,
         max_attempts_per_channel=3, interrupted_after_seconds=600,
     )
     values.update(changes)
-    return DeliverySettings(**values)
+    return NotificationsSettings.of(settings, **values)

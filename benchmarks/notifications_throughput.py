@@ -63,10 +63,10 @@ async def main(count: int) -> None:
         sandbox = Sandbox(servers, new_prefix())
         settings = sandbox.settings("notifications")
         await ensure_database(settings.database_url)
-        delivery = delivery_settings(root / "outbox", poll_seconds=0.05, batch_size=200)
-        service = bootstrap(settings, FixedClock(SCHOOL_DAY), delivery=delivery)
-        worker = service.delivery_worker  # type: ignore[attr-defined]
-        service.background = []  # the worker is started by hand, to time delivery alone
+        delivered_by = delivery_settings(settings, root / "outbox", delivery_poll_seconds=0.05, delivery_batch_size=200)
+        service = bootstrap(delivered_by, FixedClock(SCHOOL_DAY))
+        worker = service.worker("delivery")
+        service.workers = []  # the worker is started by hand, to time delivery alone
         runtime = ServiceRuntime(service)
         await runtime.start()
         try:
@@ -78,7 +78,7 @@ async def main(count: int) -> None:
             ) < count:
                 await asyncio.sleep(0.05)
             t0 = time.perf_counter()
-            task = asyncio.create_task(worker.run(runtime.pool))
+            task = asyncio.create_task(worker.deliver_forever(runtime.pool))
             await until(runtime, count)
             delivering = time.perf_counter() - t0
             files = sum(1 for p in (root / "outbox").rglob("*.txt"))

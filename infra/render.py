@@ -396,9 +396,10 @@ def _(value: Answered, width: int = WIDTH) -> str:
 
 @render.register
 def _(value: Accepted, width: int = WIDTH) -> str:
-    if not value.ids:
-        return "Done.\n"
-    return "Done.\n" + "".join(f"{_label(name)}: {id_}\n" for name, id_ in value.ids.items())
+    result = value.result
+    if isinstance(result, BaseModel) and len(type(result).model_fields) == 1:  # a reference: "Done." and the id
+        return "Done.\n" + render(result, width)
+    return render(result, width)
 
 
 @render.register

@@ -30,7 +30,7 @@ from services.notifications.translation import translate as notifications_transl
 from services.register.application import Register
 from services.register.translation import translate as register_translate
 from services.runtime.aggregate import event_metadata
-from tests.support.inmemory import as_actor
+from tests.support.inmemory import as_actor, pupil_view
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "stored_events_2026_11.json"
 APPLICATIONS = {"register": Register, "notifications": Notifications}
@@ -160,7 +160,7 @@ def check_register(app: Register) -> None:
         }
         assert got == {k: v for k, v in facts.items() if k not in ("pupil_id", "history")}, upn
         # The pupil's status history, read from the old events and their stored actors by the query.
-        view = as_actor(Actor.service("register"), READ_AT, app.pupil_view, upn)
+        view = pupil_view(app, Actor.service("register"), READ_AT, upn)
         history = [
             {"status": _value(h.status), "effective_date": _iso(h.effective_date),
              "primary_need": _value(h.primary_need), "secondary_need": _value(h.secondary_need),
@@ -173,7 +173,7 @@ def check_register(app: Register) -> None:
         record = app.repository.get(UUID(facts["import_id"]))
         assert (record.school_urn, record.file_name, _iso(record.on_roll_from), record.version) == (
             facts["school_urn"], facts["file_name"], facts["on_roll_from"], facts["version"])
-        report = as_actor(Actor.service("register"), READ_AT, app.roll_import, record.id)
+        report = as_actor(Actor.service("register"), READ_AT, app.roll_import, import_id=record.id)
         assert (report.rows, report.enrolled, report.updated, report.unchanged) == (
             facts["rows"], facts["enrolled"], facts["updated"], facts["unchanged"])
         assert [{"row": r.row, "field": r.field} for r in report.rejected] == facts["rejected"]

@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from contracts.envelope import Accepted, Answered, FieldError, Rejected, RejectionCode, ServiceHealth
+from contracts.envelope import PupilRef, Accepted, Answered, FieldError, Rejected, RejectionCode, ServiceHealth
 from contracts.identifiers import NeedType, SenStatus
 from contracts.notifications import CountsView, Duty, NotificationStatus, NotificationView
 from contracts.people import Channel, PersonToTell, PostalAddress
@@ -363,7 +363,7 @@ def test_a_list_of_other_models_is_a_table_of_their_fields() -> None:
 def test_a_plain_id_is_name_colon_value() -> None:
     import_id = uuid4()
     assert render(GetRollImport(import_id=import_id)) == f"import id: {import_id}\n"
-    accepted = Accepted(ids={"pupil_id": str(import_id)}, correlation_id=uuid4())
+    accepted = Accepted[PupilRef](result=PupilRef(pupil_id=import_id), correlation_id=uuid4())
     assert render(accepted) == f"Done.\npupil id: {import_id}\n"
 
 
