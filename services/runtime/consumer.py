@@ -141,7 +141,9 @@ class TrackedConsumer:
         while True:
             try:
                 messages = await subscription.fetch(self.batch_size, timeout=self.fetch_timeout)
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                # An empty fetch: nats-py raises its own TimeoutError or, at times, asyncio's (a different
+                # class in Python 3.11). Either is "nothing yet", never a crash of the loop.
                 continue
             except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError) as e:
                 log.warning("consumer.fetch_failed", consumer=self.name, error=repr(e))

@@ -150,6 +150,14 @@ class Routes:
     def __iter__(self) -> Any:
         return iter(self.routes)
 
+    def unbound(self) -> list[BoundRoute]:
+        """The routes with nothing behind them: enough to describe the service (its AsyncAPI document)."""
+
+        async def nothing(message: Any, ctx: CommandContext) -> Any:
+            raise RuntimeError("an unbound route was called")
+
+        return [BoundRoute(route, nothing) for route in self.routes]
+
     def bind(self, store: EventStore[Any], *read_sides: object) -> list[BoundRoute]:
         """Bind each route to the service's application (sync methods, run in the store's threads) or to the
         read side object that defines it (async methods, awaited)."""
