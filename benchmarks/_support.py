@@ -9,7 +9,7 @@ infra.scratch, as the tests' do.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -20,13 +20,13 @@ from contracts.people import Channel, PersonToTell, PostalAddress
 from contracts.register import PupilAddedToSenSupport
 from contracts.subjects import event_subject
 from services.notifications.settings import NotificationsSettings
-from services.runtime.settings import ServiceSettings
 from services.register.domain.pupil import Pupil
 from services.runtime.outbox import message_id
+from services.runtime.settings import ServiceSettings
 from services.runtime.translation import integration_event_id
 
 SCHOOL = "123456"
-SCHOOL_DAY = datetime(2026, 11, 23, 10, 30, tzinfo=timezone.utc)
+SCHOOL_DAY = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 
 
 def upn(serial: int) -> str:
@@ -40,8 +40,12 @@ def senco(urn: str = SCHOOL) -> Actor:
 
 def mother(serial: int = 1) -> PersonToTell:
     return PersonToTell(
-        person_id=derived_id("person", "mother", serial), name=f"Alex Taylor{serial}", relationship="mother",
-        has_parental_responsibility=True, email=f"alex.taylor{serial}@example.org", mobile="07700 900123",
+        person_id=derived_id("person", "mother", serial),
+        name=f"Alex Taylor{serial}",
+        relationship="mother",
+        has_parental_responsibility=True,
+        email=f"alex.taylor{serial}@example.org",
+        mobile="07700 900123",
         postal_address=PostalAddress(lines=["12 Front Street"], town="Durham", postcode="DH1 3AB"),
         preferred_channel=Channel.EMAIL,
     )
@@ -52,15 +56,30 @@ def pupil_added(sequence: int, people: list[PersonToTell] | None = None) -> Even
     pupil_upn = upn(sequence)
     pupil_id = Pupil.create_id(pupil_upn)
     fact = PupilAddedToSenSupport(
-        pupil_id=pupil_id, upn=pupil_upn, school_urn=SCHOOL, given_name="Sam", family_name=f"Taylor{sequence}",
-        date_of_birth=date(2017, 3, 14), primary_need=NeedType.ASD, secondary_need=None,
-        effective_date=date(2026, 11, 20), reason="APDR review", people_to_tell=people or [],
+        pupil_id=pupil_id,
+        upn=pupil_upn,
+        school_urn=SCHOOL,
+        given_name="Sam",
+        family_name=f"Taylor{sequence}",
+        date_of_birth=date(2017, 3, 14),
+        primary_need=NeedType.ASD,
+        secondary_need=None,
+        effective_date=date(2026, 11, 20),
+        reason="APDR review",
+        people_to_tell=people or [],
     )
-    now = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
     return EventEnvelope(
-        event_id=integration_event_id("register", sequence), type=fact.TYPE, schema_version=1,
-        producer="register", sequence=sequence, occurred_at=now, recorded_at=now, actor=senco(),
-        subject=SubjectIds(pupil_id=pupil_id, school_urn=SCHOOL), correlation_id=uuid4(),
+        event_id=integration_event_id("register", sequence),
+        type=fact.TYPE,
+        schema_version=1,
+        producer="register",
+        sequence=sequence,
+        occurred_at=now,
+        recorded_at=now,
+        actor=senco(),
+        subject=SubjectIds(pupil_id=pupil_id, school_urn=SCHOOL),
+        correlation_id=uuid4(),
         payload=fact.model_dump(mode="json"),
     )
 
@@ -68,7 +87,8 @@ def pupil_added(sequence: int, people: list[PersonToTell] | None = None) -> Even
 async def publish(js: Any, prefix: str, envelope: EventEnvelope) -> None:
     """Publish an integration event to JetStream with its producer's deduplication id."""
     await js.publish(
-        event_subject(prefix, envelope.type), envelope.model_dump_json().encode(),
+        event_subject(prefix, envelope.type),
+        envelope.model_dump_json().encode(),
         headers={"Nats-Msg-Id": message_id(envelope.producer, envelope.sequence)},
     )
 
@@ -76,8 +96,12 @@ async def publish(js: Any, prefix: str, envelope: EventEnvelope) -> None:
 def delivery_settings(settings: ServiceSettings, outbox: Path, **changes: Any) -> NotificationsSettings:
     """Every channel through the file outbox in `outbox`, with quick polling and no waiting between tries."""
     values: dict[str, Any] = dict(
-        outbox_dir=outbox, delivery_poll_seconds=0.1, delivery_backoff_seconds=[0.0], receipt_poll_seconds=0.2,
-        max_attempts_per_channel=3, interrupted_after_seconds=600,
+        outbox_dir=outbox,
+        delivery_poll_seconds=0.1,
+        delivery_backoff_seconds=[0.0],
+        receipt_poll_seconds=0.2,
+        max_attempts_per_channel=3,
+        interrupted_after_seconds=600,
     )
     values.update(changes)
     return NotificationsSettings.of(settings, **values)

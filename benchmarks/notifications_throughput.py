@@ -22,17 +22,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import nats  # noqa: E402
+import nats
 
-from contracts.notifications import Duty  # noqa: E402
-from services.notifications.bootstrap import bootstrap  # noqa: E402
-from services.notifications.policies import when_duty_to_tell_arises_owe_notifications  # noqa: E402
-from services.runtime.clock import FixedClock  # noqa: E402
-from services.runtime.context import CommandContext, reset_context, set_context  # noqa: E402
-from services.runtime.database import ensure_database  # noqa: E402
-from services.runtime.service import ServiceRuntime, cancel_until_done  # noqa: E402
-from benchmarks._support import SCHOOL_DAY, delivery_settings, mother, publish, pupil_added, senco  # noqa: E402
-from infra.scratch import Sandbox, new_prefix, scratch_servers  # noqa: E402
+from benchmarks._support import SCHOOL_DAY, delivery_settings, mother, publish, pupil_added, senco
+from contracts.notifications import Duty
+from infra.scratch import Sandbox, new_prefix, scratch_servers
+from services.notifications.bootstrap import bootstrap
+from services.notifications.policies import when_duty_to_tell_arises_owe_notifications
+from services.runtime.clock import FixedClock
+from services.runtime.context import CommandContext, reset_context, set_context
+from services.runtime.database import ensure_database
+from services.runtime.service import ServiceRuntime, cancel_until_done
 
 assert Duty  # the duty table is what is measured
 
@@ -73,9 +73,10 @@ async def main(count: int) -> None:
             t0 = time.perf_counter()
             await asyncio.to_thread(owe_all, service.store.app, count, 1)
             owed = time.perf_counter() - t0
-            while await runtime.pool.fetchval(
-                "SELECT count(*) FROM notifications_by_pupil WHERE status = 'rendered'"
-            ) < count:
+            while (
+                await runtime.pool.fetchval("SELECT count(*) FROM notifications_by_pupil WHERE status = 'rendered'")
+                < count
+            ):
                 await asyncio.sleep(0.05)
             t0 = time.perf_counter()
             task = asyncio.create_task(worker.deliver_forever(runtime.pool))
@@ -95,9 +96,14 @@ async def main(count: int) -> None:
         finally:
             await runtime.stop()
         print(f"owe + render + store: {count} notifications in {owed:.2f}s = {count / owed:,.0f}/s (batches of 500)")
-        print(f"delivery only (file channel): {count} notifications in {delivering:.2f}s = {count / delivering:,.0f}/s "
-              f"({files} files written, fsync'ed)")
-        print(f"end to end (JetStream event -> file delivered): {count} in {end_to_end:.2f}s = {count / end_to_end:,.0f}/s")
+        print(
+            f"delivery only (file channel): {count} notifications in {delivering:.2f}s = {count / delivering:,.0f}/s "
+            f"({files} files written, fsync'ed)"
+        )
+        print(
+            f"end to end (JetStream event -> file delivered): {count} in {end_to_end:.2f}s "
+            f"= {count / end_to_end:,.0f}/s"
+        )
 
 
 if __name__ == "__main__":

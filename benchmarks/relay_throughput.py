@@ -17,19 +17,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import nats  # noqa: E402
+import nats
 
-from contracts.identifiers import NeedType  # noqa: E402
-from services.register.bootstrap import bootstrap  # noqa: E402
-from services.register.domain.pupil import Pupil  # noqa: E402
-from services.runtime.clock import FixedClock  # noqa: E402
-from services.runtime.context import CommandContext  # noqa: E402
-from services.runtime.database import PositionStore, create_pool, ensure_database  # noqa: E402
-from services.runtime.logfollower import LogFollower  # noqa: E402
-from services.runtime.outbox import OutboxRelay  # noqa: E402
-from services.runtime.streams import ensure_streams  # noqa: E402
-from benchmarks._support import SCHOOL_DAY, senco, upn  # noqa: E402
-from infra.scratch import Sandbox, new_prefix, scratch_servers  # noqa: E402
+from benchmarks._support import SCHOOL_DAY, senco, upn
+from contracts.identifiers import NeedType
+from infra.scratch import Sandbox, new_prefix, scratch_servers
+from services.register.bootstrap import bootstrap
+from services.register.domain.pupil import Pupil
+from services.runtime.clock import FixedClock
+from services.runtime.context import CommandContext
+from services.runtime.database import PositionStore, create_pool, ensure_database
+from services.runtime.logfollower import LogFollower
+from services.runtime.outbox import OutboxRelay
+from services.runtime.streams import ensure_streams
 
 
 def store_pupils(app, count: int) -> None:
@@ -41,11 +41,22 @@ def store_pupils(app, count: int) -> None:
         for start in range(0, count, 1000):
             pupils = []
             for serial in range(start, min(count, start + 1000)):
-                pupil = Pupil(upn=upn(serial), given_name="Sam", family_name=f"T{serial}",
-                              date_of_birth=date(2017, 3, 14), school_urn="123456")
-                pupil.add_to_sen_support(actor=senco(), today=SCHOOL_DAY.date(), primary_need=NeedType.ASD,
-                                         secondary_need=None, effective_date=date(2026, 11, 20),
-                                         reason="benchmark", evidence_reference=None)
+                pupil = Pupil(
+                    upn=upn(serial),
+                    given_name="Sam",
+                    family_name=f"T{serial}",
+                    date_of_birth=date(2017, 3, 14),
+                    school_urn="123456",
+                )
+                pupil.add_to_sen_support(
+                    actor=senco(),
+                    today=SCHOOL_DAY.date(),
+                    primary_need=NeedType.ASD,
+                    secondary_need=None,
+                    effective_date=date(2026, 11, 20),
+                    reason="benchmark",
+                    evidence_reference=None,
+                )
                 pupils.append(pupil)
             app.save(*pupils)  # one transaction per thousand pupils: writes to one app are serialised
     finally:
@@ -53,7 +64,7 @@ def store_pupils(app, count: int) -> None:
 
 
 async def main(events: int, batch: int) -> None:
-    with scratch_servers() as (servers, root):
+    with scratch_servers() as (servers, _root):
         sandbox = Sandbox(servers, new_prefix())
         settings = sandbox.settings("register", relay_batch_size=batch)
         await ensure_database(settings.database_url)
@@ -66,11 +77,23 @@ async def main(events: int, batch: int) -> None:
         await positions.setup()
         nc = await nats.connect(settings.nats_url)
         js = nc.jetstream()
-        await ensure_streams(js, settings.subject_prefix, settings.events_stream, settings.dead_letter_stream,
-                             duplicate_window_seconds=settings.duplicate_window_seconds)
+        await ensure_streams(
+            js,
+            settings.subject_prefix,
+            settings.events_stream,
+            settings.dead_letter_stream,
+            duplicate_window_seconds=settings.duplicate_window_seconds,
+        )
         follower = LogFollower(service.store, settings.database_url, poll_seconds=0.2, batch_size=batch)
-        relay = OutboxRelay("register", follower, service.translate, js, positions,
-                            prefix=settings.subject_prefix, stream=settings.events_stream)
+        relay = OutboxRelay(
+            "register",
+            follower,
+            service.translate,
+            js,
+            positions,
+            prefix=settings.subject_prefix,
+            stream=settings.events_stream,
+        )
         last = service.store.app.max_notification_id()
         task = asyncio.create_task(relay.run())
         t0 = time.perf_counter()
@@ -79,10 +102,14 @@ async def main(events: int, batch: int) -> None:
         elapsed = time.perf_counter() - t0
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        print(f"stored {events} pupils added to SEN support ({last} domain events) in {stored:.1f}s "
-              f"({events / stored:,.0f} pupils/s, batches of 1000)")
-        print(f"relay: {relay.published} integration events published and acknowledged in {elapsed:.2f}s "
-              f"= {relay.published / elapsed:,.0f} events/s (log batch {batch}, pipelined publishes)")
+        print(
+            f"stored {events} pupils added to SEN support ({last} domain events) in {stored:.1f}s "
+            f"({events / stored:,.0f} pupils/s, batches of 1000)"
+        )
+        print(
+            f"relay: {relay.published} integration events published and acknowledged in {elapsed:.2f}s "
+            f"= {relay.published / elapsed:,.0f} events/s (log batch {batch}, pipelined publishes)"
+        )
         await follower.close()
         await nc.close()
         await pool.close()

@@ -63,7 +63,9 @@ class EhcNeedsAssessmentRefused(EhcStep):
     decided_on: date
     reasons: str = Field(min_length=1, max_length=4000)
     mediation_contact_by: date  # CFA s.55: a mediation adviser is contacted before appealing
-    appeal_deadline: date  # 2 months from the decision letter, or 1 month from a mediation certificate, whichever is later
+    appeal_deadline: (
+        date  # 2 months from the decision letter, or 1 month from a mediation certificate, whichever is later
+    )
 
 
 class AdviceRequested(EhcStep):

@@ -6,6 +6,7 @@ auditor can follow one user's action through every service it touched.
 
 from __future__ import annotations
 
+import builtins
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -42,9 +43,7 @@ _ORGANISATION = re.compile(r"^(school:[0-9]{6}|la:[0-9]{3}|service:[a-z_]+)$")
 
 def _validate_organisation(value: str) -> str:
     if not _ORGANISATION.match(value):
-        raise ValueError(
-            "organisation is 'school:<6-digit URN>', 'la:<3-digit LA code>' or 'service:<name>'"
-        )
+        raise ValueError("organisation is 'school:<6-digit URN>', 'la:<3-digit LA code>' or 'service:<name>'")
     return value
 
 
@@ -109,7 +108,7 @@ class EventEnvelope(Contract):
     causation_id: UUID | None = None
     payload: dict[str, Any]
 
-    def payload_as(self, model: type[P]) -> P:
+    def payload_as(self, model: builtins.type[P]) -> P:
         if self.type != model.TYPE:
             raise ValueError(f"event {self.type} is not a {model.TYPE}")
         return model.model_validate(self.payload)
@@ -201,7 +200,8 @@ Reply = Annotated[Accepted[Any] | Answered[Any] | Rejected, Field(discriminator=
 
 def reply_type(message: type[Command] | type[Query]) -> Any:
     """The exact reply type of one command or query: its typed success, or a rejection."""
-    success = Accepted[message.Result] if issubclass(message, Command) else Answered[message.Result]
+    result: Any = message.Result
+    success: Any = Accepted[result] if issubclass(message, Command) else Answered[result]
     return Annotated[success | Rejected, Field(discriminator="outcome")]
 
 

@@ -27,7 +27,7 @@ from contracts.notifications.queries import (
 )
 
 __all__ = [
-    "ReceiptRecorded",
+    "UNDELIVERED",
     "CancelNotification",
     "CouldNotNotify",
     "CountsView",
@@ -36,14 +36,14 @@ __all__ = [
     "FailedToReach",
     "NoticeRequested",
     "NotificationCounts",
-    "NotificationRef",
     "NotificationDelivered",
     "NotificationOwed",
+    "NotificationRef",
     "NotificationStatus",
     "NotificationView",
     "NotificationsForCase",
     "NotificationsForPupil",
+    "ReceiptRecorded",
     "RequestProfessionalNotice",
-    "UNDELIVERED",
     "UndeliveredNotifications",
 ]

@@ -70,12 +70,23 @@ class DeliveryReceipt(Command):
     reference: str | None = Field(min_length=1, max_length=200)  # ours: "<notification id>:<channel>"
     to: str = Field(max_length=400)
     status: Literal[
-        "delivered", "permanent-failure", "temporary-failure", "technical-failure", "sending", "created",
-        "accepted", "received", "pending", "sent", "failed", "validation-failed", "cancelled",
-        "pending-virus-check", "virus-scan-failed",
+        "delivered",
+        "permanent-failure",
+        "temporary-failure",
+        "technical-failure",
+        "sending",
+        "created",
+        "accepted",
+        "received",
+        "pending",
+        "sent",
+        "failed",
+        "validation-failed",
+        "cancelled",
+        "pending-virus-check",
+        "virus-scan-failed",
     ]
     created_at: datetime
     completed_at: datetime | None = None
     sent_at: datetime | None = None
     notification_type: Literal["email", "sms", "letter"]
-

@@ -42,8 +42,12 @@ class NotificationStatus(StrEnum):
 
 
 UNDELIVERED = [
-    NotificationStatus.OWED, NotificationStatus.RENDERED, NotificationStatus.SENDING,
-    NotificationStatus.RETRY_DUE, NotificationStatus.FAILED, NotificationStatus.CANNOT_NOTIFY,
+    NotificationStatus.OWED,
+    NotificationStatus.RENDERED,
+    NotificationStatus.SENDING,
+    NotificationStatus.RETRY_DUE,
+    NotificationStatus.FAILED,
+    NotificationStatus.CANNOT_NOTIFY,
 ]
 
 
@@ -84,4 +88,3 @@ class CouldNotNotify(EventPayload):
     school_urn: str | None
     recipient: str | None
     reason: str
-

@@ -44,7 +44,6 @@ class CountsView(Contract):
     by_duty: dict[str, dict[str, int]]
 
 
-
 class NotificationsForPupil(Query):
     SUBJECT = "notifications.for_pupil"
     Result = list[NotificationView]
@@ -84,4 +83,3 @@ class NotificationCounts(Query):
     Result = CountsView
 
     school_urn: SchoolUrn | None = None
-

@@ -27,7 +27,6 @@ class PostalAddressForProtection(Contract):
     postcode: str = Field(min_length=5, max_length=8)
 
 
-
 class AddToSenSupport(Command):
     """A SENCO adds a pupil to the SEN register at SEN support (status K)."""
 
@@ -188,4 +187,3 @@ class ImportRoll(Command):
     file_name: str = Field(min_length=1, max_length=300)
     csv_text: str = Field(max_length=900_000)  # NATS carries up to 1 MB: about 8,000 pupils a file
     on_roll_from: date
-

@@ -76,4 +76,3 @@ class PupilTransferred(EventPayload):
     from_school_urn: str
     to_school_urn: str
     leaving_date: date
-

@@ -123,7 +123,6 @@ class RegisterCounts(Contract):
     by_primary_need: list[CountLine]
 
 
-
 class CensusFile(Contract):
     """The census SEN extract: CSV text with the DfE codes."""
 
@@ -189,4 +188,3 @@ class CensusExtract(Query):
     # As the register knew it at this instant (for an auditor: what a census return made then would have
     # said), leaving out changes recorded later even when they were backdated. None: everything known now.
     as_known_at: AwareDatetime | None = None
-

@@ -6,21 +6,21 @@ delivery worker calls the delivery methods, each a get, one aggregate call, a sa
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
-from jinja2 import TemplateError
-
 from eventsourcing.persistence import RecordConflictError
+from jinja2 import TemplateError
 
 from contracts.envelope import Actor, derived_id
 from contracts.notifications import Duty, ReceiptRecorded, RequestProfessionalNotice
 from contracts.people import ContactPoint, PersonToTell
 from services.notifications.content import render
 from services.notifications.domain.notification import Notification, NotificationError, channel_plan
-from services.runtime.context import current_context
 from services.notifications.domain.rules import check_may_cancel, check_may_record_receipts, check_may_request_notice
+from services.runtime.context import current_context
 from services.runtime.errors import DomainError, NotFound
 from services.runtime.eventstore import SendcaseApplication
 
@@ -55,7 +55,8 @@ class Notifications(SendcaseApplication):
         """
         created: list[Notification] = []
         seen: set[UUID | None] = set()
-        for person in people or [None]:
+        everyone: list[dict[str, Any] | None] = list(people) or [None]
+        for person in everyone:
             person_id = UUID(str(person["person_id"])) if person else None
             if person_id in seen:
                 continue  # named twice in the same event: told once
@@ -63,9 +64,17 @@ class Notifications(SendcaseApplication):
             if Notification.create_id(cause_event_id, person_id) in self.repository:
                 continue
             n = Notification(
-                cause_event_id=cause_event_id, cause_event_type=cause_event_type, duty=duty.value,
-                pupil_id=pupil_id, case_id=case_id, school_urn=school_urn, person_id=person_id,
-                recipient=person, owed_since=owed_since, about=about, facts=facts,
+                cause_event_id=cause_event_id,
+                cause_event_type=cause_event_type,
+                duty=duty.value,
+                pupil_id=pupil_id,
+                case_id=case_id,
+                school_urn=school_urn,
+                person_id=person_id,
+                recipient=person,
+                owed_since=owed_since,
+                about=about,
+                facts=facts,
             )
             try:
                 content = render(duty.value, facts, person or NOBODY_ADDRESSEE, reference=str(n.id))
@@ -106,7 +115,11 @@ class Notifications(SendcaseApplication):
         return n
 
     def record_sent(
-        self, notification_id: UUID, channel: str, provider_reference: str | None, how: str = "sent",
+        self,
+        notification_id: UUID,
+        channel: str,
+        provider_reference: str | None,
+        how: str = "sent",
         delivered: bool = False,
     ) -> None:
         """The channel accepted it; `delivered` when the channel itself proves arrival (the outbox file)."""
@@ -142,35 +155,58 @@ class Notifications(SendcaseApplication):
     # -- asked for by other services or people -------------------------------------------------------------
 
     def request_professional_notice(
-        self, *, actor: Actor, today: date, notice_id: UUID, pupil_id: UUID, case_id: UUID | None,
-        school_urn: str | None, child_name: str, about: str, details: str, respond_by: date | None,
-        event_on: date | None, people_to_tell: list[PersonToTell], contact: ContactPoint,
+        self,
+        *,
+        actor: Actor,
+        today: date,
+        notice_id: UUID,
+        pupil_id: UUID,
+        case_id: UUID | None,
+        school_urn: str | None,
+        child_name: str,
+        about: str,
+        details: str,
+        respond_by: date | None,
+        event_on: date | None,
+        people_to_tell: list[PersonToTell],
+        contact: ContactPoint,
     ) -> list[UUID]:
         """A notice an owning service (ehcp, plans) or a caseworker asks to be sent now. Asking twice
         (same notice id) finds the same notifications and sends once."""
         check_may_request_notice(actor)
         cause = derived_id("professional-notice", notice_id)
         facts = {
-            "pupil_id": str(pupil_id), "case_id": str(case_id) if case_id else None, "school_urn": school_urn,
-            "child_name": child_name, "about": about, "details": details,
+            "pupil_id": str(pupil_id),
+            "case_id": str(case_id) if case_id else None,
+            "school_urn": school_urn,
+            "child_name": child_name,
+            "about": about,
+            "details": details,
             "respond_by": respond_by.isoformat() if respond_by else None,
-            "event_on": event_on.isoformat() if event_on else None, "contact": contact.model_dump(mode="json"),
+            "event_on": event_on.isoformat() if event_on else None,
+            "contact": contact.model_dump(mode="json"),
         }
         created = self.owe(
-            cause_event_id=cause, cause_event_type=RequestProfessionalNotice.SUBJECT, duty=Duty.PROFESSIONAL_NOTICE,
-            pupil_id=pupil_id, case_id=case_id, school_urn=school_urn, owed_since=today, about=child_name,
-            facts=facts, people=[p.model_dump(mode="json") for p in people_to_tell],
+            cause_event_id=cause,
+            cause_event_type=RequestProfessionalNotice.SUBJECT,
+            duty=Duty.PROFESSIONAL_NOTICE,
+            pupil_id=pupil_id,
+            case_id=case_id,
+            school_urn=school_urn,
+            owed_since=today,
+            about=child_name,
+            facts=facts,
+            people=[p.model_dump(mode="json") for p in people_to_tell],
             nobody_reason="Cannot notify: the request names nobody.",
         )
         if created:
-            try:
-                self.save(*created)
-            except RecordConflictError:
-                pass  # the same request, asked at the same moment, was saved by the other call
+            with contextlib.suppress(RecordConflictError):  # the same request, asked at the same moment, was saved
+                self.save(*created)  # by the other call
         return [Notification.create_id(cause, p.person_id) for p in people_to_tell]
 
-    def record_delivery_receipt(self, *, actor: Actor, reference: str | None, status: str, id: UUID,
-                                **_rest_of_receipt: Any) -> ReceiptRecorded:
+    def record_delivery_receipt(
+        self, *, actor: Actor, reference: str | None, status: str, id: UUID, **_rest_of_receipt: Any
+    ) -> ReceiptRecorded:
         """A GOV.UK Notify delivery receipt (forwarded over NATS, or posted to the callback receiver)."""
         check_may_record_receipts(actor)
         notification_id, channel = parse_reference(reference)
@@ -191,7 +227,9 @@ class Notifications(SendcaseApplication):
         elif status in ("permanent-failure", "validation-failed", "virus-scan-failed"):
             n.record_failure(channel, f"GOV.UK Notify says {status}", True, current_context().now, timedelta(0), 1)
         elif status in ("temporary-failure", "technical-failure"):
-            n.record_failure(channel, f"GOV.UK Notify says {status}", False, current_context().now, timedelta(minutes=5), 5)
+            n.record_failure(
+                channel, f"GOV.UK Notify says {status}", False, current_context().now, timedelta(minutes=5), 5
+            )
         else:
             return "no change"  # still on its way
         self.save(n)
@@ -208,5 +246,7 @@ def parse_reference(reference: str | None) -> tuple[UUID, str]:
         notification_id = None
     if notification_id is None or channel not in ("email", "sms", "letter"):
         shown = f" {reference!r}" if reference else ""
-        raise DomainError(f"The receipt's reference{shown} {problem}.", rule="unknown_reference", field="command.reference")
+        raise DomainError(
+            f"The receipt's reference{shown} {problem}.", rule="unknown_reference", field="command.reference"
+        )
     return notification_id, channel

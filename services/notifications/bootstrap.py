@@ -24,25 +24,43 @@ def transports(settings: NotificationsSettings) -> dict[str, Transport]:
     built: dict[str, Transport] = {"file": FileOutbox(settings.outbox_dir)}
     if settings.email_via == "smtp":
         built["smtp"] = SmtpEmail(
-            settings.smtp_host, settings.smtp_port, settings.smtp_sender, username=settings.smtp_username,
-            password=settings.smtp_password, start_tls=settings.smtp_start_tls, timeout=settings.smtp_timeout_seconds,
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_sender,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            start_tls=settings.smtp_start_tls,
+            timeout=settings.smtp_timeout_seconds,
         )
     if "notify" in (settings.email_via, settings.sms_via, settings.letter_via):
         built["notify"] = GovUkNotify(
-            settings.notify_api_key or "", settings.notify_base_url, settings.notify_email_template_id or "",
-            settings.notify_sms_template_id or "", timeout=settings.notify_timeout_seconds,
+            settings.notify_api_key or "",
+            settings.notify_base_url,
+            settings.notify_email_template_id or "",
+            settings.notify_sms_template_id or "",
+            timeout=settings.notify_timeout_seconds,
         )
     return {"email": built[settings.email_via], "sms": built[settings.sms_via], "letter": built[settings.letter_via]}
 
 
 def bootstrap(settings: ServiceSettings, clock: Clock, env: dict[str, str] | None = None) -> ServiceDefinition:
     settings = NotificationsSettings.of(settings)
-    store = EventStore(Notifications(env=env if env is not None else postgres_env(settings.database_url or "")),
-                       threads=settings.event_store_threads)
+    store = EventStore(
+        Notifications(env=env if env is not None else postgres_env(settings.database_url or "")),
+        threads=settings.event_store_threads,
+    )
     workers: list[Worker] = [DeliveryWorker(store, transports(settings), clock, settings)]
     if settings.notify_callback_port is not None:
         workers.append(NotifyCallbacks(store, clock, settings))
     return ServiceDefinition(
-        name=SERVICE, settings=settings, clock=clock, store=store, translate=translate, routes=ROUTES,
-        read_side=NotificationsQueries, reactions=REACTIONS, projections=[NotificationsByPupil()], workers=workers,
+        name=SERVICE,
+        settings=settings,
+        clock=clock,
+        store=store,
+        translate=translate,
+        routes=ROUTES,
+        read_side=NotificationsQueries,
+        reactions=REACTIONS,
+        projections=[NotificationsByPupil()],
+        workers=workers,
     )

@@ -22,12 +22,19 @@ from contracts.identifiers import NeedType
 TEMPLATES = Path(__file__).parent / "templates"
 
 NEED_NAMES = {
-    NeedType.SPLD: "specific learning difficulty", NeedType.MLD: "moderate learning difficulty",
-    NeedType.SLD: "severe learning difficulty", NeedType.PMLD: "profound and multiple learning difficulty",
-    NeedType.SLCN: "speech, language and communication needs", NeedType.ASD: "autistic spectrum disorder",
-    NeedType.SEMH: "social, emotional and mental health", NeedType.HI: "hearing impairment",
-    NeedType.VI: "visual impairment", NeedType.MSI: "multi-sensory impairment", NeedType.PD: "physical disability",
-    NeedType.DS: "Down syndrome", NeedType.OTH: "other difficulty or disability",
+    NeedType.SPLD: "specific learning difficulty",
+    NeedType.MLD: "moderate learning difficulty",
+    NeedType.SLD: "severe learning difficulty",
+    NeedType.PMLD: "profound and multiple learning difficulty",
+    NeedType.SLCN: "speech, language and communication needs",
+    NeedType.ASD: "autistic spectrum disorder",
+    NeedType.SEMH: "social, emotional and mental health",
+    NeedType.HI: "hearing impairment",
+    NeedType.VI: "visual impairment",
+    NeedType.MSI: "multi-sensory impairment",
+    NeedType.PD: "physical disability",
+    NeedType.DS: "Down syndrome",
+    NeedType.OTH: "other difficulty or disability",
     NeedType.NSA: "not yet assessed by a specialist",
 }
 
@@ -45,8 +52,12 @@ def need(value: str) -> str:
 
 
 _env = Environment(
-    loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=False,
-    keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+    loader=FileSystemLoader(TEMPLATES),
+    undefined=StrictUndefined,
+    autoescape=False,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
 )
 _env.filters["long_date"] = long_date
 _env.filters["need"] = need

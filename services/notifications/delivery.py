@@ -31,8 +31,8 @@ from eventsourcing.persistence import RecordConflictError
 
 from contracts.envelope import Actor
 from services.notifications import queries
-from services.notifications.application import Notifications
 from services.notifications.adapters.channels import Message, Outcome, PermanentFailure, TransientFailure, Transport
+from services.notifications.application import Notifications
 from services.notifications.domain.notification import Notification
 from services.notifications.settings import NotificationsSettings
 from services.runtime.clock import Clock
@@ -49,15 +49,25 @@ log = get_logger(__name__)
 def message_for(n: Notification, channel: str) -> Message:
     assert n.content is not None and n.recipient is not None and n.content_hash is not None
     return Message(
-        notification_id=n.id, pupil_id=n.pupil_id, key=n.send_key(channel), channel=channel,
-        recipient=n.recipient, subject=n.content["subject"], body=n.content["body"], sms=n.content["sms"],
+        notification_id=n.id,
+        pupil_id=n.pupil_id,
+        key=n.send_key(channel),
+        channel=channel,
+        recipient=n.recipient,
+        subject=n.content["subject"],
+        body=n.content["body"],
+        sms=n.content["sms"],
         content_hash=n.content_hash,
     )
 
 
 class DeliveryWorker:
     def __init__(
-        self, store: EventStore[Notifications], transports: dict[str, Transport], clock: Clock, settings: NotificationsSettings
+        self,
+        store: EventStore[Notifications],
+        transports: dict[str, Transport],
+        clock: Clock,
+        settings: NotificationsSettings,
     ) -> None:
         self.store = store
         self.app = store.app
@@ -82,8 +92,9 @@ class DeliveryWorker:
         """The service's delivery worker: one per deployment, whatever the number of replicas (on start it
         reconciles sends left half-done, which must not be another replica's sends in flight)."""
         pool = runtime.pool
-        await run_in_one_replica(self.settings.database_url or "", "notifications-delivery",
-                                 lambda: self.deliver_forever(pool))
+        await run_in_one_replica(
+            self.settings.database_url or "", "notifications-delivery", lambda: self.deliver_forever(pool)
+        )
 
     async def deliver_forever(self, pool: asyncpg.Pool) -> None:
         await self.reconcile_interrupted(pool, at_start=True)
@@ -144,7 +155,13 @@ class DeliveryWorker:
     async def _record(self, notification_id: UUID, channel: str, outcome: Outcome, how: str) -> None:
         try:
             await self._call(
-                notification_id, self.app.record_sent, notification_id, channel, outcome.reference, how, outcome.delivered
+                notification_id,
+                self.app.record_sent,
+                notification_id,
+                channel,
+                outcome.reference,
+                how,
+                outcome.delivered,
             )
         except DomainError as e:  # a Notify callback got there first (delivered, or failed): it stands
             log.info("delivery.outcome_already_known", notification_id=str(notification_id), reason=e.message)
@@ -155,11 +172,24 @@ class DeliveryWorker:
         attempt = n.attempts.get(channel, 1)
         backoff = self.backoff.after(attempt)
         after = await self._call(
-            n.id, self.app.record_failure, n.id, channel, reason, permanent, timedelta(seconds=backoff),
+            n.id,
+            self.app.record_failure,
+            n.id,
+            channel,
+            reason,
+            permanent,
+            timedelta(seconds=backoff),
             self.settings.max_attempts_per_channel,
         )
-        log.warning("delivery.failed", notification_id=str(n.id), channel=channel, reason=reason,
-                    permanent=permanent, now=after.status, next_channel=after.channel)
+        log.warning(
+            "delivery.failed",
+            notification_id=str(n.id),
+            channel=channel,
+            reason=reason,
+            permanent=permanent,
+            now=after.status,
+            next_channel=after.channel,
+        )
 
     # -- after a crash --------------------------------------------------------------------------------------
 

@@ -35,7 +35,11 @@ from services.notifications.application import Notifications
 from services.notifications.domain.notification import Notification
 from services.runtime.service import Reaction
 
-SCHOOL_CONTACT = {"name": "the special educational needs co-ordinator (SENCO) at the school", "email": None, "phone": None}
+SCHOOL_CONTACT = {
+    "name": "the special educational needs co-ordinator (SENCO) at the school",
+    "email": None,
+    "phone": None,
+}
 LA_CONTACT = {"name": "the SEND casework team at the local authority", "email": None, "phone": None}
 NOBODY_WITH_PR = (
     "Cannot notify: nobody with parental responsibility is recorded for this pupil. Please record the "
@@ -59,9 +63,13 @@ DUTIES: dict[str, DutyRule] = {
         # CFA 2014 s.68; Durham 2b: parents told when SEN provision starts, is made, and on removal.
         DutyRule(PupilAddedToSenSupport, Duty.SEN_PROVISION_STARTED, lambda p: p.effective_date, SCHOOL_CONTACT),
         DutyRule(SpecialEducationalProvisionMade, Duty.SEN_PROVISION_MADE, lambda p: p.effective_date, SCHOOL_CONTACT),
-        DutyRule(PupilRemovedFromSenRegister, Duty.REMOVED_FROM_SEN_REGISTER, lambda p: p.effective_date, SCHOOL_CONTACT),
+        DutyRule(
+            PupilRemovedFromSenRegister, Duty.REMOVED_FROM_SEN_REGISTER, lambda p: p.effective_date, SCHOOL_CONTACT
+        ),
         # CoP 6.65-6.71: the outcome of each SEN support review is shared with the family.
-        DutyRule(SupportPlanReviewOutcomeShared, Duty.SUPPORT_PLAN_REVIEW_OUTCOME, lambda p: p.reviewed_on, SCHOOL_CONTACT),
+        DutyRule(
+            SupportPlanReviewOutcomeShared, Duty.SUPPORT_PLAN_REVIEW_OUTCOME, lambda p: p.reviewed_on, SCHOOL_CONTACT
+        ),
         # SEND Regulations 2014: each statutory step of an EHC case, with its deadline and appeal rights.
         DutyRule(EhcRequestReceived, Duty.EHC_REQUEST_RECEIVED, lambda p: p.received_on, LA_CONTACT),
         DutyRule(EhcNeedsAssessmentAgreed, Duty.EHC_ASSESSMENT_AGREED, lambda p: p.decided_on, LA_CONTACT),
@@ -91,7 +99,7 @@ def when_duty_to_tell_arises_owe_notifications(app: Notifications, envelope: Eve
         cause_event_id=envelope.event_id,
         cause_event_type=envelope.type,
         duty=rule.duty,
-        pupil_id=fact.pupil_id,  # type: ignore[attr-defined]
+        pupil_id=getattr(fact, "pupil_id"),  # every duty's event names the pupil  # noqa: B009
         case_id=getattr(fact, "case_id", None),
         school_urn=getattr(fact, "school_urn", None),
         owed_since=rule.owed_since(fact),

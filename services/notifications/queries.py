@@ -53,15 +53,29 @@ class NotificationsQueries:
 
 def _view(r: asyncpg.Record) -> NotificationView:
     return NotificationView(
-        notification_id=r["notification_id"], duty=r["duty"], pupil_id=r["pupil_id"], case_id=r["case_id"],
-        school_urn=r["school_urn"], person_id=r["person_id"], recipient_name=r["recipient_name"],
+        notification_id=r["notification_id"],
+        duty=r["duty"],
+        pupil_id=r["pupil_id"],
+        case_id=r["case_id"],
+        school_urn=r["school_urn"],
+        person_id=r["person_id"],
+        recipient_name=r["recipient_name"],
         relationship=r["relationship"],
         recipients=f"{r['recipient_name']} ({r['relationship']})" if r["recipient_name"] else "nobody recorded",
-        status=r["status"], channel=r["channel"], reason=r["reason"],
-        unreachable_channels=list(r["unreachable_channels"]), attempts=r["attempts"], subject=r["subject"],
-        body=r["body"], content_hash=r["content_hash"], cause_event_id=r["cause_event_id"],
-        cause_event_type=r["cause_event_type"], owed_since=r["owed_since"], recorded_at=r["recorded_at"],
-        updated_at=r["updated_at"], history=json.loads(r["history"]),
+        status=r["status"],
+        channel=r["channel"],
+        reason=r["reason"],
+        unreachable_channels=list(r["unreachable_channels"]),
+        attempts=r["attempts"],
+        subject=r["subject"],
+        body=r["body"],
+        content_hash=r["content_hash"],
+        cause_event_id=r["cause_event_id"],
+        cause_event_type=r["cause_event_type"],
+        owed_since=r["owed_since"],
+        recorded_at=r["recorded_at"],
+        updated_at=r["updated_at"],
+        history=json.loads(r["history"]),
     )
 
 
@@ -79,7 +93,8 @@ async def undelivered(pool: asyncpg.Pool, school_urn: str | None) -> list[Notifi
     rows = await pool.fetch(
         f"SELECT * FROM {TABLE} WHERE status = ANY($1::text[]) AND ($2::text IS NULL OR school_urn = $2) "
         "ORDER BY log_position",
-        [s.value for s in UNDELIVERED], school_urn,
+        [s.value for s in UNDELIVERED],
+        school_urn,
     )
     return [_view(r) for r in rows]
 
@@ -114,7 +129,8 @@ async def due_for_delivery(pool: asyncpg.Pool, now: datetime, limit: int) -> lis
         f"SELECT notification_id, channel FROM {TABLE} WHERE status = 'rendered' "
         "OR (status = 'retry_due' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)) "
         "ORDER BY log_position LIMIT $2",
-        now, limit,
+        now,
+        limit,
     )
     return [(r["notification_id"], r["channel"]) for r in rows]
 
@@ -133,6 +149,7 @@ async def awaiting_receipt(pool: asyncpg.Pool, provider_channels: list[str], lim
     rows = await pool.fetch(
         f"SELECT notification_id FROM {TABLE} WHERE status = 'sent' AND channel = ANY($1::text[]) "
         "ORDER BY updated_at LIMIT $2",
-        provider_channels, limit,
+        provider_channels,
+        limit,
     )
     return [r["notification_id"] for r in rows]

@@ -20,8 +20,11 @@ SERVICE = "notifications"
 
 def _subject(regarding: dict[str, Any]) -> SubjectIds:
     case = regarding.get("case_id")
-    return SubjectIds(pupil_id=UUID(regarding["pupil_id"]), case_id=UUID(case) if case else None,
-                      school_urn=regarding.get("school_urn"))
+    return SubjectIds(
+        pupil_id=UUID(regarding["pupil_id"]),
+        case_id=UUID(case) if case else None,
+        school_urn=regarding.get("school_urn"),
+    )
 
 
 # Each published event: its payload and what it is about (None: this one stays inside).
@@ -32,9 +35,14 @@ publish = EventDispatch[tuple[EventPayload, SubjectIds] | None]("notifications e
 def _(event: Any) -> tuple[EventPayload, SubjectIds]:
     r = event.recipient
     payload = NotificationOwed(
-        notification_id=event.originator_id, duty=Duty(event.duty), pupil_id=event.pupil_id,
-        school_urn=event.school_urn, recipients=f"{r['name']} ({r['relationship']})" if r else "nobody recorded",
-        cause_event_id=event.cause_event_id, cause_event_type=event.cause_event_type, owed_since=event.owed_since,
+        notification_id=event.originator_id,
+        duty=Duty(event.duty),
+        pupil_id=event.pupil_id,
+        school_urn=event.school_urn,
+        recipients=f"{r['name']} ({r['relationship']})" if r else "nobody recorded",
+        cause_event_id=event.cause_event_id,
+        cause_event_type=event.cause_event_type,
+        owed_since=event.owed_since,
     )
     return payload, SubjectIds(pupil_id=event.pupil_id, case_id=event.case_id, school_urn=event.school_urn)
 
@@ -45,8 +53,11 @@ def _(event: Any) -> tuple[EventPayload, SubjectIds] | None:
     if about is None:
         return None
     payload = NotificationDelivered(
-        notification_id=event.originator_id, pupil_id=about["pupil_id"], school_urn=about["school_urn"],
-        channel=event.channel, content_hash=about["content_hash"] or "",
+        notification_id=event.originator_id,
+        pupil_id=about["pupil_id"],
+        school_urn=about["school_urn"],
+        channel=event.channel,
+        content_hash=about["content_hash"] or "",
     )
     return payload, _subject(about)
 
@@ -58,8 +69,11 @@ def _(event: Any) -> tuple[EventPayload, SubjectIds] | None:
     if about is None or (failed_everywhere and event.next_channel is not None):
         return None  # a failure with another channel still to try stays inside
     payload = CouldNotNotify(
-        notification_id=event.originator_id, duty=Duty(about["duty"]), pupil_id=about["pupil_id"],
-        school_urn=about["school_urn"], recipient=about["recipient"],
+        notification_id=event.originator_id,
+        duty=Duty(about["duty"]),
+        pupil_id=about["pupil_id"],
+        school_urn=about["school_urn"],
+        recipient=about["recipient"],
         reason=f"Failed to reach them on every channel: {event.reason}" if failed_everywhere else event.reason,
     )
     return payload, _subject(about)

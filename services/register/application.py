@@ -23,6 +23,7 @@ from services.register.domain.rules import check_date_of_birth, check_is_schools
 from services.runtime.errors import DomainError, NotFound
 from services.runtime.eventstore import SendcaseApplication
 
+
 class Register(SendcaseApplication):
     name = "register"
 
@@ -33,7 +34,9 @@ class Register(SendcaseApplication):
         try:
             return self.repository.get(Pupil.create_id(upn))
         except AggregateNotFoundError:
-            raise NotFound(f"No pupil with UPN {upn} is on any school's roll here.", ) from None
+            raise NotFound(
+                f"No pupil with UPN {upn} is on any school's roll here.",
+            ) from None
 
     def _pupil_or_none(self, upn: str) -> Pupil | None:
         try:
@@ -53,8 +56,17 @@ class Register(SendcaseApplication):
     # The roll
 
     def enrol_pupil(
-        self, *, actor: Actor, today: date, school_urn: str, upn: str, given_name: str, family_name: str, date_of_birth: date,
-        year_group: int | None, on_roll_from: date,
+        self,
+        *,
+        actor: Actor,
+        today: date,
+        school_urn: str,
+        upn: str,
+        given_name: str,
+        family_name: str,
+        date_of_birth: date,
+        year_group: int | None,
+        on_roll_from: date,
     ) -> UUID:
         check_is_schools_senco(actor, school_urn)
         check_date_of_birth(date_of_birth, today)
@@ -66,8 +78,15 @@ class Register(SendcaseApplication):
                 rule="already_on_roll" if existing.school_urn == school_urn else "pupil_at_another_school",
                 field="pupil.upn",
             )
-        pupil = Pupil(upn=upn, given_name=given_name, family_name=family_name, date_of_birth=date_of_birth,
-                      school_urn=school_urn, year_group=year_group, on_roll_from=on_roll_from)
+        pupil = Pupil(
+            upn=upn,
+            given_name=given_name,
+            family_name=family_name,
+            date_of_birth=date_of_birth,
+            school_urn=school_urn,
+            year_group=year_group,
+            on_roll_from=on_roll_from,
+        )
         self.save(pupil)
         return pupil.id
 
@@ -85,7 +104,8 @@ class Register(SendcaseApplication):
             raise DomainError(
                 f"This file was already imported for school {school_urn} on {earlier.created_on:%d %B %Y} "
                 f"(as {earlier.file_name!r}); nothing was changed.",
-                rule="duplicate_import", field="csv_text",
+                rule="duplicate_import",
+                field="csv_text",
             )
         read = read_roll(csv_text, today)
         rejected = list(read.rejected)
@@ -94,18 +114,36 @@ class Register(SendcaseApplication):
         for row in read.rows:
             pupil = self._pupil_or_none(row.upn)
             if pupil is None:
-                pupil = Pupil(upn=row.upn, given_name=row.given_name, family_name=row.family_name,
-                              date_of_birth=row.date_of_birth, school_urn=school_urn, year_group=row.year_group,
-                              on_roll_from=on_roll_from)
+                pupil = Pupil(
+                    upn=row.upn,
+                    given_name=row.given_name,
+                    family_name=row.family_name,
+                    date_of_birth=row.date_of_birth,
+                    school_urn=school_urn,
+                    year_group=row.year_group,
+                    on_roll_from=on_roll_from,
+                )
                 enrolled += 1
             elif pupil.school_urn != school_urn:
-                rejected.append({"row": row.line, "field": "upn", "problem": (
-                    f"UPN {row.upn} is on the roll of school {pupil.school_urn}: that school transfers the record"
-                )})
+                rejected.append(
+                    {
+                        "row": row.line,
+                        "field": "upn",
+                        "problem": (
+                            f"UPN {row.upn} is on the roll of school {pupil.school_urn}: "
+                            "that school transfers the record"
+                        ),
+                    }
+                )
                 continue
             elif pupil.roll_details_differ(row.given_name, row.family_name, row.date_of_birth, row.year_group):
-                pupil.update_roll_details(given_name=row.given_name, family_name=row.family_name,
-                                          date_of_birth=row.date_of_birth, year_group=row.year_group, on=on_roll_from)
+                pupil.update_roll_details(
+                    given_name=row.given_name,
+                    family_name=row.family_name,
+                    date_of_birth=row.date_of_birth,
+                    year_group=row.year_group,
+                    on=on_roll_from,
+                )
                 updated += 1
             else:
                 unchanged += 1
@@ -114,9 +152,17 @@ class Register(SendcaseApplication):
             if pupil.pending_events:
                 to_save.append(pupil)
         rejected.sort(key=lambda r: r["row"])
-        record = RollImport(school_urn=school_urn, fingerprint=fingerprint, file_name=file_name,
-                            on_roll_from=on_roll_from, rows=read.total, enrolled=enrolled, updated=updated,
-                            unchanged=unchanged, rejected=rejected)
+        record = RollImport(
+            school_urn=school_urn,
+            fingerprint=fingerprint,
+            file_name=file_name,
+            on_roll_from=on_roll_from,
+            rows=read.total,
+            enrolled=enrolled,
+            updated=updated,
+            unchanged=unchanged,
+            rejected=rejected,
+        )
         # One save, one transaction: the whole file or nothing (writes to the store are serialised anyway).
         self.save(record, *to_save)
         return self._report(record)
@@ -132,33 +178,70 @@ class Register(SendcaseApplication):
     @staticmethod
     def _report(record: RollImport) -> RollImportReport:
         return RollImportReport(
-            import_id=record.id, school_urn=record.school_urn, file_name=record.file_name, rows=record.rows,
-            enrolled=record.enrolled, updated=record.updated, unchanged=record.unchanged,
+            import_id=record.id,
+            school_urn=record.school_urn,
+            file_name=record.file_name,
+            rows=record.rows,
+            enrolled=record.enrolled,
+            updated=record.updated,
+            unchanged=record.unchanged,
             rejected=[RejectedRow(**r) for r in record.rejected],
         )
 
     def record_people_with_parental_responsibility(
         self, *, actor: Actor, upn: str, people: list[PersonToTell] | list[dict[str, Any]]
     ) -> UUID:
-        return self._change(upn, "record_people_with_parental_responsibility", actor,
-                            people=[PersonToTell.model_validate(p).model_dump(mode="json") for p in people])
+        return self._change(
+            upn,
+            "record_people_with_parental_responsibility",
+            actor,
+            people=[PersonToTell.model_validate(p).model_dump(mode="json") for p in people],
+        )
 
-    def record_looked_after(self, *, actor: Actor, upn: str, looked_after: bool, pep_reference: str | None,
-                            protected_address: PostalAddressForProtection | dict[str, Any] | None) -> UUID:
+    def record_looked_after(
+        self,
+        *,
+        actor: Actor,
+        upn: str,
+        looked_after: bool,
+        pep_reference: str | None,
+        protected_address: PostalAddressForProtection | dict[str, Any] | None,
+    ) -> UUID:
         if isinstance(protected_address, PostalAddressForProtection):
             protected_address = protected_address.model_dump(mode="json")
-        return self._change(upn, "record_looked_after", actor, looked_after=looked_after,
-                            pep_reference=pep_reference, protected_address=protected_address)
+        return self._change(
+            upn,
+            "record_looked_after",
+            actor,
+            looked_after=looked_after,
+            pep_reference=pep_reference,
+            protected_address=protected_address,
+        )
 
-    def record_other_registers(self, *, actor: Actor, upn: str, eal: bool, medical_needs: bool,
-                               healthcare_plan_reference: str | None) -> UUID:
-        return self._change(upn, "record_other_registers", actor, eal=eal, medical_needs=medical_needs,
-                            healthcare_plan_reference=healthcare_plan_reference)
+    def record_other_registers(
+        self, *, actor: Actor, upn: str, eal: bool, medical_needs: bool, healthcare_plan_reference: str | None
+    ) -> UUID:
+        return self._change(
+            upn,
+            "record_other_registers",
+            actor,
+            eal=eal,
+            medical_needs=medical_needs,
+            healthcare_plan_reference=healthcare_plan_reference,
+        )
 
-    def give_consent_to_share(self, *, actor: Actor, today: date, upn: str, given_by: str, given_by_name: str,
-                              given_on: date) -> UUID:
-        return self._change(upn, "give_consent_to_share", actor, today=today, given_by=given_by,
-                            given_by_name=given_by_name, given_on=given_on)
+    def give_consent_to_share(
+        self, *, actor: Actor, today: date, upn: str, given_by: str, given_by_name: str, given_on: date
+    ) -> UUID:
+        return self._change(
+            upn,
+            "give_consent_to_share",
+            actor,
+            today=today,
+            given_by=given_by,
+            given_by_name=given_by_name,
+            given_on=given_on,
+        )
 
     def withdraw_consent_to_share(self, *, actor: Actor, today: date, upn: str, withdrawn_on: date) -> UUID:
         return self._change(upn, "withdraw_consent_to_share", actor, today=today, withdrawn_on=withdrawn_on)
@@ -190,44 +273,91 @@ class Register(SendcaseApplication):
         check_date_of_birth(date_of_birth, today)
         pupil = self._pupil_or_none(upn)
         if pupil is None:
-            pupil = Pupil(upn=upn, given_name=given_name, family_name=family_name, date_of_birth=date_of_birth,
-                          school_urn=school_urn, on_roll_from=min(effective_date, today))
+            pupil = Pupil(
+                upn=upn,
+                given_name=given_name,
+                family_name=family_name,
+                date_of_birth=date_of_birth,
+                school_urn=school_urn,
+                on_roll_from=min(effective_date, today),
+            )
         elif pupil.school_urn != school_urn:
             raise DomainError(
                 f"The pupil with UPN {upn} is on the roll of school {pupil.school_urn}, not {school_urn}.",
-                rule="pupil_at_another_school", field="pupil.upn",
+                rule="pupil_at_another_school",
+                field="pupil.upn",
             )
         pupil.add_to_sen_support(
-            actor=actor, today=today, primary_need=primary_need, secondary_need=secondary_need,
-            effective_date=effective_date, reason=reason, evidence_reference=evidence_reference,
+            actor=actor,
+            today=today,
+            primary_need=primary_need,
+            secondary_need=secondary_need,
+            effective_date=effective_date,
+            reason=reason,
+            evidence_reference=evidence_reference,
         )
         self.save(pupil)
         return pupil.id
 
-    def change_needs(self, *, actor: Actor, today: date, upn: str, primary_need: NeedType | None,
-                     secondary_need: NeedType | None, effective_date: date, reason: str,
-                     evidence_reference: str | None) -> UUID:
-        return self._change(upn, "change_needs", actor, today=today, primary_need=primary_need,
-                            secondary_need=secondary_need, effective_date=effective_date, reason=reason,
-                            evidence_reference=evidence_reference)
+    def change_needs(
+        self,
+        *,
+        actor: Actor,
+        today: date,
+        upn: str,
+        primary_need: NeedType | None,
+        secondary_need: NeedType | None,
+        effective_date: date,
+        reason: str,
+        evidence_reference: str | None,
+    ) -> UUID:
+        return self._change(
+            upn,
+            "change_needs",
+            actor,
+            today=today,
+            primary_need=primary_need,
+            secondary_need=secondary_need,
+            effective_date=effective_date,
+            reason=reason,
+            evidence_reference=evidence_reference,
+        )
 
-    def remove_from_sen_register(self, *, actor: Actor, today: date, upn: str, effective_date: date, reason: str,
-                                 evidence_reference: str | None) -> UUID:
-        return self._change(upn, "remove_from_sen_register", actor, today=today, effective_date=effective_date,
-                            reason=reason, evidence_reference=evidence_reference)
+    def remove_from_sen_register(
+        self, *, actor: Actor, today: date, upn: str, effective_date: date, reason: str, evidence_reference: str | None
+    ) -> UUID:
+        return self._change(
+            upn,
+            "remove_from_sen_register",
+            actor,
+            today=today,
+            effective_date=effective_date,
+            reason=reason,
+            evidence_reference=evidence_reference,
+        )
 
-    def record_sen_provision(self, *, actor: Actor, today: date, upn: str, provision: str,
-                             effective_date: date) -> UUID:
-        return self._change(upn, "record_sen_provision", actor, today=today, provision=provision,
-                            effective_date=effective_date)
+    def record_sen_provision(
+        self, *, actor: Actor, today: date, upn: str, provision: str, effective_date: date
+    ) -> UUID:
+        return self._change(
+            upn, "record_sen_provision", actor, today=today, provision=provision, effective_date=effective_date
+        )
 
     # --------------------------------------------------------------------------------------------------
     # Moving school
 
-    def transfer_pupil(self, *, actor: Actor, today: date, upn: str, to_school_urn: str, leaving_date: date,
-                       reason: str) -> UUID:
-        return self._change(upn, "transfer_to", actor, today=today, to_school_urn=to_school_urn,
-                            leaving_date=leaving_date, reason=reason)
+    def transfer_pupil(
+        self, *, actor: Actor, today: date, upn: str, to_school_urn: str, leaving_date: date, reason: str
+    ) -> UUID:
+        return self._change(
+            upn,
+            "transfer_to",
+            actor,
+            today=today,
+            to_school_urn=to_school_urn,
+            leaving_date=leaving_date,
+            reason=reason,
+        )
 
     def acknowledge_transfer(self, *, actor: Actor, today: date, upn: str, received_on: date) -> UUID:
         pupil = self.pupil(upn)

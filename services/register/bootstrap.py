@@ -15,10 +15,18 @@ from services.runtime.settings import ServiceSettings
 
 
 def bootstrap(settings: ServiceSettings, clock: Clock, env: dict[str, str] | None = None) -> ServiceDefinition:
-    store = EventStore(Register(env=env if env is not None else postgres_env(settings.database_url or "")),
-                       threads=settings.event_store_threads)
+    store = EventStore(
+        Register(env=env if env is not None else postgres_env(settings.database_url or "")),
+        threads=settings.event_store_threads,
+    )
     return ServiceDefinition(
-        name=SERVICE, settings=settings, clock=clock, store=store, translate=translate, routes=ROUTES,
+        name=SERVICE,
+        settings=settings,
+        clock=clock,
+        store=store,
+        translate=translate,
+        routes=ROUTES,
         read_side=lambda read_models: RegisterQueries(read_models, store),
-        reactions=REACTIONS, projections=[RegisterViews(), PupilHistoryView()],
+        reactions=REACTIONS,
+        projections=[RegisterViews(), PupilHistoryView()],
     )

@@ -33,8 +33,11 @@ def when_ehc_plan_finalised_set_status_e(app: Register, envelope: EventEnvelope)
     if str(fact.case_id) in pupil.ehc_plans:
         return []
     pupil.ehc_plan_finalised(
-        case_id=str(fact.case_id), issued_on=fact.issued_on, primary_need=fact.primary_need.value,
-        secondary_need=fact.secondary_need.value if fact.secondary_need else None, school_urn=fact.school_urn,
+        case_id=str(fact.case_id),
+        issued_on=fact.issued_on,
+        primary_need=fact.primary_need.value,
+        secondary_need=fact.secondary_need.value if fact.secondary_need else None,
+        school_urn=fact.school_urn,
     )
     return [pupil]
 
@@ -43,7 +46,9 @@ def when_ehc_plan_ceased_leave_status_e(app: Register, envelope: EventEnvelope) 
     fact = envelope.payload_as(EhcPlanCeased)
     pupil = _pupil(app, fact.upn)
     pupil.cease_ehc_plan(
-        case_id=str(fact.case_id), ceased_on=fact.ceased_on, reason=fact.reason,
+        case_id=str(fact.case_id),
+        ceased_on=fact.ceased_on,
+        reason=fact.reason,
         continues_on_sen_support=fact.continues_on_sen_support,
     )
     return [pupil] if pupil.pending_events else []

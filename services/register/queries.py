@@ -81,11 +81,16 @@ async def status_history(pool: asyncpg.Pool | asyncpg.Connection, pupil_id: Any)
     rows = await pool.fetch("SELECT * FROM pupil_status_history WHERE pupil_id = $1 ORDER BY log_position", pupil_id)
     return [
         PupilStatusChange(
-            recorded_at=r["recorded_at"], effective_date=r["effective_date"], status=SenStatus(r["status"]),
+            recorded_at=r["recorded_at"],
+            effective_date=r["effective_date"],
+            status=SenStatus(r["status"]),
             primary_need=NeedType(r["primary_need"]) if r["primary_need"] else None,
             secondary_need=NeedType(r["secondary_need"]) if r["secondary_need"] else None,
-            reason=r["reason"], evidence_reference=r["evidence_reference"], by_user=r["by_user"],
-            by_role=r["by_role"], by_organisation=r["by_organisation"],
+            reason=r["reason"],
+            evidence_reference=r["evidence_reference"],
+            by_user=r["by_user"],
+            by_role=r["by_role"],
+            by_organisation=r["by_organisation"],
         )
         for r in rows
     ]
@@ -110,7 +115,9 @@ async def pupils_as_at(
         WHERE $2::text IS NULL OR l.school_urn = $2
         ORDER BY p.family_name, p.given_name, p.upn
         """,
-        as_at, school_urn, known_at,
+        as_at,
+        school_urn,
+        known_at,
     )
 
 
@@ -138,12 +145,19 @@ async def register_as_at(
         if status is None:
             continue
         primary = NeedType(row["primary_need"]) if row["primary_need"] else None
-        entries.append(RegisterEntry(
-            pupil_id=row["pupil_id"], upn=row["upn"], given_name=row["given_name"], family_name=row["family_name"],
-            year_group=_year_group(row, as_at), status=status, primary_need=primary,
-            secondary_need=NeedType(row["secondary_need"]) if row["secondary_need"] else None,
-            primary_area=primary.broad_area.value if primary else None,
-        ))
+        entries.append(
+            RegisterEntry(
+                pupil_id=row["pupil_id"],
+                upn=row["upn"],
+                given_name=row["given_name"],
+                family_name=row["family_name"],
+                year_group=_year_group(row, as_at),
+                status=status,
+                primary_need=primary,
+                secondary_need=NeedType(row["secondary_need"]) if row["secondary_need"] else None,
+                primary_area=primary.broad_area.value if primary else None,
+            )
+        )
     return RegisterAsAt(school_urn=school_urn, as_at=as_at, roll=len(rows), entries=entries)
 
 
@@ -169,12 +183,23 @@ async def counts_as_at(
     k, e = sum(k_by_year.values()), sum(e_by_year.values())
 
     def line(key: str, ks: int, es: int, of: int) -> CountLine:
-        return CountLine(key=key, sen_support=ks, ehc_plan=es, roll=of,
-                         sen_support_percent=census.percent(ks, of), ehc_plan_percent=census.percent(es, of))
+        return CountLine(
+            key=key,
+            sen_support=ks,
+            ehc_plan=es,
+            roll=of,
+            sen_support_percent=census.percent(ks, of),
+            ehc_plan_percent=census.percent(es, of),
+        )
 
     return RegisterCounts(
-        school_urn=school_urn, as_at=as_at, roll=roll, sen_support=k, ehc_plan=e,
-        sen_support_percent=census.percent(k, roll), ehc_plan_percent=census.percent(e, roll),
+        school_urn=school_urn,
+        as_at=as_at,
+        roll=roll,
+        sen_support=k,
+        ehc_plan=e,
+        sen_support_percent=census.percent(k, roll),
+        ehc_plan_percent=census.percent(e, roll),
         national_sen_support_percent=census.NATIONAL_SEN_SUPPORT_PERCENT,
         national_ehc_plan_percent=census.NATIONAL_EHC_PLAN_PERCENT,
         national_label=census.NATIONAL_COMPARATOR_LABEL,
@@ -183,7 +208,8 @@ async def counts_as_at(
         ],
         by_primary_need=[
             line(n.value, k_by_need[n.value], e_by_need[n.value], roll)
-            for n in NeedType if k_by_need[n.value] or e_by_need[n.value]
+            for n in NeedType
+            if k_by_need[n.value] or e_by_need[n.value]
         ],
     )
 
@@ -203,13 +229,23 @@ async def census_extract(
     writer.writerow(CENSUS_COLUMNS)
     for row in sorted(rows, key=lambda r: (r["school_urn"], r["upn"])):
         status = _census_status(row, census_date)
-        writer.writerow([
-            row["school_urn"], row["upn"], row["family_name"], row["given_name"], row["date_of_birth"].isoformat(),
-            census.year_group_label(_year_group(row, census_date)),
-            status.value if status else "",  # blank: not on the SEN register
-            (row["primary_need"] or "") if with_needs and status in (SenStatus.SEN_SUPPORT, SenStatus.EHC_PLAN) else "",
-            (row["secondary_need"] or "") if with_needs and status in (SenStatus.SEN_SUPPORT, SenStatus.EHC_PLAN) else "",
-        ])
+        writer.writerow(
+            [
+                row["school_urn"],
+                row["upn"],
+                row["family_name"],
+                row["given_name"],
+                row["date_of_birth"].isoformat(),
+                census.year_group_label(_year_group(row, census_date)),
+                status.value if status else "",  # blank: not on the SEN register
+                (row["primary_need"] or "")
+                if with_needs and status in (SenStatus.SEN_SUPPORT, SenStatus.EHC_PLAN)
+                else "",
+                (row["secondary_need"] or "")
+                if with_needs and status in (SenStatus.SEN_SUPPORT, SenStatus.EHC_PLAN)
+                else "",
+            ]
+        )
     return out.getvalue()
 
 
@@ -218,9 +254,15 @@ async def pupil_history(pool: asyncpg.Pool, pupil_id: Any) -> tuple[str | None, 
     rows = await pool.fetch("SELECT * FROM pupil_history WHERE pupil_id = $1 ORDER BY log_position", pupil_id)
     return school, [
         HistoryEntry(
-            recorded_at=r["recorded_at"], effective_date=r["effective_date"], what=r["what"], detail=r["detail"],
-            school_urn=r["school_urn"], by_user=r["by_user"], by_role=r["by_role"],
-            by_organisation=r["by_organisation"], evidence_reference=r["evidence_reference"],
+            recorded_at=r["recorded_at"],
+            effective_date=r["effective_date"],
+            what=r["what"],
+            detail=r["detail"],
+            school_urn=r["school_urn"],
+            by_user=r["by_user"],
+            by_role=r["by_role"],
+            by_organisation=r["by_organisation"],
+            evidence_reference=r["evidence_reference"],
         )
         for r in rows
     ]

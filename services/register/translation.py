@@ -38,10 +38,17 @@ publish = EventDispatch[tuple[EventPayload, SubjectIds, date]]("register events 
 @publish.on(Pupil.AddedToSenSupport)
 def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
     payload = PupilAddedToSenSupport(
-        pupil_id=event.originator_id, upn=event.upn, school_urn=event.school_urn, given_name=event.given_name,
-        family_name=event.family_name, date_of_birth=event.date_of_birth, primary_need=NeedType(event.primary_need),
+        pupil_id=event.originator_id,
+        upn=event.upn,
+        school_urn=event.school_urn,
+        given_name=event.given_name,
+        family_name=event.family_name,
+        date_of_birth=event.date_of_birth,
+        primary_need=NeedType(event.primary_need),
         secondary_need=NeedType(event.secondary_need) if event.secondary_need else None,
-        effective_date=event.effective_date, reason=event.reason, people_to_tell=_people(event),
+        effective_date=event.effective_date,
+        reason=event.reason,
+        people_to_tell=_people(event),
     )
     return payload, _about(event), event.effective_date
 
@@ -50,8 +57,14 @@ def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
 def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
     on = getattr(event, "effective_date", None) or event.ceased_on
     payload = PupilRemovedFromSenRegister(
-        pupil_id=event.originator_id, upn=event.upn, school_urn=event.school_urn, given_name=event.given_name,
-        family_name=event.family_name, effective_date=on, reason=event.reason, people_to_tell=_people(event),
+        pupil_id=event.originator_id,
+        upn=event.upn,
+        school_urn=event.school_urn,
+        given_name=event.given_name,
+        family_name=event.family_name,
+        effective_date=on,
+        reason=event.reason,
+        people_to_tell=_people(event),
     )
     return payload, _about(event), on
 
@@ -59,8 +72,13 @@ def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
 @publish.on(Pupil.SpecialEducationalProvisionMade)
 def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
     payload = SpecialEducationalProvisionMade(
-        pupil_id=event.originator_id, upn=event.upn, school_urn=event.school_urn, given_name=event.given_name,
-        family_name=event.family_name, provision=event.provision, effective_date=event.effective_date,
+        pupil_id=event.originator_id,
+        upn=event.upn,
+        school_urn=event.school_urn,
+        given_name=event.given_name,
+        family_name=event.family_name,
+        provision=event.provision,
+        effective_date=event.effective_date,
         people_to_tell=_people(event),
     )
     return payload, _about(event), event.effective_date
@@ -69,8 +87,11 @@ def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
 @publish.on(Pupil.TransferredToSchool)
 def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
     payload = PupilTransferred(
-        pupil_id=event.originator_id, upn=event.upn, from_school_urn=event.from_school_urn,
-        to_school_urn=event.to_school_urn, leaving_date=event.leaving_date,
+        pupil_id=event.originator_id,
+        upn=event.upn,
+        from_school_urn=event.from_school_urn,
+        to_school_urn=event.to_school_urn,
+        leaving_date=event.leaving_date,
     )
     return payload, SubjectIds(pupil_id=event.originator_id, school_urn=event.to_school_urn), event.leaving_date
 

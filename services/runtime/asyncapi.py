@@ -43,7 +43,9 @@ def _add_replies(document: dict[str, Any], routes: Routes) -> None:
         name = f"Reply[{route.message.__name__}]"
         schemas[name] = reply_schema
         messages[f"{subject}:Reply"] = {
-            "name": name, "title": f"{subject}: the reply", "payload": {"$ref": f"#/components/schemas/{name}"},
+            "name": name,
+            "title": f"{subject}: the reply",
+            "payload": {"$ref": f"#/components/schemas/{name}"},
         }
         for operation in operations.values():
             if operation.get("channel", {}).get("$ref") == f"#/channels/{subject}":

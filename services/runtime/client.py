@@ -13,7 +13,17 @@ from typing import Any, TypeVar
 import nats
 from pydantic import TypeAdapter
 
-from contracts.envelope import Accepted, Actor, Answered, Command, CommandEnvelope, Query, QueryEnvelope, Rejected, reply_type
+from contracts.envelope import (
+    Accepted,
+    Actor,
+    Answered,
+    Command,
+    CommandEnvelope,
+    Query,
+    QueryEnvelope,
+    Rejected,
+    reply_type,
+)
 from contracts.subjects import command_subject, query_subject
 
 R = TypeVar("R")
@@ -42,7 +52,8 @@ class Client:
         await self.nc.close()
 
     async def command(self, command: Command, actor: Actor | None = None) -> Accepted[Any] | Rejected:
-        envelope = CommandEnvelope[type(command)](command=command, actor=actor or self.actor)  # type: ignore[misc]
+        envelope_type: Any = CommandEnvelope[type(command)]  # type: ignore[misc]  # a class known at run time
+        envelope = envelope_type(command=command, actor=actor or self.actor)
         msg = await self.nc.request(
             command_subject(self.prefix, command.SUBJECT), envelope.model_dump_json().encode(), timeout=self.timeout
         )
@@ -50,7 +61,8 @@ class Client:
         return reply
 
     async def query(self, query: Query, actor: Actor | None = None) -> Answered[Any] | Rejected:
-        envelope = QueryEnvelope[type(query)](query=query, actor=actor or self.actor)  # type: ignore[misc]
+        envelope_type: Any = QueryEnvelope[type(query)]  # type: ignore[misc]  # a class known at run time
+        envelope = envelope_type(query=query, actor=actor or self.actor)
         msg = await self.nc.request(
             query_subject(self.prefix, query.SUBJECT), envelope.model_dump_json().encode(), timeout=self.timeout
         )

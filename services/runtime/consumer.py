@@ -141,7 +141,7 @@ class TrackedConsumer:
         while True:
             try:
                 messages = await subscription.fetch(self.batch_size, timeout=self.fetch_timeout)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, nats.errors.TimeoutError):
                 # An empty fetch: nats-py raises its own TimeoutError or, at times, asyncio's (a different
                 # class in Python 3.11). Either is "nothing yet", never a crash of the loop.
                 continue
@@ -206,4 +206,3 @@ class TrackedConsumer:
         self.dead_lettered += 1
         log.error("consumer.dead_lettered", reason=reason, subject=msg.subject)
         await msg.ack()
-

@@ -77,7 +77,9 @@ def rejection_for(error: DomainError, correlation_id: Any) -> Rejected:
     elif isinstance(error, NotFound):
         code = RejectionCode.NOT_FOUND
     errors = [FieldError(field=error.field, problem=error.message)] if error.field else []
-    return Rejected(code=code, rule=error.rule, message=error.message, field_errors=errors, correlation_id=correlation_id)
+    return Rejected(
+        code=code, rule=error.rule, message=error.message, field_errors=errors, correlation_id=correlation_id
+    )
 
 
 def internal_error(correlation_id: UUID | None) -> Rejected:
@@ -111,8 +113,8 @@ class RequestGuard(BaseMiddleware):
 def _handler(bound: BoundRoute, clock: Clock) -> Callable[..., Any]:
     route = bound.route
     is_command = issubclass(route.message, Command)
-    envelope_type = (CommandEnvelope if is_command else QueryEnvelope)[route.message]  # type: ignore[index]
-    success = (Accepted if is_command else Answered)[route.message.Result]  # type: ignore[index]
+    envelope_type: Any = (CommandEnvelope if is_command else QueryEnvelope)[route.message]
+    success: Any = (Accepted if is_command else Answered)[route.message.Result]
     subject_name = route.message.SUBJECT
 
     async def handle(envelope: Any) -> Any:

@@ -15,7 +15,7 @@ import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from eventsourcing.application import Application, ProcessingEvent
@@ -64,7 +64,7 @@ class DateAsISO(Transcoding):
 class SendcaseApplication(Application):
     """Base of every service's application. Subclasses set `name` (it names the tables)."""
 
-    env = {"SINGLE_ROW_TRACKING": "f", "CREATE_TABLE": "y"}
+    env: ClassVar[dict[str, str]] = {"SINGLE_ROW_TRACKING": "f", "CREATE_TABLE": "y"}
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -81,7 +81,7 @@ class SendcaseApplication(Application):
 
         Raises AlreadyProcessed when that message was handled before (nothing is stored twice).
         """
-        processing = ProcessingEvent(tracking=tracking)
+        processing: ProcessingEvent[Any] = ProcessingEvent(tracking=tracking)
         processing.collect_events(*aggregates)
         try:
             self.events.put(processing.events, tracking=tracking)
@@ -91,7 +91,7 @@ class SendcaseApplication(Application):
             raise  # a real conflict (e.g. a concurrent writer): the caller retries
 
     def _tracking_exists(self, tracking: Tracking) -> bool:
-        recorder = self.recorder
+        recorder: Any = self.recorder
         datastore = getattr(recorder, "datastore", None)
         table = getattr(recorder, "tracking_table_name", None)
         if datastore is None or table is None:  # in-memory recorder: positions are monotonic there

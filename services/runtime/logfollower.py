@@ -8,6 +8,7 @@ and polls every `poll_seconds` whatever happens: at worst a new event waits one 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
 import asyncpg
@@ -36,10 +37,8 @@ class LogFollower:
             batch = await self.store.call(None, self.store.app.notifications_after, after, self.batch_size)
             if batch:
                 return batch
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-            except TimeoutError:
-                pass
 
     async def _ensure_listening(self) -> None:
         channel = self.store.app.notify_channel

@@ -111,9 +111,7 @@ class OutboxRelay:
             envelope = self.translate(app.mapper.to_domain_event(notification), notification.id)
             if envelope is not None:
                 outgoing.append((notification.id, envelope))
-        results = await asyncio.gather(
-            *(self._publish(nid, env) for nid, env in outgoing), return_exceptions=True
-        )
+        results = await asyncio.gather(*(self._publish(nid, env) for nid, env in outgoing), return_exceptions=True)
         # Advance only over the prefix that is safely in the stream; a failure stops the advance there.
         new_position = batch[-1].id
         for (nid, _), result in zip(outgoing, results, strict=True):

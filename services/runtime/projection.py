@@ -20,10 +20,11 @@ log = get_logger(__name__)
 
 
 class Projection(Protocol):
+    """A read model. It may also set `version` (default 1): a projection whose tables or rows change shape
+    bumps it, and then starts again from an empty view at position 0 and replays the whole log (its old
+    version's position is left behind)."""
+
     name: str
-    # A projection whose tables or rows change shape bumps its version: it then starts again from an empty
-    # view at position 0 and replays the whole log (its old version's position is left behind).
-    version: int
 
     async def setup(self, conn: asyncpg.Connection) -> None:
         """Create the view's tables if missing."""
@@ -133,5 +134,4 @@ class ReadModels:
             if names and runner.projection.name not in names:
                 continue
             if not await runner.wait_for(head, self.timeout):
-                log.warning("projection.behind", projection=runner.projection.name, position=runner.position,
-                            head=head)
+                log.warning("projection.behind", projection=runner.projection.name, position=runner.position, head=head)

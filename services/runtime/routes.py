@@ -79,8 +79,12 @@ def _unpacker(route: Route) -> Callable[[Any, CommandContext], dict[str, Any]]:
     context = tuple(name for name in CONTEXT_PARAMETERS if name in takes)
     covered = {f for f, spread in plan if spread is None} | {s for _, spread in plan for s in spread or ()}
     missing = [
-        name for name, p in parameters.items()
-        if name not in covered and name not in context and name != "self" and p.default is inspect.Parameter.empty
+        name
+        for name, p in parameters.items()
+        if name not in covered
+        and name not in context
+        and name != "self"
+        and p.default is inspect.Parameter.empty
         and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
     ]
     if missing:
@@ -179,6 +183,7 @@ def _owner(route: Route, candidates: tuple[object, ...]) -> object:
 def _caller(route: Route, store: EventStore[Any], owner: object) -> Callable[[Any, CommandContext], Any]:
     unpack, coerce, name = _unpacker(route), _coercer(route.message), route.function.__name__
     if route.is_async:
+
         async def call_async(message: Any, ctx: CommandContext) -> Any:
             token = set_context(ctx)
             try:

@@ -122,21 +122,34 @@ class ServiceRuntime:
         # One NATS connection per service: FastStream's, shared by the request/reply endpoints, the relay
         # and the tracked consumers.
         self.broker = NatsBroker(
-            s.nats_url, name=f"sendcase-{svc.name}", max_reconnect_attempts=-1, reconnect_time_wait=1,
-            graceful_timeout=10.0, log_level=logging.DEBUG,
+            s.nats_url,
+            name=f"sendcase-{svc.name}",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            graceful_timeout=10.0,
+            log_level=logging.DEBUG,
         )
         self.nc = await self.broker.connect()
         version = self.nc.connected_server_version
         check_server_version(version.major, version.minor, s.nats_url)
         js = self.nc.jetstream()
         await ensure_streams(
-            js, s.subject_prefix, s.events_stream, s.dead_letter_stream,
-            duplicate_window_seconds=s.duplicate_window_seconds, replicas=s.stream_replicas,
+            js,
+            s.subject_prefix,
+            s.events_stream,
+            s.dead_letter_stream,
+            duplicate_window_seconds=s.duplicate_window_seconds,
+            replicas=s.stream_replicas,
         )
 
         self.relay = OutboxRelay(
-            svc.name, self._follower(), svc.translate, js, positions,
-            prefix=s.subject_prefix, stream=s.events_stream,
+            svc.name,
+            self._follower(),
+            svc.translate,
+            js,
+            positions,
+            prefix=s.subject_prefix,
+            stream=s.events_stream,
         )
         for reaction in svc.reactions:
             self.consumers.append(

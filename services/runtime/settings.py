@@ -90,7 +90,8 @@ def stream_names(prefix: str) -> tuple[str, str]:
 @cache
 def _settings_class(service: str) -> type[ServiceSettings]:
     return type(
-        f"{service.title()}Settings", (ServiceSettings,),
+        f"{service.title()}Settings",
+        (ServiceSettings,),
         {"service_name": service, "__annotations__": {"service_name": ClassVar[str]}},
     )
 

@@ -31,8 +31,13 @@ def check_server_version(major: int, minor: int, url: str) -> None:
 
 
 async def ensure_streams(
-    js: JetStreamContext, prefix: str, events_stream: str, dead_letter_stream: str, *,
-    duplicate_window_seconds: int, replicas: int = 1,
+    js: JetStreamContext,
+    prefix: str,
+    events_stream: str,
+    dead_letter_stream: str,
+    *,
+    duplicate_window_seconds: int,
+    replicas: int = 1,
 ) -> None:
     for name, subject in ((events_stream, all_events(prefix)), (dead_letter_stream, all_dead_letters(prefix))):
         config = StreamConfig(

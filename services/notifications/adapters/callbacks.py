@@ -53,7 +53,9 @@ def callback_app(store: EventStore[Notifications], clock: Clock, token: str) -> 
             result = recorded.model_dump(mode="json")
         except DomainError as e:
             log.warning("notify_callback.rejected", rule=e.rule, reason=e.message, reference=receipt.reference)
-            return web.json_response({"error": e.message, "rule": e.rule}, status=404 if isinstance(e, NotFound) else 400)
+            return web.json_response(
+                {"error": e.message, "rule": e.rule}, status=404 if isinstance(e, NotFound) else 400
+            )
         except Exception:
             log.exception("notify_callback.failed", reference=receipt.reference)
             return web.json_response({"error": "internal error; Notify will retry"}, status=500)

@@ -94,8 +94,11 @@ class FileOutbox:
         path = self.path(message)
         data = _file_content(message)
         await asyncio.to_thread(_write_atomically, path, data)
-        return Outcome(reference=str(path), delivered=True,
-                       how=f"written to the outbox as {path.name} (file sha256 {hashlib.sha256(data).hexdigest()})")
+        return Outcome(
+            reference=str(path),
+            delivered=True,
+            how=f"written to the outbox as {path.name} (file sha256 {hashlib.sha256(data).hexdigest()})",
+        )
 
     async def find(self, message: Message) -> Outcome | None:
         path = self.path(message)
@@ -142,8 +145,16 @@ class SmtpEmail:
     has_receipts = False
 
     def __init__(
-        self, host: str, port: int, sender: str, *, username: str | None = None, password: str | None = None,
-        start_tls: bool = False, timeout: float = 10.0, domain: str = "sendcase.invalid",
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        start_tls: bool = False,
+        timeout: float = 10.0,
+        domain: str = "sendcase.invalid",
     ) -> None:
         self.host, self.port, self.sender = host, port, sender
         self.username, self.password, self.start_tls, self.timeout = username, password, start_tls, timeout
@@ -162,8 +173,13 @@ class SmtpEmail:
         email.set_content(message.body)
         try:
             await aiosmtplib.send(
-                email, hostname=self.host, port=self.port, username=self.username, password=self.password,
-                start_tls=self.start_tls, timeout=self.timeout,
+                email,
+                hostname=self.host,
+                port=self.port,
+                username=self.username,
+                password=self.password,
+                start_tls=self.start_tls,
+                timeout=self.timeout,
             )
         except aiosmtplib.SMTPRecipientsRefused as e:
             codes = [r.code for r in e.recipients]
@@ -174,7 +190,7 @@ class SmtpEmail:
             if 500 <= e.code < 600:
                 raise PermanentFailure(f"the mail server refused the message ({e.code} {e.message})") from e
             raise TransientFailure(f"the mail server said {e.code} {e.message}") from e
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError, ssl.SSLError) as e:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError, ssl.SSLError) as e:
             raise TransientFailure(f"could not reach the mail server {self.host}:{self.port}: {e!r}") from e
         return Outcome(reference=self.message_id(message), delivered=False, how="accepted by the mail server")
 
@@ -199,7 +215,9 @@ class GovUkNotify:
     can_find = True
     has_receipts = True
 
-    def __init__(self, api_key: str, base_url: str, email_template_id: str, sms_template_id: str, timeout: float = 10.0):
+    def __init__(
+        self, api_key: str, base_url: str, email_template_id: str, sms_template_id: str, timeout: float = 10.0
+    ):
         self.client = NotificationsAPIClient(api_key, base_url=base_url, timeout=timeout)
         self.email_template_id = email_template_id
         self.sms_template_id = sms_template_id
@@ -207,17 +225,22 @@ class GovUkNotify:
     async def send(self, message: Message) -> Outcome:
         r = message.recipient
         if message.channel == "email":
-            call = lambda: self.client.send_email_notification(  # noqa: E731
-                r["email"], self.email_template_id,
-                personalisation={"subject": message.subject, "body": message.body}, reference=message.key,
+            call = lambda: self.client.send_email_notification(
+                r["email"],
+                self.email_template_id,
+                personalisation={"subject": message.subject, "body": message.body},
+                reference=message.key,
             )
         elif message.channel == "sms":
-            call = lambda: self.client.send_sms_notification(  # noqa: E731
-                r["mobile"], self.sms_template_id, personalisation={"body": message.sms}, reference=message.key,
+            call = lambda: self.client.send_sms_notification(
+                r["mobile"],
+                self.sms_template_id,
+                personalisation={"body": message.sms},
+                reference=message.key,
             )
         else:
             pdf = letter_pdf(address_lines(r), message.body)
-            call = lambda: self.client.send_precompiled_letter_notification(message.key, io.BytesIO(pdf))  # noqa: E731
+            call = lambda: self.client.send_precompiled_letter_notification(message.key, io.BytesIO(pdf))
         response = await self._call(call)
         how = "accepted by GOV.UK Notify"
         if message.channel == "letter":
@@ -228,7 +251,9 @@ class GovUkNotify:
         found = await self._call(lambda: self.client.get_all_notifications(reference=message.key))
         for n in found.get("notifications", []):
             if n.get("reference") == message.key:
-                return Outcome(reference=str(n["id"]), delivered=False, how="found already sent in GOV.UK Notify after a restart")
+                return Outcome(
+                    reference=str(n["id"]), delivered=False, how="found already sent in GOV.UK Notify after a restart"
+                )
         return None
 
     async def receipt(self, reference: str) -> str | None:

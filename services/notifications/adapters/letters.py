@@ -28,7 +28,7 @@ def _lines(address: list[str], body: str) -> list[str]:
 def letter_pdf(address: list[str], body: str) -> bytes:
     lines = _lines(address, body)
     per_page = (TOP - BOTTOM) // LINE_HEIGHT
-    pages = [lines[i:i + per_page] for i in range(0, len(lines), per_page)] or [[]]
+    pages = [lines[i : i + per_page] for i in range(0, len(lines), per_page)] or [[]]
     objects: list[bytes] = []
     font_id = 3
     page_ids = []
@@ -37,7 +37,9 @@ def letter_pdf(address: list[str], body: str) -> bytes:
         page_ids.append(page_id)
         text = "".join(f"({_escape(line)}) Tj T*\n" for line in page)
         stream = f"BT /F1 11 Tf {LINE_HEIGHT} TL {LEFT} {TOP} Td\n{text}ET".encode("latin-1")
-        objects.append(b"%d 0 obj << /Length %d >> stream\n" % (content_id, len(stream)) + stream + b"\nendstream endobj\n")
+        objects.append(
+            b"%d 0 obj << /Length %d >> stream\n" % (content_id, len(stream)) + stream + b"\nendstream endobj\n"
+        )
         objects.append(
             b"%d 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents %d 0 R "
             b"/Resources << /Font << /F1 %d 0 R >> >> >> endobj\n" % (page_id, content_id, font_id)

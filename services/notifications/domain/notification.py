@@ -13,7 +13,7 @@ to failed; cannot_notify when there is nobody to tell or no usable contact detai
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -34,7 +34,9 @@ class NotificationError(DomainError):
 
 def contact_for(recipient: dict[str, Any], channel: str) -> Any:
     """The recipient's detail for a channel, or None."""
-    return {"email": recipient.get("email"), "sms": recipient.get("mobile"), "letter": recipient.get("postal_address")}[channel]
+    return {"email": recipient.get("email"), "sms": recipient.get("mobile"), "letter": recipient.get("postal_address")}[
+        channel
+    ]
 
 
 def channel_plan(recipient: dict[str, Any] | None) -> list[str]:
@@ -47,6 +49,16 @@ def channel_plan(recipient: dict[str, Any] | None) -> list[str]:
 
 
 class Notification(Aggregate):
+    if TYPE_CHECKING:  # made by the @event decorators below; named here so type checkers know them
+        Owed: ClassVar[type[Any]]
+        Rendered: ClassVar[type[Any]]
+        CouldNotNotify: ClassVar[type[Any]]
+        SendingStarted: ClassVar[type[Any]]
+        Sent: ClassVar[type[Any]]
+        Delivered: ClassVar[type[Any]]
+        SendFailed: ClassVar[type[Any]]
+        Cancelled: ClassVar[type[Any]]
+
     @staticmethod
     def create_id(cause_event_id: UUID, person_id: UUID | None, **_: Any) -> UUID:
         return derived_id("notification", cause_event_id, person_id or NOBODY)
@@ -97,8 +109,11 @@ class Notification(Aggregate):
     def regarding(self) -> dict[str, Any]:
         """Who and what a step is about, carried on the steps other services are told of (translation)."""
         return {
-            "pupil_id": str(self.pupil_id), "case_id": str(self.case_id) if self.case_id else None,
-            "school_urn": self.school_urn, "duty": self.duty, "recipient": self.recipients,
+            "pupil_id": str(self.pupil_id),
+            "case_id": str(self.case_id) if self.case_id else None,
+            "school_urn": self.school_urn,
+            "duty": self.duty,
+            "recipient": self.recipients,
             "content_hash": self.content_hash,
         }
 
@@ -110,7 +125,9 @@ class Notification(Aggregate):
 
     def render(self, template: str, subject: str, body: str, sms: str, content_hash: str) -> None:
         if self.status != S.OWED.value:
-            raise NotificationError("The content of this notification has already been written.", rule="already_rendered")
+            raise NotificationError(
+                "The content of this notification has already been written.", rule="already_rendered"
+            )
         self._rendered(template=template, subject=subject, body=body, sms=sms, content_hash=content_hash)
 
     @event("Rendered")
@@ -152,7 +169,9 @@ class Notification(Aggregate):
 
     def record_sent(self, channel: str, provider_reference: str | None, how: str = "sent") -> None:
         if self.status != S.SENDING.value or channel != self.channel:
-            raise NotificationError(f"Only a send in progress on {channel} can be recorded as sent.", rule="not_sending")
+            raise NotificationError(
+                f"Only a send in progress on {channel} can be recorded as sent.", rule="not_sending"
+            )
         self._sent(channel=channel, provider_reference=provider_reference, how=how)
 
     @event("Sent")
@@ -187,14 +206,25 @@ class Notification(Aggregate):
             next_channel = remaining[0] if remaining else None
             retry_at = now if next_channel else None
         self._failed(
-            channel=channel, reason=reason, permanent=permanent, channel_unreachable=gave_up_on_channel,
-            next_channel=next_channel, retry_at=retry_at, regarding=self.regarding(),
+            channel=channel,
+            reason=reason,
+            permanent=permanent,
+            channel_unreachable=gave_up_on_channel,
+            next_channel=next_channel,
+            retry_at=retry_at,
+            regarding=self.regarding(),
         )
 
     @event("SendFailed")
     def _failed(
-        self, channel: str, reason: str, permanent: bool, channel_unreachable: bool,
-        next_channel: str | None, retry_at: datetime | None, regarding: dict[str, Any],
+        self,
+        channel: str,
+        reason: str,
+        permanent: bool,
+        channel_unreachable: bool,
+        next_channel: str | None,
+        retry_at: datetime | None,
+        regarding: dict[str, Any],
     ) -> None:
         self.reason = reason
         if channel_unreachable:

@@ -70,10 +70,21 @@ class NotificationsByPupil:
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'owed', $9, $10, $11, $12, $13, $13, $14, $15)
                 ON CONFLICT (notification_id) DO NOTHING
                 """,
-                event.originator_id, event.pupil_id, event.case_id, event.school_urn, event.duty, event.person_id,
-                r.get("name"), r.get("relationship"), r.get("preferred_channel"), event.cause_event_id,
-                event.cause_event_type, event.owed_since, event.timestamp,
-                json.dumps([_step(event, "owed", None, f"because of {event.cause_event_type}")]), notification_id,
+                event.originator_id,
+                event.pupil_id,
+                event.case_id,
+                event.school_urn,
+                event.duty,
+                event.person_id,
+                r.get("name"),
+                r.get("relationship"),
+                r.get("preferred_channel"),
+                event.cause_event_id,
+                event.cause_event_type,
+                event.owed_since,
+                event.timestamp,
+                json.dumps([_step(event, "owed", None, f"because of {event.cause_event_type}")]),
+                notification_id,
             )
             return
         found = update(event)
@@ -102,25 +113,36 @@ update = EventDispatch[tuple[dict[str, Any], str | None]]("notifications_by_pupi
 
 @update.on(Notification.Rendered)
 def _(e: Any) -> tuple[dict[str, Any], str | None]:
-    return ({"status": "rendered", "subject": e.subject, "body": e.body, "sms": e.sms, "content_hash": e.content_hash},
-            f"content written from template {e.template}, sha256 {e.content_hash}")
+    return (
+        {"status": "rendered", "subject": e.subject, "body": e.body, "sms": e.sms, "content_hash": e.content_hash},
+        f"content written from template {e.template}, sha256 {e.content_hash}",
+    )
 
 
 update.on(Notification.CouldNotNotify)(lambda e: ({"status": "cannot_notify", "reason": e.reason}, e.reason))
-update.on(Notification.SendingStarted)(lambda e: (
-    {"status": "sending", "channel": e.channel, "attempts": e.attempt, "next_attempt_at": None},
-    f"attempt {e.attempt}, key {e.key}",
-))
-update.on(Notification.Sent)(lambda e: (
-    {"status": "sent", "provider_reference": e.provider_reference}, f"{e.how}; reference {e.provider_reference}"
-))
+update.on(Notification.SendingStarted)(
+    lambda e: (
+        {"status": "sending", "channel": e.channel, "attempts": e.attempt, "next_attempt_at": None},
+        f"attempt {e.attempt}, key {e.key}",
+    )
+)
+update.on(Notification.Sent)(
+    lambda e: (
+        {"status": "sent", "provider_reference": e.provider_reference},
+        f"{e.how}; reference {e.provider_reference}",
+    )
+)
 update.on(Notification.Delivered)(lambda e: ({"status": "delivered"}, e.evidence))
 
 
 @update.on(Notification.SendFailed)
 def _(e: Any) -> tuple[dict[str, Any], str | None]:
-    changes = {"status": "retry_due" if e.next_channel else "failed", "reason": e.reason,
-               "channel": e.next_channel or e.channel, "next_attempt_at": e.retry_at}
+    changes = {
+        "status": "retry_due" if e.next_channel else "failed",
+        "reason": e.reason,
+        "channel": e.next_channel or e.channel,
+        "next_attempt_at": e.retry_at,
+    }
     return changes, e.reason + (f"; next: {e.next_channel}" if e.next_channel else "; no channel left")
 
 
@@ -129,7 +151,10 @@ update.on(Notification.Cancelled)(lambda e: ({"status": "cancelled", "reason": e
 
 def _step(event: Any, what: str, channel: str | None, detail: str | None) -> dict[str, Any]:
     actor = (getattr(event, "meta", None) or {}).get("actor", {})
-    return {"at": event.timestamp.isoformat(), "what": what, "channel": channel, "detail": detail,
-            "by": actor.get("user_id")}
-
-
+    return {
+        "at": event.timestamp.isoformat(),
+        "what": what,
+        "channel": channel,
+        "detail": detail,
+        "by": actor.get("user_id"),
+    }

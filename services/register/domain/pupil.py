@@ -18,7 +18,7 @@ Rules (DOMAIN.md section 2; Durham SEND toolkit 2b "Maintenance of SEN records",
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -38,6 +38,25 @@ from services.runtime.errors import DomainError
 
 
 class Pupil(Aggregate):
+    if TYPE_CHECKING:  # made by the @event decorators below; named here so type checkers know them
+        Registered: ClassVar[type[Any]]
+        RollDetailsUpdated: ClassVar[type[Any]]
+        PeopleWithParentalResponsibilityRecorded: ClassVar[type[Any]]
+        LookedAfterRecorded: ClassVar[type[Any]]
+        OtherRegistersRecorded: ClassVar[type[Any]]
+        ConsentToShareGiven: ClassVar[type[Any]]
+        ConsentToShareWithdrawn: ClassVar[type[Any]]
+        ConcernNoted: ClassVar[type[Any]]
+        AddedToSenSupport: ClassVar[type[Any]]
+        NeedsChanged: ClassVar[type[Any]]
+        RemovedFromSenRegister: ClassVar[type[Any]]
+        SpecialEducationalProvisionMade: ClassVar[type[Any]]
+        EhcPlanFinalised: ClassVar[type[Any]]
+        EhcPlanCeasedToSenSupport: ClassVar[type[Any]]
+        EhcPlanCeasedOffRegister: ClassVar[type[Any]]
+        TransferredToSchool: ClassVar[type[Any]]
+        TransferAcknowledged: ClassVar[type[Any]]
+
     @staticmethod
     def create_id(upn: str, **_: Any) -> UUID:
         # The UPN is unique to a pupil for their whole school career, so it keys the record.
@@ -45,8 +64,14 @@ class Pupil(Aggregate):
 
     @event("Registered")
     def __init__(
-        self, upn: str, given_name: str, family_name: str, date_of_birth: date, school_urn: str,
-        year_group: int | None = None, on_roll_from: date | None = None,
+        self,
+        upn: str,
+        given_name: str,
+        family_name: str,
+        date_of_birth: date,
+        school_urn: str,
+        year_group: int | None = None,
+        on_roll_from: date | None = None,
     ) -> None:
         self.upn = upn
         self.given_name = given_name
@@ -95,28 +120,42 @@ class Pupil(Aggregate):
             raise DomainError(
                 f"The {what} {day:%d %B %Y} is before {self.full_name}'s last recorded change on "
                 f"{self.last_change_on:%d %B %Y}; the register must read back in order.",
-                rule="date_before_last_change", field=field,
+                rule="date_before_last_change",
+                field=field,
             )
 
     def _snapshot(self) -> dict[str, Any]:
         """Who the pupil is, as at an event, so the fact stands on its own when published."""
         return dict(
-            upn=self.upn, school_urn=self.school_urn, given_name=self.given_name,
-            family_name=self.family_name, date_of_birth=self.date_of_birth,
+            upn=self.upn,
+            school_urn=self.school_urn,
+            given_name=self.given_name,
+            family_name=self.family_name,
+            date_of_birth=self.date_of_birth,
             people_to_tell=self.people_to_tell(),
         )
 
     # --------------------------------------------------------------------------------------------------
     # Roll details (from the school's information system, or the SENCO)
 
-    def roll_details_differ(self, given_name: str, family_name: str, date_of_birth: date, year_group: int | None) -> bool:
+    def roll_details_differ(
+        self, given_name: str, family_name: str, date_of_birth: date, year_group: int | None
+    ) -> bool:
         return (self.given_name, self.family_name, self.date_of_birth, self.year_group) != (
-            given_name, family_name, date_of_birth, year_group,
+            given_name,
+            family_name,
+            date_of_birth,
+            year_group,
         )
 
     @event("RollDetailsUpdated")
     def update_roll_details(
-        self, given_name: str, family_name: str, date_of_birth: date, year_group: int | None, on: date,
+        self,
+        given_name: str,
+        family_name: str,
+        date_of_birth: date,
+        year_group: int | None,
+        on: date,
     ) -> None:
         self.given_name = given_name
         self.family_name = family_name
@@ -129,7 +168,9 @@ class Pupil(Aggregate):
         if not any(p["has_parental_responsibility"] for p in people):
             raise DomainError(
                 "Name at least one person with parental responsibility: they must be told about SEN "
-                "provision (CFA 2014 s.68).", rule="no_parental_responsibility", field="people",
+                "provision (CFA 2014 s.68).",
+                rule="no_parental_responsibility",
+                field="people",
             )
         self._people_recorded(people=people)
 
@@ -138,13 +179,19 @@ class Pupil(Aggregate):
         self.people = people
 
     def record_looked_after(
-        self, *, actor: Actor, looked_after: bool, pep_reference: str | None, protected_address: dict[str, Any] | None,
+        self,
+        *,
+        actor: Actor,
+        looked_after: bool,
+        pep_reference: str | None,
+        protected_address: dict[str, Any] | None,
     ) -> None:
         self._check_school_may_change(actor)
         if looked_after and not pep_reference:
             raise DomainError(
                 "A child looked after has a personal education plan: give its reference.",
-                rule="pep_required", field="pep_reference",
+                rule="pep_required",
+                field="pep_reference",
             )
         self._looked_after_recorded(
             looked_after=looked_after,
@@ -154,23 +201,34 @@ class Pupil(Aggregate):
 
     @event("LookedAfterRecorded")
     def _looked_after_recorded(
-        self, looked_after: bool, pep_reference: str | None, protected_address: dict[str, Any] | None,
+        self,
+        looked_after: bool,
+        pep_reference: str | None,
+        protected_address: dict[str, Any] | None,
     ) -> None:
         self.looked_after = looked_after
         self.pep_reference = pep_reference
         self.protected_address = protected_address  # never published, never in a read model
 
     def record_other_registers(
-        self, *, actor: Actor, eal: bool, medical_needs: bool, healthcare_plan_reference: str | None,
+        self,
+        *,
+        actor: Actor,
+        eal: bool,
+        medical_needs: bool,
+        healthcare_plan_reference: str | None,
     ) -> None:
         self._check_school_may_change(actor)
         if healthcare_plan_reference and not medical_needs:
             raise DomainError(
                 "An individual healthcare plan is for a pupil with medical needs: tick medical needs too.",
-                rule="healthcare_plan_without_medical_needs", field="medical_needs",
+                rule="healthcare_plan_without_medical_needs",
+                field="medical_needs",
             )
         self._other_registers_recorded(
-            eal=eal, medical_needs=medical_needs, healthcare_plan_reference=healthcare_plan_reference,
+            eal=eal,
+            medical_needs=medical_needs,
+            healthcare_plan_reference=healthcare_plan_reference,
         )
 
     @event("OtherRegistersRecorded")
@@ -180,37 +238,52 @@ class Pupil(Aggregate):
         self.medical_needs = medical_needs
         self.healthcare_plan_reference = healthcare_plan_reference
 
-    def give_consent_to_share(self, *, actor: Actor, today: date, given_by: str, given_by_name: str, given_on: date) -> None:
+    def give_consent_to_share(
+        self, *, actor: Actor, today: date, given_by: str, given_by_name: str, given_on: date
+    ) -> None:
         self._check_school_may_change(actor)
         check_not_in_future(given_on, today, "given_on", "date consent was given")
         if given_by not in CONSENT_GIVERS:
-            raise DomainError("Consent is given by a parent or by the young person.", rule="consent_giver", field="given_by")
+            raise DomainError(
+                "Consent is given by a parent or by the young person.", rule="consent_giver", field="given_by"
+            )
         age = age_on(self.date_of_birth, given_on)
         if given_by == "young_person" and age < YOUNG_PERSON_AGE:
             raise DomainError(
                 f"{self.full_name} was {age} on {given_on:%d %B %Y}; a young person gives their own consent "
                 f"from {YOUNG_PERSON_AGE}. Before then a parent gives it.",
-                rule="young_person_too_young_to_consent", field="given_by",
+                rule="young_person_too_young_to_consent",
+                field="given_by",
             )
         if given_by == "parent" and age >= YOUNG_PERSON_AGE:
             raise DomainError(
                 f"{self.full_name} was {age} on {given_on:%d %B %Y}: from {YOUNG_PERSON_AGE} the young person "
                 "gives consent themself.",
-                rule="young_person_consents", field="given_by",
+                rule="young_person_consents",
+                field="given_by",
             )
         self._consent_given(given_by=given_by, given_by_name=given_by_name, given_on=given_on)
 
     @event("ConsentToShareGiven")
     def _consent_given(self, given_by: str, given_by_name: str, given_on: date) -> None:
-        self.consent = {"given_by": given_by, "given_by_name": given_by_name, "given_on": given_on, "withdrawn_on": None}
+        self.consent = {
+            "given_by": given_by,
+            "given_by_name": given_by_name,
+            "given_on": given_on,
+            "withdrawn_on": None,
+        }
 
     def withdraw_consent_to_share(self, *, actor: Actor, today: date, withdrawn_on: date) -> None:
         self._check_school_may_change(actor)
         check_not_in_future(withdrawn_on, today, "withdrawn_on", "date consent was withdrawn")
         if self.consent is None or self.consent["withdrawn_on"] is not None:
-            raise DomainError(f"There is no consent to share for {self.full_name} to withdraw.", rule="no_consent_to_withdraw")
+            raise DomainError(
+                f"There is no consent to share for {self.full_name} to withdraw.", rule="no_consent_to_withdraw"
+            )
         if withdrawn_on < self.consent["given_on"]:
-            raise DomainError("Consent cannot be withdrawn before it was given.", rule="withdrawn_before_given", field="withdrawn_on")
+            raise DomainError(
+                "Consent cannot be withdrawn before it was given.", rule="withdrawn_before_given", field="withdrawn_on"
+            )
         self._consent_withdrawn(withdrawn_on=withdrawn_on)
 
     @event("ConsentToShareWithdrawn")
@@ -274,9 +347,18 @@ class Pupil(Aggregate):
 
     @event("AddedToSenSupport")
     def _added_to_sen_support(
-        self, upn: str, school_urn: str, given_name: str, family_name: str, date_of_birth: date,
-        primary_need: str, secondary_need: str | None, effective_date: date, reason: str,
-        evidence_reference: str | None, people_to_tell: list[dict[str, Any]] | None = None,
+        self,
+        upn: str,
+        school_urn: str,
+        given_name: str,
+        family_name: str,
+        date_of_birth: date,
+        primary_need: str,
+        secondary_need: str | None,
+        effective_date: date,
+        reason: str,
+        evidence_reference: str | None,
+        people_to_tell: list[dict[str, Any]] | None = None,
     ) -> None:
         self.status = SenStatus.SEN_SUPPORT
         self.primary_need = NeedType(primary_need)
@@ -286,8 +368,15 @@ class Pupil(Aggregate):
         self.last_change_on = effective_date
 
     def change_needs(
-        self, *, actor: Actor, today: date, primary_need: NeedType | None, secondary_need: NeedType | None,
-        effective_date: date, reason: str, evidence_reference: str | None,
+        self,
+        *,
+        actor: Actor,
+        today: date,
+        primary_need: NeedType | None,
+        secondary_need: NeedType | None,
+        effective_date: date,
+        reason: str,
+        evidence_reference: str | None,
     ) -> None:
         self._check_school_may_change(actor)
         if self.status == SenStatus.NO_SEN:
@@ -300,18 +389,26 @@ class Pupil(Aggregate):
         if (primary_need, secondary_need) == (self.primary_need, self.secondary_need):
             raise DomainError(
                 f"{self.full_name}'s needs are already {primary_need.value}"
-                + (f" and {secondary_need.value}" if secondary_need else "") + "; nothing to change.",
+                + (f" and {secondary_need.value}" if secondary_need else "")
+                + "; nothing to change.",
                 rule="needs_unchanged",
             )
         self._check_dated(effective_date, today, "effective_date", "date of the change")
         self._needs_changed(
-            primary_need=primary_need.value, secondary_need=secondary_need.value if secondary_need else None,
-            effective_date=effective_date, reason=reason, evidence_reference=evidence_reference,
+            primary_need=primary_need.value,
+            secondary_need=secondary_need.value if secondary_need else None,
+            effective_date=effective_date,
+            reason=reason,
+            evidence_reference=evidence_reference,
         )
 
     @event("NeedsChanged")
     def _needs_changed(
-        self, primary_need: str, secondary_need: str | None, effective_date: date, reason: str,
+        self,
+        primary_need: str,
+        secondary_need: str | None,
+        effective_date: date,
+        reason: str,
         evidence_reference: str | None,
     ) -> None:
         self.primary_need = NeedType(primary_need)
@@ -319,7 +416,13 @@ class Pupil(Aggregate):
         self.last_change_on = effective_date
 
     def remove_from_sen_register(
-        self, *, actor: Actor, today: date, effective_date: date, reason: str, evidence_reference: str | None,
+        self,
+        *,
+        actor: Actor,
+        today: date,
+        effective_date: date,
+        reason: str,
+        evidence_reference: str | None,
     ) -> None:
         self._check_school_may_change(actor)
         if self.status == SenStatus.NO_SEN:
@@ -331,12 +434,21 @@ class Pupil(Aggregate):
                 rule="has_ehc_plan",
             )
         self._check_dated(effective_date, today, "effective_date", "date of removal")
-        self._removed(**self._snapshot(), effective_date=effective_date, reason=reason, evidence_reference=evidence_reference)
+        self._removed(
+            **self._snapshot(), effective_date=effective_date, reason=reason, evidence_reference=evidence_reference
+        )
 
     @event("RemovedFromSenRegister")
     def _removed(
-        self, upn: str, school_urn: str, given_name: str, family_name: str, date_of_birth: date,
-        effective_date: date, reason: str, evidence_reference: str | None,
+        self,
+        upn: str,
+        school_urn: str,
+        given_name: str,
+        family_name: str,
+        date_of_birth: date,
+        effective_date: date,
+        reason: str,
+        evidence_reference: str | None,
         people_to_tell: list[dict[str, Any]] | None = None,
     ) -> None:
         self.status = SenStatus.NO_SEN
@@ -357,8 +469,15 @@ class Pupil(Aggregate):
 
     @event("SpecialEducationalProvisionMade")
     def _provision_made(
-        self, upn: str, school_urn: str, given_name: str, family_name: str, date_of_birth: date,
-        provision: str, effective_date: date, people_to_tell: list[dict[str, Any]] | None = None,
+        self,
+        upn: str,
+        school_urn: str,
+        given_name: str,
+        family_name: str,
+        date_of_birth: date,
+        provision: str,
+        effective_date: date,
+        people_to_tell: list[dict[str, Any]] | None = None,
     ) -> None:
         pass
 
@@ -367,7 +486,12 @@ class Pupil(Aggregate):
 
     @event("EhcPlanFinalised")
     def ehc_plan_finalised(
-        self, case_id: str, issued_on: date, primary_need: str, secondary_need: str | None, school_urn: str | None,
+        self,
+        case_id: str,
+        issued_on: date,
+        primary_need: str,
+        secondary_need: str | None,
+        school_urn: str | None,
     ) -> None:
         # Regs 13(2): the final plan is issued; the census status is E from the day it is issued.
         self.status = SenStatus.EHC_PLAN
@@ -394,8 +518,16 @@ class Pupil(Aggregate):
 
     @event("EhcPlanCeasedOffRegister")
     def _plan_ceased_off_register(
-        self, upn: str, school_urn: str, given_name: str, family_name: str, date_of_birth: date,
-        case_id: str, ceased_on: date, reason: str, people_to_tell: list[dict[str, Any]] | None = None,
+        self,
+        upn: str,
+        school_urn: str,
+        given_name: str,
+        family_name: str,
+        date_of_birth: date,
+        case_id: str,
+        ceased_on: date,
+        reason: str,
+        people_to_tell: list[dict[str, Any]] | None = None,
     ) -> None:
         self.status = SenStatus.NO_SEN
         self.primary_need = None
@@ -411,10 +543,17 @@ class Pupil(Aggregate):
         if to_school_urn == self.school_urn:
             raise DomainError(
                 f"{self.full_name} is already on the roll of school {to_school_urn}.",
-                rule="same_school", field="to_school_urn",
+                rule="same_school",
+                field="to_school_urn",
             )
         self._check_dated(leaving_date, today, "leaving_date", "leaving date")
-        self._transferred(upn=self.upn, from_school_urn=self.school_urn, to_school_urn=to_school_urn, leaving_date=leaving_date, reason=reason)
+        self._transferred(
+            upn=self.upn,
+            from_school_urn=self.school_urn,
+            to_school_urn=to_school_urn,
+            leaving_date=leaving_date,
+            reason=reason,
+        )
 
     @event("TransferredToSchool")
     def _transferred(self, upn: str, from_school_urn: str, to_school_urn: str, leaving_date: date, reason: str) -> None:

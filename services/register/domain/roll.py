@@ -14,7 +14,7 @@ import hashlib
 import io
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -93,8 +93,11 @@ def parse_year_group(value: str) -> int | None:
 
 def read_roll(csv_text: str, today: date) -> ReadRoll:
     if not csv_text.strip():
-        raise DomainError("The file is empty: export the roll with a heading row and one row per pupil.",
-                          rule="empty_file", field="csv_text")
+        raise DomainError(
+            "The file is empty: export the roll with a heading row and one row per pupil.",
+            rule="empty_file",
+            field="csv_text",
+        )
     try:
         dialect = csv.Sniffer().sniff(csv_text[:4096], delimiters=",;\t")
     except csv.Error:
@@ -117,7 +120,8 @@ def read_roll(csv_text: str, today: date) -> ReadRoll:
             "The file's heading row has no column for "
             + ", ".join(HEADINGS[m][0] for m in missing)
             + f" (found: {', '.join(h for h in header[:12]) or 'nothing'}). Export the roll as CSV with a heading row.",
-            rule="garbled_file", field="csv_text",
+            rule="garbled_file",
+            field="csv_text",
         )
     contacts = []
     for n in range(1, MAX_CONTACTS + 1):
@@ -132,11 +136,11 @@ def read_roll(csv_text: str, today: date) -> ReadRoll:
             continue
         result.total += 1
 
-        def cell(i: int | None) -> str:
-            return record[i].strip() if i is not None and i < len(record) else ""
+        def cell(i: int | None) -> str:  # used within this row's iteration only
+            return record[i].strip() if i is not None and i < len(record) else ""  # noqa: B023
 
         def reject(field_name: str, problem: str) -> None:
-            result.rejected.append({"row": line, "field": field_name, "problem": problem})
+            result.rejected.append({"row": line, "field": field_name, "problem": problem})  # noqa: B023
 
         try:
             upn = validate_upn(cell(where["upn"]))
@@ -198,6 +202,9 @@ def read_roll(csv_text: str, today: date) -> ReadRoll:
 
 
 class RollImport(Aggregate):
+    if TYPE_CHECKING:  # made by the @event decorators below; named here so type checkers know them
+        Imported: ClassVar[type[Any]]
+
     """One file imported once: its fingerprint keys it, so the same file cannot be imported twice."""
 
     @staticmethod
@@ -206,8 +213,16 @@ class RollImport(Aggregate):
 
     @event("Imported")
     def __init__(
-        self, school_urn: str, fingerprint: str, file_name: str, on_roll_from: date, rows: int, enrolled: int,
-        updated: int, unchanged: int, rejected: list[dict[str, Any]],
+        self,
+        school_urn: str,
+        fingerprint: str,
+        file_name: str,
+        on_roll_from: date,
+        rows: int,
+        enrolled: int,
+        updated: int,
+        unchanged: int,
+        rejected: list[dict[str, Any]],
     ) -> None:
         self.school_urn = school_urn
         self.fingerprint = fingerprint

@@ -26,14 +26,16 @@ def check_date_of_birth(date_of_birth: date, today: date) -> None:
     if date_of_birth > today:
         raise DomainError(
             f"The date of birth {date_of_birth:%d %B %Y} is in the future.",
-            rule="date_of_birth_in_future", field="date_of_birth",
+            rule="date_of_birth_in_future",
+            field="date_of_birth",
         )
     age = age_on(date_of_birth, today)
     if age > OLDEST_AGE:
         raise DomainError(
             f"A date of birth of {date_of_birth:%d %B %Y} makes the pupil {age} years old; "
             f"the SEND register covers children and young people up to {OLDEST_AGE}. Check the date.",
-            rule="date_of_birth_implausible", field="date_of_birth",
+            rule="date_of_birth_implausible",
+            field="date_of_birth",
         )
 
 
@@ -41,7 +43,8 @@ def check_not_in_future(day: date, today: date, field: str, what: str) -> None:
     if day > today:
         raise DomainError(
             f"The {what} {day:%d %B %Y} is in the future; record it on or after the day it happens.",
-            rule="date_in_future", field=field,
+            rule="date_in_future",
+            field=field,
         )
 
 
@@ -58,11 +61,13 @@ def check_needs_ranked(primary_need: NeedType | None, secondary_need: NeedType |
     if primary_need is None:
         raise DomainError(
             "A pupil on the SEN register (K or E) must have a primary need.",
-            rule="primary_need_required", field="primary_need",
+            rule="primary_need_required",
+            field="primary_need",
         )
     if secondary_need is not None and secondary_need == primary_need:
         raise DomainError(
-            "The secondary need must differ from the primary need.", rule="needs_not_ranked",
+            "The secondary need must differ from the primary need.",
+            rule="needs_not_ranked",
             field="secondary_need",
         )
 
@@ -70,6 +75,7 @@ def check_needs_ranked(primary_need: NeedType | None, secondary_need: NeedType |
 # Who may read a pupil's register record besides staff of the pupil's school.
 LA_READERS = {Role.LA_CASEWORKER, Role.LA_MANAGER, Role.AUDITOR, Role.DATA_OFFICER, Role.SYSTEM}
 SCHOOL_READERS = {Role.SENCO, Role.HEADTEACHER, Role.TEACHER}
+
 
 def check_may_read(actor: Actor, school_urn: str | None) -> None:
     """School staff see their own school's register; LA staff and auditors see every school's."""

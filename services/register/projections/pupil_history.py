@@ -33,9 +33,12 @@ describe.on(Pupil.Registered)(lambda e: ("put on the roll", f"school {e.school_u
 describe.on(Pupil.RollDetailsUpdated)(
     lambda e: ("roll details updated", f"{e.given_name} {e.family_name}, born {e.date_of_birth}")
 )
-describe.on(Pupil.PeopleWithParentalResponsibilityRecorded)(lambda e: (
-    "people with parental responsibility recorded", ", ".join(f"{p['name']} ({p['relationship']})" for p in e.people)
-))
+describe.on(Pupil.PeopleWithParentalResponsibilityRecorded)(
+    lambda e: (
+        "people with parental responsibility recorded",
+        ", ".join(f"{p['name']} ({p['relationship']})" for p in e.people),
+    )
+)
 
 
 @describe.on(Pupil.LookedAfterRecorded)
@@ -82,8 +85,17 @@ status_change.on(Pupil.EhcPlanCeasedToSenSupport)(
 status_change.on(Pupil.EhcPlanCeasedOffRegister)(lambda e: (SenStatus.NO_SEN, "EHC plan ceased: off the SEN register"))
 
 # The day a change took effect, where the event has one: the first of these attributes that holds a date.
-EFFECTIVE_DATE_ATTRIBUTES = ("effective_date", "issued_on", "ceased_on", "leaving_date", "received_on", "noted_on",
-                             "given_on", "withdrawn_on", "on_roll_from")
+EFFECTIVE_DATE_ATTRIBUTES = (
+    "effective_date",
+    "issued_on",
+    "ceased_on",
+    "leaving_date",
+    "received_on",
+    "noted_on",
+    "given_on",
+    "withdrawn_on",
+    "on_roll_from",
+)
 
 
 def effective_date(event: Any) -> date | None:
@@ -99,12 +111,16 @@ def status_row(event: Any, status_before: SenStatus | None) -> PupilStatusChange
     status, what = changed
     actor = event_metadata(event)["actor"]
     return PupilStatusChange(
-        recorded_at=event.timestamp, effective_date=effective_date(event) or today_in_england(event.timestamp),
+        recorded_at=event.timestamp,
+        effective_date=effective_date(event) or today_in_england(event.timestamp),
         status=status or status_before or SenStatus.SEN_SUPPORT,  # needs changed: the status stays
         primary_need=getattr(event, "primary_need", None) or None,
         secondary_need=getattr(event, "secondary_need", None) or None,
-        reason=getattr(event, "reason", None) or what, evidence_reference=getattr(event, "evidence_reference", None),
-        by_user=actor["user_id"], by_role=actor["role"], by_organisation=actor["organisation"],
+        reason=getattr(event, "reason", None) or what,
+        evidence_reference=getattr(event, "evidence_reference", None),
+        by_user=actor["user_id"],
+        by_role=actor["role"],
+        by_organisation=actor["organisation"],
     )
 
 
@@ -174,7 +190,8 @@ class PupilHistoryView:
             await conn.execute(
                 """INSERT INTO pupil_history_schools VALUES ($1, $2)
                    ON CONFLICT (pupil_id) DO UPDATE SET school_urn = EXCLUDED.school_urn""",
-                pid, getattr(event, "to_school_urn", None) or event.school_urn,
+                pid,
+                getattr(event, "to_school_urn", None) or event.school_urn,
             )
         described = describe(event)
         if described is None:
@@ -186,8 +203,15 @@ class PupilHistoryView:
         await conn.execute(
             """INSERT INTO pupil_history VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                ON CONFLICT DO NOTHING""",
-            pid, notification_id, event.timestamp, effective_date(event), described[0], described[1], school or "",
-            *by, evidence,
+            pid,
+            notification_id,
+            event.timestamp,
+            effective_date(event),
+            described[0],
+            described[1],
+            school or "",
+            *by,
+            evidence,
         )
         if status_change.handles(event):
             before = await conn.fetchval(
@@ -198,8 +222,16 @@ class PupilHistoryView:
             await conn.execute(
                 """INSERT INTO pupil_status_history VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                    ON CONFLICT DO NOTHING""",
-                pid, notification_id, row.recorded_at, row.effective_date, row.status.value,
+                pid,
+                notification_id,
+                row.recorded_at,
+                row.effective_date,
+                row.status.value,
                 row.primary_need.value if row.primary_need else None,
-                row.secondary_need.value if row.secondary_need else None, row.reason, row.evidence_reference,
-                row.by_user, row.by_role, row.by_organisation,
+                row.secondary_need.value if row.secondary_need else None,
+                row.reason,
+                row.evidence_reference,
+                row.by_user,
+                row.by_role,
+                row.by_organisation,
             )

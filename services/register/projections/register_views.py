@@ -26,8 +26,13 @@ took_effect = EventDispatch[date]("the day a register change took effect")
 
 @changes.on(Pupil.RollDetailsUpdated)
 def _(e: Any) -> dict[str, Any]:
-    return {"given_name": e.given_name, "family_name": e.family_name, "date_of_birth": e.date_of_birth,
-            "year_group": e.year_group, "year_group_on": e.on}
+    return {
+        "given_name": e.given_name,
+        "family_name": e.family_name,
+        "date_of_birth": e.date_of_birth,
+        "year_group": e.year_group,
+        "year_group_on": e.on,
+    }
 
 
 @changes.on(Pupil.ConcernNoted)
@@ -37,8 +42,13 @@ def _(e: Any) -> dict[str, Any]:
 
 @changes.on(Pupil.AddedToSenSupport)
 def _(e: Any) -> dict[str, Any]:
-    return {"status": K, "primary_need": e.primary_need, "secondary_need": e.secondary_need, "removed_on": None,
-            "on_monitoring": False}
+    return {
+        "status": K,
+        "primary_need": e.primary_need,
+        "secondary_need": e.secondary_need,
+        "removed_on": None,
+        "on_monitoring": False,
+    }
 
 
 @changes.on(Pupil.NeedsChanged)
@@ -54,8 +64,13 @@ def _(e: Any) -> dict[str, Any]:
 @changes.on(Pupil.EhcPlanFinalised)
 def _(e: Any) -> dict[str, Any]:
     secondary = e.secondary_need if e.secondary_need != e.primary_need else None
-    return {"status": E, "primary_need": e.primary_need, "secondary_need": secondary, "removed_on": None,
-            "on_monitoring": False}
+    return {
+        "status": E,
+        "primary_need": e.primary_need,
+        "secondary_need": secondary,
+        "removed_on": None,
+        "on_monitoring": False,
+    }
 
 
 @changes.on(Pupil.EhcPlanCeasedToSenSupport)
@@ -139,14 +154,24 @@ class RegisterViews:
                 """INSERT INTO register_pupils (pupil_id, upn, given_name, family_name, date_of_birth, year_group,
                        year_group_on, school_urn, status, log_position)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (pupil_id) DO NOTHING""",
-                pid, event.upn, event.given_name, event.family_name, event.date_of_birth,
-                getattr(event, "year_group", None), event.on_roll_from, event.school_urn, N, notification_id,
+                pid,
+                event.upn,
+                event.given_name,
+                event.family_name,
+                event.date_of_birth,
+                getattr(event, "year_group", None),
+                event.on_roll_from,
+                event.school_urn,
+                N,
+                notification_id,
             )
         elif (columns := changes(event)) is not None:
             assignments = ", ".join(f"{column} = ${i + 3}" for i, column in enumerate(columns))
             await conn.execute(
                 f"UPDATE register_pupils SET {assignments}, log_position = $2 WHERE pupil_id = $1",
-                pid, notification_id, *columns.values(),
+                pid,
+                notification_id,
+                *columns.values(),
             )
         if took_effect.handles(event):
             effective_from = took_effect(event)
@@ -157,5 +182,8 @@ class RegisterViews:
                    SELECT pupil_id, $2, $3, school_urn, status, primary_need, secondary_need, removed_on, $4
                    FROM register_pupils WHERE pupil_id = $1
                    ON CONFLICT DO NOTHING""",
-                pid, notification_id, effective_from, event.timestamp,
+                pid,
+                notification_id,
+                effective_from,
+                event.timestamp,
             )
