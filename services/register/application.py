@@ -68,7 +68,7 @@ class Register(SendcaseApplication):
         year_group: int | None,
         on_roll_from: date,
     ) -> UUID:
-        check_is_schools_senco(actor, school_urn)
+        check_is_schools_senco(actor, school_urn, "put pupils on this school's roll")
         check_date_of_birth(date_of_birth, today)
         existing = self._pupil_or_none(upn)
         if existing is not None:
@@ -93,7 +93,7 @@ class Register(SendcaseApplication):
     def import_roll(
         self, *, actor: Actor, today: date, school_urn: str, file_name: str, csv_text: str, on_roll_from: date
     ) -> RollImportReport:
-        check_is_schools_senco(actor, school_urn)
+        check_is_schools_senco(actor, school_urn, "import this school's roll")
         fingerprint = file_fingerprint(csv_text)
         import_id = RollImport.create_id(school_urn, fingerprint)
         try:
@@ -269,7 +269,7 @@ class Register(SendcaseApplication):
         evidence_reference: str | None,
     ) -> UUID:
         """Add to SEN support; a pupil not yet on the roll is enrolled from the same details first."""
-        check_is_schools_senco(actor, school_urn)
+        check_is_schools_senco(actor, school_urn, "add pupils to this school's SEN register")
         check_date_of_birth(date_of_birth, today)
         pupil = self._pupil_or_none(upn)
         if pupil is None:

@@ -48,11 +48,12 @@ def check_not_in_future(day: date, today: date, field: str, what: str) -> None:
         )
 
 
-def check_is_schools_senco(actor: Actor, school_urn: str) -> None:
-    """Only the SENCO of the pupil's school may change SEN status or need types (Durham 2b)."""
+def check_is_schools_senco(actor: Actor, school_urn: str, doing: str = "change this pupil's SEN record") -> None:
+    """Only the SENCO of the pupil's school may change the pupil's record: the roll, SEN status, needs, the
+    people to tell (Durham 2b). `doing` says what was refused, in the words of the person refused."""
     if actor.role != Role.SENCO or actor.school_urn != school_urn:
         raise NotAuthorised(
-            f"Only the SENCO of school {school_urn} can change this pupil's SEN status or needs; "
+            f"Only the SENCO of school {school_urn} can {doing}; "
             f"you are signed in as {actor.role.value} for {actor.organisation}.",
         )
 
