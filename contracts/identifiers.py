@@ -91,6 +91,28 @@ class NeedType(StrEnum):
     def broad_area(self) -> BroadArea:
         return _BROAD_AREAS[self]
 
+    @property
+    def in_words(self) -> str:
+        """The need as a parent or SENCO reads it (letters, the CLI, the web pages)."""
+        return _NEEDS_IN_WORDS[self]
+
+
+_NEEDS_IN_WORDS = {
+    NeedType.SPLD: "specific learning difficulty",
+    NeedType.MLD: "moderate learning difficulty",
+    NeedType.SLD: "severe learning difficulty",
+    NeedType.PMLD: "profound and multiple learning difficulty",
+    NeedType.SLCN: "speech, language and communication needs",
+    NeedType.ASD: "autistic spectrum disorder",
+    NeedType.SEMH: "social, emotional and mental health",
+    NeedType.HI: "hearing impairment",
+    NeedType.VI: "visual impairment",
+    NeedType.MSI: "multi-sensory impairment",
+    NeedType.PD: "physical disability",
+    NeedType.DS: "Down syndrome",
+    NeedType.OTH: "other difficulty or disability",
+    NeedType.NSA: "not yet assessed by a specialist",
+}
 
 _BROAD_AREAS = {
     NeedType.SPLD: BroadArea.COGNITION_AND_LEARNING,

@@ -21,23 +21,6 @@ from contracts.identifiers import NeedType
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-NEED_NAMES = {
-    NeedType.SPLD: "specific learning difficulty",
-    NeedType.MLD: "moderate learning difficulty",
-    NeedType.SLD: "severe learning difficulty",
-    NeedType.PMLD: "profound and multiple learning difficulty",
-    NeedType.SLCN: "speech, language and communication needs",
-    NeedType.ASD: "autistic spectrum disorder",
-    NeedType.SEMH: "social, emotional and mental health",
-    NeedType.HI: "hearing impairment",
-    NeedType.VI: "visual impairment",
-    NeedType.MSI: "multi-sensory impairment",
-    NeedType.PD: "physical disability",
-    NeedType.DS: "Down syndrome",
-    NeedType.OTH: "other difficulty or disability",
-    NeedType.NSA: "not yet assessed by a specialist",
-}
-
 
 def long_date(value: str | date) -> str:
     """'2026-12-11' -> 'Friday 11 December 2026': a date nobody can misread."""
@@ -48,7 +31,7 @@ def long_date(value: str | date) -> str:
 
 
 def need(value: str) -> str:
-    return f"{NEED_NAMES[NeedType(value)]} ({value})"
+    return f"{NeedType(value).in_words} ({value})"
 
 
 _env = Environment(
