@@ -54,17 +54,17 @@ class Client:
     async def command(self, command: Command, actor: Actor | None = None) -> Accepted[Any] | Rejected:
         envelope_type: Any = CommandEnvelope[type(command)]  # type: ignore[misc]  # a class known at run time
         envelope = envelope_type(command=command, actor=actor or self.actor)
-        msg = await self.nc.request(
-            command_subject(self.prefix, command.SUBJECT), envelope.model_dump_json().encode(), timeout=self.timeout
-        )
-        reply: Accepted[Any] | Rejected = _replies(type(command)).validate_json(msg.data)
+        reply: Accepted[Any] | Rejected = await self._request(command_subject(self.prefix, command.SUBJECT), envelope)
         return reply
 
     async def query(self, query: Query, actor: Actor | None = None) -> Answered[Any] | Rejected:
         envelope_type: Any = QueryEnvelope[type(query)]  # type: ignore[misc]  # a class known at run time
         envelope = envelope_type(query=query, actor=actor or self.actor)
-        msg = await self.nc.request(
-            query_subject(self.prefix, query.SUBJECT), envelope.model_dump_json().encode(), timeout=self.timeout
-        )
-        reply: Answered[Any] | Rejected = _replies(type(query)).validate_json(msg.data)
+        reply: Answered[Any] | Rejected = await self._request(query_subject(self.prefix, query.SUBJECT), envelope)
         return reply
+
+    async def _request(self, subject: str, envelope: Any) -> Any:
+        """Send one request; parse the reply as exactly what the message declares."""
+        message: Command | Query = envelope.command if hasattr(envelope, "command") else envelope.query
+        reply = await self.nc.request(subject, envelope.model_dump_json().encode(), timeout=self.timeout)
+        return _replies(type(message)).validate_json(reply.data)
