@@ -7,6 +7,7 @@ import pytest
 from contracts.identifiers import NeedType, SenStatus
 from services.register.application import Register
 from services.runtime.aggregate import event_metadata
+from services.runtime.clock import today_in_england
 from services.runtime.context import NoCommandContext
 from services.runtime.errors import DomainError, NotAuthorised, NotFound
 from services.runtime.eventstore import IN_MEMORY_ENV
@@ -107,9 +108,18 @@ def test_implausible_dates_of_birth_are_refused(register: Register, born: date, 
 
 
 def test_today_is_the_date_in_england_not_utc(register: Register) -> None:
-    # 23:30 UTC on 31 March 2026 is already 1 April in England (BST)
+    # 23:30 UTC on 31 March 2026 is already 1 April in England (BST): a SENCO may record 1 April, not 2 April
     late = datetime(2026, 3, 31, 23, 30, tzinfo=timezone.utc)
-    as_actor(senco(), late, register.add_to_sen_support, **add_kwargs(add_to_sen_support(effective_date=date(2026, 4, 1))))
+    assert today_in_england(late) == date(2026, 4, 1)
+    command = add_to_sen_support(effective_date=date(2026, 4, 1))
+    as_actor(senco(), late, register.add_to_sen_support, **add_kwargs(command))
+    [change] = pupil_view(register, senco(), late, command.pupil.upn).history
+    assert change.effective_date == date(2026, 4, 1)
+    with pytest.raises(DomainError, match="in the future"):
+        as_actor(senco(), late, register.change_needs, upn=command.pupil.upn, primary_need=NeedType.ASD,
+                 secondary_need=None, effective_date=date(2026, 4, 2), reason="review", evidence_reference=None)
+    # and late on a winter evening (GMT) the date in England is the UTC date
+    assert today_in_england(datetime(2026, 12, 31, 23, 30, tzinfo=timezone.utc)) == date(2026, 12, 31)
 
 
 def test_register_record_is_visible_to_the_school_and_la_only(register: Register) -> None:
