@@ -21,6 +21,7 @@ from pydantic import Field
 from contracts.envelope import EventPayload
 from contracts.identifiers import NeedType
 from contracts.people import ContactPoint, PersonToTell
+from contracts.text import Paragraphs
 
 
 class EhcStep(EventPayload):
@@ -144,7 +145,7 @@ class AnnualReviewOutcome(EhcStep):
 
     decided_on: date
     decision: str = Field(pattern=r"^(maintain|amend|cease)$")
-    summary: str = Field(min_length=1, max_length=4000)
+    summary: Paragraphs = Field(min_length=1, max_length=4000)
     amendments_proposed: str | None = Field(default=None, max_length=4000)
     respond_by: date | None = None  # Regs 22: at least 15 days to comment on amendments
     mediation_contact_by: date | None = None
@@ -161,7 +162,7 @@ class EhcPlanCeased(EventPayload):
     pupil_id: UUID
     upn: str
     ceased_on: date
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Paragraphs = Field(min_length=1, max_length=500)
     continues_on_sen_support: bool  # True: the school keeps the pupil at K; False: no longer has SEN
     # For the people told (CFA s.45, Regs 31: the decision carries appeal rights). Added with defaults.
     school_urn: str | None = None

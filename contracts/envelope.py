@@ -13,7 +13,9 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 from uuid import UUID, uuid4, uuid5
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from contracts import text
 
 # Namespace for ids derived from other ids (uuid5): replays and redeliveries give the same id.
 SENDCASE_NAMESPACE = UUID("5e4dca5e-0000-4000-8000-000000000000")
@@ -50,10 +52,28 @@ def _validate_organisation(value: str) -> str:
 Organisation = Annotated[str, AfterValidator(_validate_organisation)]
 
 
-class Contract(BaseModel):
-    """Base of every contracts model: immutable, strict about unknown fields."""
+class Frozen(BaseModel):
+    """Immutable, strict about unknown fields: every contracts model."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Contract(Frozen):
+    """Base of every contracts model that carries what people typed: every text in it is safe to store and
+    show (contracts/text.py: NFC, no control characters, line breaks only where allowed)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _safe_text(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, (int, float, bool)) or value is None or issubclass(cls, View):
+            return value
+        line_breaks, controls, nested = text.rules_for(cls, info.field_name or "")
+        return value if nested else text.clean(value, line_breaks, controls)
+
+
+class View(Contract):
+    """What a query or command answers with: made by a service from what it stored (which was checked on
+    the way in), so it is never refused for its text; a view of old data must always be readable."""
 
 
 class Actor(Contract):
@@ -154,7 +174,7 @@ class QueryEnvelope(Contract, Generic[Q]):
     correlation_id: UUID = Field(default_factory=uuid4)
 
 
-class FieldError(Contract):
+class FieldError(Frozen):  # in replies, made by us
     field: str  # dotted path into the request, e.g. "command.pupil.upn"
     problem: str
 
@@ -162,7 +182,7 @@ class FieldError(Contract):
 R = TypeVar("R")
 
 
-class Accepted(Contract, Generic[R]):
+class Accepted(Frozen, Generic[R]):  # replies are made by us: their text was cleaned on the way in
     """A command was carried out; `result` is of the command's declared Result type."""
 
     outcome: Literal["accepted"] = "accepted"
@@ -170,7 +190,7 @@ class Accepted(Contract, Generic[R]):
     correlation_id: UUID
 
 
-class Answered(Contract, Generic[R]):
+class Answered(Frozen, Generic[R]):
     """A query's answer; `result` is of the query's declared Result type."""
 
     outcome: Literal["answered"] = "answered"
@@ -186,7 +206,7 @@ class RejectionCode(StrEnum):
     INTERNAL_ERROR = "internal_error"  # our fault; logged under correlation_id
 
 
-class Rejected(Contract):
+class Rejected(Frozen):  # made by us, discriminated by outcome: not re-cleaned
     outcome: Literal["rejected"] = "rejected"
     code: RejectionCode
     rule: str | None = None  # the name of the broken rule, for machines (e.g. "already_on_sen_support")
@@ -208,7 +228,7 @@ def reply_type(message: type[Command] | type[Query]) -> Any:
 # Results shared by many commands
 
 
-class PupilRef(Contract):
+class PupilRef(View):
     """A command about one pupil was carried out: the pupil's id."""
 
     pupil_id: UUID

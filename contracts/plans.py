@@ -13,6 +13,7 @@ from pydantic import Field
 
 from contracts.envelope import EventPayload
 from contracts.people import ContactPoint, PersonToTell
+from contracts.text import Paragraphs
 
 
 class SupportPlanReviewOutcomeShared(EventPayload):
@@ -24,7 +25,7 @@ class SupportPlanReviewOutcomeShared(EventPayload):
     school_urn: str
     child_name: str = Field(min_length=1, max_length=200)
     reviewed_on: date
-    outcome: str = Field(min_length=1, max_length=4000)  # what was agreed, in plain words
+    outcome: Paragraphs = Field(min_length=1, max_length=4000)  # what was agreed, in plain words
     next_review_on: date | None = None
     people_to_tell: list[PersonToTell] = Field(default_factory=list)
     contact: ContactPoint | None = None

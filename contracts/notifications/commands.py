@@ -8,22 +8,23 @@ from uuid import UUID
 
 from pydantic import Field
 
-from contracts.envelope import Command, Contract
+from contracts.envelope import Command, View
 from contracts.identifiers import SchoolUrn
 from contracts.people import ContactPoint, PersonToTell
+from contracts.text import Paragraphs
 
 
-class NoticeRequested(Contract):
+class NoticeRequested(View):
     """The notices owed to each professional named (asking again finds the same ones)."""
 
     notification_ids: list[UUID]
 
 
-class NotificationRef(Contract):
+class NotificationRef(View):
     notification_id: UUID
 
 
-class ReceiptRecorded(Contract):
+class ReceiptRecorded(View):
     notification_id: UUID
     status: str  # what the receipt changed: the notification's status now, or "no change"
 
@@ -42,7 +43,7 @@ class RequestProfessionalNotice(Command):
     school_urn: SchoolUrn | None = None
     child_name: str = Field(min_length=1, max_length=200)
     about: str = Field(min_length=1, max_length=200)  # "Annual review of Sam Taylor's EHC plan"
-    details: str = Field(min_length=1, max_length=4000)  # what is happening and what is asked of them
+    details: Paragraphs = Field(min_length=1, max_length=4000)  # what is happening and what is asked of them
     respond_by: date | None = None
     event_on: date | None = None  # e.g. the review meeting date
     people_to_tell: list[PersonToTell] = Field(min_length=1, max_length=50)
@@ -57,7 +58,7 @@ class CancelNotification(Command):
     Result = NotificationRef
 
     notification_id: UUID
-    reason: str = Field(min_length=5, max_length=1000)
+    reason: Paragraphs = Field(min_length=5, max_length=1000)
 
 
 class DeliveryReceipt(Command):

@@ -7,6 +7,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from contracts.envelope import EventPayload
+from contracts.text import Paragraphs
 
 
 class Duty(StrEnum):
@@ -87,4 +88,4 @@ class CouldNotNotify(EventPayload):
     pupil_id: UUID
     school_urn: str | None
     recipient: str | None
-    reason: str
+    reason: Paragraphs

@@ -6,12 +6,13 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from contracts.envelope import Contract, Query
+from contracts.envelope import Query, View
 from contracts.identifiers import SchoolUrn
 from contracts.notifications.events import Duty, NotificationStatus
+from contracts.text import Paragraphs
 
 
-class NotificationView(Contract):
+class NotificationView(View):
     notification_id: UUID
     duty: Duty
     pupil_id: UUID
@@ -23,11 +24,11 @@ class NotificationView(Contract):
     recipients: str  # "<name> (<relationship>)", or "nobody recorded"
     status: NotificationStatus
     channel: str | None
-    reason: str | None  # why it could not be sent or delivered, for a person
+    reason: Paragraphs | None  # why it could not be sent or delivered, for a person
     unreachable_channels: list[str]  # channels that failed permanently (e.g. invalid email address)
     attempts: int
     subject: str | None
-    body: str | None
+    body: Paragraphs | None
     content_hash: str | None
     cause_event_id: UUID
     cause_event_type: str
@@ -37,7 +38,7 @@ class NotificationView(Contract):
     history: list[dict[str, Any]]  # every step: what happened, when, on which channel
 
 
-class CountsView(Contract):
+class CountsView(View):
     school_urn: str | None
     total: int
     by_status: dict[str, int]

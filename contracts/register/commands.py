@@ -10,6 +10,7 @@ from contracts.envelope import Command, Contract, PupilRef
 from contracts.identifiers import NeedType, SchoolUrn, Upn
 from contracts.people import PersonToTell
 from contracts.register.queries import RollImportReport
+from contracts.text import Paragraphs, RawText
 
 
 class PupilIdentity(Contract):
@@ -38,7 +39,7 @@ class AddToSenSupport(Command):
     primary_need: NeedType
     secondary_need: NeedType | None = None
     effective_date: date  # the day SEN provision starts
-    reason: str = Field(min_length=1, max_length=2000)  # why, in the SENCO's words
+    reason: Paragraphs = Field(min_length=1, max_length=2000)  # why, in the SENCO's words
     evidence_reference: str | None = Field(default=None, max_length=500)  # e.g. "APDR review 3 Nov 2026"
 
     @model_validator(mode="after")
@@ -117,7 +118,7 @@ class NoteConcern(Command):
     Result = PupilRef
 
     upn: Upn
-    note: str = Field(min_length=1, max_length=1000)
+    note: Paragraphs = Field(min_length=1, max_length=1000)
     noted_on: date
 
 
@@ -129,7 +130,7 @@ class ChangeNeeds(Command):
     primary_need: NeedType
     secondary_need: NeedType | None = None
     effective_date: date
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Paragraphs = Field(min_length=1, max_length=2000)
     evidence_reference: str | None = Field(default=None, max_length=500)
 
 
@@ -139,7 +140,7 @@ class RemoveFromSenRegister(Command):
 
     upn: Upn
     effective_date: date
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Paragraphs = Field(min_length=1, max_length=2000)
     evidence_reference: str | None = Field(default=None, max_length=500)
 
 
@@ -150,7 +151,7 @@ class RecordSenProvision(Command):
     Result = PupilRef
 
     upn: Upn
-    provision: str = Field(min_length=1, max_length=2000)
+    provision: Paragraphs = Field(min_length=1, max_length=2000)
     effective_date: date
 
 
@@ -163,7 +164,7 @@ class TransferPupil(Command):
     upn: Upn
     to_school_urn: SchoolUrn
     leaving_date: date
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: Paragraphs = Field(min_length=1, max_length=1000)
 
 
 class AcknowledgeTransfer(Command):
@@ -185,5 +186,5 @@ class ImportRoll(Command):
 
     school_urn: SchoolUrn
     file_name: str = Field(min_length=1, max_length=300)
-    csv_text: str = Field(max_length=900_000)  # NATS carries up to 1 MB: about 8,000 pupils a file
+    csv_text: RawText = Field(max_length=900_000)  # NATS carries up to 1 MB: about 8,000 pupils a file
     on_roll_from: date

@@ -10,6 +10,7 @@ from pydantic import Field
 from contracts.envelope import EventPayload
 from contracts.identifiers import NeedType
 from contracts.people import PersonToTell
+from contracts.text import Paragraphs
 
 
 class PupilAddedToSenSupport(EventPayload):
@@ -28,7 +29,7 @@ class PupilAddedToSenSupport(EventPayload):
     primary_need: NeedType
     secondary_need: NeedType | None
     effective_date: date
-    reason: str
+    reason: Paragraphs
     people_to_tell: list[PersonToTell] = Field(default_factory=list)
 
 
@@ -44,7 +45,7 @@ class PupilRemovedFromSenRegister(EventPayload):
     given_name: str
     family_name: str
     effective_date: date
-    reason: str
+    reason: Paragraphs
     people_to_tell: list[PersonToTell] = Field(default_factory=list)
 
 
@@ -60,7 +61,7 @@ class SpecialEducationalProvisionMade(EventPayload):
     school_urn: str
     given_name: str
     family_name: str
-    provision: str  # what is being provided, in plain words
+    provision: Paragraphs  # what is being provided, in plain words
     effective_date: date
     people_to_tell: list[PersonToTell] = Field(default_factory=list)
 

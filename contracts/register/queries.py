@@ -7,25 +7,26 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, Field
 
-from contracts.envelope import Contract, Query
+from contracts.envelope import Query, View
 from contracts.identifiers import NeedType, SchoolUrn, SenStatus, Upn
 from contracts.people import PersonToTell
+from contracts.text import Paragraphs
 
 
-class PupilStatusChange(Contract):
+class PupilStatusChange(View):
     recorded_at: datetime
     effective_date: date
     status: SenStatus
     primary_need: NeedType | None
     secondary_need: NeedType | None
-    reason: str
+    reason: Paragraphs
     evidence_reference: str | None
     by_user: str
     by_role: str
     by_organisation: str
 
 
-class PupilView(Contract):
+class PupilView(View):
     pupil_id: UUID
     upn: str
     given_name: str
@@ -51,13 +52,13 @@ class PupilView(Contract):
     awaiting_acknowledgement_from: str | None = None
 
 
-class RejectedRow(Contract):
+class RejectedRow(View):
     row: int  # the line number in the file (the header is line 1)
     field: str
     problem: str
 
 
-class RollImportReport(Contract):
+class RollImportReport(View):
     import_id: UUID
     school_urn: str
     file_name: str
@@ -68,11 +69,11 @@ class RollImportReport(Contract):
     rejected: list[RejectedRow]
 
 
-class HistoryEntry(Contract):
+class HistoryEntry(View):
     recorded_at: datetime
     effective_date: date | None
     what: str  # e.g. "added to SEN support (K)"
-    detail: str
+    detail: Paragraphs
     school_urn: str
     by_user: str
     by_role: str
@@ -80,7 +81,7 @@ class HistoryEntry(Contract):
     evidence_reference: str | None = None
 
 
-class RegisterEntry(Contract):
+class RegisterEntry(View):
     pupil_id: UUID
     upn: str
     given_name: str
@@ -92,14 +93,14 @@ class RegisterEntry(Contract):
     primary_area: str | None
 
 
-class RegisterAsAt(Contract):
+class RegisterAsAt(View):
     school_urn: str | None  # None: the whole LA
     as_at: date
     roll: int
     entries: list[RegisterEntry]
 
 
-class CountLine(Contract):
+class CountLine(View):
     key: str
     sen_support: int
     ehc_plan: int
@@ -108,7 +109,7 @@ class CountLine(Contract):
     ehc_plan_percent: float
 
 
-class RegisterCounts(Contract):
+class RegisterCounts(View):
     school_urn: str | None
     as_at: date
     roll: int
@@ -123,7 +124,7 @@ class RegisterCounts(Contract):
     by_primary_need: list[CountLine]
 
 
-class CensusFile(Contract):
+class CensusFile(View):
     """The census SEN extract: CSV text with the DfE codes."""
 
     csv: str

@@ -211,7 +211,7 @@ async def test_rule_breaking_and_unauthorised_commands_are_rejected_with_reasons
     assert duplicate.field_errors[0].field == "csv_text"
     garbled = await client.command(
         ImportRoll(school_urn=SCHOOL, file_name="x.csv", csv_text="\x00\x01\x02", on_roll_from=ROLL_DAY))
-    assert isinstance(garbled, Rejected) and garbled.rule == "garbled_file"
+    assert isinstance(garbled, Rejected) and garbled.rule == "garbled_file", garbled.field_errors
     assert stored(runtime) == before
 
 

@@ -15,6 +15,7 @@ import io
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
+from unicodedata import normalize
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -23,6 +24,7 @@ from pydantic import ValidationError
 from contracts.envelope import derived_id
 from contracts.identifiers import validate_upn
 from contracts.people import PersonToTell
+from contracts.text import control_character, problem_with
 from services.register.domain.census import age_on
 from services.runtime.aggregate import Aggregate
 from services.runtime.errors import DomainError
@@ -119,7 +121,8 @@ def read_roll(csv_text: str, today: date) -> ReadRoll:
         raise DomainError(
             "The file's heading row has no column for "
             + ", ".join(HEADINGS[m][0] for m in missing)
-            + f" (found: {', '.join(h for h in header[:12]) or 'nothing'}). Export the roll as CSV with a heading row.",
+            + f" (found: {', '.join(_printable(h) for h in header[:12]) or 'nothing'}). "
+            "Export the roll as CSV with a heading row.",
             rule="garbled_file",
             field="csv_text",
         )
@@ -137,10 +140,18 @@ def read_roll(csv_text: str, today: date) -> ReadRoll:
         result.total += 1
 
         def cell(i: int | None) -> str:  # used within this row's iteration only
-            return record[i].strip() if i is not None and i < len(record) else ""  # noqa: B023
+            return normalize("NFC", record[i].strip()) if i is not None and i < len(record) else ""  # noqa: B023
 
         def reject(field_name: str, problem: str) -> None:
             result.rejected.append({"row": line, "field": field_name, "problem": problem})  # noqa: B023
+
+        # A cell holding a control character (a NUL from a broken export) cannot be stored: the row is
+        # rejected naming the column, and the character is not echoed back.
+        bad = next((i for i, value in enumerate(record) if control_character(value, line_breaks=False)), None)
+        if bad is not None:
+            heading = _printable(header[bad]) if bad < len(header) else f"column {bad + 1}"
+            reject(heading, f"the {heading} cell {problem_with(record[bad], line_breaks=False)}")
+            continue
 
         try:
             upn = validate_upn(cell(where["upn"]))
@@ -199,6 +210,11 @@ def read_roll(csv_text: str, today: date) -> ReadRoll:
     if result.total == 0:
         raise DomainError("The file has a heading row but no pupils.", rule="empty_file", field="csv_text")
     return result
+
+
+def _printable(text: str) -> str:
+    """Text from a file, safe to show and store: control characters shown as "?"."""
+    return "".join("?" if control_character(ch, line_breaks=False) else ch for ch in text)[:60]
 
 
 class RollImport(Aggregate):
