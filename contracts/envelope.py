@@ -164,6 +164,10 @@ Q = TypeVar("Q", bound=Query)
 class CommandEnvelope(Contract, Generic[C]):
     command: C
     actor: Actor
+    # The command's own id, its idempotency key: sent again with the same id (a retry after a timeout), the
+    # command is not done again and the first reply comes back. One per command, never the correlation id
+    # (one correlation spans many commands). A client that sends none gets a fresh one: no retry is safe.
+    command_id: UUID = Field(default_factory=uuid4)
     correlation_id: UUID = Field(default_factory=uuid4)
     causation_id: UUID | None = None
 
@@ -203,6 +207,7 @@ class RejectionCode(StrEnum):
     NOT_AUTHORISED = "not_authorised"  # the actor may not do this
     RULE_BROKEN = "rule_broken"  # a domain rule says no: see message
     NOT_FOUND = "not_found"
+    CONFLICT = "conflict"  # someone else changed the same record at the same moment, again and again: try again
     INTERNAL_ERROR = "internal_error"  # our fault; logged under correlation_id
 
 

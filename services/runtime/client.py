@@ -7,10 +7,12 @@ keeps it so). Each reply is parsed as exactly what the message declares: `Accept
 
 from __future__ import annotations
 
+import asyncio
 from functools import cache
 from typing import Any, TypeVar
 
 import nats
+import nats.errors
 from pydantic import TypeAdapter
 
 from contracts.envelope import (
@@ -37,11 +39,12 @@ def _replies(message: type[Command] | type[Query]) -> TypeAdapter[Any]:
 class Client:
     """One connection to NATS, acting as one person (or naming another actor per call)."""
 
-    def __init__(self, nats_url: str, prefix: str, actor: Actor, timeout: float = 10.0) -> None:
+    def __init__(self, nats_url: str, prefix: str, actor: Actor, timeout: float = 10.0, retries: int = 2) -> None:
         self.nats_url = nats_url
         self.prefix = prefix
         self.actor = actor
         self.timeout = timeout
+        self.retries = retries  # a command whose reply did not come in time is sent again, with the same id
         self.nc: Any = None
 
     async def __aenter__(self) -> Client:
@@ -64,7 +67,29 @@ class Client:
         return reply
 
     async def _request(self, subject: str, envelope: Any) -> Any:
-        """Send one request; parse the reply as exactly what the message declares."""
+        """Send one request; parse the reply as exactly what the message declares. When no reply comes in
+        time, send the same envelope again (a command keeps its id, so it is done at most once), then give
+        up with NoReply: the command may or may not have been done, and sending it again is safe."""
         message: Command | Query = envelope.command if hasattr(envelope, "command") else envelope.query
-        reply = await self.nc.request(subject, envelope.model_dump_json().encode(), timeout=self.timeout)
-        return _replies(type(message)).validate_json(reply.data)
+        body = envelope.model_dump_json().encode()
+        for attempt in range(self.retries + 1):
+            try:
+                reply = await self.nc.request(subject, body, timeout=self.timeout)
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as e:
+                if attempt == self.retries:
+                    raise NoReply(subject, self.retries + 1, getattr(envelope, "command_id", None)) from e
+                await asyncio.sleep(min(2.0, 0.25 * 2**attempt))
+                continue
+            return _replies(type(message)).validate_json(reply.data)
+        raise AssertionError("unreachable")
+
+
+class NoReply(Exception):
+    """No reply came, however often the request was sent."""
+
+    def __init__(self, subject: str, tries: int, command_id: Any) -> None:
+        what = f"command {command_id}" if command_id else "query"
+        super().__init__(
+            f"No reply from sendcase to {subject} after {tries} tries: is the service running? The {what} may "
+            "or may not have been done; sending it again with the same id is safe."
+        )

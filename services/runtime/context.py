@@ -22,6 +22,7 @@ class CommandContext:
     now: datetime
     correlation_id: UUID = field(default_factory=uuid4)
     causation_id: UUID | None = None
+    command_id: UUID | None = None  # the idempotency key of the command being handled, if it is one
 
     def metadata(self) -> dict[str, Any]:
         """What is stored beside every domain event recorded in this context."""

@@ -39,9 +39,9 @@ from contracts.envelope import (
 from contracts.subjects import command_subject, query_subject
 from services.runtime.clock import Clock
 from services.runtime.context import CommandContext
-from services.runtime.errors import DomainError, NotAuthorised, NotFound
+from services.runtime.errors import Conflict, DomainError, NotAuthorised, NotFound
 from services.runtime.logging import get_logger
-from services.runtime.routes import BoundRoute
+from services.runtime.routes import BoundRoute, Replayed
 
 log = get_logger(__name__)
 
@@ -76,6 +76,8 @@ def rejection_for(error: DomainError, correlation_id: Any) -> Rejected:
         code = RejectionCode.NOT_AUTHORISED
     elif isinstance(error, NotFound):
         code = RejectionCode.NOT_FOUND
+    elif isinstance(error, Conflict):
+        code = RejectionCode.CONFLICT
     errors = [FieldError(field=error.field, problem=error.message)] if error.field else []
     return Rejected(
         code=code, rule=error.rule, message=error.message, field_errors=errors, correlation_id=correlation_id
@@ -123,21 +125,25 @@ def _handler(bound: BoundRoute, clock: Clock) -> Callable[..., Any]:
             now=clock.now(),
             correlation_id=envelope.correlation_id,
             causation_id=getattr(envelope, "causation_id", None),
+            command_id=getattr(envelope, "command_id", None),
         )
         payload = envelope.command if is_command else envelope.query
         with structlog.contextvars.bound_contextvars(
             correlation_id=str(ctx.correlation_id), request=subject_name, user=ctx.actor.user_id
         ):
             try:
-                result = await bound.call(payload, ctx)
+                reply = await bound.call(payload, ctx)
             except DomainError as e:
                 log.info("request.rejected", rule=e.rule, reason=e.message)
                 return rejection_for(e, ctx.correlation_id)
             except Exception:
                 log.exception("request.failed")
                 return internal_error(ctx.correlation_id)
+            if isinstance(reply, Replayed):
+                log.info("request.repeated", first_reply="returned again, nothing done")
+                return success.model_validate_json(reply.reply)
             log.info("request.done")
-            return success(result=result, correlation_id=ctx.correlation_id)
+            return reply
 
     # The signature is the contract: FastStream validates the body against it and documents it.
     handle.__annotations__ = {"envelope": envelope_type, "return": success | Rejected}

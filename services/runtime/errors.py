@@ -26,3 +26,9 @@ class NotAuthorised(DomainError):
 
 class NotFound(DomainError):
     rule = "not_found"
+
+
+class Conflict(DomainError):
+    """The record changed under the command each time it was tried (another replica, at the same moment)."""
+
+    rule = "conflict"

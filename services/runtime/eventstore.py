@@ -14,9 +14,10 @@ import contextvars
 import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import date, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import unquote, urlsplit
+from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import (
@@ -28,9 +29,12 @@ from eventsourcing.persistence import (
     Tracking,
     Transcoding,
 )
+from eventsourcing.postgres import PostgresFactory
+from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
 
 from services.runtime.context import CommandContext, current_context, reset_context, set_context
+from services.runtime.receipts import CommandReceipt, InMemoryReceiptRecorder, PostgresReceiptRecorder, collected_saves
 
 T = TypeVar("T")
 
@@ -74,7 +78,33 @@ class SendcaseApplication(Application):
         return StampingMapper(transcoder=self.construct_transcoder())
 
     def construct_recorder(self) -> Any:
-        return self.factory.process_recorder()
+        """The library's process recorder (events and tracking), extended with command receipts."""
+        if isinstance(self.factory, PostgresFactory):
+            self.factory.env[PostgresFactory.PROCESS_RECORDER_TOPIC] = get_topic(PostgresReceiptRecorder)
+            return self.factory.process_recorder()
+        return InMemoryReceiptRecorder()
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """Save now; or, inside a routed command, collect for the runtime to save once with the command's
+        receipt (services/runtime/receipts.py)."""
+        collected = collected_saves()
+        if collected is not None and not kwargs:
+            collected.extend(o for o in objs if o is not None)
+            return []
+        return super().save(*objs, **kwargs)
+
+    def save_command(self, receipt: CommandReceipt, *aggregates: Any) -> None:
+        """Store a command's events and its receipt in one transaction. Raises IntegrityError (a
+        RecordConflictError when an aggregate moved on meanwhile) and stores nothing when either clashes."""
+        processing: ProcessingEvent[Any] = ProcessingEvent()
+        processing.collect_events(*aggregates)
+        self.events.put(processing.events, command_receipt=receipt)
+
+    def find_receipt(self, command_id: UUID) -> str | None:
+        return self.recorder.find_receipt(command_id)  # type: ignore[no-any-return, attr-defined]
+
+    def purge_receipts(self, before: datetime) -> int:
+        return self.recorder.purge_receipts(before)  # type: ignore[no-any-return, attr-defined]
 
     def save_tracked(self, tracking: Tracking, *aggregates: Any) -> None:
         """Store a reaction's events and the position of the message that caused it, atomically.

@@ -28,12 +28,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from eventsourcing.persistence import IntegrityError
 from pydantic import BaseModel, TypeAdapter
 
-from contracts.envelope import Command, Query
+from contracts.envelope import Accepted, Answered, Command, Query
 from services.runtime.clock import today_in_england
 from services.runtime.context import CommandContext, reset_context, set_context
+from services.runtime.errors import Conflict
 from services.runtime.eventstore import EventStore
+from services.runtime.logging import get_logger
+from services.runtime.receipts import CommandReceipt, collecting_saves
+
+log = get_logger(__name__)
+CONFLICT_ATTEMPTS = 5  # a command whose save clashes with another writer is tried this many times
 
 # The names a route's function may take to be told who is acting and when (never read from a global).
 CONTEXT_PARAMETERS = ("actor", "today", "now")
@@ -180,20 +187,69 @@ def _owner(route: Route, candidates: tuple[object, ...]) -> object:
     raise RouteError(f"{route.name} is defined on none of {', '.join(type(c).__name__ for c in candidates)}")
 
 
+@dataclass(frozen=True)
+class Replayed:
+    """A command sent again with the id of one already done: its first reply, as sent."""
+
+    reply: str
+
+
 def _caller(route: Route, store: EventStore[Any], owner: object) -> Callable[[Any, CommandContext], Any]:
+    """The route's call: message and context in, its reply out (Accepted / Answered, or Replayed)."""
     unpack, coerce, name = _unpacker(route), _coercer(route.message), route.function.__name__
-    if route.is_async:
+    result_type: Any = route.message.Result
+    if route.kind == "query":
+        answered: Any = Answered[result_type]
+        if route.is_async:
 
-        async def call_async(message: Any, ctx: CommandContext) -> Any:
-            token = set_context(ctx)
+            async def query_async(message: Any, ctx: CommandContext) -> Any:
+                token = set_context(ctx)
+                try:
+                    result = coerce(await getattr(owner, name)(**unpack(message, ctx)))
+                finally:
+                    reset_context(token)
+                return answered(result=result, correlation_id=ctx.correlation_id)
+
+            return query_async
+
+        async def query_in_store(message: Any, ctx: CommandContext) -> Any:
+            result = coerce(await store.call(ctx, getattr(owner, name), **unpack(message, ctx)))
+            return answered(result=result, correlation_id=ctx.correlation_id)
+
+        return query_in_store
+
+    accepted: Any = Accepted[result_type]
+
+    def run_command(message: Any, ctx: CommandContext) -> Any:
+        """In the store's thread: the command once, its events and receipt saved together (see receipts.py).
+        A save that clashes with another writer is tried again from a fresh load, a bounded number of times."""
+        app = store.app
+        if ctx.command_id is not None and (first := app.find_receipt(ctx.command_id)) is not None:
+            return Replayed(first)
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            with collecting_saves() as changed:
+                result = coerce(getattr(owner, name)(**unpack(message, ctx)))
+            reply = accepted(result=result, correlation_id=ctx.correlation_id)
             try:
-                return coerce(await getattr(owner, name)(**unpack(message, ctx)))
-            finally:
-                reset_context(token)
+                if ctx.command_id is None:
+                    app.save(*changed)
+                else:
+                    app.save_command(CommandReceipt(ctx.command_id, reply.model_dump_json(), ctx.now), *changed)
+            except IntegrityError:
+                if ctx.command_id is not None and (first := app.find_receipt(ctx.command_id)) is not None:
+                    return Replayed(first)  # the same command, sent twice at once: the other one did it
+                log.info("command.conflict", attempt=attempt, command=route.message.SUBJECT)
+                continue
+            return reply
+        raise Conflict(
+            "Someone else changed this record at the same moment, several times over, so nothing was changed. "
+            "Please try again."
+        )
 
-        return call_async
+    if route.is_async:
+        raise RouteError(f"{route.name}: a command is answered by the application (a plain method), not async")
 
-    async def call_in_store(message: Any, ctx: CommandContext) -> Any:
-        return coerce(await store.call(ctx, getattr(owner, name), **unpack(message, ctx)))
+    async def command_in_store(message: Any, ctx: CommandContext) -> Any:
+        return await store.call(ctx, run_command, message, ctx)
 
-    return call_in_store
+    return command_in_store

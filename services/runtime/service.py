@@ -14,7 +14,7 @@ import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import asyncpg
@@ -188,7 +188,17 @@ class ServiceRuntime:
             self._spawn(f"projection:{runner.projection.name}", runner.run)
         for worker in svc.workers:
             self._spawn(worker.name, functools.partial(worker.run, self))
+        self._spawn("command-receipts", self._forget_old_command_ids)
         log.info("service.started", pid=os.getpid(), database=s.database_name, nats=s.nats_url)
+
+    async def _forget_old_command_ids(self) -> None:
+        """Purge command receipts older than the kept period, hourly (any replica may: it is idempotent)."""
+        store, kept = self.service.store, timedelta(days=self.settings.command_ids_kept_days)
+        while True:
+            purged = await store.call(None, store.app.purge_receipts, self.service.clock.now() - kept)
+            if purged:
+                log.info("command_receipts.purged", count=purged, older_than_days=self.settings.command_ids_kept_days)
+            await asyncio.sleep(3600)
 
     def _add_ping(self, router: NatsRouter) -> None:
         @router.subscriber(ping_subject(self.settings.subject_prefix, self.service.name), title="ping")

@@ -42,6 +42,9 @@ class ServiceSettings(BaseSettings):
     consumer_ack_wait_seconds: float = Field(default=30.0, gt=0)  # redelivery after a crash mid-message
 
     event_store_threads: int = Field(default=8, ge=1)
+    # How long a command's id (its idempotency key) and first reply are kept: a command sent again with the
+    # same id within this time is not done again (docs/operations.md).
+    command_ids_kept_days: float = Field(default=30, gt=0)
     local_authority_code: str = "000"  # the LA this deployment serves (3-digit DfE code)
 
     @model_validator(mode="after")

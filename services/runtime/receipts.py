@@ -1,0 +1,125 @@
+"""Command receipts: each command id with its reply, written in the same transaction as the command's events.
+
+A command sent again with the same id (a client that retried after a timeout, a double-click) finds its
+receipt and gets the first reply; nothing is stored again and no letter is sent twice. Receipts are kept
+for `command_ids_kept_days` (30 days by default; docs/operations.md), then purged: a command retried
+later than that is taken as new.
+
+The receipt rides on eventsourcing's own insert: the service's recorder (a subclass of the library's
+process recorder, PostgreSQL or in memory) writes it inside the transaction that stores the events, and
+a second receipt for the same id violates its primary key, so the whole save is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.popo import POPOProcessRecorder
+from eventsourcing.postgres import PostgresProcessRecorder
+from psycopg.sql import SQL, Identifier
+
+
+@dataclass(frozen=True)
+class CommandReceipt:
+    command_id: UUID
+    reply: str  # the reply as sent (JSON)
+    recorded_at: datetime
+
+
+class PostgresReceiptRecorder(PostgresProcessRecorder):
+    """The library's PostgreSQL process recorder, plus a `<name>_command_receipts` table."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.receipts_table_name = self.events_table_name.replace("_events", "") + "_command_receipts"
+
+    def _receipts(self) -> Identifier:
+        return Identifier(self.datastore.schema, self.receipts_table_name)
+
+    def create_table(self) -> None:
+        super().create_table()
+        statement = SQL(
+            "CREATE TABLE IF NOT EXISTS {0} (command_id uuid PRIMARY KEY, reply text NOT NULL, "
+            "recorded_at timestamptz NOT NULL); CREATE INDEX IF NOT EXISTS {1} ON {0} (recorded_at)"
+        ).format(self._receipts(), Identifier(f"{self.receipts_table_name}_recorded_at"))
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(statement)
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        receipt: CommandReceipt | None = kwargs.get("command_receipt")
+        if receipt is not None:
+            curs.execute(
+                SQL("INSERT INTO {0} (command_id, reply, recorded_at) VALUES (%s, %s, %s)").format(self._receipts()),
+                (receipt.command_id, receipt.reply, receipt.recorded_at),
+            )
+        super()._insert_events(curs, stored_events, **kwargs)
+
+    def find_receipt(self, command_id: UUID) -> str | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT reply FROM {0} WHERE command_id = %s").format(self._receipts()), (command_id,))
+            row = curs.fetchone()
+        return None if row is None else row["reply"]
+
+    def purge_receipts(self, before: datetime) -> int:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("DELETE FROM {0} WHERE recorded_at < %s").format(self._receipts()), (before,))
+            return curs.rowcount
+
+
+class InMemoryReceiptRecorder(POPOProcessRecorder):
+    """The library's in-memory process recorder, plus receipts (for unit tests)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._receipts: dict[UUID, CommandReceipt] = {}
+
+    def _assert_uniqueness(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        super()._assert_uniqueness(stored_events, **kwargs)
+        receipt: CommandReceipt | None = kwargs.get("command_receipt")
+        if receipt is not None and receipt.command_id in self._receipts:
+            raise IntegrityError(f"command {receipt.command_id} was already recorded")
+
+    def _update_table(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._update_table(stored_events, **kwargs)
+        receipt: CommandReceipt | None = kwargs.get("command_receipt")
+        if receipt is not None:
+            self._receipts[receipt.command_id] = receipt
+        return ids
+
+    def find_receipt(self, command_id: UUID) -> str | None:
+        with self._database_lock:
+            found = self._receipts.get(command_id)
+        return None if found is None else found.reply
+
+    def purge_receipts(self, before: datetime) -> int:
+        with self._database_lock:
+            old = [k for k, r in self._receipts.items() if r.recorded_at < before]
+            for k in old:
+                del self._receipts[k]
+        return len(old)
+
+
+# While a routed command runs, the application's saves are collected here instead of written, so that the
+# runtime writes them once, together with the command's receipt, in one transaction.
+_collecting: ContextVar[list[Any] | None] = ContextVar("sendcase_collecting_saves", default=None)
+
+
+def collected_saves() -> list[Any] | None:
+    return _collecting.get()
+
+
+@contextlib.contextmanager
+def collecting_saves() -> Iterator[list[Any]]:
+    collected: list[Any] = []
+    token = _collecting.set(collected)
+    try:
+        yield collected
+    finally:
+        _collecting.reset(token)
