@@ -46,6 +46,43 @@ from services.runtime.routes import BoundRoute, Replayed
 log = get_logger(__name__)
 
 MAX_FIELD_ERRORS = 20  # a reply lists at most this many field errors (and says how many more)
+MAX_BODY_BYTES = 1024 * 1024  # NATS's own default payload limit
+MAX_DEPTH = 32  # no contract nests deeper than a few levels
+MAX_FIELDS = 5000  # keys and list items in one request, all levels together (a roll import is one string)
+
+
+class PayloadRefused(ValueError):
+    """A request body refused before it is parsed against its contract."""
+
+
+async def bounded_json(msg: Any) -> Any:
+    """The request body as JSON, within bounds: decoded here, before FastStream (or pydantic) parses it, so
+    a body too large, too deep or too wide is answered `invalid` instead of failing somewhere unanswered."""
+    body: bytes = msg.body
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadRefused(f"the request is {len(body):,} bytes; the most is {MAX_BODY_BYTES:,}")
+    try:
+        data = json.loads(body)
+    except RecursionError:
+        raise PayloadRefused(f"the request nests deeper than {MAX_DEPTH} levels") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise PayloadRefused(f"not JSON: {e}") from None
+    _check_shape(data)
+    return data
+
+
+def _check_shape(data: Any) -> None:
+    fields, stack = 0, [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise PayloadRefused(f"the request nests deeper than {MAX_DEPTH} levels")
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        for child in children:
+            fields += 1
+            if fields > MAX_FIELDS:
+                raise PayloadRefused(f"the request has more than {MAX_FIELDS:,} fields")
+            stack.append((child, depth + 1))
 
 
 def field_errors(errors: list[Any]) -> list[FieldError]:
@@ -102,6 +139,8 @@ class RequestGuard(BaseMiddleware):
     async def consume_scope(self, call_next: Any, msg: Any) -> Any:
         try:
             return await call_next(msg)
+        except PayloadRefused as e:
+            return invalid([FieldError(field="(message)", problem=str(e))])
         except json.JSONDecodeError as e:
             return invalid([FieldError(field="(message)", problem=f"not JSON: {e.msg}")])
         except (ValidationError, ArgumentsInvalid) as e:
@@ -160,5 +199,7 @@ def router_for(service: str, prefix: str, routes: list[BoundRoute], clock: Clock
     for bound in routes:
         message = bound.route.message
         subject = (command_subject if issubclass(message, Command) else query_subject)(prefix, message.SUBJECT)
-        router.subscriber(subject, queue=service, title=f"{message.SUBJECT}")(_handler(bound, clock))
+        router.subscriber(subject, queue=service, title=f"{message.SUBJECT}", decoder=bounded_json)(
+            _handler(bound, clock)
+        )
     return router

@@ -100,3 +100,28 @@ async def test_an_unexpected_failure_is_rejected_with_a_reference_and_the_servic
     assert "disk full" not in reply.message  # internals are logged, not shown
     monkeypatch.undo()
     assert isinstance(await client.command(add_to_sen_support()), Accepted)
+
+
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nests deeper"),
+        (json.dumps({"command": {f"k{i}": i for i in range(20_000)}, "actor": {}}).encode(), "more than"),
+        (b"\xff\xfe not utf-8", "not JSON"),
+    ],
+    ids=["deeply nested", "20,000 unknown keys", "not text"],
+)
+async def test_every_request_is_answered_whatever_its_body(register, body: bytes, says: str) -> None:
+    runtime, client = register
+    reply = await raw_request(client, body)
+    assert reply.code is RejectionCode.INVALID and says in reply.message, reply
+    assert len(reply.model_dump_json()) < 10_000
+    assert stored_events(runtime) == 0
+
+
+async def test_a_contract_with_thousands_of_wrong_fields_gets_a_short_readable_reply(register) -> None:
+    runtime, client = register
+    body = {"command": {f"unknown_{i}": i for i in range(3000)}, "actor": senco().model_dump(mode="json")}
+    reply = await raw_request(client, json.dumps(body).encode())
+    assert reply.code is RejectionCode.INVALID and "more problems" in reply.message
+    assert len(reply.field_errors) == 20 and len(reply.model_dump_json()) < 10_000
