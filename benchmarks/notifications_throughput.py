@@ -32,7 +32,7 @@ from services.runtime.context import CommandContext, reset_context, set_context 
 from services.runtime.database import ensure_database  # noqa: E402
 from services.runtime.service import ServiceRuntime, cancel_until_done  # noqa: E402
 from benchmarks._support import SCHOOL_DAY, delivery_settings, mother, publish, pupil_added, senco  # noqa: E402
-from infra.scratch import Sandbox, new_prefix, scratch_servers  # noqa: E402
+from infra.stack.scratch import Sandbox, new_prefix, scratch_servers  # noqa: E402
 
 assert Duty  # the duty table is what is measured
 

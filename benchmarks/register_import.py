@@ -26,7 +26,7 @@ from services.runtime.database import PositionStore, create_pool, ensure_databas
 from services.runtime.logfollower import LogFollower  # noqa: E402
 from services.runtime.projection import ProjectionRunner  # noqa: E402
 from benchmarks._support import senco  # noqa: E402
-from infra.scratch import Sandbox, new_prefix, scratch_servers  # noqa: E402
+from infra.stack.scratch import Sandbox, new_prefix, scratch_servers  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=timezone.utc)
 

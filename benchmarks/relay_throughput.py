@@ -29,7 +29,7 @@ from services.runtime.logfollower import LogFollower  # noqa: E402
 from services.runtime.outbox import OutboxRelay  # noqa: E402
 from services.runtime.streams import ensure_streams  # noqa: E402
 from benchmarks._support import SCHOOL_DAY, senco, upn  # noqa: E402
-from infra.scratch import Sandbox, new_prefix, scratch_servers  # noqa: E402
+from infra.stack.scratch import Sandbox, new_prefix, scratch_servers  # noqa: E402
 
 
 def store_pupils(app, count: int) -> None:

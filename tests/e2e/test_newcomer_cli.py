@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.stack import StackState, pid_alive
+from infra.stack.servers import StackState, pid_alive
 from tests.conftest import server_dir
 
 SENDCASE = str(Path(sys.executable).parent / "sendcase")

@@ -25,7 +25,7 @@ from contracts.register import (
     RejectedRow,
     RollImportReport,
 )
-from infra.render import NEED_NAMES, format_date, format_datetime, render, render_rejection
+from infra.cli.render import NEED_NAMES, format_date, format_datetime, render, render_rejection
 from tests.support.factories import SCHOOL, upn
 
 # What must never be printed: a parent's own address is for sending letters, and a child looked after's

@@ -17,7 +17,7 @@ from typing import Callable
 from contracts.envelope import Actor, Role
 from contracts.identifiers import NeedType, upn_check_letter
 from contracts.register import AddToSenSupport, ImportRoll, LaCounts, PupilIdentity, SchoolRegister
-from infra.client import Client
+from infra.cli.locate import Client
 from services.register.domain.census import academic_year_starting, last_census_day_before
 
 DEMO_LA = "000"

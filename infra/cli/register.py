@@ -40,7 +40,7 @@ from contracts.register import (
     TransferPupil,
     WithdrawConsentToShare,
 )
-from infra.commands.common import HomeOption, OrgOption, RoleOption, UserOption, client, show
+from infra.cli.common import HomeOption, OrgOption, RoleOption, UserOption, client, show
 
 app = typer.Typer(help="The SEN register: the roll, SEN status and needs, transfers, census.", no_args_is_help=True)
 

@@ -13,8 +13,8 @@ from contracts.identifiers import NeedType, upn_check_letter
 from contracts.notifications import NotificationsForPupil
 from contracts.people import Channel, PersonToTell, PostalAddress
 from contracts.register import AddToSenSupport, EnrolPupil, GetPupil, PupilIdentity, RecordPeopleWithParentalResponsibility
-from infra.client import Client, StackNotRunning, locate
-from infra.notifications_demo import show_outbox
+from infra.cli.locate import Client, StackNotRunning, locate
+from infra.demo.outbox import show_outbox
 
 # statuses after which nothing more happens without a person: sent, delivered, or could not be sent
 SETTLED = {"sent", "delivered", "failed", "cannot_notify", "cancelled"}
@@ -101,7 +101,7 @@ async def run_demo(home: Path | None, echo: Callable[[str], None]) -> int:
                          f" content sha256 {(n['content_hash'] or '')[:16]}...")
                 echo("The fact went register -> JetStream -> notifications -> the file outbox:")
                 show_outbox([pupil_id], home, echo)
-                from infra.register_demo import run_register_demo
+                from infra.demo.register import run_register_demo
 
                 return await run_register_demo(lambda actor: Client(nats_url, prefix, actor), echo, today)
             await asyncio.sleep(0.2)

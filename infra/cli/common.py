@@ -21,7 +21,7 @@ OrgOption = Annotated[
 
 
 def client(home: Path | None, user: str, role: Role, org: str):
-    from infra.client import Client, StackNotRunning, locate
+    from infra.cli.locate import Client, StackNotRunning, locate
 
     try:
         nats_url, prefix = locate(home)

@@ -16,7 +16,7 @@ from contracts.notifications import (
     NotificationsForPupil,
     UndeliveredNotifications,
 )
-from infra.commands.common import HomeOption, OrgOption, RoleOption, UserOption, client, show
+from infra.cli.common import HomeOption, OrgOption, RoleOption, UserOption, client, show
 
 app = typer.Typer(help="Notifications owed and sent.", no_args_is_help=True)
 
@@ -87,7 +87,7 @@ def outbox(
     folder: Annotated[Optional[Path], typer.Option(help="The outbox folder, if not <home>/outbox.")] = None,
 ) -> None:
     """Show the letters, emails and texts the local file channel wrote for these pupils."""
-    from infra.notifications_demo import show_outbox
+    from infra.demo.outbox import show_outbox
 
     shown = show_outbox(pupil_ids, home, echo=typer.echo, outbox_dir=folder)
     raise typer.Exit(0 if shown else 1)
