@@ -27,7 +27,8 @@ from contracts.envelope import Accepted, Actor, Answered, Command, Query, Reject
 
 HomeOption = Annotated[
     Optional[Path],
-    typer.Option("--home", envvar="SENDCASE_HOME", help="Data folder of the stack (default ./.sendcase)."),
+    typer.Option("--home", envvar="SENDCASE_HOME", file_okay=False,
+                 help="Data folder of the stack (default ./.sendcase)."),
 ]
 
 # School staff act for their school: when a command names one, it is their organisation unless they say.
