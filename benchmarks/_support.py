@@ -4,7 +4,7 @@ The benchmarks run on a plain install (`scripts/up.sh`, without the test extra),
 product code (contracts, services, infra) and nothing from tests/ or pytest
 (tests/unit/test_benchmarks_standalone.py checks it). These few builders mirror the test factories in
 tests/support/factories.py and tests/support/register_events.py; the servers and sandboxes come from
-infra.scratch, as the tests' do.
+infra.stack.scratch, as the tests' do.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ import nats
 
 from benchmarks._support import SCHOOL_DAY, delivery_settings, mother, publish, pupil_added, senco
 from contracts.notifications import Duty
-from infra.scratch import Sandbox, new_prefix, scratch_servers
+from infra.stack.scratch import Sandbox, new_prefix, scratch_servers
 from services.notifications.bootstrap import bootstrap
 from services.notifications.policies import when_duty_to_tell_arises_owe_notifications
 from services.runtime.clock import FixedClock

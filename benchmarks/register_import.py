@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._support import senco
 from contracts.identifiers import NeedType, upn_check_letter
-from infra.scratch import Sandbox, new_prefix, scratch_servers
+from infra.stack.scratch import Sandbox, new_prefix, scratch_servers
 from services.register.bootstrap import bootstrap
 from services.runtime.clock import FixedClock
 from services.runtime.context import CommandContext, reset_context, set_context

@@ -21,7 +21,7 @@ import nats
 
 from benchmarks._support import SCHOOL_DAY, senco, upn
 from contracts.identifiers import NeedType
-from infra.scratch import Sandbox, new_prefix, scratch_servers
+from infra.stack.scratch import Sandbox, new_prefix, scratch_servers
 from services.register.bootstrap import bootstrap
 from services.register.domain.pupil import Pupil
 from services.runtime.clock import FixedClock

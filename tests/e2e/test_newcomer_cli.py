@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.stack import StackState, pid_alive
+from infra.stack.servers import StackState, pid_alive
 from tests.conftest import server_dir
 
 SENDCASE = str(Path(sys.executable).parent / "sendcase")
@@ -85,15 +85,25 @@ def test_up_status_demo_ctrl_c_and_up_again(home: Path) -> None:
 
     up = start_up(home)
     wait_until_up(home, up)
-    record = sendcase(home, "register", "pupil", upn, "--as-user", "auditor@la", "--as-role", "auditor", "--as-org", "la:000")
+    record = sendcase(home, "--json", "--as-user", "auditor@la", "--as-role", "auditor", "--as-org", "la:000",
+                      "register", "pupil", upn)
     assert record.returncode == 0, record.stdout + record.stderr
     view = json.loads(record.stdout)["result"]
     assert view["status"] == "K" and view["history"][0]["by_role"] == "senco"
 
-    refused = sendcase(home, "register", "add-to-sen-support", "--school", "900001", "--upn", upn,
+    refused = sendcase(home, "--json", "--as-user", "senco@demo", "--as-role", "senco",  # a SENCO acts for the school named
+                       "register", "add-to-sen-support", "--school", "900001", "--upn", upn,
                        "--given-name", "Sam", "--family-name", "Taylor", "--date-of-birth", "2017-03-14",
-                       "--primary-need", "SLCN", "--reason", "again", "--as-user", "senco@demo", "--as-role", "senco")
+                       "--primary-need", "SLCN", "--reason", "again")
     assert refused.returncode == 1 and "already_on_sen_support" in refused.stdout
+    # without --json: the record as a person reads it, and the refusal in words on stderr
+    card = sendcase(home, "--as-user", "auditor@la", "--as-role", "auditor", "--as-org", "la:000", "register", "pupil", upn)
+    assert card.returncode == 0 and "SEN status:" in card.stdout and "SEN support (K)" in card.stdout, card.stdout
+    assert "Traceback" not in card.stdout + card.stderr
+    words = sendcase(home, "--as-user", "senco@demo", "--as-role", "senco", "register", "add-to-sen-support",
+                     "--school", "900001", "--upn", upn, "--given-name", "Sam", "--family-name", "Taylor",
+                     "--date-of-birth", "2017-03-14", "--primary-need", "SLCN", "--reason", "again")
+    assert words.returncode == 1 and "already on the SEN register" in words.stderr and words.stdout == ""
 
     assert sendcase(home, "down").returncode == 0
     assert up.wait(90) == 0

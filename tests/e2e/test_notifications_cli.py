@@ -13,6 +13,7 @@ import nats
 
 from contracts.subjects import event_subject
 from tests.e2e.test_services_in_processes import answers_ping, processes  # noqa: F401  (fixture)
+from tests.support.factories import upn
 from tests.support.register_events import father, mother, publish, pupil_added
 from tests.support.stack import Sandbox, eventually
 
@@ -27,11 +28,12 @@ def start(sandbox: Sandbox, logs: Path, home: Path) -> subprocess.Popen:
     )
 
 
-def cli(sandbox: Sandbox, home: Path, *args: str) -> subprocess.CompletedProcess:
+def cli(sandbox: Sandbox, home: Path, *args: str, as_json: bool = False) -> subprocess.CompletedProcess:
     env = dict(os.environ, SENDCASE_NATS_URL=sandbox.servers.nats_url, SENDCASE_SUBJECT_PREFIX=sandbox.prefix,
                SENDCASE_HOME=str(home), SENDCASE_USER="caseworker@la.gov.uk", SENDCASE_ROLE="la_caseworker",
                SENDCASE_ORGANISATION="la:840")
-    return subprocess.run([SENDCASE, "notifications", *args], env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run([SENDCASE, *(["--json"] if as_json else []), "notifications", *args], env=env,
+                          capture_output=True, text=True, timeout=60)
 
 
 async def test_the_cli_shows_the_outbox_the_failed_to_reach_list_and_counts_after_a_kill(
@@ -71,23 +73,28 @@ async def test_the_cli_shows_the_outbox_the_failed_to_reach_list_and_counts_afte
         await nc.close()
     assert sends == 2  # one per parent, whatever happened since
 
-    outbox = cli(sandbox, home, "outbox", str(family.subject.pupil_id))
+    outbox = cli(sandbox, home, "outbox", "--upn", upn(1))  # the pupil's UPN, as everyone knows them
     assert outbox.returncode == 0, outbox.stdout + outbox.stderr
     assert "| Dear Alex Taylor1," in outbox.stdout  # the mother's email
     assert "| Jordan Reed1" in outbox.stdout and "| 4 Elvet Bridge" in outbox.stdout  # the father's letter
     assert outbox.stdout.count("--- ") == 2
     assert len(list((home / "outbox").rglob("*.*"))) == 2
 
-    failed = cli(sandbox, home, "failed-to-reach", "--school", "123456")
+    failed = cli(sandbox, home, "failed-to-reach", "--school", "123456", as_json=True)
     assert failed.returncode == 0, failed.stderr
     [entry] = json.loads(failed.stdout)["result"]
     assert entry["recipients"] == "nobody recorded" and "nobody with parental responsibility" in entry["reason"]
 
-    counts = json.loads(cli(sandbox, home, "counts").stdout)["result"]
+    counts = json.loads(cli(sandbox, home, "counts", as_json=True).stdout)["result"]
     assert counts["by_status"] == {"delivered": 2, "cannot_notify": 1}
 
-    history = json.loads(cli(sandbox, home, "for-pupil", str(family.subject.pupil_id)).stdout)["result"]
+    history = json.loads(cli(sandbox, home, "for-pupil", "--upn", upn(1), as_json=True).stdout)["result"]
     assert [(n["recipients"], n["status"]) for n in history] == [
         ("Alex Taylor1 (mother)", "delivered"), ("Jordan Reed1 (father)", "delivered")]
+    by_id = cli(sandbox, home, "for-pupil", "--pupil-id", str(family.subject.pupil_id), as_json=True)
+    assert json.loads(by_id.stdout)["result"] == history  # the internal id still names the pupil
+    table = cli(sandbox, home, "failed-to-reach", "--school", "123456")  # for a person: a table, not JSON
+    assert table.returncode == 0 and "nobody recorded" in table.stdout and "cannot notify" in table.stdout, table.stdout
+    assert not table.stdout.lstrip().startswith("{")
     refused = cli(sandbox, home, "counts", "--school", "12")
     assert refused.returncode == 2 and "school_urn: Value error, a school URN is 6 digits" in refused.stderr

@@ -2,7 +2,7 @@
 
 import nats
 
-from infra.stack import EmbeddedNats
+from infra.stack.servers import EmbeddedNats
 
 
 async def test_nats_server_supports_multiple_filter_subjects_and_wildcard_last_message(servers) -> None:

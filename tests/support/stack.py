@@ -2,7 +2,7 @@
 
 Set SENDCASE_TEST_POSTGRES_URL (a server URL, e.g. postgresql://postgres:postgres@127.0.0.1:5432/postgres)
 and SENDCASE_TEST_NATS_URL to run against servers you already have. The servers and sandboxes themselves
-live in infra.scratch (the benchmarks use them too); this module adds what only the tests need.
+live in infra.stack.scratch (the benchmarks use them too); this module adds what only the tests need.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import nats
 
-from infra.scratch import (  # noqa: F401  (re-exported for the tests)
+from infra.stack.scratch import (  # noqa: F401  (re-exported for the tests)
     EmbeddedServers,
     Sandbox,
     Servers,

@@ -1,5 +1,5 @@
 """The benchmarks run on a plain install (`scripts/up.sh`, no test extra): they import nothing from tests/
-and not pytest. Their servers come from infra.scratch, their builders from benchmarks/_support.py."""
+and not pytest. Their servers come from infra.stack.scratch, their builders from benchmarks/_support.py."""
 
 from __future__ import annotations
 

@@ -101,3 +101,14 @@ def test_derived_ids_are_stable() -> None:
 def test_future_date_of_birth_is_left_to_the_domain_rule() -> None:
     # contracts cannot know today's date (no wall clock); the register's rule rejects it
     assert add_to_sen_support(pupil={"upn": upn(3), "given_name": "A", "family_name": "B", "date_of_birth": date(2099, 1, 1)})
+
+
+def test_pupil_id_for_a_upn_is_the_registers_key_for_that_pupil() -> None:
+    from contracts.identifiers import pupil_id_for
+    from services.register.domain.pupil import Pupil
+
+    assert pupil_id_for(upn(1)) == Pupil.create_id(upn(1))
+    assert pupil_id_for(f" {upn(1).lower()} ") == Pupil.create_id(upn(1))  # as the Upn type reads it
+    mistyped = upn(1)[:-1] + str((int(upn(1)[-1]) + 1) % 10)
+    with pytest.raises(ValueError, match="the UPN is mistyped"):
+        pupil_id_for(mistyped)

@@ -119,7 +119,7 @@ def test_a_child_looked_after_is_written_to_through_the_people_the_register_name
     _, [n] = owe(pupil_added(3, [social_worker]))  # the register names the social worker only
     assert n.recipient["postal_address"]["lines"] == ["Children's Services", "County Hall"]
     assert n.channel == "letter" and n.content["body"].startswith("Dear Priya Shah,")
-    from infra.notifications_demo import pdf_text
+    from infra.demo.outbox import pdf_text
     from services.notifications.adapters.letters import address_lines, letter_pdf
     letter = pdf_text(letter_pdf(address_lines(n.recipient), n.content["body"]))
     assert letter[:5] == ["Priya Shah", "Children's Services", "County Hall", "Durham", "DH1 5UL"]

@@ -3,7 +3,7 @@
 import asyncio
 from uuid import uuid4
 
-from infra.notifications_demo import show_outbox
+from infra.demo.outbox import show_outbox
 from services.notifications.adapters.channels import FileOutbox, Message
 from tests.support.register_events import father, mother
 

@@ -12,6 +12,7 @@ from contracts.identifiers import NeedType, SenStatus
 from contracts.notifications import CountsView, Duty, NotificationStatus, NotificationView
 from contracts.people import Channel, PersonToTell, PostalAddress
 from contracts.register import (
+    CensusFile,
     CountLine,
     GetRollImport,
     HistoryEntry,
@@ -25,7 +26,7 @@ from contracts.register import (
     RejectedRow,
     RollImportReport,
 )
-from infra.render import NEED_NAMES, format_date, format_datetime, render, render_rejection
+from infra.cli.render import NEED_NAMES, format_date, format_datetime, render, render_rejection
 from tests.support.factories import SCHOOL, upn
 
 # What must never be printed: a parent's own address is for sending letters, and a child looked after's
@@ -258,6 +259,8 @@ def test_the_census_extract_is_printed_exactly_as_it_came() -> None:
     assert render({"csv": csv}) == csv
     assert render(csv) == csv
     assert render(Answered(result={"csv": csv}, correlation_id=uuid4())) == csv
+    assert render(CensusFile(csv=csv)) == csv  # the typed reply of CensusExtract
+    assert render(Answered[CensusFile](result=CensusFile(csv=csv), correlation_id=uuid4())) == csv
 
 
 def notification(status: NotificationStatus, **changes: object) -> NotificationView:

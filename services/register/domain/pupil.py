@@ -59,7 +59,8 @@ class Pupil(Aggregate):
 
     @staticmethod
     def create_id(upn: str, **_: Any) -> UUID:
-        # The UPN is unique to a pupil for their whole school career, so it keys the record.
+        # The UPN is unique to a pupil for their whole school career, so it keys the record (the same key as
+        # contracts.identifiers.pupil_id_for, by which other services and the CLI name a pupil by UPN).
         return derived_id("pupil", upn)
 
     @event("Registered")

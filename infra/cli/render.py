@@ -31,6 +31,7 @@ from contracts.identifiers import NeedType, SenStatus
 from contracts.notifications import CountsView, Duty, NotificationStatus, NotificationView
 from contracts.people import PersonToTell
 from contracts.register import (
+    CensusFile,
     CountLine,
     HistoryEntry,
     PostalAddressForProtection,
@@ -428,6 +429,11 @@ def render_rejection(rejected: Rejected) -> str:
 
 
 # --- register -----------------------------------------------------------------------------------------------
+
+
+@render.register
+def _(value: CensusFile, width: int = WIDTH) -> str:
+    return value.csv  # the census extract: printed exactly as it is, for a data officer to load
 
 
 @render.register

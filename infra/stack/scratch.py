@@ -1,6 +1,6 @@
 """Scratch servers: real PostgreSQL and NATS JetStream for a test session or a benchmark run.
 
-The embedded servers (as `sendcase up` runs them, from infra.stack) in a throw-away folder, or external
+The embedded servers (as `sendcase up` runs them, from infra.stack.servers) in a throw-away folder, or external
 ones you already have: set SENDCASE_TEST_POSTGRES_URL (a server URL, e.g.
 postgresql://postgres:postgres@127.0.0.1:5432/postgres) and SENDCASE_TEST_NATS_URL (nats-server 2.10 or
 newer, JetStream enabled). Only these dedicated names are read, never the production SENDCASE_POSTGRES_URL
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from infra.stack import EmbeddedNats, EmbeddedPostgres
+from infra.stack.servers import EmbeddedNats, EmbeddedPostgres
 from services.runtime.settings import ServiceSettings, load_settings
 
 POSTGRES_URL_VARIABLE = "SENDCASE_TEST_POSTGRES_URL"

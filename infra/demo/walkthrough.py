@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 from typing import Callable
 
-from contracts.envelope import Actor, Role, derived_id
+from contracts.envelope import Accepted, Actor, Answered, Role, derived_id
 from contracts.identifiers import NeedType, upn_check_letter
 from contracts.notifications import NotificationsForPupil
 from contracts.people import Channel, PersonToTell, PostalAddress
 from contracts.register import AddToSenSupport, EnrolPupil, GetPupil, PupilIdentity, RecordPeopleWithParentalResponsibility
-from infra.client import Client, StackNotRunning, locate
-from infra.notifications_demo import show_outbox
+from infra.cli.locate import Client, StackNotRunning, locate
+from infra.demo.outbox import show_outbox
+from services.runtime.clock import SystemClock, today_in_england
 
 # statuses after which nothing more happens without a person: sent, delivered, or could not be sent
 SETTLED = {"sent", "delivered", "failed", "cannot_notify", "cancelled"}
@@ -35,7 +36,7 @@ async def run_demo(home: Path | None, echo: Callable[[str], None]) -> int:
         echo(str(e))
         return 2
     senco = Actor(user_id="a.khan@demo-primary.sch.uk", role=Role.SENCO, organisation=f"school:{DEMO_SCHOOL}")
-    today = datetime.now(timezone.utc).date()
+    today = today_in_england(SystemClock())
     upn = demo_upn(int(time.time()) % 100_000)
     command = AddToSenSupport(
         school_urn=DEMO_SCHOOL,
@@ -74,34 +75,37 @@ async def run_demo(home: Path | None, echo: Callable[[str], None]) -> int:
         echo("2. ...then adds the pupil to SEN support.")
         reply = await client.command(command)
         echo(f"   register replied: {reply.outcome} {reply.model_dump(mode='json', exclude={'outcome'})}")
-        if reply.outcome != "accepted":
+        if not isinstance(reply, Accepted):
             return 1
-        pupil_id = reply.ids["pupil_id"]
+        pupil_id = reply.result.pupil_id
 
-        view = (await client.query(GetPupil(upn=upn))).result
+        answer = await client.query(GetPupil(upn=upn))
+        if not isinstance(answer, Answered):
+            echo(f"   register refused to show the record: {answer.message}")
+            return 1
+        view = answer.result
         echo("3. The register's record (rebuilt from its stored events):")
-        echo(f"   {view['given_name']} {view['family_name']}  status {view['status']}  "
-             f"needs {view['primary_need']} (primary), {view['secondary_need']} (secondary)")
-        for change in view["history"]:
-            echo(f"   {change['recorded_at']}  -> {change['status']} by {change['by_user']} ({change['by_role']}, "
-                 f"{change['by_organisation']}): {change['reason']}")
+        echo(f"   {view.given_name} {view.family_name}  status {view.status}  "
+             f"needs {view.primary_need} (primary), {view.secondary_need} (secondary)")
+        for change in view.history:
+            echo(f"   {change.recorded_at.isoformat()}  -> {change.status} by {change.by_user} ({change.by_role}, "
+                 f"{change.by_organisation}): {change.reason}")
 
         echo("4. The notifications service owes each parent a message (CFA 2014 s.68) and sends it...")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            answer = await client.query(NotificationsForPupil(pupil_id=pupil_id))
-            done = answer.outcome == "answered" and len(answer.result) == len(parents) and all(
-                n["status"] in SETTLED for n in answer.result
+            owed = await client.query(NotificationsForPupil(pupil_id=pupil_id))
+            done = isinstance(owed, Answered) and len(owed.result) == len(parents) and all(
+                n.status in SETTLED for n in owed.result
             )
             if done:
-                for n in answer.result:
-                    echo(f"   {n['recipients']}: {n['status']} by {n['channel']}"
-                         + (f" ({n['reason']})" if n.get("reason") else ""))
-                    echo(f"     duty {n['duty']}, caused by event {n['cause_event_id']} ({n['cause_event_type']}),"
-                         f" content sha256 {(n['content_hash'] or '')[:16]}...")
+                for n in owed.result:
+                    echo(f"   {n.recipients}: {n.status} by {n.channel}" + (f" ({n.reason})" if n.reason else ""))
+                    echo(f"     duty {n.duty}, caused by event {n.cause_event_id} ({n.cause_event_type}),"
+                         f" content sha256 {(n.content_hash or '')[:16]}...")
                 echo("The fact went register -> JetStream -> notifications -> the file outbox:")
                 show_outbox([pupil_id], home, echo)
-                from infra.register_demo import run_register_demo
+                from infra.demo.register import run_register_demo
 
                 return await run_register_demo(lambda actor: Client(nats_url, prefix, actor), echo, today)
             await asyncio.sleep(0.2)

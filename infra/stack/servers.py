@@ -2,7 +2,7 @@
 
 Both run as child processes with their data under the sendcase home folder ($SENDCASE_HOME, default
 ./.sendcase), on free loopback ports (the previous ports again when they are still free). Used by
-`sendcase up`, and (through infra.scratch) by the test suite and the benchmarks, so they run on exactly
+`sendcase up`, and (through infra.stack.scratch) by the test suite and the benchmarks, so they run on exactly
 what a newcomer runs.
 """
 

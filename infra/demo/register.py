@@ -14,10 +14,10 @@ import time
 from datetime import date, timedelta
 from typing import Callable
 
-from contracts.envelope import Actor, Role
+from contracts.envelope import Accepted, Actor, Answered, Role
 from contracts.identifiers import NeedType, upn_check_letter
 from contracts.register import AddToSenSupport, ImportRoll, LaCounts, PupilIdentity, SchoolRegister
-from infra.client import Client
+from infra.cli.locate import Client
 from services.register.domain.census import academic_year_starting, last_census_day_before
 
 DEMO_LA = "000"
@@ -62,9 +62,10 @@ async def run_register_demo(client_for: Callable[[Actor], Client], echo: Callabl
         async with client_for(senco) as client:
             reply = await client.command(ImportRoll(school_urn=urn, file_name=f"{urn}-roll.csv", csv_text=csv_text,
                                                     on_roll_from=on_roll_from))
-            if reply.outcome == "accepted":
-                echo(f"  {name} ({urn}): imported {reply.ids['rows']} rows: {reply.ids['enrolled']} enrolled, "
-                     f"{reply.ids['rejected']} rejected")
+            if isinstance(reply, Accepted):
+                report = reply.result
+                echo(f"  {name} ({urn}): imported {report.rows} rows: {report.enrolled} enrolled, "
+                     f"{len(report.rejected)} rejected")
             else:
                 echo(f"  {name} ({urn}): {reply.message}")
             rng = random.Random(f"needs-{urn}")
@@ -85,21 +86,29 @@ async def run_register_demo(client_for: Callable[[Actor], Client], echo: Callabl
     async with client_for(officer) as client:
         deadline = time.monotonic() + 30
         while True:
-            counts = (await client.query(LaCounts(school_urn=None, as_at=census_day))).result
-            if counts["sen_support"] + counts["ehc_plan"] >= expected_on_register or time.monotonic() > deadline:
+            answer = await client.query(LaCounts(school_urn=None, as_at=census_day))
+            if not isinstance(answer, Answered):
+                echo(f"  the register refused the LA's counts: {answer.message}")
+                return 1
+            counts = answer.result
+            if counts.sen_support + counts.ehc_plan >= expected_on_register or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.3)
         first = next(iter(SCHOOLS))
-        register = (await client.query(SchoolRegister(school_urn=first, as_at=census_day))).result
-        echo(f"{SCHOOLS[first]} SEN register as at census day {census_day} (roll {register['roll']}):")
+        answer = await client.query(SchoolRegister(school_urn=first, as_at=census_day))
+        if not isinstance(answer, Answered):
+            echo(f"  the register refused {SCHOOLS[first]}'s register: {answer.message}")
+            return 1
+        register = answer.result
+        echo(f"{SCHOOLS[first]} SEN register as at census day {census_day} (roll {register.roll}):")
         echo(f"   {'UPN':<14} {'name':<22} {'year':>4}  status  need  broad area")
-        for e in register["entries"]:
-            echo(f"   {e['upn']:<14} {e['given_name'] + ' ' + e['family_name']:<22} {e['year_group']:>4}  "
-                 f"{e['status']:^6}  {e['primary_need'] or '':<5} {e['primary_area'] or ''}")
-        echo(f"LA counts as at {census_day}: roll {counts['roll']}, SEN support {counts['sen_support']} "
-             f"({counts['sen_support_percent']}%), EHC plan {counts['ehc_plan']} ({counts['ehc_plan_percent']}%); "
-             f"{counts['national_label']}: {counts['national_sen_support_percent']}% and {counts['national_ehc_plan_percent']}%")
-        for line in counts["by_year_group"]:
-            echo(f"   year {line['key']:>2}: {line['sen_support']:>3} K of {line['roll']:>3} ({line['sen_support_percent']}%)")
-        echo("   by primary need: " + ", ".join(f"{n['key']} {n['sen_support'] + n['ehc_plan']}" for n in counts["by_primary_need"]))
+        for e in register.entries:
+            echo(f"   {e.upn:<14} {e.given_name + ' ' + e.family_name:<22} {e.year_group:>4}  "
+                 f"{e.status:^6}  {e.primary_need or '':<5} {e.primary_area or ''}")
+        echo(f"LA counts as at {census_day}: roll {counts.roll}, SEN support {counts.sen_support} "
+             f"({counts.sen_support_percent}%), EHC plan {counts.ehc_plan} ({counts.ehc_plan_percent}%); "
+             f"{counts.national_label}: {counts.national_sen_support_percent}% and {counts.national_ehc_plan_percent}%")
+        for line in counts.by_year_group:
+            echo(f"   year {line.key:>2}: {line.sen_support:>3} K of {line.roll:>3} ({line.sen_support_percent}%)")
+        echo("   by primary need: " + ", ".join(f"{n.key} {n.sen_support + n.ehc_plan}" for n in counts.by_primary_need))
     return 0

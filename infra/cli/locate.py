@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from contracts.subjects import DEFAULT_PREFIX
-from infra.stack import StackState, pid_alive, sendcase_home
+from infra.stack.servers import StackState, pid_alive, sendcase_home
 from services.runtime.client import Client
 
 __all__ = ["Client", "StackNotRunning", "locate"]

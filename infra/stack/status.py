@@ -10,8 +10,8 @@ import nats
 
 from contracts.envelope import ServiceHealth
 from contracts.subjects import ping_subject
-from infra.catalogue import SERVICES
-from infra.stack import StackState, pid_alive, sendcase_home
+from infra.stack.catalogue import SERVICES
+from infra.stack.servers import StackState, pid_alive, sendcase_home
 
 
 async def check(home: Path | None) -> tuple[list[tuple[str, bool, str]], bool]:

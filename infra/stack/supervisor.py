@@ -15,8 +15,8 @@ from pathlib import Path
 import nats
 
 from contracts.subjects import DEFAULT_PREFIX
-from infra.catalogue import SERVICES
-from infra.stack import EmbeddedNats, EmbeddedPostgres, StackState, pid_alive, stop_pid, stop_process
+from infra.stack.catalogue import SERVICES
+from infra.stack.servers import EmbeddedNats, EmbeddedPostgres, StackState, pid_alive, stop_pid, stop_process
 from services.runtime.database import ensure_database
 from services.runtime.settings import load_settings
 from services.runtime.streams import ensure_streams

@@ -1,0 +1,179 @@
+"""The `sendcase` command.
+
+Who is acting is said once, before the command, and holds for it:
+
+    sendcase --as-user a.khan@school.sch.uk --as-role senco register pupil X801200000001
+    export SENDCASE_USER=a.khan@school.sch.uk SENDCASE_ROLE=senco SENDCASE_ORGANISATION=school:123456
+
+Replies are printed as text for a person; `sendcase --json ...` prints them as JSON for a script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+try:  # newer typer carries its own copy of click
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, NoSuchOption, UsageError
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click.exceptions import ClickException, NoArgsIsHelpError, NoSuchOption, UsageError
+from typer import Abort
+
+from contracts.envelope import Role
+from contracts.subjects import DEFAULT_PREFIX
+from infra.cli import notifications as notifications_commands
+from infra.cli import register as register_commands
+from infra.cli.common import HomeOption, Session, session
+
+
+class OneLineErrors(TyperGroup):
+    """A usage error (a bad or missing option, a value of the wrong type) is one line on stderr and exit
+    code 2, as click means it, without the boxed panel; `--help` says the rest."""
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NoArgsIsHelpError as e:  # the help is printed already
+            sys.exit(e.exit_code)
+        except UsageError as e:
+            where = e.ctx.command_path if e.ctx is not None else "sendcase"
+            typer.echo(f"{where}: {_one_line(e.format_message())} {_hint(e) or f'(see `{where} --help`)'}", err=True)
+            sys.exit(e.exit_code)
+        except ClickException as e:
+            typer.echo(f"sendcase: {_one_line(e.format_message())}", err=True)
+            sys.exit(e.exit_code)
+        except Abort:
+            typer.echo("Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+_FORMATS = re.compile(r"does not match the formats? ('[^']*'(?:, )?)+\.?")
+
+
+def _formats_in_words(match: re.Match[str]) -> str:
+    if "%H" in match.group(0):
+        return "is not a date-time: write it like 2026-10-01T17:00 (England time) or 2026-10-01T16:00:00+00:00."
+    return "is not a date: write it YYYY-MM-DD, e.g. 2026-10-01."
+
+
+def _one_line(message: str) -> str:
+    message = _FORMATS.sub(_formats_in_words, message.replace("Value error, ", ""))
+    return " ".join(message.split())
+
+
+ACTING = ("--as-user", "--as-role", "--as-org", "--json")
+
+
+def _hint(error: UsageError) -> str:
+    """`sendcase register pupil X --as-user u`: say where the option goes."""
+    if isinstance(error, NoSuchOption) and error.option_name in ACTING:
+        return (f"({error.option_name} goes before the command: `sendcase {error.option_name} ... register ...`; "
+                "or set it in the environment: see `sendcase --help`)")
+    return ""
+
+
+app = typer.Typer(
+    cls=OneLineErrors,
+    help="sendcase: SEND case management for a local authority.\n\n"
+         "Say who you are once, before the command: `sendcase --as-user <id> --as-role <role> --as-org "
+         "<school:URN or la:code> register ...`, or set SENDCASE_USER, SENDCASE_ROLE and "
+         "SENDCASE_ORGANISATION. A SENCO who names a school acts for it. Replies are text; --json gives JSON.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # a bug's traceback must never print a pupil's record
+)
+app.add_typer(register_commands.app, name="register")
+app.add_typer(notifications_commands.app, name="notifications")
+
+
+@app.callback()
+def acting(
+    ctx: typer.Context,
+    as_user: Annotated[Optional[str], typer.Option(
+        "--as-user", envvar="SENDCASE_USER", help="Who you are: your user id (e.g. your email).",
+        rich_help_panel="Who is acting")] = None,
+    as_role: Annotated[Optional[Role], typer.Option(
+        "--as-role", envvar="SENDCASE_ROLE", help="Your role.", rich_help_panel="Who is acting")] = None,
+    as_org: Annotated[Optional[str], typer.Option(
+        "--as-org", envvar="SENDCASE_ORGANISATION",
+        help="Who you act for: school:<URN> or la:<code>. Default for a SENCO, teacher or headteacher: the "
+             "school the command names.", rich_help_panel="Who is acting")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print replies as JSON, for scripts.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Who is acting (for every register and notifications command), and how replies are printed."""
+    ctx.obj = Session(user=as_user, role=as_role, organisation=as_org, home=home, json=json_output)
+
+
+def _home(ctx: typer.Context, home: Path | None) -> Path | None:
+    return home if home is not None else session(ctx).home
+
+
+@app.command()
+def up(
+    ctx: typer.Context, home: HomeOption = None,
+    prefix: str = typer.Option(DEFAULT_PREFIX, envvar="SENDCASE_SUBJECT_PREFIX"),
+) -> None:
+    """Start PostgreSQL, NATS and every service on this machine; Ctrl-C stops them all."""
+    from infra.stack.servers import sendcase_home
+    from infra.stack.supervisor import up as run_up
+
+    raise typer.Exit(run_up(sendcase_home(_home(ctx, home)), prefix, echo=lambda m: typer.echo(m)))
+
+
+@app.command()
+def down(ctx: typer.Context, home: HomeOption = None) -> None:
+    """Stop the stack that `sendcase up` started (from another terminal)."""
+    from infra.stack.servers import StackState, pid_alive, sendcase_home, stop_pid
+
+    state = StackState.load(sendcase_home(_home(ctx, home)))
+    if state is None or not pid_alive(state.supervisor_pid):
+        typer.echo("sendcase is not running.")
+        raise typer.Exit(0)
+    stop_pid(state.supervisor_pid, signal.SIGTERM, timeout=90, expect=("sendcase", "infra.cli"))
+    typer.echo("sendcase stopped.")
+
+
+@app.command()
+def serve(service: str) -> None:
+    """Run one service against the PostgreSQL and NATS given by environment variables (production)."""
+    from infra.stack.catalogue import bootstrap_for
+    from services.runtime.service import run_service
+    from services.runtime.settings import load_settings
+
+    try:
+        bootstrap = bootstrap_for(service)
+    except KeyError as e:
+        typer.echo(str(e.args[0]), err=True)
+        raise typer.Exit(2) from None
+    asyncio.run(run_service(bootstrap, load_settings(service)))
+
+
+@app.command()
+def status(ctx: typer.Context, home: HomeOption = None) -> None:
+    """Is each server and service up? Exits non-zero when anything is down."""
+    from infra.stack.status import check
+
+    rows, all_up = asyncio.run(check(_home(ctx, home)))
+    for name, ok, detail in rows:
+        typer.echo(f"  {name:<14}{'up  ' if ok else 'DOWN'}  {detail}")
+    raise typer.Exit(0 if all_up else 1)
+
+
+@app.command()
+def demo(ctx: typer.Context, home: HomeOption = None) -> None:
+    """A SENCO adds a pupil to SEN support: see the fact reach notifications, the parents' email and letter
+    in the outbox, then a small LA's rolls imported and its register and counts as at census day."""
+    from infra.demo.walkthrough import run_demo
+
+    raise typer.Exit(asyncio.run(run_demo(_home(ctx, home), typer.echo)))

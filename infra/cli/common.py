@@ -1,0 +1,198 @@
+"""What every service's subcommands share: who is acting, sending a command or query, showing the reply.
+
+Who is acting is said once, before the command (`sendcase --as-user ... --as-role ... --as-org ... register
+pupil X801...`), or by SENDCASE_USER / SENDCASE_ROLE / SENDCASE_ORGANISATION; the root callback (app.py)
+keeps it in the Typer context as a `Session`, with `--json` and `--home`. Nothing here lets a traceback
+reach the person: bad input is one line ("field: problem" lines for a message that does not validate) and
+exit code 2; a refusal is the service's words and exit code 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import sys
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Optional, TypeVar
+from zoneinfo import ZoneInfo
+
+import typer
+from pydantic import BaseModel, ValidationError
+
+from contracts.envelope import Accepted, Actor, Answered, Command, Query, Rejected, Role
+
+HomeOption = Annotated[
+    Optional[Path],
+    typer.Option("--home", envvar="SENDCASE_HOME", file_okay=False,
+                 help="Data folder of the stack (default ./.sendcase)."),
+]
+
+# School staff act for their school: when a command names one, it is their organisation unless they say.
+SCHOOL_ROLES = frozenset({Role.SENCO, Role.TEACHER, Role.HEADTEACHER})
+
+ENGLAND = ZoneInfo("Europe/London")
+DAY_FORMATS = ["%Y-%m-%d"]
+# --as-known-at: an ISO date-time; without an offset it is a time in England.
+INSTANT_FORMATS = [
+    "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z",
+    "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M%z", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
+]
+KnownAt = Annotated[
+    Optional[datetime],
+    typer.Option(
+        formats=INSTANT_FORMATS, metavar="DATE-TIME",
+        help="As the register knew it at this instant: an ISO date-time such as 2026-10-01T17:00 (England time) "
+             "or 2026-10-01T16:00:00+00:00. Default: everything known now.",
+    ),
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Session:
+    """What the root callback was told: who is acting, where the stack is, how to print."""
+
+    user: str | None = None
+    role: Role | None = None
+    organisation: str | None = None
+    home: Path | None = None
+    json: bool = False
+
+
+def session(ctx: typer.Context) -> Session:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, Session) else Session()
+
+
+def fail(*lines: str, code: int = 2) -> NoReturn:
+    """Say what is wrong, on stderr, and stop: 2 for bad input or no stack, 1 for a refusal."""
+    for line in lines:
+        typer.echo(line, err=True)
+    raise typer.Exit(code)
+
+
+def problems(error: ValidationError, prefix: str = "") -> list[str]:
+    """pydantic's errors as "field: problem" lines."""
+    lines = []
+    for err in error.errors():
+        field = ".".join(str(p) for p in err["loc"])
+        lines.append(f"{prefix}{field or 'value'}: {err['msg']}")
+    return lines
+
+
+def build(model: type[M], *, prefix: str = "", **values: Any) -> M:
+    """The command or query (or part of one), or its problems as "field: problem" lines and exit code 2."""
+    try:
+        return model(**values)
+    except ValidationError as e:
+        fail(*problems(e, prefix))
+
+
+def day(value: datetime | None) -> date:
+    """A --<day> option's date; not given: today, as a date in England."""
+    if value is not None:
+        return value.date()
+    from services.runtime.clock import SystemClock, today_in_england
+
+    return today_in_england(SystemClock())
+
+
+def instant(value: datetime | None) -> datetime | None:
+    """A --as-known-at option's instant; a date-time without an offset is a time in England."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=ENGLAND)
+
+
+def actor(ctx: typer.Context, school: str | None = None) -> Actor:
+    """Who is acting, from the root options or their environment variables. A SENCO (or other school staff)
+    who names a school acts for it unless --as-org says otherwise."""
+    s = session(ctx)
+    missing = []
+    if not s.user:
+        missing.append("Say who you are: --as-user <your user id, e.g. your email> (or set SENDCASE_USER)")
+    if s.role is None:
+        roles = ", ".join(r.value for r in Role if r is not Role.SYSTEM)
+        missing.append(f"Say your role: --as-role <one of {roles}> (or set SENDCASE_ROLE)")
+    organisation = s.organisation or (f"school:{school}" if school and s.role in SCHOOL_ROLES else None)
+    if not organisation:
+        missing.append(
+            "Say who you are acting for: --as-org school:<URN> or la:<code> (or set SENDCASE_ORGANISATION)"
+        )
+    if missing:
+        fail(*(f"sendcase: {line}" for line in missing))
+    try:
+        return Actor(user_id=s.user, role=s.role, organisation=organisation)
+    except ValidationError as e:
+        options = {"user_id": "--as-user", "role": "--as-role", "organisation": "--as-org"}
+        fail(*(f"{options.get(str(err['loc'][0]), err['loc'][0])}: {err['msg']}" for err in e.errors()))
+
+
+def send(ctx: typer.Context, message: Command | Query, *, school: str | None = None) -> Any:
+    """Send a command or query as the acting person and return its typed reply. Anything between here and
+    the service going wrong (no stack, no NATS, no service answering) is one line and exit code 2."""
+    from infra.cli.locate import Client, StackNotRunning, locate
+
+    import nats.errors
+
+    who = actor(ctx, school)
+    try:
+        nats_url, prefix = locate(session(ctx).home)
+    except StackNotRunning as e:
+        fail(f"sendcase: {e}")
+    service = message.SUBJECT.split(".", 1)[0]
+
+    async def exchange() -> Any:
+        async with Client(nats_url, prefix, who) as client:
+            return await (client.query(message) if isinstance(message, Query) else client.command(message))
+
+    # nats-py logs connection errors with their tracebacks; the line below says what matters.
+    nats_log = logging.getLogger("nats.aio.client")
+    level = nats_log.level
+    nats_log.setLevel(logging.CRITICAL + 1)
+    try:
+        return asyncio.run(exchange())
+    except nats.errors.NoRespondersError:
+        fail(f"sendcase: the {service} service is not running (nothing answered at {nats_url}): "
+             "see `sendcase status`")
+    except (nats.errors.TimeoutError, asyncio.TimeoutError):
+        fail(f"sendcase: the {service} service did not answer in time: see `sendcase status`")
+    except (nats.errors.Error, OSError) as e:
+        fail(f"sendcase: cannot reach NATS at {nats_url} ({type(e).__name__}): is sendcase running? "
+             "See `sendcase status`")
+    except ValidationError as e:
+        fail(f"sendcase: the {service} service's reply could not be read ({e.error_count()} problems): "
+             "are this sendcase and the service the same version?", code=1)
+    finally:
+        nats_log.setLevel(level)
+
+
+def width() -> int:
+    from infra.cli.render import WIDTH
+
+    return shutil.get_terminal_size((WIDTH, 24)).columns if sys.stdout.isatty() else WIDTH
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value.model_dump(mode="json") if isinstance(value, BaseModel) else value, indent=2)
+
+
+def show(ctx: typer.Context, reply: Accepted[Any] | Answered[Any] | Rejected) -> None:
+    """Print a reply: as text for a person, or as JSON with --json. A refusal exits 1 (its words on stderr,
+    or the JSON on stdout) so scripts can tell."""
+    from infra.cli.render import render, render_rejection
+
+    if session(ctx).json:
+        typer.echo(as_json(reply))
+    elif isinstance(reply, Rejected):
+        typer.echo(render_rejection(reply), err=True, nl=False)
+    else:
+        typer.echo(render(reply, width()), nl=False)
+    if isinstance(reply, Rejected):
+        raise typer.Exit(1)

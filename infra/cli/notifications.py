@@ -1,0 +1,94 @@
+"""`sendcase notifications ...`: what was owed, to whom, with which content, and whether it arrived.
+
+A pupil is named by UPN (`--upn X801...`), as everywhere else; `--pupil-id` takes the internal id instead.
+Who you are is said once, before `notifications` (see `sendcase --help`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+from uuid import UUID
+
+import typer
+
+from contracts.identifiers import pupil_id_for
+from contracts.notifications import (
+    FailedToReach,
+    NotificationCounts,
+    NotificationsForCase,
+    NotificationsForPupil,
+    UndeliveredNotifications,
+)
+from infra.cli.common import HomeOption, build, fail, send, session, show
+
+app = typer.Typer(help="Notifications owed and sent.", no_args_is_help=True)
+
+SchoolOption = Annotated[Optional[str], typer.Option("--school", help="One school's URN (default: the whole LA).")]
+
+
+def pupil_ids(upns: list[str], ids: list[UUID]) -> list[UUID]:
+    """The pupils named by UPN (checked, check letter and all) or by id; at least one."""
+    if not upns and not ids:
+        fail("Say which pupil: --upn <UPN> (or --pupil-id <id>)")
+    found = []
+    for upn in upns:
+        try:
+            found.append(pupil_id_for(upn))
+        except ValueError as e:
+            fail(f"--upn {upn}: {e}")
+    return found + list(ids)
+
+
+@app.command("for-pupil")
+def for_pupil(
+    ctx: typer.Context,
+    upn: Annotated[Optional[str], typer.Option(help="The pupil's UPN.")] = None,
+    pupil_id: Annotated[Optional[UUID], typer.Option(help="The pupil's internal id, instead of the UPN.")] = None,
+) -> None:
+    """Every notification about a pupil, in order, with its content and delivery history."""
+    if upn and pupil_id:
+        fail("Name the pupil once: --upn or --pupil-id, not both")
+    [pupil] = pupil_ids([upn] if upn else [], [pupil_id] if pupil_id else [])
+    show(ctx, send(ctx, NotificationsForPupil(pupil_id=pupil)))
+
+
+@app.command("for-case")
+def for_case(ctx: typer.Context, case_id: Annotated[UUID, typer.Argument(help="The EHC case's id.")]) -> None:
+    """Every notification about an EHC case, in order, with its content and delivery history."""
+    show(ctx, send(ctx, NotificationsForCase(case_id=case_id)))
+
+
+@app.command("undelivered")
+def undelivered(ctx: typer.Context, school: SchoolOption = None) -> None:
+    """Everything not yet delivered: waiting, retrying, failed, or impossible to send."""
+    show(ctx, send(ctx, build(UndeliveredNotifications, school_urn=school), school=school))
+
+
+@app.command("failed-to-reach")
+def failed_to_reach(ctx: typer.Context, school: SchoolOption = None) -> None:
+    """People we could not reach (on some channel, or at all), with the reason: the list to act on."""
+    show(ctx, send(ctx, build(FailedToReach, school_urn=school), school=school))
+
+
+@app.command("counts")
+def counts(ctx: typer.Context, school: SchoolOption = None) -> None:
+    """How many notifications, by status and by duty, for one school or the whole LA."""
+    show(ctx, send(ctx, build(NotificationCounts, school_urn=school), school=school))
+
+
+@app.command("outbox")
+def outbox(
+    ctx: typer.Context,
+    upn: Annotated[Optional[list[str]], typer.Option(help="A pupil's UPN (repeat for more pupils).")] = None,
+    pupil_id: Annotated[Optional[list[UUID]], typer.Option(help="A pupil's internal id, instead of the UPN.")] = None,
+    home: HomeOption = None,
+    folder: Annotated[Optional[Path], typer.Option(help="The outbox folder, if not <home>/outbox.")] = None,
+) -> None:
+    """Show the letters, emails and texts the local file channel wrote for these pupils (read from the
+    folder: no one need be named with --as-user). Exit code 1 when there is nothing to show."""
+    from infra.demo.outbox import show_outbox
+
+    pupils = pupil_ids(upn or [], pupil_id or [])
+    shown = show_outbox(pupils, home if home is not None else session(ctx).home, echo=typer.echo, outbox_dir=folder)
+    raise typer.Exit(0 if shown else 1)

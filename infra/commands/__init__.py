@@ -1,1 +1,0 @@
-"""`sendcase <service> ...` subcommands: one module per service, each a typer app talking over NATS."""
