@@ -3,7 +3,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -53,5 +53,5 @@ def sandbox(servers: Servers) -> Sandbox:
 
 
 # A school day everyone can agree on, for deterministic tests.
-SCHOOL_DAY = datetime(2026, 11, 23, 10, 30, tzinfo=timezone.utc)
+SCHOOL_DAY = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 TODAY = date(2026, 11, 23)

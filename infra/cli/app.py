@@ -15,7 +15,7 @@ import re
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -23,7 +23,12 @@ from typer.core import TyperGroup
 try:  # newer typer carries its own copy of click
     from typer._click.exceptions import ClickException, NoArgsIsHelpError, NoSuchOption, UsageError
 except ImportError:  # pragma: no cover - older typer uses click itself
-    from click.exceptions import ClickException, NoArgsIsHelpError, NoSuchOption, UsageError
+    from click.exceptions import (  # type: ignore[assignment]
+        ClickException,
+        NoArgsIsHelpError,
+        NoSuchOption,
+        UsageError,
+    )
 from typer import Abort
 
 from contracts.envelope import Role
@@ -37,8 +42,14 @@ class OneLineErrors(TyperGroup):
     """A usage error (a bad or missing option, a value of the wrong type) is one line on stderr and exit
     code 2, as click means it, without the boxed panel; `--help` says the rest."""
 
-    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(  # type: ignore[override]  # the same parameters; click's own typing differs across versions
+        self,
+        args: Any = None,
+        prog_name: Any = None,
+        complete_var: Any = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
@@ -78,17 +89,19 @@ ACTING = ("--as-user", "--as-role", "--as-org", "--json")
 def _hint(error: UsageError) -> str:
     """`sendcase register pupil X --as-user u`: say where the option goes."""
     if isinstance(error, NoSuchOption) and error.option_name in ACTING:
-        return (f"({error.option_name} goes before the command: `sendcase {error.option_name} ... register ...`; "
-                "or set it in the environment: see `sendcase --help`)")
+        return (
+            f"({error.option_name} goes before the command: `sendcase {error.option_name} ... register ...`; "
+            "or set it in the environment: see `sendcase --help`)"
+        )
     return ""
 
 
 app = typer.Typer(
     cls=OneLineErrors,
     help="sendcase: SEND case management for a local authority.\n\n"
-         "Say who you are once, before the command: `sendcase --as-user <id> --as-role <role> --as-org "
-         "<school:URN or la:code> register ...`, or set SENDCASE_USER, SENDCASE_ROLE and "
-         "SENDCASE_ORGANISATION. A SENCO who names a school acts for it. Replies are text; --json gives JSON.",
+    "Say who you are once, before the command: `sendcase --as-user <id> --as-role <role> --as-org "
+    "<school:URN or la:code> register ...`, or set SENDCASE_USER, SENDCASE_ROLE and "
+    "SENDCASE_ORGANISATION. A SENCO who names a school acts for it. Replies are text; --json gives JSON.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # a bug's traceback must never print a pupil's record
 )
@@ -99,15 +112,29 @@ app.add_typer(notifications_commands.app, name="notifications")
 @app.callback()
 def acting(
     ctx: typer.Context,
-    as_user: Annotated[Optional[str], typer.Option(
-        "--as-user", envvar="SENDCASE_USER", help="Who you are: your user id (e.g. your email).",
-        rich_help_panel="Who is acting")] = None,
-    as_role: Annotated[Optional[Role], typer.Option(
-        "--as-role", envvar="SENDCASE_ROLE", help="Your role.", rich_help_panel="Who is acting")] = None,
-    as_org: Annotated[Optional[str], typer.Option(
-        "--as-org", envvar="SENDCASE_ORGANISATION",
-        help="Who you act for: school:<URN> or la:<code>. Default for a SENCO, teacher or headteacher: the "
-             "school the command names.", rich_help_panel="Who is acting")] = None,
+    as_user: Annotated[
+        str | None,
+        typer.Option(
+            "--as-user",
+            envvar="SENDCASE_USER",
+            help="Who you are: your user id (e.g. your email).",
+            rich_help_panel="Who is acting",
+        ),
+    ] = None,
+    as_role: Annotated[
+        Role | None,
+        typer.Option("--as-role", envvar="SENDCASE_ROLE", help="Your role.", rich_help_panel="Who is acting"),
+    ] = None,
+    as_org: Annotated[
+        str | None,
+        typer.Option(
+            "--as-org",
+            envvar="SENDCASE_ORGANISATION",
+            help="Who you act for: school:<URN> or la:<code>. Default for a SENCO, teacher or headteacher: the "
+            "school the command names.",
+            rich_help_panel="Who is acting",
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print replies as JSON, for scripts.")] = False,
     home: HomeOption = None,
 ) -> None:
@@ -121,7 +148,8 @@ def _home(ctx: typer.Context, home: Path | None) -> Path | None:
 
 @app.command()
 def up(
-    ctx: typer.Context, home: HomeOption = None,
+    ctx: typer.Context,
+    home: HomeOption = None,
     prefix: str = typer.Option(DEFAULT_PREFIX, envvar="SENDCASE_SUBJECT_PREFIX"),
 ) -> None:
     """Start PostgreSQL, NATS and every service on this machine; Ctrl-C stops them all."""

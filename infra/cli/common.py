@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
@@ -26,9 +26,10 @@ from pydantic import BaseModel, ValidationError
 from contracts.envelope import Accepted, Actor, Answered, Command, Query, Rejected, Role
 
 HomeOption = Annotated[
-    Optional[Path],
-    typer.Option("--home", envvar="SENDCASE_HOME", file_okay=False,
-                 help="Data folder of the stack (default ./.sendcase)."),
+    Path | None,
+    typer.Option(
+        "--home", envvar="SENDCASE_HOME", file_okay=False, help="Data folder of the stack (default ./.sendcase)."
+    ),
 ]
 
 # School staff act for their school: when a command names one, it is their organisation unless they say.
@@ -38,16 +39,24 @@ ENGLAND = ZoneInfo("Europe/London")
 DAY_FORMATS = ["%Y-%m-%d"]
 # --as-known-at: an ISO date-time; without an offset it is a time in England.
 INSTANT_FORMATS = [
-    "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z",
-    "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M",
-    "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%d %H:%M%z", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S.%f%z",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%dT%H:%M%z",
+    "%Y-%m-%dT%H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M:%S%z",
+    "%Y-%m-%d %H:%M%z",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
 ]
 KnownAt = Annotated[
-    Optional[datetime],
+    datetime | None,
     typer.Option(
-        formats=INSTANT_FORMATS, metavar="DATE-TIME",
+        formats=INSTANT_FORMATS,
+        metavar="DATE-TIME",
         help="As the register knew it at this instant: an ISO date-time such as 2026-10-01T17:00 (England time) "
-             "or 2026-10-01T16:00:00+00:00. Default: everything known now.",
+        "or 2026-10-01T16:00:00+00:00. Default: everything known now.",
     ),
 ]
 
@@ -122,9 +131,7 @@ def actor(ctx: typer.Context, school: str | None = None) -> Actor:
         missing.append(f"Say your role: --as-role <one of {roles}> (or set SENDCASE_ROLE)")
     organisation = s.organisation or (f"school:{school}" if school and s.role in SCHOOL_ROLES else None)
     if not organisation:
-        missing.append(
-            "Say who you are acting for: --as-org school:<URN> or la:<code> (or set SENDCASE_ORGANISATION)"
-        )
+        missing.append("Say who you are acting for: --as-org school:<URN> or la:<code> (or set SENDCASE_ORGANISATION)")
     if missing:
         fail(*(f"sendcase: {line}" for line in missing))
     try:
@@ -137,9 +144,9 @@ def actor(ctx: typer.Context, school: str | None = None) -> Actor:
 def send(ctx: typer.Context, message: Command | Query, *, school: str | None = None) -> Any:
     """Send a command or query as the acting person and return its typed reply. Anything between here and
     the service going wrong (no stack, no NATS, no service answering) is one line and exit code 2."""
-    from infra.cli.locate import Client, StackNotRunning, locate
-
     import nats.errors
+
+    from infra.cli.locate import Client, StackNotRunning, locate
 
     who = actor(ctx, school)
     try:
@@ -159,16 +166,20 @@ def send(ctx: typer.Context, message: Command | Query, *, school: str | None = N
     try:
         return asyncio.run(exchange())
     except nats.errors.NoRespondersError:
-        fail(f"sendcase: the {service} service is not running (nothing answered at {nats_url}): "
-             "see `sendcase status`")
-    except (nats.errors.TimeoutError, asyncio.TimeoutError):
+        fail(f"sendcase: the {service} service is not running (nothing answered at {nats_url}): see `sendcase status`")
+    except (TimeoutError, nats.errors.TimeoutError):
         fail(f"sendcase: the {service} service did not answer in time: see `sendcase status`")
     except (nats.errors.Error, OSError) as e:
-        fail(f"sendcase: cannot reach NATS at {nats_url} ({type(e).__name__}): is sendcase running? "
-             "See `sendcase status`")
+        fail(
+            f"sendcase: cannot reach NATS at {nats_url} ({type(e).__name__}): is sendcase running? "
+            "See `sendcase status`"
+        )
     except ValidationError as e:
-        fail(f"sendcase: the {service} service's reply could not be read ({e.error_count()} problems): "
-             "are this sendcase and the service the same version?", code=1)
+        fail(
+            f"sendcase: the {service} service's reply could not be read ({e.error_count()} problems): "
+            "are this sendcase and the service the same version?",
+            code=1,
+        )
     finally:
         nats_log.setLevel(level)
 

@@ -7,7 +7,7 @@ Who you are is said once, before `notifications` (see `sendcase --help`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 from uuid import UUID
 
 import typer
@@ -24,7 +24,7 @@ from infra.cli.common import HomeOption, build, fail, send, session, show
 
 app = typer.Typer(help="Notifications owed and sent.", no_args_is_help=True)
 
-SchoolOption = Annotated[Optional[str], typer.Option("--school", help="One school's URN (default: the whole LA).")]
+SchoolOption = Annotated[str | None, typer.Option("--school", help="One school's URN (default: the whole LA).")]
 
 
 def pupil_ids(upns: list[str], ids: list[UUID]) -> list[UUID]:
@@ -43,8 +43,8 @@ def pupil_ids(upns: list[str], ids: list[UUID]) -> list[UUID]:
 @app.command("for-pupil")
 def for_pupil(
     ctx: typer.Context,
-    upn: Annotated[Optional[str], typer.Option(help="The pupil's UPN.")] = None,
-    pupil_id: Annotated[Optional[UUID], typer.Option(help="The pupil's internal id, instead of the UPN.")] = None,
+    upn: Annotated[str | None, typer.Option(help="The pupil's UPN.")] = None,
+    pupil_id: Annotated[UUID | None, typer.Option(help="The pupil's internal id, instead of the UPN.")] = None,
 ) -> None:
     """Every notification about a pupil, in order, with its content and delivery history."""
     if upn and pupil_id:
@@ -80,10 +80,10 @@ def counts(ctx: typer.Context, school: SchoolOption = None) -> None:
 @app.command("outbox")
 def outbox(
     ctx: typer.Context,
-    upn: Annotated[Optional[list[str]], typer.Option(help="A pupil's UPN (repeat for more pupils).")] = None,
-    pupil_id: Annotated[Optional[list[UUID]], typer.Option(help="A pupil's internal id, instead of the UPN.")] = None,
+    upn: Annotated[list[str] | None, typer.Option(help="A pupil's UPN (repeat for more pupils).")] = None,
+    pupil_id: Annotated[list[UUID] | None, typer.Option(help="A pupil's internal id, instead of the UPN.")] = None,
     home: HomeOption = None,
-    folder: Annotated[Optional[Path], typer.Option(help="The outbox folder, if not <home>/outbox.")] = None,
+    folder: Annotated[Path | None, typer.Option(help="The outbox folder, if not <home>/outbox.")] = None,
 ) -> None:
     """Show the letters, emails and texts the local file channel wrote for these pupils (read from the
     folder: no one need be named with --as-user). Exit code 1 when there is nothing to show."""

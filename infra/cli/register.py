@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -51,37 +51,52 @@ def _date_option(help: str) -> typer.models.OptionInfo:
     return typer.Option(formats=DAY_FORMATS, metavar="YYYY-MM-DD", help=help)
 
 
-Day = Annotated[Optional[datetime], _date_option("YYYY-MM-DD (default: today in England).")]
+Day = Annotated[datetime | None, _date_option("YYYY-MM-DD (default: today in England).")]
 Born = Annotated[datetime, _date_option("Date of birth, YYYY-MM-DD.")]
 Upn = Annotated[str, typer.Argument(help="The pupil's UPN (13 characters, e.g. X801200000001).", show_default=False)]
 UpnOption = Annotated[str, typer.Option(help="The pupil's UPN (13 characters).")]
 School = Annotated[str, typer.Option(help="School URN (6 digits).")]
-SomeSchool = Annotated[Optional[str], typer.Option(help="One school's URN (default: the whole LA).")]
+SomeSchool = Annotated[str | None, typer.Option(help="One school's URN (default: the whole LA).")]
 Reason = Annotated[str, typer.Option(help="Why, in your words.")]
-Evidence = Annotated[Optional[str], typer.Option("--evidence", help="Evidence reference, e.g. 'APDR review 3 Nov'.")]
+Evidence = Annotated[str | None, typer.Option("--evidence", help="Evidence reference, e.g. 'APDR review 3 Nov'.")]
 Need = Annotated[NeedType, typer.Option(help="DfE type-of-need code.")]
-OtherNeed = Annotated[Optional[NeedType], typer.Option(help="DfE type-of-need code.")]
+OtherNeed = Annotated[NeedType | None, typer.Option(help="DfE type-of-need code.")]
 
 
 def _identity(upn: str, given_name: str, family_name: str, date_of_birth: datetime) -> PupilIdentity:
-    return build(PupilIdentity, prefix="pupil.", upn=upn, given_name=given_name, family_name=family_name,
-                 date_of_birth=date_of_birth.date())
+    return build(
+        PupilIdentity,
+        prefix="pupil.",
+        upn=upn,
+        given_name=given_name,
+        family_name=family_name,
+        date_of_birth=date_of_birth.date(),
+    )
 
 
 @app.command("import-roll")
 def import_roll(
     ctx: typer.Context,
     school: School,
-    csv_file: Annotated[Path, typer.Argument(help="The roll exported from the school's MIS, as CSV.", exists=True,
-                                             dir_okay=False, readable=True)],
+    csv_file: Annotated[
+        Path,
+        typer.Argument(
+            help="The roll exported from the school's MIS, as CSV.", exists=True, dir_okay=False, readable=True
+        ),
+    ],
     on_roll_from: Day = None,
 ) -> None:
     """Import a school's roll. Re-importing the same file is refused and changes nothing; bad rows are listed.
 
     Exit code 0 when at least one row was taken (any rejected rows are listed), 1 when every row was
     rejected or the import was refused, 2 for bad input."""
-    command = build(ImportRoll, school_urn=school, file_name=csv_file.name,
-                    csv_text=csv_file.read_text(encoding="utf-8-sig", errors="replace"), on_roll_from=day(on_roll_from))
+    command = build(
+        ImportRoll,
+        school_urn=school,
+        file_name=csv_file.name,
+        csv_text=csv_file.read_text(encoding="utf-8-sig", errors="replace"),
+        on_roll_from=day(on_roll_from),
+    )
     reply = send(ctx, command, school=school)
     show(ctx, reply)
     if isinstance(reply, Accepted) and isinstance(reply.result, RollImportReport):
@@ -94,15 +109,23 @@ def import_roll(
 
 @app.command("enrol")
 def enrol(
-    ctx: typer.Context, school: School, upn: UpnOption,
-    given_name: Annotated[str, typer.Option()], family_name: Annotated[str, typer.Option()],
+    ctx: typer.Context,
+    school: School,
+    upn: UpnOption,
+    given_name: Annotated[str, typer.Option()],
+    family_name: Annotated[str, typer.Option()],
     date_of_birth: Born,
-    year_group: Annotated[Optional[int], typer.Option(help="0 = Reception; default from the date of birth")] = None,
+    year_group: Annotated[int | None, typer.Option(help="0 = Reception; default from the date of birth")] = None,
     on_roll_from: Day = None,
 ) -> None:
     """Put one pupil on the school's roll."""
-    command = build(EnrolPupil, school_urn=school, pupil=_identity(upn, given_name, family_name, date_of_birth),
-                    year_group=year_group, on_roll_from=day(on_roll_from))
+    command = build(
+        EnrolPupil,
+        school_urn=school,
+        pupil=_identity(upn, given_name, family_name, date_of_birth),
+        year_group=year_group,
+        on_roll_from=day(on_roll_from),
+    )
     show(ctx, send(ctx, command, school=school))
 
 
@@ -122,16 +145,23 @@ def add_to_sen_support(
 ) -> None:
     """Add a pupil to the SEN register at SEN support (K). Parents are told."""
     command = build(
-        AddToSenSupport, school_urn=school, pupil=_identity(upn, given_name, family_name, date_of_birth),
-        primary_need=primary_need, secondary_need=secondary_need, effective_date=day(effective_date),
-        reason=reason, evidence_reference=evidence,
+        AddToSenSupport,
+        school_urn=school,
+        pupil=_identity(upn, given_name, family_name, date_of_birth),
+        primary_need=primary_need,
+        secondary_need=secondary_need,
+        effective_date=day(effective_date),
+        reason=reason,
+        evidence_reference=evidence,
     )
     show(ctx, send(ctx, command, school=school))
 
 
 @app.command("note-concern")
 def note_concern(
-    ctx: typer.Context, upn: Upn, note: Annotated[str, typer.Option(help="A short note of the concern.")],
+    ctx: typer.Context,
+    upn: Upn,
+    note: Annotated[str, typer.Option(help="A short note of the concern.")],
     noted_on: Day = None,
 ) -> None:
     """Put a pupil on the monitoring / cause for concern list (NOT the SEN register)."""
@@ -140,26 +170,40 @@ def note_concern(
 
 @app.command("change-needs")
 def change_needs(
-    ctx: typer.Context, upn: Upn, primary_need: Need, reason: Reason, secondary_need: OtherNeed = None,
-    effective_date: Day = None, evidence: Evidence = None,
+    ctx: typer.Context,
+    upn: Upn,
+    primary_need: Need,
+    reason: Reason,
+    secondary_need: OtherNeed = None,
+    effective_date: Day = None,
+    evidence: Evidence = None,
 ) -> None:
     """Change a pupil's ranked need types (primary, secondary)."""
-    command = build(ChangeNeeds, upn=upn, primary_need=primary_need, secondary_need=secondary_need,
-                    effective_date=day(effective_date), reason=reason, evidence_reference=evidence)
+    command = build(
+        ChangeNeeds,
+        upn=upn,
+        primary_need=primary_need,
+        secondary_need=secondary_need,
+        effective_date=day(effective_date),
+        reason=reason,
+        evidence_reference=evidence,
+    )
     show(ctx, send(ctx, command))
 
 
 @app.command("remove")
 def remove(ctx: typer.Context, upn: Upn, reason: Reason, effective_date: Day = None, evidence: Evidence = None) -> None:
     """Take a pupil off the SEN register (K -> N). Parents are told."""
-    command = build(RemoveFromSenRegister, upn=upn, effective_date=day(effective_date), reason=reason,
-                    evidence_reference=evidence)
+    command = build(
+        RemoveFromSenRegister, upn=upn, effective_date=day(effective_date), reason=reason, evidence_reference=evidence
+    )
     show(ctx, send(ctx, command))
 
 
 @app.command("record-provision")
 def record_provision(
-    ctx: typer.Context, upn: Upn,
+    ctx: typer.Context,
+    upn: Upn,
     provision: Annotated[str, typer.Option(help="What is being provided, in plain words.")],
     effective_date: Day = None,
 ) -> None:
@@ -181,20 +225,31 @@ def parse_person(upn: str, number: int, spec: str) -> PersonToTell:
     if channel and channel.lower() not in {c.value for c in Channel}:
         fail(f"--person {spec!r}: {channel!r} is not a channel; the channels are {CHANNELS}")
     return build(
-        PersonToTell, prefix=f"person {number}: ", person_id=derived_id("person", upn, number, name), name=name,
-        relationship=relationship or "parent", has_parental_responsibility=True, email=email or None,
-        mobile=mobile or None, preferred_channel=Channel(channel.lower() or ("email" if email else "letter")),
+        PersonToTell,
+        prefix=f"person {number}: ",
+        person_id=derived_id("person", upn, number, name),
+        name=name,
+        relationship=relationship or "parent",
+        has_parental_responsibility=True,
+        email=email or None,
+        mobile=mobile or None,
+        preferred_channel=Channel(channel.lower() or ("email" if email else "letter")),
     )
 
 
 @app.command("parents")
 def parents(
-    ctx: typer.Context, upn: Upn,
-    person: Annotated[list[str], typer.Option(
-        metavar="'NAME|RELATIONSHIP|EMAIL|MOBILE|CHANNEL'",
-        help=f"One person with parental responsibility (repeat per person). Leave a part empty to omit it; "
-             f"the channel is one of {CHANNELS} (default email if an email is given, else letter). "
-             "Example: --person 'Jo Taylor|mother|jo@example.org||email'")],
+    ctx: typer.Context,
+    upn: Upn,
+    person: Annotated[
+        list[str],
+        typer.Option(
+            metavar="'NAME|RELATIONSHIP|EMAIL|MOBILE|CHANNEL'",
+            help=f"One person with parental responsibility (repeat per person). Leave a part empty to omit it; "
+            f"the channel is one of {CHANNELS} (default email if an email is given, else letter). "
+            "Example: --person 'Jo Taylor|mother|jo@example.org||email'",
+        ),
+    ],
 ) -> None:
     """Record everyone with parental responsibility (replaces the list)."""
     people = [parse_person(upn, i, spec) for i, spec in enumerate(person, start=1)]
@@ -203,10 +258,12 @@ def parents(
 
 @app.command("looked-after")
 def looked_after(
-    ctx: typer.Context, upn: Upn,
-    pep: Annotated[Optional[str], typer.Option(help="PEP reference; omit with --not-looked-after")] = None,
-    protected_address: Annotated[Optional[str], typer.Option(
-        help="'line 1; line 2; town; postcode' (kept by the register, never published)")] = None,
+    ctx: typer.Context,
+    upn: Upn,
+    pep: Annotated[str | None, typer.Option(help="PEP reference; omit with --not-looked-after")] = None,
+    protected_address: Annotated[
+        str | None, typer.Option(help="'line 1; line 2; town; postcode' (kept by the register, never published)")
+    ] = None,
     not_looked_after: Annotated[bool, typer.Option("--not-looked-after")] = False,
 ) -> None:
     """Record that a child is looked after (PEP, protected address), or no longer is."""
@@ -215,23 +272,31 @@ def looked_after(
         parts = [p.strip() for p in protected_address.split(";") if p.strip()]
         if len(parts) < 3:
             fail("--protected-address: give 'line 1; town; postcode' at least (parts separated by ';')")
-        address = build(PostalAddressForProtection, prefix="protected_address.", lines=parts[:-2], town=parts[-2],
-                        postcode=parts[-1])
-    command = build(RecordLookedAfter, upn=upn, looked_after=not not_looked_after, pep_reference=pep,
-                    protected_address=address)
+        address = build(
+            PostalAddressForProtection,
+            prefix="protected_address.",
+            lines=parts[:-2],
+            town=parts[-2],
+            postcode=parts[-1],
+        )
+    command = build(
+        RecordLookedAfter, upn=upn, looked_after=not not_looked_after, pep_reference=pep, protected_address=address
+    )
     show(ctx, send(ctx, command))
 
 
 @app.command("other-registers")
 def other_registers(
-    ctx: typer.Context, upn: Upn,
+    ctx: typer.Context,
+    upn: Upn,
     eal: Annotated[bool, typer.Option("--eal/--no-eal")] = False,
     medical: Annotated[bool, typer.Option("--medical/--no-medical")] = False,
-    healthcare_plan: Annotated[Optional[str], typer.Option(help="Individual healthcare plan reference")] = None,
+    healthcare_plan: Annotated[str | None, typer.Option(help="Individual healthcare plan reference")] = None,
 ) -> None:
     """Record EAL and medical needs (with an individual healthcare plan)."""
-    command = build(RecordOtherRegisters, upn=upn, eal=eal, medical_needs=medical,
-                    healthcare_plan_reference=healthcare_plan)
+    command = build(
+        RecordOtherRegisters, upn=upn, eal=eal, medical_needs=medical, healthcare_plan_reference=healthcare_plan
+    )
     show(ctx, send(ctx, command))
 
 
@@ -242,14 +307,16 @@ class GivenBy(StrEnum):
 
 @app.command("consent")
 def consent(
-    ctx: typer.Context, upn: Upn,
+    ctx: typer.Context,
+    upn: Upn,
     given_by: Annotated[GivenBy, typer.Option(help="Who gave it: a parent, or the young person (16+).")],
     given_by_name: Annotated[str, typer.Option()],
     given_on: Day = None,
 ) -> None:
     """Record consent to share (a parent, or the young person at 16+)."""
-    command = build(GiveConsentToShare, upn=upn, given_by=given_by.value, given_by_name=given_by_name,
-                    given_on=day(given_on))
+    command = build(
+        GiveConsentToShare, upn=upn, given_by=given_by.value, given_by_name=given_by_name, given_on=day(given_on)
+    )
     show(ctx, send(ctx, command))
 
 
@@ -261,8 +328,11 @@ def withdraw_consent(ctx: typer.Context, upn: Upn, withdrawn_on: Day = None) -> 
 
 @app.command("transfer")
 def transfer(
-    ctx: typer.Context, upn: Upn, to_school: Annotated[str, typer.Option(help="The receiving school's URN.")],
-    reason: Reason, leaving_date: Day = None,
+    ctx: typer.Context,
+    upn: Upn,
+    to_school: Annotated[str, typer.Option(help="The receiving school's URN.")],
+    reason: Reason,
+    leaving_date: Day = None,
 ) -> None:
     """The pupil leaves for another school: the whole record moves."""
     command = build(TransferPupil, upn=upn, to_school_urn=to_school, leaving_date=day(leaving_date), reason=reason)
@@ -287,37 +357,41 @@ def history(ctx: typer.Context, upn: Upn) -> None:
     show(ctx, send(ctx, build(PupilHistory, upn=upn)))
 
 
-AsAt = Annotated[Optional[datetime], _date_option("YYYY-MM-DD: as it stood that day (default: today).")]
+AsAt = Annotated[datetime | None, _date_option("YYYY-MM-DD: as it stood that day (default: today).")]
 
 
 @app.command("school-register")
 def school_register(
     ctx: typer.Context,
-    school: Annotated[Optional[str], typer.Argument(help="School URN; omit for the whole LA")] = None,
+    school: Annotated[str | None, typer.Argument(help="School URN; omit for the whole LA")] = None,
     as_at: AsAt = None,
     as_known_at: KnownAt = None,
 ) -> None:
     """One school's SEN register (or the whole LA's), now or as at a past date."""
-    query = build(SchoolRegister, school_urn=school, as_at=as_at.date() if as_at else None,
-                  as_known_at=instant(as_known_at))
+    query = build(
+        SchoolRegister, school_urn=school, as_at=as_at.date() if as_at else None, as_known_at=instant(as_known_at)
+    )
     show(ctx, send(ctx, query, school=school))
 
 
 @app.command("counts")
 def counts(ctx: typer.Context, school: SomeSchool = None, as_at: AsAt = None, as_known_at: KnownAt = None) -> None:
     """Counts by status, year group and need, as a percentage of the roll, beside the national figures."""
-    query = build(LaCounts, school_urn=school, as_at=as_at.date() if as_at else None,
-                  as_known_at=instant(as_known_at))
+    query = build(LaCounts, school_urn=school, as_at=as_at.date() if as_at else None, as_known_at=instant(as_known_at))
     show(ctx, send(ctx, query, school=school))
 
 
 @app.command("census-extract")
 def census_extract(
     ctx: typer.Context,
-    census_date: Annotated[datetime, typer.Argument(formats=DAY_FORMATS, metavar="CENSUS_DAY",
-                                                    help="The census day, YYYY-MM-DD.", show_default=False)],
+    census_date: Annotated[
+        datetime,
+        typer.Argument(
+            formats=DAY_FORMATS, metavar="CENSUS_DAY", help="The census day, YYYY-MM-DD.", show_default=False
+        ),
+    ],
     school: SomeSchool = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the CSV here")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the CSV here")] = None,
     as_known_at: KnownAt = None,
 ) -> None:
     """The census SEN extract (CSV with the DfE codes) as at a census day: printed, or written with -o."""

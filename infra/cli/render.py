@@ -42,8 +42,7 @@ from contracts.register import (
     RollImportReport,
 )
 
-__all__ = ["WIDTH", "format_date", "format_datetime", "need_in_words", "render", "render_rejection",
-           "status_in_words"]
+__all__ = ["WIDTH", "format_date", "format_datetime", "need_in_words", "render", "render_rejection", "status_in_words"]
 
 WIDTH = 120  # characters; a caller on a terminal may pass its own width
 LONDON = ZoneInfo("Europe/London")
@@ -60,22 +59,7 @@ STATUS_NAMES: dict[SenStatus, str] = {
 }
 
 # DfE school census type-of-need codes, named as in the census guide (SEN type of need).
-NEED_NAMES: dict[NeedType, str] = {
-    NeedType.SPLD: "specific learning difficulty",
-    NeedType.MLD: "moderate learning difficulty",
-    NeedType.SLD: "severe learning difficulty",
-    NeedType.PMLD: "profound and multiple learning difficulty",
-    NeedType.SLCN: "speech, language and communication needs",
-    NeedType.ASD: "autistic spectrum disorder",
-    NeedType.SEMH: "social, emotional and mental health",
-    NeedType.HI: "hearing impairment",
-    NeedType.VI: "visual impairment",
-    NeedType.MSI: "multi-sensory impairment",
-    NeedType.PD: "physical disability",
-    NeedType.DS: "Down syndrome",
-    NeedType.OTH: "other difficulty or disability",
-    NeedType.NSA: "SEN support but no specialist assessment of type of need",
-}
+NEED_NAMES: dict[NeedType, str] = {need: need.in_words for need in NeedType}  # the contract's words
 
 DUTY_NAMES: dict[Duty, str] = {
     Duty.SEN_PROVISION_STARTED: "tell parents: added to SEN support",
@@ -131,10 +115,11 @@ def format_date(value: date | str | None) -> str:
     if value is None:
         return NOTHING
     if isinstance(value, str):
+        text = value
         try:
-            value = date.fromisoformat(value)
+            value = date.fromisoformat(text)
         except ValueError:
-            return value
+            return text
     if isinstance(value, datetime):
         return format_datetime(value)
     return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
@@ -145,10 +130,11 @@ def format_datetime(value: datetime | str | None) -> str:
     if value is None:
         return NOTHING
     if isinstance(value, str):
+        text = value
         try:
-            value = datetime.fromisoformat(value)
+            value = datetime.fromisoformat(text)
         except ValueError:
-            return value
+            return text
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     local = value.astimezone(LONDON)
@@ -156,7 +142,7 @@ def format_datetime(value: datetime | str | None) -> str:
 
 
 def status_in_words(status: SenStatus | str | None) -> str:
-    """"K" -> "SEN support (K)"."""
+    """ "K" -> "SEN support (K)"."""
     if status is None:
         return NOTHING
     try:
@@ -167,7 +153,7 @@ def status_in_words(status: SenStatus | str | None) -> str:
 
 
 def need_in_words(need: NeedType | str | None, *, area: bool = False) -> str:
-    """"ASD" -> "autistic spectrum disorder (ASD)"; with `area`, the broad area of need after it."""
+    """ "ASD" -> "autistic spectrum disorder (ASD)"; with `area`, the broad area of need after it."""
     if need is None or need == "":
         return NOTHING
     try:
@@ -270,9 +256,10 @@ def _words(value: object) -> str:
     if isinstance(value, BaseModel):
         return _words(_fields(value))
     if isinstance(value, Mapping):
-        return "; ".join(
-            f"{_label(str(k))}: {HIDDEN if _protected(str(k), v) else _words(v)}" for k, v in value.items()
-        ) or NOTHING
+        return (
+            "; ".join(f"{_label(str(k))}: {HIDDEN if _protected(str(k), v) else _words(v)}" for k, v in value.items())
+            or NOTHING
+        )
     if isinstance(value, list | tuple | set | frozenset):
         return ", ".join(_words(v) for v in value) or NOTHING
     return str(value)
@@ -321,8 +308,17 @@ def _pairs(pairs: Iterable[tuple[str, Any]]) -> Table:
 def _print(*blocks: Block | None, width: int = WIDTH) -> str:
     out = StringIO()
     console = Console(
-        file=out, width=width, color_system=None, force_terminal=False, force_jupyter=False,
-        force_interactive=False, no_color=True, markup=False, highlight=False, emoji=False, legacy_windows=False,
+        file=out,
+        width=width,
+        color_system=None,
+        force_terminal=False,
+        force_jupyter=False,
+        force_interactive=False,
+        no_color=True,
+        markup=False,
+        highlight=False,
+        emoji=False,
+        legacy_windows=False,
     )
     for block in blocks:
         if block is not None:
@@ -355,8 +351,9 @@ def _render_mapping(value: Mapping[str, Any], width: int) -> str:
         return value["csv"]  # the census extract's reply: {"csv": "..."}
     if not value:
         return "Nothing.\n"
-    return _print(_pairs((_label(str(k)), HIDDEN if _protected(str(k), v) else v) for k, v in value.items()),
-                  width=width)
+    return _print(
+        _pairs((_label(str(k)), HIDDEN if _protected(str(k), v) else v) for k, v in value.items()), width=width
+    )
 
 
 @render.register
@@ -422,7 +419,7 @@ def render_rejection(rejected: Rejected) -> str:
         field = error.field
         for prefix in ("command.", "query."):
             if field.startswith(prefix):
-                field = field[len(prefix):]
+                field = field[len(prefix) :]
                 break
         lines.append(f"{field}: {error.problem}")
     return "\n".join(lines) + "\n"
@@ -451,26 +448,31 @@ def _(pupil: PupilView, width: int = WIDTH) -> str:
     medical = _yes_no(pupil.medical_needs)
     if pupil.healthcare_plan_reference:
         medical += f"; healthcare plan {pupil.healthcare_plan_reference}"
-    card = _pairs([
-        ("UPN", pupil.upn),
-        ("Born", format_date(pupil.date_of_birth)),
-        ("School", f"URN {pupil.school_urn}"),
-        ("Year group", year_group_in_words(pupil.year_group)),
-        ("SEN status", status_in_words(pupil.status)),
-        ("Primary need", need_in_words(pupil.primary_need, area=True)),
-        ("Secondary need", need_in_words(pupil.secondary_need, area=True)),
-        ("Monitoring list", "yes: a concern is noted (monitoring, not on the SEN register)"
-         if pupil.on_monitoring_list else "no"),
-        ("Looked after", looked_after),
-        ("EAL", _yes_no(pupil.eal)),
-        ("Medical needs", medical),
-        ("Consent to share", _consent_in_words(pupil.consent_to_share)),
-        ("EHC plans", ", ".join(f"case {case}" for case in pupil.ehc_plans) or "none"),
-    ])
+    card = _pairs(
+        [
+            ("UPN", pupil.upn),
+            ("Born", format_date(pupil.date_of_birth)),
+            ("School", f"URN {pupil.school_urn}"),
+            ("Year group", year_group_in_words(pupil.year_group)),
+            ("SEN status", status_in_words(pupil.status)),
+            ("Primary need", need_in_words(pupil.primary_need, area=True)),
+            ("Secondary need", need_in_words(pupil.secondary_need, area=True)),
+            (
+                "Monitoring list",
+                "yes: a concern is noted (monitoring, not on the SEN register)" if pupil.on_monitoring_list else "no",
+            ),
+            ("Looked after", looked_after),
+            ("EAL", _yes_no(pupil.eal)),
+            ("Medical needs", medical),
+            ("Consent to share", _consent_in_words(pupil.consent_to_share)),
+            ("EHC plans", ", ".join(f"case {case}" for case in pupil.ehc_plans) or "none"),
+        ]
+    )
     transfer = (
         f"Moved here from school {pupil.awaiting_acknowledgement_from}: "
         "the receiving SENCO has not yet acknowledged the record."
-        if pupil.awaiting_acknowledgement_from else None
+        if pupil.awaiting_acknowledgement_from
+        else None
     )
     return _print(
         f"{pupil.given_name} {pupil.family_name}",
@@ -499,11 +501,13 @@ def _people_blocks(people: Sequence[PersonToTell]) -> list[Block]:
     if not people:
         return ["", "People with parental responsibility: none recorded"]
     rows = [
-        [p.name, p.relationship, _yes_no(p.has_parental_responsibility), p.preferred_channel.value]
-        for p in people
+        [p.name, p.relationship, _yes_no(p.has_parental_responsibility), p.preferred_channel.value] for p in people
     ]  # their contact details and addresses are for sending, not for this card
-    return ["", "People to tell", _table(["Name", "Relationship", "Parental responsibility", "Preferred channel"],
-                                         rows)]
+    return [
+        "",
+        "People to tell",
+        _table(["Name", "Relationship", "Parental responsibility", "Preferred channel"], rows),
+    ]
 
 
 def _status_history_blocks(history: Sequence[PupilStatusChange]) -> list[Block]:
@@ -515,18 +519,30 @@ def _status_history_blocks(history: Sequence[PupilStatusChange]) -> list[Block]:
         if change.secondary_need is not None:
             needs += f", then {need_in_words(change.secondary_need)}"
         reason = change.reason + (f" (evidence: {change.evidence_reference})" if change.evidence_reference else "")
-        rows.append([format_date(change.effective_date), status_in_words(change.status), needs, reason,
-                     f"{change.by_user} ({role_in_words(change.by_role)}, {change.by_organisation})",
-                     format_datetime(change.recorded_at)])
-    return ["", "Status history",
-            _table(["Effective", "Status", "Needs", "Reason", "By", "Recorded"], rows)]
+        rows.append(
+            [
+                format_date(change.effective_date),
+                status_in_words(change.status),
+                needs,
+                reason,
+                f"{change.by_user} ({role_in_words(change.by_role)}, {change.by_organisation})",
+                format_datetime(change.recorded_at),
+            ]
+        )
+    return ["", "Status history", _table(["Effective", "Status", "Needs", "Reason", "By", "Recorded"], rows)]
 
 
 @render.register
 def _(register: RegisterAsAt, width: int = WIDTH) -> str:
     rows = [
-        [e.upn, f"{e.given_name} {e.family_name}", year_group_in_words(e.year_group), status_in_words(e.status),
-         need_in_words(e.primary_need), need_in_words(e.secondary_need)]
+        [
+            e.upn,
+            f"{e.given_name} {e.family_name}",
+            year_group_in_words(e.year_group),
+            status_in_words(e.status),
+            need_in_words(e.primary_need),
+            need_in_words(e.secondary_need),
+        ]
         for e in register.entries
     ]
     on_register = len(register.entries)
@@ -538,10 +554,16 @@ def _(register: RegisterAsAt, width: int = WIDTH) -> str:
     )
     table = (
         _table(["UPN", "Name", "Year group", "Status", "Primary need", "Secondary need"], rows)
-        if rows else "Nobody is on the SEN register."
+        if rows
+        else "Nobody is on the SEN register."
     )
-    return _print(f"SEN register of {_school(register.school_urn)} as at {format_date(register.as_at)}",
-                  table, "", summary, width=width)
+    return _print(
+        f"SEN register of {_school(register.school_urn)} as at {format_date(register.as_at)}",
+        table,
+        "",
+        summary,
+        width=width,
+    )
 
 
 @render.register
@@ -551,12 +573,24 @@ def _(counts: RegisterCounts, width: int = WIDTH) -> str:
     totals = _table(
         ["", "Pupils", "% of roll", national],
         [
-            ["SEN support (K)", counts.sen_support, _percent(counts.sen_support_percent),
-             _percent(counts.national_sen_support_percent)],
-            ["EHC plan (E)", counts.ehc_plan, _percent(counts.ehc_plan_percent),
-             _percent(counts.national_ehc_plan_percent)],
-            ["On the SEN register", on_register, _percent(_share(on_register, counts.roll)),
-             _percent(counts.national_sen_support_percent + counts.national_ehc_plan_percent)],
+            [
+                "SEN support (K)",
+                counts.sen_support,
+                _percent(counts.sen_support_percent),
+                _percent(counts.national_sen_support_percent),
+            ],
+            [
+                "EHC plan (E)",
+                counts.ehc_plan,
+                _percent(counts.ehc_plan_percent),
+                _percent(counts.national_ehc_plan_percent),
+            ],
+            [
+                "On the SEN register",
+                on_register,
+                _percent(_share(on_register, counts.roll)),
+                _percent(counts.national_sen_support_percent + counts.national_ehc_plan_percent),
+            ],
         ],
         right=["Pupils", "% of roll", national],
     )
@@ -579,8 +613,14 @@ def _count_lines(lines: Sequence[CountLine], key: str, words: Callable[[str], st
         return "none"
     columns = [key, *(["Roll"] if with_roll else []), "SEN support", "%", "EHC plan", "%"]
     rows = [
-        [words(line.key), *([line.roll] if with_roll else []), line.sen_support, _percent(line.sen_support_percent),
-         line.ehc_plan, _percent(line.ehc_plan_percent)]
+        [
+            words(line.key),
+            *([line.roll] if with_roll else []),
+            line.sen_support,
+            _percent(line.sen_support_percent),
+            line.ehc_plan,
+            _percent(line.ehc_plan_percent),
+        ]
         for line in lines
     ]
     return _table(columns, rows, right=columns[1:])
@@ -588,16 +628,19 @@ def _count_lines(lines: Sequence[CountLine], key: str, words: Callable[[str], st
 
 @render.register
 def _(report: RollImportReport, width: int = WIDTH) -> str:
-    counts = _pairs([
-        ("Rows read", report.rows),
-        ("Enrolled", report.enrolled),
-        ("Updated", report.updated),
-        ("Unchanged", report.unchanged),
-        ("Rejected", len(report.rejected)),
-    ])
+    counts = _pairs(
+        [
+            ("Rows read", report.rows),
+            ("Enrolled", report.enrolled),
+            ("Updated", report.updated),
+            ("Unchanged", report.unchanged),
+            ("Rejected", len(report.rejected)),
+        ]
+    )
     rejected: Block = (
         _table(["Line", "Field", "Problem"], [[r.row, r.field, r.problem] for r in report.rejected], right=["Line"])
-        if report.rejected else "No rows were rejected."
+        if report.rejected
+        else "No rows were rejected."
     )
     return _print(
         f"Roll import of {report.file_name} for school {report.school_urn} (import {report.import_id})",
@@ -613,8 +656,15 @@ def _render_history(entries: Sequence[HistoryEntry], width: int) -> str:
     rows = []
     for e in entries:
         detail = e.detail + (f" (evidence: {e.evidence_reference})" if e.evidence_reference else "")
-        rows.append([format_datetime(e.recorded_at), format_date(e.effective_date), e.what, detail or NOTHING,
-                     f"{e.by_user} ({role_in_words(e.by_role)}, {e.by_organisation})"])
+        rows.append(
+            [
+                format_datetime(e.recorded_at),
+                format_date(e.effective_date),
+                e.what,
+                detail or NOTHING,
+                f"{e.by_user} ({role_in_words(e.by_role)}, {e.by_organisation})",
+            ]
+        )
     return _print(_table(["Recorded", "Effective", "What", "Detail", "By"], rows), width=width)
 
 
@@ -628,8 +678,16 @@ def _render_notifications(notifications: Sequence[NotificationView], width: int)
         if n.unreachable_channels:
             unreachable = "could not reach by " + ", ".join(n.unreachable_channels)
             reason = f"{reason}; {unreachable}" if reason else unreachable
-        rows.append([format_date(n.owed_since), duty_in_words(n.duty), n.recipients, n.channel or NOTHING,
-                     notification_status_in_words(n.status), reason or NOTHING])
+        rows.append(
+            [
+                format_date(n.owed_since),
+                duty_in_words(n.duty),
+                n.recipients,
+                n.channel or NOTHING,
+                notification_status_in_words(n.status),
+                reason or NOTHING,
+            ]
+        )
     count = len(notifications)
     return _print(
         _table(["Owed since", "Duty", "To", "Channel", "Status", "Reason"], rows),
@@ -646,18 +704,28 @@ def _(counts: CountsView, width: int = WIDTH) -> str:
     def ordered(statuses: Iterable[str]) -> list[str]:
         return sorted(statuses, key=lambda s: (order.get(s, len(order)), s))
 
-    by_status = _table(
-        ["Status", "Notifications"],
-        [[notification_status_in_words(s), counts.by_status[s]] for s in ordered(counts.by_status)],
-        right=["Notifications"],
-    ) if counts.by_status else "none"
+    by_status = (
+        _table(
+            ["Status", "Notifications"],
+            [[notification_status_in_words(s), counts.by_status[s]] for s in ordered(counts.by_status)],
+            right=["Notifications"],
+        )
+        if counts.by_status
+        else "none"
+    )
     statuses = ordered({s for per_duty in counts.by_duty.values() for s in per_duty})
-    by_duty: Block = _table(
-        ["Duty", *(notification_status_in_words(s) for s in statuses), "Total"],
-        [[duty_in_words(duty), *(per.get(s, 0) for s in statuses), sum(per.values())]
-         for duty, per in counts.by_duty.items()],
-        right=[*(notification_status_in_words(s) for s in statuses), "Total"],
-    ) if counts.by_duty else "none"
+    by_duty: Block = (
+        _table(
+            ["Duty", *(notification_status_in_words(s) for s in statuses), "Total"],
+            [
+                [duty_in_words(duty), *(per.get(s, 0) for s in statuses), sum(per.values())]
+                for duty, per in counts.by_duty.items()
+            ],
+            right=[*(notification_status_in_words(s) for s in statuses), "Total"],
+        )
+        if counts.by_duty
+        else "none"
+    )
     return _print(
         f"Notifications for {_school(counts.school_urn)}: {counts.total} in all",
         "",

@@ -24,8 +24,10 @@ def outbox_folder(home: Path | None = None, outbox_dir: Path | None = None) -> P
 
 def pdf_text(data: bytes) -> list[str]:
     """The lines of one of our own generated letters (for showing it in a terminal)."""
-    return [m.decode("latin-1").replace("\\(", "(").replace("\\)", ")").replace("\\\\", "\\")
-            for m in re.findall(rb"\(((?:[^()\\]|\\.)*)\) Tj", data)]
+    return [
+        m.decode("latin-1").replace("\\(", "(").replace("\\)", ")").replace("\\\\", "\\")
+        for m in re.findall(rb"\(((?:[^()\\]|\\.)*)\) Tj", data)
+    ]
 
 
 def show_outbox(

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Callable
 
 from contracts.envelope import Accepted, Actor, Answered, Role
 from contracts.identifiers import NeedType, upn_check_letter
@@ -23,10 +23,54 @@ from services.register.domain.census import academic_year_starting, last_census_
 DEMO_LA = "000"
 SCHOOLS = {"900101": "Brook Lane Primary", "900102": "St Aidan's CE Primary", "900103": "Hillside Academy"}
 PUPILS_PER_SCHOOL = 100
-FORENAMES = ["Amira", "Ben", "Chloe", "Dev", "Ella", "Finn", "Grace", "Hassan", "Isla", "Jack", "Kai", "Lily",
-             "Mo", "Nia", "Oscar", "Priya", "Quinn", "Ruby", "Sami", "Tom", "Uma", "Vic", "Will", "Zara"]
-SURNAMES = ["Ahmed", "Brown", "Clarke", "Davies", "Evans", "Fraser", "Green", "Hughes", "Iqbal", "Jones",
-            "Khan", "Lewis", "Murphy", "Nowak", "Owen", "Patel", "Reid", "Smith", "Taylor", "Walker"]
+FORENAMES = [
+    "Amira",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Ella",
+    "Finn",
+    "Grace",
+    "Hassan",
+    "Isla",
+    "Jack",
+    "Kai",
+    "Lily",
+    "Mo",
+    "Nia",
+    "Oscar",
+    "Priya",
+    "Quinn",
+    "Ruby",
+    "Sami",
+    "Tom",
+    "Uma",
+    "Vic",
+    "Will",
+    "Zara",
+]
+SURNAMES = [
+    "Ahmed",
+    "Brown",
+    "Clarke",
+    "Davies",
+    "Evans",
+    "Fraser",
+    "Green",
+    "Hughes",
+    "Iqbal",
+    "Jones",
+    "Khan",
+    "Lewis",
+    "Murphy",
+    "Nowak",
+    "Owen",
+    "Patel",
+    "Reid",
+    "Smith",
+    "Taylor",
+    "Walker",
+]
 NEEDS = [NeedType.SPLD, NeedType.SLCN, NeedType.ASD, NeedType.SEMH, NeedType.MLD, NeedType.PD, NeedType.HI]
 
 
@@ -46,8 +90,10 @@ def school_roll(urn: str, school_index: int, today: date) -> tuple[str, list[tup
         pupils.append((school_upn(school_index, serial), rng.choice(FORENAMES), rng.choice(SURNAMES), born))
     lines = ["UPN,Legal Surname,Legal Forename,DOB,Contact 1 Name,Contact 1 Relationship,Contact 1 Email"]
     for upn, forename, surname, born in pupils:
-        lines.append(f"{upn},{surname},{forename},{born:%d/%m/%Y},Parent of {forename},parent,"
-                     f"{forename.lower()}.{surname.lower()}.family@example.org")
+        lines.append(
+            f"{upn},{surname},{forename},{born:%d/%m/%Y},Parent of {forename},parent,"
+            f"{forename.lower()}.{surname.lower()}.family@example.org"
+        )
     return "\n".join(lines) + "\n", pupils
 
 
@@ -60,12 +106,15 @@ async def run_register_demo(client_for: Callable[[Actor], Client], echo: Callabl
         senco = Actor(user_id=f"senco@{urn}.sch.uk", role=Role.SENCO, organisation=f"school:{urn}")
         csv_text, pupils = school_roll(urn, index, today)
         async with client_for(senco) as client:
-            reply = await client.command(ImportRoll(school_urn=urn, file_name=f"{urn}-roll.csv", csv_text=csv_text,
-                                                    on_roll_from=on_roll_from))
+            reply = await client.command(
+                ImportRoll(school_urn=urn, file_name=f"{urn}-roll.csv", csv_text=csv_text, on_roll_from=on_roll_from)
+            )
             if isinstance(reply, Accepted):
                 report = reply.result
-                echo(f"  {name} ({urn}): imported {report.rows} rows: {report.enrolled} enrolled, "
-                     f"{len(report.rejected)} rejected")
+                echo(
+                    f"  {name} ({urn}): imported {report.rows} rows: {report.enrolled} enrolled, "
+                    f"{len(report.rejected)} rejected"
+                )
             else:
                 echo(f"  {name} ({urn}): {reply.message}")
             rng = random.Random(f"needs-{urn}")
@@ -73,9 +122,12 @@ async def run_register_demo(client_for: Callable[[Actor], Client], echo: Callabl
             for upn, forename, surname, born in [p for p in pupils if rng.random() < 0.15]:  # about one in seven
                 need = rng.choice(NEEDS)
                 command = AddToSenSupport(
-                    school_urn=urn, pupil=PupilIdentity(upn=upn, given_name=forename, family_name=surname, date_of_birth=born),
-                    primary_need=need, effective_date=min(census_day, on_roll_from + timedelta(days=rng.randrange(20))),
-                    reason="Little progress after a full APDR cycle of targeted support.", evidence_reference="APDR review",
+                    school_urn=urn,
+                    pupil=PupilIdentity(upn=upn, given_name=forename, family_name=surname, date_of_birth=born),
+                    primary_need=need,
+                    effective_date=min(census_day, on_roll_from + timedelta(days=rng.randrange(20))),
+                    reason="Little progress after a full APDR cycle of targeted support.",
+                    evidence_reference="APDR review",
                 )
                 result = await client.command(command)
                 added += result.outcome == "accepted"
@@ -103,12 +155,18 @@ async def run_register_demo(client_for: Callable[[Actor], Client], echo: Callabl
         echo(f"{SCHOOLS[first]} SEN register as at census day {census_day} (roll {register.roll}):")
         echo(f"   {'UPN':<14} {'name':<22} {'year':>4}  status  need  broad area")
         for e in register.entries:
-            echo(f"   {e.upn:<14} {e.given_name + ' ' + e.family_name:<22} {e.year_group:>4}  "
-                 f"{e.status:^6}  {e.primary_need or '':<5} {e.primary_area or ''}")
-        echo(f"LA counts as at {census_day}: roll {counts.roll}, SEN support {counts.sen_support} "
-             f"({counts.sen_support_percent}%), EHC plan {counts.ehc_plan} ({counts.ehc_plan_percent}%); "
-             f"{counts.national_label}: {counts.national_sen_support_percent}% and {counts.national_ehc_plan_percent}%")
+            echo(
+                f"   {e.upn:<14} {e.given_name + ' ' + e.family_name:<22} {e.year_group:>4}  "
+                f"{e.status:^6}  {e.primary_need or '':<5} {e.primary_area or ''}"
+            )
+        echo(
+            f"LA counts as at {census_day}: roll {counts.roll}, SEN support {counts.sen_support} "
+            f"({counts.sen_support_percent}%), EHC plan {counts.ehc_plan} ({counts.ehc_plan_percent}%); "
+            f"{counts.national_label}: {counts.national_sen_support_percent}% and {counts.national_ehc_plan_percent}%"
+        )
         for line in counts.by_year_group:
             echo(f"   year {line.key:>2}: {line.sen_support:>3} K of {line.roll:>3} ({line.sen_support_percent}%)")
-        echo("   by primary need: " + ", ".join(f"{n.key} {n.sen_support + n.ehc_plan}" for n in counts.by_primary_need))
+        echo(
+            "   by primary need: " + ", ".join(f"{n.key} {n.sen_support + n.ehc_plan}" for n in counts.by_primary_need)
+        )
     return 0

@@ -95,16 +95,18 @@ class Sandbox:
         """The environment for a service process in this sandbox (the production configuration path)."""
         env = dict(os.environ)
         key = f"SENDCASE_{service.upper()}_"
-        env.update({
-            "SENDCASE_POSTGRES_URL": self.servers.postgres_url,
-            f"{key}DATABASE_URL": self.database_url(service),
-            "SENDCASE_NATS_URL": self.servers.nats_url,
-            "SENDCASE_SUBJECT_PREFIX": self.prefix,
-            "SENDCASE_POLL_SECONDS": "0.2",
-            "SENDCASE_CONSUMER_ACK_WAIT_SECONDS": "2",
-            "SENDCASE_CONSUMER_BACKOFF_SECONDS": "[0.2, 0.5]",
-            "SENDCASE_LOG_FORMAT": "json",
-        })
+        env.update(
+            {
+                "SENDCASE_POSTGRES_URL": self.servers.postgres_url,
+                f"{key}DATABASE_URL": self.database_url(service),
+                "SENDCASE_NATS_URL": self.servers.nats_url,
+                "SENDCASE_SUBJECT_PREFIX": self.prefix,
+                "SENDCASE_POLL_SECONDS": "0.2",
+                "SENDCASE_CONSUMER_ACK_WAIT_SECONDS": "2",
+                "SENDCASE_CONSUMER_BACKOFF_SECONDS": "[0.2, 0.5]",
+                "SENDCASE_LOG_FORMAT": "json",
+            }
+        )
         env.update(extra)
         return env
 
@@ -117,7 +119,9 @@ def scratch_servers(label: str = "scratch") -> Iterator[tuple[Servers, Path]]:
     external = external_servers()
     embedded = None if external is not None else EmbeddedServers(root / "servers")
     try:
-        yield (external if external is not None else embedded.start()), root
+        servers = external if external is not None else embedded.start() if embedded is not None else None
+        assert servers is not None
+        yield servers, root
     finally:
         if embedded is not None:
             embedded.stop()

@@ -176,19 +176,45 @@ class EmbeddedPostgres:
         self._prepare_user()
         if not (self.data_dir / "PG_VERSION").exists():
             init = subprocess.run(
-                [str(self.bin / "initdb"), "-D", str(self.data_dir), "--auth=trust", "--encoding=UTF8",
-                 "--locale=C", "-U", "postgres"],
-                capture_output=True, text=True, user=self.run_as,
+                [
+                    str(self.bin / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "-U",
+                    "postgres",
+                ],
+                capture_output=True,
+                text=True,
+                user=self.run_as,
             )
             if init.returncode != 0:
                 raise RuntimeError(f"initdb failed in {self.data_dir}: {init.stderr.strip() or init.stdout.strip()}")
         self._stale_postmaster()
         self.port = free_port(self.port or None)
-        log = open(self.log_file, "ab")
+        log = open(self.log_file, "ab")  # noqa: SIM115  # handed to the server process, which keeps it
         self.proc = subprocess.Popen(
-            [str(self.bin / "postgres"), "-D", str(self.data_dir), "-h", "127.0.0.1", "-p", str(self.port),
-             "-c", "unix_socket_directories=", "-c", "max_connections=300", "-c", "fsync=on"],
-            stdout=log, stderr=subprocess.STDOUT, user=self.run_as, start_new_session=True,
+            [
+                str(self.bin / "postgres"),
+                "-D",
+                str(self.data_dir),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-c",
+                "unix_socket_directories=",
+                "-c",
+                "max_connections=300",
+                "-c",
+                "fsync=on",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            user=self.run_as,
+            start_new_session=True,
         )
         _wait(self._ready, 60, "PostgreSQL", self.log_file)
         return self.url
@@ -243,9 +269,25 @@ class EmbeddedNats:
         self.port = free_port(self.port or None)
         self.monitor_port = free_port(self.monitor_port or None)
         self.proc = subprocess.Popen(
-            [self.binary(), "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor_port),
-             "-js", "-sd", str(self.data_dir), "-n", "sendcase-embedded", "-l", str(self.log_file)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                self.binary(),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-m",
+                str(self.monitor_port),
+                "-js",
+                "-sd",
+                str(self.data_dir),
+                "-n",
+                "sendcase-embedded",
+                "-l",
+                str(self.log_file),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         _wait(self._ready, 30, "NATS", self.log_file)
         return self.url
@@ -258,7 +300,9 @@ class EmbeddedNats:
         import urllib.request
 
         try:  # JetStream is ready when /healthz says so
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true", timeout=1) as r:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true", timeout=1
+            ) as r:
                 return r.status == 200
         except OSError:
             return False

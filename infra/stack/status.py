@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import asyncpg
@@ -26,14 +25,14 @@ async def check(home: Path | None) -> tuple[list[tuple[str, bool, str]], bool]:
         version = await conn.fetchval("SHOW server_version")
         await conn.close()
         rows.append(("postgresql", True, f"{state.postgres_url} (PostgreSQL {version})"))
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as e:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as e:
         rows.append(("postgresql", False, f"{state.postgres_url}: {e}"))
     nc = None
     try:
         nc = await nats.connect(state.nats_url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False)
         await nc.jetstream().account_info()
         rows.append(("nats", True, f"{state.nats_url} (JetStream on)"))
-    except Exception as e:  # noqa: BLE001 - any failure to reach NATS means it is down
+    except Exception as e:
         rows.append(("nats", False, f"{state.nats_url}: {e!r}"))
         nc = None
     for name in SERVICES:
@@ -43,11 +42,15 @@ async def check(home: Path | None) -> tuple[list[tuple[str, bool, str]], bool]:
         try:
             msg = await nc.request(ping_subject(state.subject_prefix, name), b"", timeout=3)
             health = ServiceHealth.model_validate_json(msg.data)
-            rows.append((
-                name, True,
-                f"pid {health.pid}, {health.last_notification_id} events stored, relayed up to {health.relayed_up_to}",
-            ))
-        except Exception as e:  # noqa: BLE001
+            rows.append(
+                (
+                    name,
+                    True,
+                    f"pid {health.pid}, {health.last_notification_id} events stored, "
+                    f"relayed up to {health.relayed_up_to}",
+                )
+            )
+        except Exception as e:
             rows.append((name, False, f"no answer to ping ({type(e).__name__})"))
     if nc is not None:
         await nc.close()

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nats
@@ -35,10 +35,13 @@ def service_env(name: str, postgres_url: str, nats_url: str, prefix: str, home: 
 
 
 def spawn_service(name: str, env: dict[str, str], logs: Path) -> subprocess.Popen:
-    log = open(logs / f"{name}.log", "ab")
+    log = open(logs / f"{name}.log", "ab")  # noqa: SIM115  # handed to the service process, which keeps it
     return subprocess.Popen(
         [sys.executable, "-m", "infra.cli", "serve", name],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -51,7 +54,10 @@ async def prepare(postgres_url: str, nats_url: str, prefix: str) -> None:
     nc = await nats.connect(nats_url)
     try:
         await ensure_streams(
-            nc.jetstream(), prefix, settings.events_stream, settings.dead_letter_stream,
+            nc.jetstream(),
+            prefix,
+            settings.events_stream,
+            settings.dead_letter_stream,
             duplicate_window_seconds=settings.duplicate_window_seconds,
         )
     finally:
@@ -80,11 +86,13 @@ def up(home: Path, prefix: str = DEFAULT_PREFIX, echo=print) -> int:
     signal.signal(signal.SIGTERM, request_stop)
 
     pg = EmbeddedPostgres(
-        home / "postgres", logs / "postgres.log",
+        home / "postgres",
+        logs / "postgres.log",
         port=StackState.port_of(previous.postgres_url) if previous else None,
     )
     js = EmbeddedNats(
-        home / "nats", logs / "nats.log",
+        home / "nats",
+        logs / "nats.log",
         port=StackState.port_of(previous.nats_url) if previous else None,
         monitor_port=previous.nats_monitor_port if previous else None,
     )
@@ -100,10 +108,15 @@ def up(home: Path, prefix: str = DEFAULT_PREFIX, echo=print) -> int:
             processes[name] = spawn_service(name, service_env(name, postgres_url, nats_url, prefix, home), logs)
             echo(f"  {name:<14}pid {processes[name].pid}   (log {logs / (name + '.log')})")
         state = StackState(
-            supervisor_pid=os.getpid(), postgres_url=postgres_url, postgres_pid=pg.proc.pid if pg.proc else 0,
-            nats_url=nats_url, nats_pid=js.proc.pid if js.proc else 0, nats_monitor_port=js.monitor_port,
-            subject_prefix=prefix, services={n: p.pid for n, p in processes.items()},
-            started_at=datetime.now(timezone.utc).isoformat(),
+            supervisor_pid=os.getpid(),
+            postgres_url=postgres_url,
+            postgres_pid=pg.proc.pid if pg.proc else 0,
+            nats_url=nats_url,
+            nats_pid=js.proc.pid if js.proc else 0,
+            nats_monitor_port=js.monitor_port,
+            subject_prefix=prefix,
+            services={n: p.pid for n, p in processes.items()},
+            started_at=datetime.now(UTC).isoformat(),
         )
         state.save(home)
         echo("sendcase is up. `sendcase status` checks it, `sendcase demo` shows a fact flowing. Ctrl-C stops it.")
@@ -119,7 +132,7 @@ def up(home: Path, prefix: str = DEFAULT_PREFIX, echo=print) -> int:
                     continue
                 if len(recent) == 4:
                     echo(f"  {name} has crashed 5 times in a minute; leaving it down. See {logs / (name + '.log')}")
-                restarts[name] = recent + [time.monotonic()]
+                restarts[name] = [*recent, time.monotonic()]
                 echo(f"  {name} exited with code {proc.returncode}; restarting it")
                 processes[name] = spawn_service(name, service_env(name, postgres_url, nats_url, prefix, home), logs)
                 state.services[name] = processes[name].pid

@@ -2,7 +2,7 @@
 
 Each command and query is a channel whose message is its envelope (`CommandEnvelope[...]`) and whose reply
 is `Accepted[Result]` / `Answered[Result]` or `Rejected`, exactly as the handlers' signatures say. The
-documents are kept under docs/asyncapi/ (`python -m infra.asyncapi` writes them; a test checks they are
+documents are kept under docs/asyncapi/ (`python -m infra.cli.asyncapi` writes them; a test checks they are
 current).
 """
 

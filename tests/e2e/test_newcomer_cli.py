@@ -27,7 +27,9 @@ def sendcase(home: Path, *args: str, timeout: float = 120) -> subprocess.Complet
 def start_up(home: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDCASE_")}
     env["SENDCASE_HOME"] = str(home)
-    return subprocess.Popen([SENDCASE, "up"], env=env, stdout=open(home.parent / "up.log", "ab"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [SENDCASE, "up"], env=env, stdout=open(home.parent / "up.log", "ab"), stderr=subprocess.STDOUT
+    )
 
 
 def wait_until_up(home: Path, up: subprocess.Popen) -> None:
@@ -85,24 +87,77 @@ def test_up_status_demo_ctrl_c_and_up_again(home: Path) -> None:
 
     up = start_up(home)
     wait_until_up(home, up)
-    record = sendcase(home, "--json", "--as-user", "auditor@la", "--as-role", "auditor", "--as-org", "la:000",
-                      "register", "pupil", upn)
+    record = sendcase(
+        home,
+        "--json",
+        "--as-user",
+        "auditor@la",
+        "--as-role",
+        "auditor",
+        "--as-org",
+        "la:000",
+        "register",
+        "pupil",
+        upn,
+    )
     assert record.returncode == 0, record.stdout + record.stderr
     view = json.loads(record.stdout)["result"]
     assert view["status"] == "K" and view["history"][0]["by_role"] == "senco"
 
-    refused = sendcase(home, "--json", "--as-user", "senco@demo", "--as-role", "senco",  # a SENCO acts for the school named
-                       "register", "add-to-sen-support", "--school", "900001", "--upn", upn,
-                       "--given-name", "Sam", "--family-name", "Taylor", "--date-of-birth", "2017-03-14",
-                       "--primary-need", "SLCN", "--reason", "again")
+    refused = sendcase(
+        home,
+        "--json",
+        "--as-user",
+        "senco@demo",
+        "--as-role",
+        "senco",  # a SENCO acts for the school named
+        "register",
+        "add-to-sen-support",
+        "--school",
+        "900001",
+        "--upn",
+        upn,
+        "--given-name",
+        "Sam",
+        "--family-name",
+        "Taylor",
+        "--date-of-birth",
+        "2017-03-14",
+        "--primary-need",
+        "SLCN",
+        "--reason",
+        "again",
+    )
     assert refused.returncode == 1 and "already_on_sen_support" in refused.stdout
     # without --json: the record as a person reads it, and the refusal in words on stderr
-    card = sendcase(home, "--as-user", "auditor@la", "--as-role", "auditor", "--as-org", "la:000", "register", "pupil", upn)
+    card = sendcase(
+        home, "--as-user", "auditor@la", "--as-role", "auditor", "--as-org", "la:000", "register", "pupil", upn
+    )
     assert card.returncode == 0 and "SEN status:" in card.stdout and "SEN support (K)" in card.stdout, card.stdout
     assert "Traceback" not in card.stdout + card.stderr
-    words = sendcase(home, "--as-user", "senco@demo", "--as-role", "senco", "register", "add-to-sen-support",
-                     "--school", "900001", "--upn", upn, "--given-name", "Sam", "--family-name", "Taylor",
-                     "--date-of-birth", "2017-03-14", "--primary-need", "SLCN", "--reason", "again")
+    words = sendcase(
+        home,
+        "--as-user",
+        "senco@demo",
+        "--as-role",
+        "senco",
+        "register",
+        "add-to-sen-support",
+        "--school",
+        "900001",
+        "--upn",
+        upn,
+        "--given-name",
+        "Sam",
+        "--family-name",
+        "Taylor",
+        "--date-of-birth",
+        "2017-03-14",
+        "--primary-need",
+        "SLCN",
+        "--reason",
+        "again",
+    )
     assert words.returncode == 1 and "already on the SEN register" in words.stderr and words.stdout == ""
 
     assert sendcase(home, "down").returncode == 0

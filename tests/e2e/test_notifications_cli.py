@@ -24,20 +24,34 @@ def start(sandbox: Sandbox, logs: Path, home: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "infra.cli", "serve", "notifications"],
         env=sandbox.env("notifications", SENDCASE_HOME=str(home)),
-        stdout=open(logs / "notifications.log", "ab"), stderr=subprocess.STDOUT,
+        stdout=open(logs / "notifications.log", "ab"),
+        stderr=subprocess.STDOUT,
     )
 
 
 def cli(sandbox: Sandbox, home: Path, *args: str, as_json: bool = False) -> subprocess.CompletedProcess:
-    env = dict(os.environ, SENDCASE_NATS_URL=sandbox.servers.nats_url, SENDCASE_SUBJECT_PREFIX=sandbox.prefix,
-               SENDCASE_HOME=str(home), SENDCASE_USER="caseworker@la.gov.uk", SENDCASE_ROLE="la_caseworker",
-               SENDCASE_ORGANISATION="la:840")
-    return subprocess.run([SENDCASE, *(["--json"] if as_json else []), "notifications", *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+    env = dict(
+        os.environ,
+        SENDCASE_NATS_URL=sandbox.servers.nats_url,
+        SENDCASE_SUBJECT_PREFIX=sandbox.prefix,
+        SENDCASE_HOME=str(home),
+        SENDCASE_USER="caseworker@la.gov.uk",
+        SENDCASE_ROLE="la_caseworker",
+        SENDCASE_ORGANISATION="la:840",
+    )
+    return subprocess.run(
+        [SENDCASE, *(["--json"] if as_json else []), "notifications", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 async def test_the_cli_shows_the_outbox_the_failed_to_reach_list_and_counts_after_a_kill(
-    sandbox: Sandbox, processes, tmp_path: Path  # noqa: F811
+    sandbox: Sandbox,
+    processes,  # noqa: F811  (the fixture imported above)
+    tmp_path: Path,
 ) -> None:
     home = tmp_path / "home"
     url, prefix = sandbox.servers.nats_url, sandbox.prefix
@@ -51,21 +65,30 @@ async def test_the_cli_shows_the_outbox_the_failed_to_reach_list_and_counts_afte
 
     conn = await asyncpg.connect(sandbox.database_url("notifications"))
     try:
+
         async def settled():
             rows = await conn.fetch("SELECT status FROM notifications_by_pupil")
             return rows if len(rows) == 3 and all(r["status"] in ("delivered", "cannot_notify") for r in rows) else None
+
         await eventually(settled, timeout=60, what="three notifications settled")
 
         processes["notifications"].kill()  # SIGKILL, then the same event again, past JetStream's dedupe
         processes["notifications"].wait(10)
-        await nc.jetstream().publish(event_subject(prefix, family.type), family.model_dump_json().encode(),
-                                     headers={"Nats-Msg-Id": "register:1:again"})
+        await nc.jetstream().publish(
+            event_subject(prefix, family.type),
+            family.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": "register:1:again"},
+        )
         processes["notifications"] = start(sandbox, tmp_path, home)
         await answers_ping(url, prefix, "notifications")
 
         async def redelivery_handled():
-            return await conn.fetchval(
-                "SELECT count(*) FROM notifications_tracking WHERE application_name = 'register'") == 2 or None
+            return (
+                await conn.fetchval("SELECT count(*) FROM notifications_tracking WHERE application_name = 'register'")
+                == 2
+                or None
+            )
+
         await eventually(redelivery_handled, timeout=30, what="the re-published event handled")
         sends = await conn.fetchval("SELECT count(*) FROM notifications_events WHERE topic LIKE '%SendingStarted'")
     finally:
@@ -90,7 +113,9 @@ async def test_the_cli_shows_the_outbox_the_failed_to_reach_list_and_counts_afte
 
     history = json.loads(cli(sandbox, home, "for-pupil", "--upn", upn(1), as_json=True).stdout)["result"]
     assert [(n["recipients"], n["status"]) for n in history] == [
-        ("Alex Taylor1 (mother)", "delivered"), ("Jordan Reed1 (father)", "delivered")]
+        ("Alex Taylor1 (mother)", "delivered"),
+        ("Jordan Reed1 (father)", "delivered"),
+    ]
     by_id = cli(sandbox, home, "for-pupil", "--pupil-id", str(family.subject.pupil_id), as_json=True)
     assert json.loads(by_id.stdout)["result"] == history  # the internal id still names the pupil
     table = cli(sandbox, home, "failed-to-reach", "--school", "123456")  # for a person: a table, not JSON

@@ -22,8 +22,9 @@ AS_OFFICER = ["--json", "--as-user", "data@la.gov.uk", "--as-role", "data_office
 async def sendcase(settings, *args: str) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDCASE_")}
     env.update(SENDCASE_NATS_URL=settings.nats_url, SENDCASE_SUBJECT_PREFIX=settings.subject_prefix)
-    proc = await asyncio.create_subprocess_exec(SENDCASE, *args, env=env, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        SENDCASE, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode, out.decode(), err.decode()
 
@@ -33,31 +34,90 @@ async def test_a_sencos_day_and_the_census_extract_from_the_terminal(sandbox: Sa
     roll = tmp_path / "roll.csv"
     roll.write_text(roll_csv(range(1, 6), extra_rows=[f"{upn(6)},Old,Too,01/01/1990,5,,,"]))
     async with running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)) as runtime:
-        code, out, _ = await sendcase(settings, *AS_SENCO, "register", "import-roll", "--school", SCHOOL,
-                                      str(roll), "--on-roll-from", "2026-09-03")
+        code, out, _ = await sendcase(
+            settings,
+            *AS_SENCO,
+            "register",
+            "import-roll",
+            "--school",
+            SCHOOL,
+            str(roll),
+            "--on-roll-from",
+            "2026-09-03",
+        )
         report = json.loads(out)["result"]
         assert code == 0 and report["enrolled"] == 5
-        assert report["rejected"] == [{"row": 7, "field": "date_of_birth", "problem": "01 January 1990 makes the pupil 36 years old"}]
+        assert report["rejected"] == [
+            {"row": 7, "field": "date_of_birth", "problem": "01 January 1990 makes the pupil 36 years old"}
+        ]
 
         code, out, _ = await sendcase(settings, *AS_SENCO, "register", "import-roll", "--school", SCHOOL, str(roll))
         assert code == 1 and json.loads(out)["rule"] == "duplicate_import"
 
-        code, out, _ = await sendcase(settings, *AS_SENCO, "register", "note-concern", upn(1),
-                                      "--note", "Slow to settle", "--noted-on", "2026-09-15")
+        code, out, _ = await sendcase(
+            settings,
+            *AS_SENCO,
+            "register",
+            "note-concern",
+            upn(1),
+            "--note",
+            "Slow to settle",
+            "--noted-on",
+            "2026-09-15",
+        )
         assert code == 0, out
         code, out, _ = await sendcase(
-            settings, *AS_SENCO, "register", "add-to-sen-support", "--school", SCHOOL, "--upn", upn(1),
-            "--given-name", "Alex", "--family-name", "Pupil1", "--date-of-birth", "2017-03-14", "--primary-need", "SEMH",
-            "--reason", "Two APDR cycles", "--effective-date", "2026-09-25", "--evidence", "APDR 25 Sep")
+            settings,
+            *AS_SENCO,
+            "register",
+            "add-to-sen-support",
+            "--school",
+            SCHOOL,
+            "--upn",
+            upn(1),
+            "--given-name",
+            "Alex",
+            "--family-name",
+            "Pupil1",
+            "--date-of-birth",
+            "2017-03-14",
+            "--primary-need",
+            "SEMH",
+            "--reason",
+            "Two APDR cycles",
+            "--effective-date",
+            "2026-09-25",
+            "--evidence",
+            "APDR 25 Sep",
+        )
         assert code == 0, out
-        code, out, err = await sendcase(settings, *AS_SENCO, "register", "change-needs", upn(1),
-                                        "--primary-need", "DYSLEXIA", "--reason", "x")
+        code, out, err = await sendcase(
+            settings, *AS_SENCO, "register", "change-needs", upn(1), "--primary-need", "DYSLEXIA", "--reason", "x"
+        )
         assert code == 2 and "DYSLEXIA" in err  # an unknown need code never leaves the terminal
-        code, out, _ = await sendcase(settings, *AS_SENCO, "register", "remove", upn(1), "--reason", "Targets met",
-                                      "--effective-date", "2026-12-01")
+        code, out, _ = await sendcase(
+            settings,
+            *AS_SENCO,
+            "register",
+            "remove",
+            upn(1),
+            "--reason",
+            "Targets met",
+            "--effective-date",
+            "2026-12-01",
+        )
         assert code == 1 and json.loads(out)["rule"] == "date_in_future"
-        code, out, _ = await sendcase(settings, *AS_SENCO, "register", "remove", upn(1), "--reason", "Targets met",
-                                      "--effective-date", "2026-11-20")
+        code, out, _ = await sendcase(
+            settings,
+            *AS_SENCO,
+            "register",
+            "remove",
+            upn(1),
+            "--reason",
+            "Targets met",
+            "--effective-date",
+            "2026-11-20",
+        )
         assert code == 0, out
 
         async def caught_up():
@@ -66,14 +126,16 @@ async def test_a_sencos_day_and_the_census_extract_from_the_terminal(sandbox: Sa
 
         await eventually(caught_up, what="read models")
         extract = tmp_path / "autumn.csv"
-        code, out, _ = await sendcase(settings, *AS_OFFICER, "register", "census-extract", "2026-10-01",
-                                      "--school", SCHOOL, "-o", str(extract))
+        code, out, _ = await sendcase(
+            settings, *AS_OFFICER, "register", "census-extract", "2026-10-01", "--school", SCHOOL, "-o", str(extract)
+        )
         assert code == 0, out
         lines = extract.read_text().splitlines()
         assert len(lines) == 6 and f"{SCHOOL},{upn(1)},Pupil1,Alex,2017-03-14,5,K,," in lines
         code, out, _ = await sendcase(settings, *AS_SENCO, "register", "history", upn(1))
         assert [h["what"] for h in json.loads(out)["result"]][-3:] == [
-            "concern noted (monitoring, not on the SEN register)", "added to SEN support (K)",
+            "concern noted (monitoring, not on the SEN register)",
+            "added to SEN support (K)",
             "removed from the SEN register",
         ]
         code, out, _ = await sendcase(settings, *AS_SENCO, "register", "counts", "--as-at", "2026-10-01")
@@ -85,14 +147,24 @@ async def test_a_sencos_day_and_the_census_extract_from_the_terminal(sandbox: Sa
         assert code == 0 and "added to SEN support (K)" in out and not out.lstrip().startswith(("{", "[")), out + err
         code, out, err = await sendcase(settings, *as_person, "register", "counts", "--as-at", "2026-10-01")
         assert code == 1 and out == "" and "You cannot see" in err, out + err
-        code, out, _ = await sendcase(settings, *AS_OFFICER[1:], "register", "census-extract", "2026-10-01",
-                                      "--school", SCHOOL)
+        code, out, _ = await sendcase(
+            settings, *AS_OFFICER[1:], "register", "census-extract", "2026-10-01", "--school", SCHOOL
+        )
         assert code == 0 and out == extract.read_text()  # printed as the CSV itself, ready to redirect
 
         # A roll whose every row is rejected: the report, and exit code 1 (nothing was imported).
         bad = tmp_path / "bad-roll.csv"
         bad.write_text(roll_csv(range(0), extra_rows=[f"{upn(7)},Old,Too,01/01/1990,5,,,"]))
-        code, out, err = await sendcase(settings, *as_person, "register", "import-roll", "--school", SCHOOL,
-                                        str(bad), "--on-roll-from", "2026-09-03")
+        code, out, err = await sendcase(
+            settings,
+            *as_person,
+            "register",
+            "import-roll",
+            "--school",
+            SCHOOL,
+            str(bad),
+            "--on-roll-from",
+            "2026-09-03",
+        )
         assert code == 1 and "Rejected rows" in out and "36 years old" in out, out + err
         assert "Every row of bad-roll.csv was rejected" in err

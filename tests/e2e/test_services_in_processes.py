@@ -23,19 +23,23 @@ KILL_AFTER = 15
 def start(service: str, sandbox: Sandbox, logs: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "infra.cli", "serve", service],
-        env=sandbox.env(service, SENDCASE_HOME=str(logs / "home")), stdout=open(logs / f"{service}.log", "ab"), stderr=subprocess.STDOUT,
+        env=sandbox.env(service, SENDCASE_HOME=str(logs / "home")),
+        stdout=open(logs / f"{service}.log", "ab"),
+        stderr=subprocess.STDOUT,
     )
 
 
 async def answers_ping(nats_url: str, prefix: str, service: str) -> ServiceHealth:
     nc = await nats.connect(nats_url)
     try:
+
         async def ping():
             try:
                 msg = await nc.request(ping_subject(prefix, service), b"", timeout=1)
             except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
                 return None
             return ServiceHealth.model_validate_json(msg.data)
+
         return await eventually(ping, timeout=60, what=f"{service} to answer ping")
     finally:
         await nc.close()
@@ -56,7 +60,9 @@ def processes(sandbox: Sandbox, tmp_path: Path):
         print(f"--- {log.name}\n{log.read_text()[-4000:]}")
 
 
-async def test_every_fact_arrives_once_when_notifications_is_killed_mid_stream(sandbox: Sandbox, processes, tmp_path: Path) -> None:
+async def test_every_fact_arrives_once_when_notifications_is_killed_mid_stream(
+    sandbox: Sandbox, processes, tmp_path: Path
+) -> None:
     url, prefix = sandbox.servers.nats_url, sandbox.prefix
     for service in ("register", "notifications"):
         processes[service] = start(service, sandbox, tmp_path)
@@ -77,14 +83,20 @@ async def test_every_fact_arrives_once_when_notifications_is_killed_mid_stream(s
     # The register does not yet name the people to tell: each duty is a visible "cannot notify" fact.
     conn = await asyncpg.connect(sandbox.database_url("notifications"))
     try:
+
         async def all_owed():
             n = await conn.fetchval("SELECT count(*) FROM notifications_by_pupil")
             return n if n >= PUPILS else None
+
         await eventually(all_owed, timeout=60, what=f"{PUPILS} notifications owed")
         await asyncio.sleep(3)  # longer than ack_wait: any redelivery would have landed by now
-        owed_events = await conn.fetchval("SELECT count(*) FROM notifications_events WHERE topic LIKE '%Notification.Owed'")
+        owed_events = await conn.fetchval(
+            "SELECT count(*) FROM notifications_events WHERE topic LIKE '%Notification.Owed'"
+        )
         distinct = await conn.fetchval("SELECT count(DISTINCT originator_id) FROM notifications_events")
-        tracked = await conn.fetch("SELECT notification_id FROM notifications_tracking WHERE application_name = 'register'")
+        tracked = await conn.fetch(
+            "SELECT notification_id FROM notifications_tracking WHERE application_name = 'register'"
+        )
         pupils = await conn.fetchval("SELECT count(DISTINCT pupil_id) FROM notifications_by_pupil")
         statuses = await conn.fetch("SELECT DISTINCT status, reason FROM notifications_by_pupil")
     finally:
@@ -95,12 +107,17 @@ async def test_every_fact_arrives_once_when_notifications_is_killed_mid_stream(s
     assert sorted(r["notification_id"] for r in tracked) == list(range(2, 2 * PUPILS + 1, 2))
 
     async def relayed():
-        found = await stream_messages(url, f"{prefix.upper()}_EVENTS", f"{prefix}.events.notifications.notification_owed")
+        found = await stream_messages(
+            url, f"{prefix.upper()}_EVENTS", f"{prefix}.events.notifications.notification_owed"
+        )
         return found if len(found) >= PUPILS else None
+
     notification_facts = await eventually(relayed, timeout=30, what="notifications' own facts on the stream")
     register_facts = await stream_messages(url, f"{prefix.upper()}_EVENTS", f"{prefix}.events.register.")
     assert len(register_facts) == len(notification_facts) == PUPILS
     assert len({m.headers["Nats-Msg-Id"] for m in notification_facts}) == PUPILS
     # ... and for each, the fact that nobody could be told, for the school and LA to act on
-    not_reached = await stream_messages(url, f"{prefix.upper()}_EVENTS", f"{prefix}.events.notifications.could_not_notify")
+    not_reached = await stream_messages(
+        url, f"{prefix.upper()}_EVENTS", f"{prefix}.events.notifications.could_not_notify"
+    )
     assert len(not_reached) == PUPILS

@@ -39,11 +39,18 @@ async def test_the_register_scenario_is_the_same_on_either_store(env) -> None:
             as_actor(teacher(), SCHOOL_DAY, app.note_concern, upn=upn(1), note="x", noted_on=date(2026, 11, 2))
         for primary, on in ((NeedType.SLCN, date(2026, 10, 5)), (NeedType.ASD, date(2026, 11, 2))):
             method = app.add_to_sen_support if primary is NeedType.SLCN else app.change_needs
-            kwargs = dict(upn=upn(1), primary_need=primary, secondary_need=None, effective_date=on,
-                          reason="APDR review", evidence_reference=None)
+            kwargs = dict(
+                upn=upn(1),
+                primary_need=primary,
+                secondary_need=None,
+                effective_date=on,
+                reason="APDR review",
+                evidence_reference=None,
+            )
             if method == app.add_to_sen_support:
-                kwargs.update(school_urn="123456", given_name="Sam", family_name="Taylor1",
-                              date_of_birth=date(2017, 3, 14))
+                kwargs.update(
+                    school_urn="123456", given_name="Sam", family_name="Taylor1", date_of_birth=date(2017, 3, 14)
+                )
             as_actor(senco(), SCHOOL_DAY, method, **kwargs)
         view = pupil_view(app, caseworker(), SCHOOL_DAY, upn(1))
         assert (view.status, view.primary_need) == (SenStatus.SEN_SUPPORT, NeedType.ASD)
@@ -57,12 +64,14 @@ async def test_the_register_scenario_is_the_same_on_either_store(env) -> None:
 async def test_the_notifications_scenario_is_the_same_on_either_store(env) -> None:
     app = Notifications(env=env)
     try:
-        [owed] = as_actor(senco(), SCHOOL_DAY, when_duty_to_tell_arises_owe_notifications, app,
-                          pupil_added(1, [mother(1)]))
+        [owed] = as_actor(
+            senco(), SCHOOL_DAY, when_duty_to_tell_arises_owe_notifications, app, pupil_added(1, [mother(1)])
+        )
         as_actor(senco(), SCHOOL_DAY, app.save, owed)
         as_actor(senco(), SCHOOL_DAY, app.start_sending, owed.id, "email")
-        as_actor(senco(), SCHOOL_DAY, app.record_failure, owed.id, "email", "421 try later", False,
-                 timedelta(minutes=5), 5)
+        as_actor(
+            senco(), SCHOOL_DAY, app.record_failure, owed.id, "email", "421 try later", False, timedelta(minutes=5), 5
+        )
         later = SCHOOL_DAY + timedelta(minutes=6)
         as_actor(senco(), later, app.start_sending, owed.id, "email")
         as_actor(senco(), later, app.record_sent, owed.id, "email", "ref-1", "sent", True)

@@ -86,7 +86,9 @@ async def test_a_rule_breaking_command_is_rejected_and_stores_nothing(register) 
     assert stored_events(runtime) == 2
 
 
-async def test_an_unexpected_failure_is_rejected_with_a_reference_and_the_service_keeps_answering(register, monkeypatch) -> None:
+async def test_an_unexpected_failure_is_rejected_with_a_reference_and_the_service_keeps_answering(
+    register, monkeypatch
+) -> None:
     runtime, client = register
     app = runtime.service.store.app
 
@@ -120,7 +122,7 @@ async def test_every_request_is_answered_whatever_its_body(register, body: bytes
 
 
 async def test_a_contract_with_thousands_of_wrong_fields_gets_a_short_readable_reply(register) -> None:
-    runtime, client = register
+    _runtime, client = register
     body = {"command": {f"unknown_{i}": i for i in range(3000)}, "actor": senco().model_dump(mode="json")}
     reply = await raw_request(client, json.dumps(body).encode())
     assert reply.code is RejectionCode.INVALID and "more problems" in reply.message

@@ -29,16 +29,23 @@ async def world(sandbox: Sandbox):
     service = notifications_bootstrap(settings, FixedClock(SCHOOL_DAY))
     nc = await nats.connect(settings.nats_url)
     js = nc.jetstream()
-    await ensure_streams(js, settings.subject_prefix, settings.events_stream, settings.dead_letter_stream,
-                         duplicate_window_seconds=3600)
+    await ensure_streams(
+        js, settings.subject_prefix, settings.events_stream, settings.dead_letter_stream, duplicate_window_seconds=3600
+    )
     tasks = []
 
     def start(react, *, backoff=(0.2, 0.4), max_attempts=3, sink=None) -> TrackedConsumer:
         consumer = TrackedConsumer(
-            "notifications-test", js, sink or EventSourcedReaction(service.store, service.clock, react),
-            stream=settings.events_stream, prefix=settings.subject_prefix,
+            "notifications-test",
+            js,
+            sink or EventSourcedReaction(service.store, service.clock, react),
+            stream=settings.events_stream,
+            prefix=settings.subject_prefix,
             filter_subjects=[event_subject(settings.subject_prefix, PupilAddedToSenSupport.TYPE)],
-            max_attempts=max_attempts, backoff_seconds=backoff, ack_wait_seconds=5, fetch_timeout=0.3,
+            max_attempts=max_attempts,
+            backoff_seconds=backoff,
+            ack_wait_seconds=5,
+            fetch_timeout=0.3,
         )
         tasks.append(asyncio.create_task(consumer.run()))
         return consumer
@@ -46,7 +53,8 @@ async def world(sandbox: Sandbox):
     def owed_notifications() -> list:
         app = service.store.app
         return [
-            e for e in (app.mapper.to_domain_event(n) for n in app.notifications_after(0, 10_000))
+            e
+            for e in (app.mapper.to_domain_event(n) for n in app.notifications_after(0, 10_000))
             if isinstance(e, Notification.Owed)
         ]
 
@@ -75,6 +83,7 @@ async def test_a_handler_that_fails_midway_is_redelivered_and_has_its_effect_onc
 
     async def all_applied() -> bool:
         return consumer.applied == 5
+
     await eventually(all_applied, what="five effects")
     assert all(n == 2 for n in calls.values())  # each failed once, then succeeded on redelivery
     assert sorted(e.about for e in owed()) == [f"Sam Taylor{n}" for n in range(1, 6)]
@@ -99,6 +108,7 @@ async def test_an_effect_committed_before_a_lost_ack_is_not_repeated(world) -> N
 
     async def settled() -> bool:
         return consumer.duplicates == 3
+
     await eventually(settled, what="three redeliveries recognised as duplicates")
     assert consumer.applied == 0  # every redelivery found its position already recorded
     assert len(owed()) == 3
@@ -110,11 +120,15 @@ async def test_a_republished_event_has_no_second_effect(world) -> None:
     event = pupil_added(1)
     await publish(js, settings.subject_prefix, event)
     # the same fact published again past JetStream's dedupe (another message id), as after a long outage
-    await js.publish(event_subject(settings.subject_prefix, event.type), event.model_dump_json().encode(),
-                     headers={"Nats-Msg-Id": "register:1:again"})
+    await js.publish(
+        event_subject(settings.subject_prefix, event.type),
+        event.model_dump_json().encode(),
+        headers={"Nats-Msg-Id": "register:1:again"},
+    )
 
     async def both_seen() -> bool:
         return consumer.applied + consumer.duplicates == 2
+
     await eventually(both_seen, what="both copies handled")
     assert (consumer.applied, consumer.duplicates) == (1, 1)
     assert len(owed()) == 1
@@ -138,6 +152,7 @@ async def test_a_poison_message_is_dead_lettered_after_its_attempts_and_does_not
 
     async def others_done() -> bool:
         return consumer.applied == 4
+
     await eventually(others_done, what="the four good messages")
     # the messages behind the poison went through while it was still being retried: it blocked nothing
     assert all(poison_tries_when_applied[seq] < 3 for seq in (3, 4, 5)), poison_tries_when_applied
@@ -145,6 +160,7 @@ async def test_a_poison_message_is_dead_lettered_after_its_attempts_and_does_not
 
     async def dead_lettered() -> bool:
         return consumer.dead_lettered == 1
+
     await eventually(dead_lettered, what="the poison message in the dead-letter stream")
     assert attempts[2] == 3
     [letter] = await stream_messages(settings.nats_url, settings.dead_letter_stream)
@@ -157,13 +173,14 @@ async def test_a_poison_message_is_dead_lettered_after_its_attempts_and_does_not
 
 
 async def test_a_message_that_is_not_an_envelope_is_dead_lettered_at_once(world) -> None:
-    settings, js, start, owed, _ = world
+    settings, js, start, _owed, _ = world
     consumer = start(when_duty_to_tell_arises_owe_notifications)
     await js.publish(event_subject(settings.subject_prefix, PupilAddedToSenSupport.TYPE), b"{not json")
     await publish(js, settings.subject_prefix, pupil_added(1))
 
     async def done() -> bool:
         return consumer.dead_lettered == 1 and consumer.applied == 1
+
     await eventually(done, what="garbage dead-lettered, good message applied")
     [letter] = await stream_messages(settings.nats_url, settings.dead_letter_stream)
     assert letter.headers["Sendcase-Attempts"] == "1"
@@ -183,19 +200,30 @@ async def test_a_consumer_of_several_event_types_takes_only_those(world) -> None
         return when_duty_to_tell_arises_owe_notifications(app, envelope)
 
     consumer = TrackedConsumer(
-        "notifications-two-types", js, EventSourcedReaction(service.store, service.clock, record),
-        stream=settings.events_stream, prefix=settings.subject_prefix,
-        filter_subjects=[event_subject(settings.subject_prefix, t)
-                         for t in (PupilAddedToSenSupport.TYPE, PupilRemovedFromSenRegister.TYPE)],
-        max_attempts=3, backoff_seconds=[0.2], ack_wait_seconds=5, fetch_timeout=0.3,
+        "notifications-two-types",
+        js,
+        EventSourcedReaction(service.store, service.clock, record),
+        stream=settings.events_stream,
+        prefix=settings.subject_prefix,
+        filter_subjects=[
+            event_subject(settings.subject_prefix, t)
+            for t in (PupilAddedToSenSupport.TYPE, PupilRemovedFromSenRegister.TYPE)
+        ],
+        max_attempts=3,
+        backoff_seconds=[0.2],
+        ack_wait_seconds=5,
+        fetch_timeout=0.3,
     )
     task = asyncio.create_task(consumer.run())
     try:
-        await js.publish(f"{settings.subject_prefix}.events.ehcp.something_else", pupil_added(9).model_dump_json().encode())
+        await js.publish(
+            f"{settings.subject_prefix}.events.ehcp.something_else", pupil_added(9).model_dump_json().encode()
+        )
         await publish(js, settings.subject_prefix, pupil_added(1))
 
         async def applied() -> bool:
             return consumer.applied == 1
+
         await eventually(applied, what="the one wanted event")
         await asyncio.sleep(0.5)
         assert seen == [PupilAddedToSenSupport.TYPE] and consumer.dead_lettered == 0 and len(owed()) == 1

@@ -41,8 +41,11 @@ from tests.support.stack import Sandbox, eventually
 
 async def publish_again(js, prefix, envelope) -> None:
     """The same event re-published outside the stream's duplicate window (a new Nats-Msg-Id)."""
-    await js.publish(event_subject(prefix, envelope.type), envelope.model_dump_json().encode(),
-                     headers={"Nats-Msg-Id": f"{envelope.producer}:{envelope.sequence}:again"})
+    await js.publish(
+        event_subject(prefix, envelope.type),
+        envelope.model_dump_json().encode(),
+        headers={"Nats-Msg-Id": f"{envelope.producer}:{envelope.sequence}:again"},
+    )
 
 
 async def test_each_person_with_parental_responsibility_gets_one_message_even_when_the_event_comes_twice(
@@ -70,8 +73,9 @@ async def test_each_person_with_parental_responsibility_gets_one_message_even_wh
         assert email.name == f"{mum['notification_id']}.email.txt"
         assert "To: Alex Taylor1 <alex.taylor1@example.org>" in text and "Dear Alex Taylor1," in text
         assert f"Content-SHA256: {mum['content_hash']}" in text
-        canonical = json.dumps({"subject": mum["subject"], "body": mum["body"], "sms": mum["sms"]}, sort_keys=True,
-                               ensure_ascii=False)
+        canonical = json.dumps(
+            {"subject": mum["subject"], "body": mum["body"], "sms": mum["sms"]}, sort_keys=True, ensure_ascii=False
+        )
         assert hashlib.sha256(canonical.encode()).hexdigest() == mum["content_hash"]  # an auditor can check it
         pdf = letter.read_bytes()
         assert pdf.startswith(b"%PDF") and b"(Jordan Reed1) Tj" in pdf and b"(4 Elvet Bridge) Tj" in pdf
@@ -104,7 +108,9 @@ async def test_a_restart_mid_send_reconciles_instead_of_sending_twice(
     event = pupil_added(2, [mother(2)])
 
     def crashing(service):
-        service.worker("delivery").transports = {c: StopsMidSend(outbox, written_before_the_crash) for c in ("email", "sms", "letter")}
+        service.worker("delivery").transports = {
+            c: StopsMidSend(outbox, written_before_the_crash) for c in ("email", "sms", "letter")
+        }
 
     async with notifications_service(settings, delivery, crashing) as runtime:
         nc = await nats.connect(settings.nats_url)
@@ -134,13 +140,28 @@ async def test_queries_show_what_was_sent_what_did_not_arrive_and_counts(sandbox
     no_details = pupil_added(4, [mother(4, email=None, mobile=None, postal_address=None)])
     reached = pupil_added(5, [mother(5)])
     case_id = derived_id("case", 1)
-    draft = wrap(DraftEhcPlanIssued(
-        case_id=case_id, pupil_id=reached.subject.pupil_id, upn=reached.payload["upn"], school_urn="123456",
-        child_name="Sam Taylor5", people_to_tell=[mother(5)], issued_on=SCHOOL_DAY.date(),
-        respond_by=SCHOOL_DAY.date().replace(day=8, month=12), final_plan_due_by=SCHOOL_DAY.date().replace(year=2027, month=1, day=20),
-        contact=ContactPoint(name="SEND Casework Team", phone="03000 267 267"),
-    ), "ehcp", 1, reached.subject.pupil_id, "123456", case_id)
-    other_school = pupil_added(6, [mother(6)]).model_copy(update={"payload": {**pupil_added(6, [mother(6)]).payload, "school_urn": "654321"}})
+    draft = wrap(
+        DraftEhcPlanIssued(
+            case_id=case_id,
+            pupil_id=reached.subject.pupil_id,
+            upn=reached.payload["upn"],
+            school_urn="123456",
+            child_name="Sam Taylor5",
+            people_to_tell=[mother(5)],
+            issued_on=SCHOOL_DAY.date(),
+            respond_by=SCHOOL_DAY.date().replace(day=8, month=12),
+            final_plan_due_by=SCHOOL_DAY.date().replace(year=2027, month=1, day=20),
+            contact=ContactPoint(name="SEND Casework Team", phone="03000 267 267"),
+        ),
+        "ehcp",
+        1,
+        reached.subject.pupil_id,
+        "123456",
+        case_id,
+    )
+    other_school = pupil_added(6, [mother(6)]).model_copy(
+        update={"payload": {**pupil_added(6, [mother(6)]).payload, "school_urn": "654321"}}
+    )
     async with notifications_service(settings, delivery_settings(outbox)) as runtime:
         nc = await nats.connect(settings.nats_url)
         js = nc.jetstream()
@@ -150,24 +171,41 @@ async def test_queries_show_what_was_sent_what_did_not_arrive_and_counts(sandbox
 
         async def all_settled():
             found = await rows(runtime)
-            return found if len(found) == 5 and all(r["status"] in ("delivered", "cannot_notify") for r in found) else None
+            return (
+                found if len(found) == 5 and all(r["status"] in ("delivered", "cannot_notify") for r in found) else None
+            )
+
         await eventually(all_settled, what="five notifications settled")
 
         async with Client(settings.nats_url, settings.subject_prefix, caseworker()) as client:
             answer = await client.query(NotificationsForPupil(pupil_id=reached.subject.pupil_id))
             assert isinstance(answer, Answered)
             assert [(n["duty"], n["status"]) for n in json_result(answer)] == [
-                ("sen_provision_started", "delivered"), ("ehc_draft_plan", "delivered")]
+                ("sen_provision_started", "delivered"),
+                ("ehc_draft_plan", "delivered"),
+            ]
             assert "reply by Tuesday 8 December 2026" in json_result(answer)[1]["subject"]
-            assert [h["what"] for h in json_result(answer)[1]["history"]] == ["owed", "rendered", "sending", "sent", "delivered"]
+            assert [h["what"] for h in json_result(answer)[1]["history"]] == [
+                "owed",
+                "rendered",
+                "sending",
+                "sent",
+                "delivered",
+            ]
 
             [for_case] = json_result(await client.query(NotificationsForCase(case_id=case_id)))
             assert "You have until Tuesday 8 December 2026 (15 days)" in for_case["body"]
 
             failed = json_result(await client.query(FailedToReach()))
-            assert sorted(n["reason"].split(":")[0] for n in failed) == ["Cannot notify", "No usable contact detail for Alex Taylor4 (mother)"]
+            assert sorted(n["reason"].split(":")[0] for n in failed) == [
+                "Cannot notify",
+                "No usable contact detail for Alex Taylor4 (mother)",
+            ]
             undelivered = json_result(await client.query(UndeliveredNotifications(school_urn="123456")))
-            assert {n["pupil_id"] for n in undelivered} == {str(nobody.subject.pupil_id), str(no_details.subject.pupil_id)}
+            assert {n["pupil_id"] for n in undelivered} == {
+                str(nobody.subject.pupil_id),
+                str(no_details.subject.pupil_id),
+            }
 
             la = json_result(await client.query(NotificationCounts()))
             assert la["total"] == 5 and la["by_status"] == {"delivered": 3, "cannot_notify": 2}
@@ -181,37 +219,62 @@ async def test_queries_show_what_was_sent_what_did_not_arrive_and_counts(sandbox
             assert isinstance(refused, Rejected) and refused.code == "not_authorised"
             assert (await client.query(UndeliveredNotifications(), actor=teacher())).code == "not_authorised"
             bad = await client.query(NotificationCounts.model_construct(school_urn="12"))
-            assert isinstance(bad, Rejected) and bad.code == "invalid" and bad.field_errors[0].field == "query.school_urn"
+            assert (
+                isinstance(bad, Rejected) and bad.code == "invalid" and bad.field_errors[0].field == "query.school_urn"
+            )
 
             # The SENCO hands the letter to the mother with no contact details and records why it was not sent.
             [no_contact] = [n for n in failed if n["recipient_name"] == "Alex Taylor4"]
-            other_senco = await client.command(CancelNotification(notification_id=no_contact["notification_id"],
-                                                                  reason="Handed over"), actor=senco("654321"))
+            other_senco = await client.command(
+                CancelNotification(notification_id=no_contact["notification_id"], reason="Handed over"),
+                actor=senco("654321"),
+            )
             assert other_senco.code == "not_authorised"
-            done = await client.command(CancelNotification(
-                notification_id=no_contact["notification_id"], reason="Handed to Ms Taylor at the review meeting"), actor=senco())
+            done = await client.command(
+                CancelNotification(
+                    notification_id=no_contact["notification_id"], reason="Handed to Ms Taylor at the review meeting"
+                ),
+                actor=senco(),
+            )
             assert isinstance(done, Accepted)
             sent_one = json_result(await client.query(NotificationsForPupil(pupil_id=reached.subject.pupil_id)))[0]
-            too_late = await client.command(CancelNotification(notification_id=sent_one["notification_id"], reason="Sent in error"))
+            too_late = await client.command(
+                CancelNotification(notification_id=sent_one["notification_id"], reason="Sent in error")
+            )
             assert isinstance(too_late, Rejected) and too_late.rule == "already_sent"
 
             async def off_the_list():
                 left = json_result(await client.query(FailedToReach()))
                 return left if len(left) == 1 else None
+
             [left] = await eventually(off_the_list, what="the cancelled notification off the failed-to-reach list")
             assert left["recipients"] == "nobody recorded"
 
 
-async def test_a_professional_notice_asked_for_twice_is_sent_once_to_each_professional(sandbox: Sandbox, tmp_path) -> None:
+async def test_a_professional_notice_asked_for_twice_is_sent_once_to_each_professional(
+    sandbox: Sandbox, tmp_path
+) -> None:
     settings, outbox = sandbox.settings("notifications"), tmp_path / "outbox"
     pupil_id = derived_id("pupil", 77)
-    psychologist = PersonToTell(person_id=derived_id("person", "ep"), name="Dr Morgan Lee", relationship="educational psychologist",
-                                has_parental_responsibility=False, email="m.lee@durham.gov.uk", preferred_channel=Channel.EMAIL)
+    psychologist = PersonToTell(
+        person_id=derived_id("person", "ep"),
+        name="Dr Morgan Lee",
+        relationship="educational psychologist",
+        has_parental_responsibility=False,
+        email="m.lee@durham.gov.uk",
+        preferred_channel=Channel.EMAIL,
+    )
     notice = RequestProfessionalNotice(
-        notice_id=derived_id("annual-review-notice", 77), pupil_id=pupil_id, school_urn="123456", child_name="Sam Taylor",
-        about="Annual review of Sam Taylor's EHC plan", details="Please send your advice about Sam's progress.",
-        event_on=SCHOOL_DAY.date().replace(year=2027, month=1, day=5), respond_by=SCHOOL_DAY.date().replace(day=22, month=12),
-        people_to_tell=[psychologist], contact=ContactPoint(name="SEND Casework Team"),
+        notice_id=derived_id("annual-review-notice", 77),
+        pupil_id=pupil_id,
+        school_urn="123456",
+        child_name="Sam Taylor",
+        about="Annual review of Sam Taylor's EHC plan",
+        details="Please send your advice about Sam's progress.",
+        event_on=SCHOOL_DAY.date().replace(year=2027, month=1, day=5),
+        respond_by=SCHOOL_DAY.date().replace(day=22, month=12),
+        people_to_tell=[psychologist],
+        contact=ContactPoint(name="SEND Casework Team"),
     )
     async with notifications_service(settings, delivery_settings(outbox)) as runtime:
         async with Client(settings.nats_url, settings.subject_prefix, caseworker()) as client:

@@ -63,7 +63,10 @@ async def test_smtp_email_is_keyed_by_the_notification_and_a_refused_address_fal
             assert "Dear Alex Taylor11," in mail.get_payload()
 
             assert fallback["channel"] == "letter" and fallback["unreachable_channels"] == ["email"]
-            assert "refused the address" in history(fallback)[3]["detail"] and "next: letter" in history(fallback)[3]["detail"]
+            assert (
+                "refused the address" in history(fallback)[3]["detail"]
+                and "next: letter" in history(fallback)[3]["detail"]
+            )
             [letter] = outbox_files(outbox)
             assert letter.name == f"{fallback['notification_id']}.letter.pdf"
             assert lost["reason"].startswith("the mail server refused the address")
@@ -71,10 +74,14 @@ async def test_smtp_email_is_keyed_by_the_notification_and_a_refused_address_fal
             async with Client(settings.nats_url, settings.subject_prefix, caseworker()) as client:
                 failed = json_result(await client.query(FailedToReach(school_urn="123456")))
             assert [(n["recipient_name"], n["status"], n["unreachable_channels"]) for n in failed] == [
-                ("Alex Taylor12", "delivered", ["email"]), ("Alex Taylor13", "failed", ["email"])]
+                ("Alex Taylor12", "delivered", ["email"]),
+                ("Alex Taylor13", "failed", ["email"]),
+            ]
 
 
-async def test_an_smtp_server_that_hangs_is_a_transient_failure_retried_until_it_answers(sandbox: Sandbox, tmp_path) -> None:
+async def test_an_smtp_server_that_hangs_is_a_transient_failure_retried_until_it_answers(
+    sandbox: Sandbox, tmp_path
+) -> None:
     settings, outbox = sandbox.settings("notifications"), tmp_path / "outbox"
     event = pupil_added(14, [mother(14)])
     with smtp_server() as (mailbox, port):
@@ -84,8 +91,14 @@ async def test_an_smtp_server_that_hangs_is_a_transient_failure_retried_until_it
             await send(settings, event)
             [row] = await settled(runtime, event.subject.pupil_id, 1, statuses=("sent",))
     steps = [(h["what"], h["channel"]) for h in history(row)]
-    assert steps == [("owed", None), ("rendered", None), ("sending", "email"), ("retry_due", "email"),
-                     ("sending", "email"), ("sent", "email")]
+    assert steps == [
+        ("owed", None),
+        ("rendered", None),
+        ("sending", "email"),
+        ("retry_due", "email"),
+        ("sending", "email"),
+        ("sent", "email"),
+    ]
     assert "could not reach the mail server" in history(row)[3]["detail"]
     assert len(mailbox.messages) == 1 and row["attempts"] == 2
 
@@ -96,7 +109,9 @@ async def test_notify_errors_are_retried_or_fall_back_and_receipts_mark_delivery
     try:
         standin.invalid_addresses.add("alex.taylor22@example.org")
         # The first sends meet Notify's documented errors: rate limit, server error, a refused key.
-        standin.fail_next(429, "RateLimitError", "Exceeded rate limit for key type LIVE of 3000 requests per 60 seconds")
+        standin.fail_next(
+            429, "RateLimitError", "Exceeded rate limit for key type LIVE of 3000 requests per 60 seconds"
+        )
         standin.fail_next(500, "Exception", "Internal server error")
         standin.fail_next(403, "AuthError", "Invalid token: API key not found")
         first = pupil_added(21, [mother(21)])
@@ -107,12 +122,16 @@ async def test_notify_errors_are_retried_or_fall_back_and_receipts_mark_delivery
             [row] = await settled(runtime, first.subject.pupil_id, 1, statuses=("sent",))
             reasons = [h["detail"] for h in history(row) if h["what"] == "retry_due"]
             assert [r.split(":")[0] for r in reasons] == [
-                "GOV.UK Notify rate limit reached", "GOV.UK Notify failed (500)",
-                "GOV.UK Notify refused our API key (check the configuration)"]
+                "GOV.UK Notify rate limit reached",
+                "GOV.UK Notify failed (500)",
+                "GOV.UK Notify refused our API key (check the configuration)",
+            ]
             assert standin.attempts == 4 and len(standin.posts) == 1
             [post] = standin.posts
             assert post["reference"] == f"{row['notification_id']}.email"
-            assert post["personalisation"]["subject"] == row["subject"] and post["personalisation"]["body"] == row["body"]
+            assert (
+                post["personalisation"]["subject"] == row["subject"] and post["personalisation"]["body"] == row["body"]
+            )
 
             standin.set_status(post["reference"], "delivered")  # Notify delivers; the worker polls the receipt
             await settled(runtime, first.subject.pupil_id, 1, statuses=("delivered",))
@@ -138,8 +157,14 @@ async def test_a_notify_callback_updates_delivery_and_a_malformed_one_is_rejecte
             await send(settings, event)
             [row] = await settled(runtime, event.subject.pupil_id, 1, statuses=("sent",))
             reference = f"{row['notification_id']}.email"
-            callback = dict(id=UUID(row["provider_reference"]), reference=reference, to="alex.taylor23@example.org",
-                            status="permanent-failure", created_at=SCHOOL_DAY, notification_type="email")
+            callback = dict(
+                id=UUID(row["provider_reference"]),
+                reference=reference,
+                to="alex.taylor23@example.org",
+                status="permanent-failure",
+                created_at=SCHOOL_DAY,
+                notification_type="email",
+            )
             async with Client(settings.nats_url, settings.subject_prefix, gateway) as client:
                 malformed = await client.command(DeliveryReceipt.model_construct(**{**callback, "status": "exploded"}))
                 assert isinstance(malformed, Rejected) and malformed.code == "invalid"
@@ -156,6 +181,7 @@ async def test_a_notify_callback_updates_delivery_and_a_malformed_one_is_rejecte
             async def sent_by_letter():
                 [r] = await rows(runtime)
                 return r if r["status"] == "sent" and r["channel"] == "letter" else None
+
             after = await eventually(sent_by_letter, what="the letter sent after the email failed")
             assert after["unreachable_channels"] == ["email"] and "permanent-failure" in after["reason"]
             assert [p["kind"] for p in standin.posts] == ["email", "letter"]
@@ -189,20 +215,26 @@ async def test_a_restart_after_notify_accepted_finds_the_message_by_reference_an
 
             async def one_accepted_and_recorded_as_sending():
                 return len(standin.posts) == 1 and any(r["status"] == "sending" for r in await rows(runtime))
+
             await eventually(one_accepted_and_recorded_as_sending, what="Notify to accept the first send")
         async with notifications_service(settings, delivery) as runtime:
             found = await settled(runtime, event.subject.pupil_id, 2, statuses=("sent",))
             assert worker(runtime).sends == 1  # only the one that never reached Notify
         assert len(standin.posts) == 2
         assert sorted(p["reference"] for p in standin.posts) == sorted(
-            f"{r['notification_id']}.{r['channel']}" for r in found)
-        recovered = [h for r in found for h in history(r) if "found already sent in GOV.UK Notify" in (h["detail"] or "")]
+            f"{r['notification_id']}.{r['channel']}" for r in found
+        )
+        recovered = [
+            h for r in found for h in history(r) if "found already sent in GOV.UK Notify" in (h["detail"] or "")
+        ]
         assert len(recovered) == 1
     finally:
         await runner.cleanup()
 
 
-async def test_notify_posts_its_delivery_status_callback_and_bad_callbacks_are_refused(sandbox: Sandbox, tmp_path) -> None:
+async def test_notify_posts_its_delivery_status_callback_and_bad_callbacks_are_refused(
+    sandbox: Sandbox, tmp_path
+) -> None:
     import aiohttp
 
     from tests.support.notifications import free_port
@@ -212,16 +244,27 @@ async def test_notify_posts_its_delivery_status_callback_and_bad_callbacks_are_r
     port = free_port()
     try:
         event = pupil_added(25, [mother(25)])
-        delivery = via_notify(tmp_path, standin.url, receipt_poll_seconds=3600, notify_callback_port=port,
-                              notify_callback_token="callback-secret")
+        delivery = via_notify(
+            tmp_path,
+            standin.url,
+            receipt_poll_seconds=3600,
+            notify_callback_port=port,
+            notify_callback_token="callback-secret",
+        )
         async with notifications_service(settings, delivery) as runtime:
             await send(settings, event)
             [row] = await settled(runtime, event.subject.pupil_id, 1, statuses=("sent",))
             url = f"http://127.0.0.1:{port}/notify/delivery-status"
-            body = {"id": row["provider_reference"], "reference": f"{row['notification_id']}.email",
-                    "to": "alex.taylor25@example.org", "status": "delivered", "created_at": "2026-11-23T10:30:00.000000Z",
-                    "completed_at": "2026-11-23T10:30:05.000000Z", "sent_at": "2026-11-23T10:30:01.000000Z",
-                    "notification_type": "email"}
+            body = {
+                "id": row["provider_reference"],
+                "reference": f"{row['notification_id']}.email",
+                "to": "alex.taylor25@example.org",
+                "status": "delivered",
+                "created_at": "2026-11-23T10:30:00.000000Z",
+                "completed_at": "2026-11-23T10:30:05.000000Z",
+                "sent_at": "2026-11-23T10:30:01.000000Z",
+                "notification_type": "email",
+            }
             good = {"Authorization": "Bearer callback-secret"}
             async with aiohttp.ClientSession() as http:
                 async with http.post(url, json=body, headers={"Authorization": "Bearer guess"}) as r:
@@ -269,6 +312,7 @@ async def test_an_interrupted_smtp_send_is_sent_again_with_the_same_message_id(s
 
             async def mailed():
                 return len(mailbox.messages) == 1
+
             await eventually(mailed, what="the first copy accepted by the mail server")
         async with notifications_service(settings, delivery) as runtime:
             [row] = await settled(runtime, event.subject.pupil_id, 1, statuses=("sent",))
@@ -287,9 +331,17 @@ async def test_a_mail_server_that_is_down_is_retried_then_the_letter_goes_instea
         await send(settings, event)
         [row] = await settled(runtime, event.subject.pupil_id, 1, statuses=("delivered",))
     steps = [(h["what"], h["channel"]) for h in history(row)]
-    assert steps == [("owed", None), ("rendered", None), ("sending", "email"), ("retry_due", "email"),
-                     ("sending", "email"), ("retry_due", "email"), ("sending", "letter"), ("sent", "letter"),
-                     ("delivered", "letter")]
+    assert steps == [
+        ("owed", None),
+        ("rendered", None),
+        ("sending", "email"),
+        ("retry_due", "email"),
+        ("sending", "email"),
+        ("retry_due", "email"),
+        ("sending", "letter"),
+        ("sent", "letter"),
+        ("delivered", "letter"),
+    ]
     assert all("could not reach the mail server" in h["detail"] for h in history(row) if h["what"] == "retry_due")
     assert row["unreachable_channels"] == ["email"]
     [letter] = outbox_files(outbox)

@@ -32,21 +32,34 @@ async def parts(sandbox: Sandbox):
     await positions.setup()
     nc = await nats.connect(settings.nats_url)
     js = nc.jetstream()
-    await ensure_streams(js, settings.subject_prefix, settings.events_stream, settings.dead_letter_stream,
-                         duplicate_window_seconds=3600)
+    await ensure_streams(
+        js, settings.subject_prefix, settings.events_stream, settings.dead_letter_stream, duplicate_window_seconds=3600
+    )
     followers = []
 
     def new_relay() -> OutboxRelay:
         follower = LogFollower(service.store, settings.database_url, poll_seconds=0.2, batch_size=500)
         followers.append(follower)
-        return OutboxRelay("register", follower, service.translate, js, positions,
-                           prefix=settings.subject_prefix, stream=settings.events_stream)
+        return OutboxRelay(
+            "register",
+            follower,
+            service.translate,
+            js,
+            positions,
+            prefix=settings.subject_prefix,
+            stream=settings.events_stream,
+        )
 
     async def add_pupils(first: int, count: int) -> None:
         ctx = CommandContext(actor=senco(), now=SCHOOL_DAY)
         for serial in range(first, first + count):
-            await service.store.call(ctx, service.store.app.add_to_sen_support, actor=ctx.actor, today=TODAY,
-                                     **add_kwargs(add_to_sen_support(serial)))
+            await service.store.call(
+                ctx,
+                service.store.app.add_to_sen_support,
+                actor=ctx.actor,
+                today=TODAY,
+                **add_kwargs(add_to_sen_support(serial)),
+            )
 
     yield settings, positions, new_relay, add_pupils
     for f in followers:
@@ -57,15 +70,19 @@ async def parts(sandbox: Sandbox):
 
 
 async def published_sequences(settings) -> list[int]:
-    messages = await stream_messages(settings.nats_url, settings.events_stream, f"{settings.subject_prefix}.events.register.")
+    messages = await stream_messages(
+        settings.nats_url, settings.events_stream, f"{settings.subject_prefix}.events.register."
+    )
     return [json.loads(m.data)["sequence"] for m in messages]
 
 
 async def run_until(relay: OutboxRelay, position: int) -> None:
     task = asyncio.create_task(relay.run())
     try:
+
         async def caught_up() -> bool:
             return relay.position >= position
+
         await eventually(caught_up, what=f"relay at {position}")
     finally:
         task.cancel()
@@ -120,7 +137,7 @@ async def test_relay_whose_position_was_lost_resumes_from_the_stream(parts) -> N
 
 
 async def test_relay_wakes_on_notify_and_publishes_in_log_order(parts) -> None:
-    settings, positions, new_relay, add_pupils = parts
+    settings, _positions, new_relay, add_pupils = parts
     relay = new_relay()
     relay.follower.poll_seconds = 30  # only NOTIFY can wake it in time
     task = asyncio.create_task(relay.run())
@@ -130,6 +147,7 @@ async def test_relay_wakes_on_notify_and_publishes_in_log_order(parts) -> None:
 
         async def caught_up() -> bool:
             return relay.position >= 40
+
         await eventually(caught_up, timeout=10, what="relay woken by NOTIFY")
     finally:
         task.cancel()
@@ -141,7 +159,7 @@ async def test_relay_wakes_on_notify_and_publishes_in_log_order(parts) -> None:
 
 async def test_relay_refuses_to_skip_events_when_the_stream_is_ahead_of_its_database(parts, sandbox) -> None:
     # e.g. the register's database was reset but the stream kept the old register:1..6
-    settings, positions, new_relay, add_pupils = parts
+    _settings, _positions, new_relay, add_pupils = parts
     await add_pupils(1, 3)
     await run_until(new_relay(), 6)
     relay = new_relay()
@@ -155,16 +173,19 @@ async def test_relay_refuses_to_skip_events_when_the_stream_is_ahead_of_its_data
 
 
 async def test_relay_keeps_going_when_its_listen_connection_dies(parts) -> None:
-    settings, positions, new_relay, add_pupils = parts
+    settings, _positions, new_relay, add_pupils = parts
     relay = new_relay()
     relay.follower.poll_seconds = 0.5
     task = asyncio.create_task(relay.run())
     try:
+
         async def listening() -> bool:
             return relay.follower._listener is not None
+
         await eventually(listening, what="the relay to LISTEN")
         first_listener = relay.follower._listener
         import asyncpg
+
         admin = await asyncpg.connect(settings.database_url)
         killed = await admin.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -176,6 +197,7 @@ async def test_relay_keeps_going_when_its_listen_connection_dies(parts) -> None:
 
         async def caught_up() -> bool:
             return relay.position >= 4
+
         await eventually(caught_up, timeout=10, what="the relay to publish without its LISTEN connection")
         assert relay.follower._listener is not first_listener  # it listens again on a new connection
         assert not relay.follower._listener.is_closed()

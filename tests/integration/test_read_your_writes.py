@@ -35,7 +35,8 @@ async def test_each_query_right_after_a_command_sees_it(register) -> None:
         pupil = await client.query(GetPupil(upn=upn(serial)))
         assert isinstance(pupil, Answered) and [h.status for h in pupil.result.history] == ["K"]
     enrolled = PupilIdentity(upn=upn(99), given_name="Ava", family_name="Shah", date_of_birth=date(2018, 1, 9))
-    assert isinstance(await client.command(EnrolPupil(school_urn="123456", pupil=enrolled,
-                                                      on_roll_from=date(2026, 9, 1))), Accepted)
+    assert isinstance(
+        await client.command(EnrolPupil(school_urn="123456", pupil=enrolled, on_roll_from=date(2026, 9, 1))), Accepted
+    )
     history = await client.query(PupilHistory(upn=upn(99)))
     assert isinstance(history, Answered) and [h.what for h in history.result] == ["put on the roll"]

@@ -25,7 +25,7 @@ def test_a_service_refuses_a_nats_server_older_than_2_10() -> None:
 
     from services.runtime.streams import NatsServerTooOld, check_server_version
 
-    with pytest.raises(NatsServerTooOld, match="is 2.9; sendcase needs 2.10 or newer"):
+    with pytest.raises(NatsServerTooOld, match=r"is 2\.9; sendcase needs 2\.10 or newer"):
         check_server_version(2, 9, "nats://old:4222")
     check_server_version(2, 10, "nats://new:4222")
     check_server_version(3, 0, "nats://newer:4222")

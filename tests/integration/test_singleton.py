@@ -26,15 +26,20 @@ async def test_only_one_replica_runs_the_loop_and_another_takes_over_when_it_die
                 await asyncio.Event().wait()  # works until cancelled
             finally:
                 running.remove(replica)
+
         return run
 
     replicas = {
-        name: asyncio.create_task(run_in_one_replica(url, "test-loop", loop(name), retry_seconds=0.2, check_seconds=0.2))
+        name: asyncio.create_task(
+            run_in_one_replica(url, "test-loop", loop(name), retry_seconds=0.2, check_seconds=0.2)
+        )
         for name in ("a", "b", "c")
     }
     try:
+
         async def one_running():
             return running[:] if len(running) == 1 else None
+
         [first] = await eventually(one_running, what="one replica running the loop")
         await asyncio.sleep(1.0)  # the others keep trying meanwhile
         assert running == [first] and most_at_once == 1
@@ -43,6 +48,7 @@ async def test_only_one_replica_runs_the_loop_and_another_takes_over_when_it_die
 
         async def taken_over():
             return running[:] if running and running[0] != first else None
+
         [second] = await eventually(taken_over, what="another replica to take the loop over")
         assert second != first and most_at_once == 1
 
@@ -57,6 +63,7 @@ async def test_only_one_replica_runs_the_loop_and_another_takes_over_when_it_die
 
         async def restarted_under_a_new_lock():
             return len(starts) == 3 and len(running) == 1
+
         await eventually(restarted_under_a_new_lock, what="the loop to stop with the lost lock and start again")
         assert most_at_once == 1
     finally:

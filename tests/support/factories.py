@@ -33,7 +33,9 @@ def caseworker() -> Actor:
 def add_to_sen_support(serial: int = 1, urn: str = SCHOOL, **changes: Any) -> AddToSenSupport:
     values: dict[str, Any] = dict(
         school_urn=urn,
-        pupil=PupilIdentity(upn=upn(serial), given_name="Sam", family_name=f"Taylor{serial}", date_of_birth=date(2017, 3, 14)),
+        pupil=PupilIdentity(
+            upn=upn(serial), given_name="Sam", family_name=f"Taylor{serial}", date_of_birth=date(2017, 3, 14)
+        ),
         primary_need=NeedType.SLCN,
         secondary_need=NeedType.SEMH,
         effective_date=date(2026, 11, 20),
@@ -47,9 +49,14 @@ def add_to_sen_support(serial: int = 1, urn: str = SCHOOL, **changes: Any) -> Ad
 def add_kwargs(command: AddToSenSupport) -> dict[str, Any]:
     """The application method's simple values for a command."""
     return dict(
-        school_urn=command.school_urn, upn=command.pupil.upn, given_name=command.pupil.given_name,
-        family_name=command.pupil.family_name, date_of_birth=command.pupil.date_of_birth,
-        primary_need=command.primary_need, secondary_need=command.secondary_need,
-        effective_date=command.effective_date, reason=command.reason,
+        school_urn=command.school_urn,
+        upn=command.pupil.upn,
+        given_name=command.pupil.given_name,
+        family_name=command.pupil.family_name,
+        date_of_birth=command.pupil.date_of_birth,
+        primary_need=command.primary_need,
+        secondary_need=command.secondary_need,
+        effective_date=command.effective_date,
+        reason=command.reason,
         evidence_reference=command.evidence_reference,
     )

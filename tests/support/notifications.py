@@ -26,20 +26,35 @@ from tests.support.stack import running_service
 def delivery_settings(outbox: Path, **changes: Any) -> dict[str, Any]:
     """The notifications settings a test delivers with (overrides of NotificationsSettings)."""
     values: dict[str, Any] = dict(
-        outbox_dir=outbox, delivery_poll_seconds=0.1, delivery_backoff_seconds=[0.0], receipt_poll_seconds=0.2,
-        max_attempts_per_channel=3, interrupted_after_seconds=600,
+        outbox_dir=outbox,
+        delivery_poll_seconds=0.1,
+        delivery_backoff_seconds=[0.0],
+        receipt_poll_seconds=0.2,
+        max_attempts_per_channel=3,
+        interrupted_after_seconds=600,
     )
-    renamed = {"poll_seconds": "delivery_poll_seconds", "batch_size": "delivery_batch_size",
-               "concurrency": "delivery_concurrency", "backoff_seconds": "delivery_backoff_seconds"}
+    renamed = {
+        "poll_seconds": "delivery_poll_seconds",
+        "batch_size": "delivery_batch_size",
+        "concurrency": "delivery_concurrency",
+        "backoff_seconds": "delivery_backoff_seconds",
+    }
     values.update({renamed.get(name, name): value for name, value in changes.items()})
     return values
 
 
 def via_notify(outbox: Path, url: str, **changes: Any) -> dict[str, Any]:
     return delivery_settings(
-        outbox, email_via="notify", sms_via="notify", letter_via="notify", notify_api_key=API_KEY,
-        notify_base_url=url, notify_email_template_id=EMAIL_TEMPLATE, notify_sms_template_id=SMS_TEMPLATE,
-        notify_timeout_seconds=5, **changes,
+        outbox,
+        email_via="notify",
+        sms_via="notify",
+        letter_via="notify",
+        notify_api_key=API_KEY,
+        notify_base_url=url,
+        notify_email_template_id=EMAIL_TEMPLATE,
+        notify_sms_template_id=SMS_TEMPLATE,
+        notify_timeout_seconds=5,
+        **changes,
     )
 
 
@@ -69,7 +84,9 @@ async def rows(runtime: ServiceRuntime, pupil_id: Any = None) -> list[dict[str, 
     return [dict(r) for r in found]
 
 
-async def settled(runtime: ServiceRuntime, pupil_id: Any, count: int, statuses=("delivered", "failed", "cannot_notify", "sent")):
+async def settled(
+    runtime: ServiceRuntime, pupil_id: Any, count: int, statuses=("delivered", "failed", "cannot_notify", "sent")
+):
     """The pupil's notifications once `count` of them have reached one of `statuses`."""
     from tests.support.stack import eventually
 
@@ -97,7 +114,7 @@ class Mailbox:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
-            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

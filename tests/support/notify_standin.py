@@ -78,8 +78,16 @@ class NotifyStandIn:
         n = {"id": nid, "reference": body.get("reference"), "type": kind, "status": "created", **extra}
         self.messages[nid] = n
         self.posts.append({"kind": kind, **body})
-        return web.json_response({"id": nid, "reference": body.get("reference"), "uri": f"{self.url}/v2/notifications/{nid}",
-                                  "template": {"id": body.get("template_id"), "version": 1}, "content": {}}, status=201)
+        return web.json_response(
+            {
+                "id": nid,
+                "reference": body.get("reference"),
+                "uri": f"{self.url}/v2/notifications/{nid}",
+                "template": {"id": body.get("template_id"), "version": 1},
+                "content": {},
+            },
+            status=201,
+        )
 
     async def _email(self, request: web.Request) -> web.Response:
         if (failure := await self._scripted()) is not None:

@@ -14,15 +14,24 @@ ROLL_DAY = date(2026, 9, 3)  # first day of the autumn term
 
 def parent(name: str = "Jo Taylor", relationship: str = "mother", email: str = "jo.taylor@example.org") -> PersonToTell:
     return PersonToTell(
-        person_id=derived_id("person", name), name=name, relationship=relationship, has_parental_responsibility=True,
-        email=email, preferred_channel="email",
+        person_id=derived_id("person", name),
+        name=name,
+        relationship=relationship,
+        has_parental_responsibility=True,
+        email=email,
+        preferred_channel="email",
     )
 
 
 def enrol_kwargs(serial: int = 1, urn: str = SCHOOL, **changes: Any) -> dict[str, Any]:
     values: dict[str, Any] = dict(
-        school_urn=urn, upn=upn(serial), given_name="Sam", family_name=f"Taylor{serial}",
-        date_of_birth=date(2017, 3, 14), year_group=None, on_roll_from=ROLL_DAY,
+        school_urn=urn,
+        upn=upn(serial),
+        given_name="Sam",
+        family_name=f"Taylor{serial}",
+        date_of_birth=date(2017, 3, 14),
+        year_group=None,
+        on_roll_from=ROLL_DAY,
     )
     values.update(changes)
     return values

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from tests.support.inmemory import as_actor, pupil_view
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "stored_events_2026_11.json"
 APPLICATIONS = {"register": Register, "notifications": Notifications}
 TRANSLATORS = {"register": register_translate, "notifications": notifications_translate}
-READ_AT = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+READ_AT = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 @cache
@@ -60,8 +60,12 @@ def state_bytes(row: dict[str, Any]) -> bytes:
 
 def stored_events(name: str) -> list[StoredEvent]:
     return [
-        StoredEvent(originator_id=UUID(r["originator_id"]), originator_version=r["originator_version"],
-                    topic=r["topic"], state=state_bytes(r))
+        StoredEvent(
+            originator_id=UUID(r["originator_id"]),
+            originator_version=r["originator_version"],
+            topic=r["topic"],
+            state=state_bytes(r),
+        )
         for r in rows(name)
     ]
 
@@ -96,7 +100,10 @@ def check_log_maps_to_domain_events(app: Any, name: str) -> None:
         for n in notifications:
             row = by_position[n.id]
             assert (str(n.originator_id), n.originator_version, n.topic) == (
-                row["originator_id"], row["originator_version"], row["topic"])
+                row["originator_id"],
+                row["originator_version"],
+                row["topic"],
+            )
             event = app.mapper.to_domain_event(n)
             assert type(event).__name__ == event_name(row["topic"]), row["topic"]
             assert event.originator_id == UUID(row["originator_id"])
@@ -143,28 +150,47 @@ def check_register(app: Register) -> None:
         pupil = app.repository.get(UUID(facts["pupil_id"]))
         assert app.pupil(upn).id == pupil.id  # found by UPN, as every command finds it
         got = {
-            "upn": pupil.upn, "given_name": pupil.given_name, "family_name": pupil.family_name,
-            "date_of_birth": _iso(pupil.date_of_birth), "school_urn": pupil.school_urn,
-            "year_group": pupil.year_group, "on_roll_from": _iso(pupil.on_roll_from),
-            "status": _value(pupil.status), "primary_need": _value(pupil.primary_need),
-            "secondary_need": _value(pupil.secondary_need), "on_monitoring_list": pupil.on_monitoring_list,
-            "removed_on": _iso(pupil.removed_on), "last_change_on": _iso(pupil.last_change_on),
-            "people_count": len(pupil.people), "people_to_tell": sorted(p["name"] for p in pupil.people_to_tell()),
-            "looked_after": pupil.looked_after, "pep_reference": pupil.pep_reference,
-            "protected_address_held": pupil.protected_address is not None, "eal": pupil.eal,
-            "medical_needs": pupil.medical_needs, "healthcare_plan_reference": pupil.healthcare_plan_reference,
+            "upn": pupil.upn,
+            "given_name": pupil.given_name,
+            "family_name": pupil.family_name,
+            "date_of_birth": _iso(pupil.date_of_birth),
+            "school_urn": pupil.school_urn,
+            "year_group": pupil.year_group,
+            "on_roll_from": _iso(pupil.on_roll_from),
+            "status": _value(pupil.status),
+            "primary_need": _value(pupil.primary_need),
+            "secondary_need": _value(pupil.secondary_need),
+            "on_monitoring_list": pupil.on_monitoring_list,
+            "removed_on": _iso(pupil.removed_on),
+            "last_change_on": _iso(pupil.last_change_on),
+            "people_count": len(pupil.people),
+            "people_to_tell": sorted(p["name"] for p in pupil.people_to_tell()),
+            "looked_after": pupil.looked_after,
+            "pep_reference": pupil.pep_reference,
+            "protected_address_held": pupil.protected_address is not None,
+            "eal": pupil.eal,
+            "medical_needs": pupil.medical_needs,
+            "healthcare_plan_reference": pupil.healthcare_plan_reference,
             "consent": {k: _iso(v) for k, v in pupil.consent.items()} if pupil.consent else None,
-            "ehc_plans": list(pupil.ehc_plans), "transferred_from": pupil.transferred_from,
-            "awaiting_acknowledgement": pupil.awaiting_acknowledgement, "version": pupil.version,
+            "ehc_plans": list(pupil.ehc_plans),
+            "transferred_from": pupil.transferred_from,
+            "awaiting_acknowledgement": pupil.awaiting_acknowledgement,
+            "version": pupil.version,
             "events": [type(e).__name__ for e in app.events.get(pupil.id)],
         }
         assert got == {k: v for k, v in facts.items() if k not in ("pupil_id", "history")}, upn
         # The pupil's status history, read from the old events and their stored actors by the query.
         view = pupil_view(app, Actor.service("register"), READ_AT, upn)
         history = [
-            {"status": _value(h.status), "effective_date": _iso(h.effective_date),
-             "primary_need": _value(h.primary_need), "secondary_need": _value(h.secondary_need),
-             "by_role": h.by_role, "by_user": h.by_user, "recorded_at": h.recorded_at.isoformat()}
+            {
+                "status": _value(h.status),
+                "effective_date": _iso(h.effective_date),
+                "primary_need": _value(h.primary_need),
+                "secondary_need": _value(h.secondary_need),
+                "by_role": h.by_role,
+                "by_user": h.by_user,
+                "recorded_at": h.recorded_at.isoformat(),
+            }
             for h in view.history
         ]
         assert history == facts["history"], upn
@@ -172,10 +198,18 @@ def check_register(app: Register) -> None:
     for facts in want["roll_imports"]:
         record = app.repository.get(UUID(facts["import_id"]))
         assert (record.school_urn, record.file_name, _iso(record.on_roll_from), record.version) == (
-            facts["school_urn"], facts["file_name"], facts["on_roll_from"], facts["version"])
+            facts["school_urn"],
+            facts["file_name"],
+            facts["on_roll_from"],
+            facts["version"],
+        )
         report = as_actor(Actor.service("register"), READ_AT, app.roll_import, import_id=record.id)
         assert (report.rows, report.enrolled, report.updated, report.unchanged) == (
-            facts["rows"], facts["enrolled"], facts["updated"], facts["unchanged"])
+            facts["rows"],
+            facts["enrolled"],
+            facts["updated"],
+            facts["unchanged"],
+        )
         assert [{"row": r.row, "field": r.field} for r in report.rejected] == facts["rejected"]
         assert [type(e).__name__ for e in app.events.get(record.id)] == facts["events"]
 
@@ -187,14 +221,27 @@ def check_notifications(app: Notifications) -> None:
         # repository.get, not app.notification: that turns any error (an unresolvable topic too) into NotFound.
         n = app.repository.get(UUID(facts["notification_id"]))
         got = {
-            "notification_id": str(n.id), "duty": n.duty, "status": n.status, "channel": n.channel,
-            "pupil_id": str(n.pupil_id), "case_id": str(n.case_id) if n.case_id else None,
-            "school_urn": n.school_urn, "person_id": str(n.person_id) if n.person_id else None,
-            "recipients": n.recipients, "about": n.about, "owed_since": _iso(n.owed_since),
-            "cause_event_type": n.cause_event_type, "attempts": dict(n.attempts), "unreachable": list(n.unreachable),
-            "retry_at": n.retry_at.isoformat() if n.retry_at else None, "provider_reference": n.provider_reference,
-            "content_hash": n.content_hash, "subject": n.content["subject"] if n.content else None,
-            "reason": n.reason, "version": n.version, "events": [type(e).__name__ for e in app.events.get(n.id)],
+            "notification_id": str(n.id),
+            "duty": n.duty,
+            "status": n.status,
+            "channel": n.channel,
+            "pupil_id": str(n.pupil_id),
+            "case_id": str(n.case_id) if n.case_id else None,
+            "school_urn": n.school_urn,
+            "person_id": str(n.person_id) if n.person_id else None,
+            "recipients": n.recipients,
+            "about": n.about,
+            "owed_since": _iso(n.owed_since),
+            "cause_event_type": n.cause_event_type,
+            "attempts": dict(n.attempts),
+            "unreachable": list(n.unreachable),
+            "retry_at": n.retry_at.isoformat() if n.retry_at else None,
+            "provider_reference": n.provider_reference,
+            "content_hash": n.content_hash,
+            "subject": n.content["subject"] if n.content else None,
+            "reason": n.reason,
+            "version": n.version,
+            "events": [type(e).__name__ for e in app.events.get(n.id)],
         }
         assert got == facts, facts["notification_id"]
         assert app.notification(n.id).status == facts["status"]  # as the delivery worker loads it
@@ -212,7 +259,13 @@ PUPIL_STATUSES = {  # UPN -> (census status, primary need, school)
     "G801200000007": ("N", None, "123456"),  # enrolled by the second roll import
 }
 NOTIFICATION_STATUSES = {
-    "delivered": 2, "failed": 1, "retry_due": 1, "cancelled": 1, "sent": 1, "rendered": 2, "cannot_notify": 6,
+    "delivered": 2,
+    "failed": 1,
+    "retry_due": 1,
+    "cancelled": 1,
+    "sent": 1,
+    "rendered": 2,
+    "cannot_notify": 6,
 }
 
 
@@ -225,8 +278,9 @@ def check_known_outcomes(app: Any, name: str) -> None:
         assert found == PUPIL_STATUSES
         assert app.pupil("P801200000004").protected_address is not None
     else:
-        statuses = Counter(app.repository.get(UUID(n["notification_id"])).status
-                           for n in expected("notifications")["notifications"])
+        statuses = Counter(
+            app.repository.get(UUID(n["notification_id"])).status for n in expected("notifications")["notifications"]
+        )
         assert statuses == NOTIFICATION_STATUSES
 
 

@@ -2,14 +2,14 @@
 
 import json
 
-from infra.asyncapi import DOCS, documents
+from infra.cli.asyncapi import DOCS, documents
 
 
 def test_each_services_asyncapi_document_is_current() -> None:
     for name, text in documents().items():
         written = DOCS / f"{name}.json"
         assert written.exists() and written.read_text() == text, (
-            f"docs/asyncapi/{name}.json is out of date: run `.venv/bin/python -m infra.asyncapi`"
+            f"docs/asyncapi/{name}.json is out of date: run `.venv/bin/python -m infra.cli.asyncapi`"
         )
 
 

@@ -23,7 +23,9 @@ def imported_modules(source: str, filename: str = "<benchmark>") -> set[str]:
         elif (
             isinstance(node, ast.Call)
             and getattr(node.func, "id", getattr(node.func, "attr", None)) in {"__import__", "import_module"}
-            and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
         ):
             found.add(node.args[0].value)
     return found
@@ -63,7 +65,11 @@ def test_the_benchmarks_import_without_tests_and_pytest_even_indirectly() -> Non
         "    importlib.import_module('benchmarks.' + name)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script], cwd=BENCHMARKS.parent, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", script],
+        cwd=BENCHMARKS.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -50,7 +50,8 @@ def kind(param: Any) -> Any:
     descriptor = getattr(param, "type_descriptor", None)
     if descriptor is None:  # typer on click: its click type
         return {"datetime": datetime, "uuid": uuid.UUID, "integer": int, "path": Path, "boolean": bool}.get(
-            getattr(param.type, "name", ""), Enum if getattr(param.type, "choices", None) else str)
+            getattr(param.type, "name", ""), Enum if getattr(param.type, "choices", None) else str
+        )
     annotation = descriptor.annotation
     while typing.get_origin(annotation) in (typing.Union, types.UnionType, list):
         annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
@@ -169,12 +170,14 @@ def assert_one_line_and_no_traceback(case: str, result: Any) -> None:
     output = result.stdout + result.stderr
     assert result.exit_code != 0, f"{case}: exit code 0\n{output}"
     assert result.exception is None or isinstance(result.exception, SystemExit), (
-        f"{case}: raised {result.exception!r}\n{output}")
+        f"{case}: raised {result.exception!r}\n{output}"
+    )
     assert "Traceback" not in output, f"{case}:\n{output}"
     lines = [line for line in output.splitlines() if line.strip()]
     assert lines, f"{case}: said nothing"
     assert len(lines) == 1 or (len(lines) <= 5 and all(FIELD_PROBLEM.match(line) for line in lines)), (
-        f"{case}: more than one line, or lines that are not 'field: problem':\n{output}")
+        f"{case}: more than one line, or lines that are not 'field: problem':\n{output}"
+    )
 
 
 @pytest.fixture
@@ -192,7 +195,8 @@ def test_every_command_is_covered(tmp_path: Path) -> None:
     for path, command in COMMANDS.items():
         if path in LOCAL:
             assert any(list(bad_values(p, tmp_path)) for p in command.params), (
-                f"`sendcase {' '.join(path)}` has no bad value to try: add one to bad_values()")
+                f"`sendcase {' '.join(path)}` has no bad value to try: add one to bad_values()"
+            )
 
 
 def test_no_command_prints_a_traceback_for_bad_input(runner: CliRunner, tmp_path: Path) -> None:
@@ -204,18 +208,23 @@ def test_no_command_prints_a_traceback_for_bad_input(runner: CliRunner, tmp_path
     assert tried > 100
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["register", "note-concern", GOOD_UPN, "--note", "x"],
-     "Say who you are acting for: --as-org school:<URN> or la:<code> (or set SENDCASE_ORGANISATION)"),
-    (["register", "parents", GOOD_UPN, "--person", "Jo|mother|||text"], "the channels are email, sms, letter"),
-    (["register", "pupil", BAD_UPN], "upn: Value error, the check letter of UPN"),
-    (["notifications", "for-pupil", "--upn", BAD_UPN], "the UPN is mistyped"),
-    (["register", "note-concern", GOOD_UPN, "--note", "x", "--noted-on", "2026-02-30"], "is not a date"),
-    (["register", "change-needs", GOOD_UPN, "--primary-need", "DYSLEXIA", "--reason", "x"], "'SPLD', 'MLD'"),
-    (["notifications", "for-pupil"], "Say which pupil: --upn <UPN> (or --pupil-id <id>)"),
-    (["notifications", "for-pupil", "--upn", GOOD_UPN, "--pupil-id", str(uuid.uuid4())], "not both"),
-    (["notifications", "outbox"], "Say which pupil"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (
+            ["register", "note-concern", GOOD_UPN, "--note", "x"],
+            "Say who you are acting for: --as-org school:<URN> or la:<code> (or set SENDCASE_ORGANISATION)",
+        ),
+        (["register", "parents", GOOD_UPN, "--person", "Jo|mother|||text"], "the channels are email, sms, letter"),
+        (["register", "pupil", BAD_UPN], "upn: Value error, the check letter of UPN"),
+        (["notifications", "for-pupil", "--upn", BAD_UPN], "the UPN is mistyped"),
+        (["register", "note-concern", GOOD_UPN, "--note", "x", "--noted-on", "2026-02-30"], "is not a date"),
+        (["register", "change-needs", GOOD_UPN, "--primary-need", "DYSLEXIA", "--reason", "x"], "'SPLD', 'MLD'"),
+        (["notifications", "for-pupil"], "Say which pupil: --upn <UPN> (or --pupil-id <id>)"),
+        (["notifications", "for-pupil", "--upn", GOOD_UPN, "--pupil-id", str(uuid.uuid4())], "not both"),
+        (["notifications", "outbox"], "Say which pupil"),
+    ],
+)
 def test_what_a_newcomer_is_told(runner: CliRunner, args: list[str], expected: str) -> None:
     result = runner.invoke(app, args, env={"SENDCASE_USER": "u", "SENDCASE_ROLE": "senco"}, prog_name="sendcase")
     assert result.exit_code == 2 and expected in result.stderr, result.stdout + result.stderr
@@ -228,8 +237,9 @@ def test_an_option_of_who_is_acting_after_the_command_says_where_it_goes(runner:
 
 
 def test_a_senco_naming_a_school_acts_for_it(runner: CliRunner) -> None:
-    result = runner.invoke(app, ["register", "counts", "--school", "123456"],
-                           env={"SENDCASE_USER": "u", "SENDCASE_ROLE": "senco"})
+    result = runner.invoke(
+        app, ["register", "counts", "--school", "123456"], env={"SENDCASE_USER": "u", "SENDCASE_ROLE": "senco"}
+    )
     assert result.exit_code == 2 and "no running sendcase found" in result.stderr  # it got as far as sending
 
 

@@ -100,7 +100,9 @@ def test_derived_ids_are_stable() -> None:
 
 def test_future_date_of_birth_is_left_to_the_domain_rule() -> None:
     # contracts cannot know today's date (no wall clock); the register's rule rejects it
-    assert add_to_sen_support(pupil={"upn": upn(3), "given_name": "A", "family_name": "B", "date_of_birth": date(2099, 1, 1)})
+    assert add_to_sen_support(
+        pupil={"upn": upn(3), "given_name": "A", "family_name": "B", "date_of_birth": date(2099, 1, 1)}
+    )
 
 
 def test_pupil_id_for_a_upn_is_the_registers_key_for_that_pupil() -> None:

@@ -43,8 +43,15 @@ def owe(envelope):
 
 def draft_plan(people):
     fact = DraftEhcPlanIssued(
-        case_id=CASE, pupil_id=PUPIL, upn="A801200000001", school_urn="123456", child_name="Sam Taylor",
-        people_to_tell=people, contact=CONTACT, issued_on=date(2026, 11, 23), respond_by=date(2026, 12, 8),
+        case_id=CASE,
+        pupil_id=PUPIL,
+        upn="A801200000001",
+        school_urn="123456",
+        child_name="Sam Taylor",
+        people_to_tell=people,
+        contact=CONTACT,
+        issued_on=date(2026, 11, 23),
+        respond_by=date(2026, 12, 8),
         final_plan_due_by=date(2027, 1, 20),
     )
     return wrap(fact, "ehcp", 7, PUPIL, "123456", CASE)
@@ -76,9 +83,15 @@ def test_the_draft_plan_letter_names_the_15_day_deadline_and_who_to_contact() ->
 
 def test_a_refusal_to_assess_states_the_appeal_deadline_and_mediation_first() -> None:
     fact = EhcNeedsAssessmentRefused(
-        case_id=CASE, pupil_id=PUPIL, upn="A801200000001", child_name="Sam Taylor", people_to_tell=[mother()],
-        decided_on=date(2026, 11, 23), reasons="The school's SEN support is meeting Sam's needs.",
-        mediation_contact_by=date(2027, 1, 23), appeal_deadline=date(2027, 1, 23),
+        case_id=CASE,
+        pupil_id=PUPIL,
+        upn="A801200000001",
+        child_name="Sam Taylor",
+        people_to_tell=[mother()],
+        decided_on=date(2026, 11, 23),
+        reasons="The school's SEN support is meeting Sam's needs.",
+        mediation_contact_by=date(2027, 1, 23),
+        appeal_deadline=date(2027, 1, 23),
     )
     _, [n] = owe(wrap(fact, "ehcp", 3, PUPIL))
     body = n.content["body"]
@@ -89,13 +102,26 @@ def test_a_refusal_to_assess_states_the_appeal_deadline_and_mediation_first() ->
 
 
 def test_final_plan_and_ceasing_published_without_the_new_fields_still_record_a_visible_fact() -> None:
-    finalised = EhcPlanFinalised(case_id=CASE, pupil_id=PUPIL, upn="A801200000001", school_urn="123456",
-                                 issued_on=date(2026, 11, 23), primary_need=NeedType.ASD)
+    finalised = EhcPlanFinalised(
+        case_id=CASE,
+        pupil_id=PUPIL,
+        upn="A801200000001",
+        school_urn="123456",
+        issued_on=date(2026, 11, 23),
+        primary_need=NeedType.ASD,
+    )
     _, [n] = owe(wrap(finalised, "ehcp", 9, PUPIL, "123456", CASE))
     assert n.status == "cannot_notify" and n.content["subject"].startswith("Your child's final EHC plan")
-    ceased = EhcPlanCeased(case_id=CASE, pupil_id=PUPIL, upn="A801200000001", ceased_on=date(2026, 12, 1),
-                           reason="Sam has met the outcomes in the plan.", continues_on_sen_support=True,
-                           people_to_tell=[mother()], appeal_deadline=date(2027, 2, 1))
+    ceased = EhcPlanCeased(
+        case_id=CASE,
+        pupil_id=PUPIL,
+        upn="A801200000001",
+        ceased_on=date(2026, 12, 1),
+        reason="Sam has met the outcomes in the plan.",
+        continues_on_sen_support=True,
+        people_to_tell=[mother()],
+        appeal_deadline=date(2027, 2, 1),
+    )
     _, [n] = owe(wrap(ceased, "ehcp", 10, PUPIL))
     assert "The last day to appeal is Monday 1 February 2027." in n.content["body"]
     assert "carry on giving extra help through SEN support" in n.content["body"]
@@ -111,8 +137,11 @@ def test_a_person_with_no_usable_contact_detail_is_a_recorded_cannot_notify_fact
 
 def test_a_child_looked_after_is_written_to_through_the_people_the_register_names() -> None:
     social_worker = PersonToTell(
-        person_id=derived_id("person", "sw"), name="Priya Shah", relationship="social worker",
-        has_parental_responsibility=True, email=None,
+        person_id=derived_id("person", "sw"),
+        name="Priya Shah",
+        relationship="social worker",
+        has_parental_responsibility=True,
+        email=None,
         postal_address=PostalAddress(lines=["Children's Services", "County Hall"], town="Durham", postcode="DH1 5UL"),
         preferred_channel=Channel.LETTER,
     )
@@ -121,6 +150,7 @@ def test_a_child_looked_after_is_written_to_through_the_people_the_register_name
     assert n.channel == "letter" and n.content["body"].startswith("Dear Priya Shah,")
     from infra.demo.outbox import pdf_text
     from services.notifications.adapters.letters import address_lines, letter_pdf
+
     letter = pdf_text(letter_pdf(address_lines(n.recipient), n.content["body"]))
     assert letter[:5] == ["Priya Shah", "Children's Services", "County Hall", "Durham", "DH1 5UL"]
     # the only address on the letter is the social worker's: the contracts never carry the child's
@@ -140,27 +170,55 @@ def _sending(n: Notification, channel: str) -> None:
 def test_a_permanent_failure_falls_back_to_the_next_channel_and_then_fails_to_reach() -> None:
     _, [n] = owe(pupil_added(4, [mother(4, mobile=None)]))  # email, then letter
     _sending(n, "email")
-    as_actor(caseworker(), SCHOOL_DAY, n.record_failure, "email", "address does not exist", True, SCHOOL_DAY,
-             timedelta(seconds=10), 5)
+    as_actor(
+        caseworker(),
+        SCHOOL_DAY,
+        n.record_failure,
+        "email",
+        "address does not exist",
+        True,
+        SCHOOL_DAY,
+        timedelta(seconds=10),
+        5,
+    )
     assert (n.status, n.channel, n.unreachable) == ("retry_due", "letter", ["email"])
     assert n.is_due(SCHOOL_DAY)
     _sending(n, "letter")
-    as_actor(caseworker(), SCHOOL_DAY, n.record_failure, "letter", "returned: addressee unknown", True, SCHOOL_DAY,
-             timedelta(seconds=10), 5)
+    as_actor(
+        caseworker(),
+        SCHOOL_DAY,
+        n.record_failure,
+        "letter",
+        "returned: addressee unknown",
+        True,
+        SCHOOL_DAY,
+        timedelta(seconds=10),
+        5,
+    )
     assert (n.status, n.unreachable) == ("failed", ["email", "letter"])
 
 
 def test_a_transient_failure_waits_for_the_backoff_then_gives_up_on_the_channel_after_max_attempts() -> None:
     _, [n] = owe(pupil_added(5, [mother(5)]))
-    for attempt in (1, 2):
+    for _attempt in (1, 2):
         _sending(n, "email")
-        as_actor(caseworker(), SCHOOL_DAY, n.record_failure, "email", "server busy", False, SCHOOL_DAY,
-                 timedelta(seconds=30), 2)
+        as_actor(
+            caseworker(),
+            SCHOOL_DAY,
+            n.record_failure,
+            "email",
+            "server busy",
+            False,
+            SCHOOL_DAY,
+            timedelta(seconds=30),
+            2,
+        )
     assert n.channel == "letter" and n.unreachable == ["email"]  # two transient failures: the next channel
     n2 = owe(pupil_added(6, [mother(6)]))[1][0]
     _sending(n2, "email")
-    as_actor(caseworker(), SCHOOL_DAY, n2.record_failure, "email", "server busy", False, SCHOOL_DAY,
-             timedelta(seconds=30), 5)
+    as_actor(
+        caseworker(), SCHOOL_DAY, n2.record_failure, "email", "server busy", False, SCHOOL_DAY, timedelta(seconds=30), 5
+    )
     assert n2.status == "retry_due" and not n2.is_due(SCHOOL_DAY)
     assert n2.is_due(SCHOOL_DAY + timedelta(seconds=30))
 
@@ -178,6 +236,7 @@ def test_a_sent_notification_cannot_be_sent_again_or_cancelled() -> None:
 def test_every_statutory_step_has_a_template_that_renders() -> None:
     # Each duty's template exists and renders from the event's own fields (StrictUndefined catches gaps).
     from services.notifications.content import TEMPLATES
+
     for rule in DUTIES.values():
         assert (TEMPLATES / f"{rule.duty.value}.j2").exists(), rule.duty
 
@@ -199,32 +258,93 @@ def _every_statutory_event():
 
     d = date(2026, 11, 23)
     step = dict(case_id=CASE, pupil_id=PUPIL, upn="A801200000001", child_name="Sam Taylor", people_to_tell=[mother()])
-    register = dict(pupil_id=PUPIL, upn="A801200000001", school_urn="123456", given_name="Sam", family_name="Taylor",
-                    effective_date=d, people_to_tell=[mother()])
+    register = dict(
+        pupil_id=PUPIL,
+        upn="A801200000001",
+        school_urn="123456",
+        given_name="Sam",
+        family_name="Taylor",
+        effective_date=d,
+        people_to_tell=[mother()],
+    )
     return {
         "register.pupil_added_to_sen_support": pupil_added(1, [mother()]).payload,
-        "register.pupil_removed_from_sen_register": PupilRemovedFromSenRegister(**register, reason="Caught up with peers."),
-        "register.special_educational_provision_made": SpecialEducationalProvisionMade(**register, provision="Weekly speech and language sessions."),
+        "register.pupil_removed_from_sen_register": PupilRemovedFromSenRegister(
+            **register, reason="Caught up with peers."
+        ),
+        "register.special_educational_provision_made": SpecialEducationalProvisionMade(
+            **register, provision="Weekly speech and language sessions."
+        ),
         "plans.review_outcome_shared": SupportPlanReviewOutcomeShared(
-            plan_id=CASE, pupil_id=PUPIL, school_urn="123456", child_name="Sam Taylor", reviewed_on=d,
-            outcome="Continue small-group reading.", people_to_tell=[mother()]),
-        "ehcp.request_received": EhcRequestReceived(**step, received_on=d, requested_by="the school", decision_due_by=date(2027, 1, 4)),
-        "ehcp.needs_assessment_agreed": EhcNeedsAssessmentAgreed(**step, decided_on=d, plan_decision_due_by=date(2027, 4, 12)),
-        "ehcp.needs_assessment_refused": EhcNeedsAssessmentRefused(**step, decided_on=d, reasons="Needs met at SEN support.",
-                                                                  mediation_contact_by=date(2027, 1, 23), appeal_deadline=date(2027, 1, 23)),
-        "ehcp.advice_requested": AdviceRequested(**{**step, "people_to_tell": [mother(relationship="educational psychologist")]},
-                                                 advice_kind="educational psychology advice", requested_on=d, advice_due_by=date(2027, 1, 4)),
-        "ehcp.plan_not_to_be_issued": EhcPlanNotToBeIssued(**step, decided_on=d, reasons="Needs can be met without a plan.",
-                                                           mediation_contact_by=date(2027, 1, 23), appeal_deadline=date(2027, 1, 23)),
-        "ehcp.draft_plan_issued": DraftEhcPlanIssued(**step, issued_on=d, respond_by=date(2026, 12, 8), final_plan_due_by=date(2027, 1, 20)),
-        "ehcp.plan_finalised": EhcPlanFinalised(case_id=CASE, pupil_id=PUPIL, upn="A801200000001", school_urn=None, issued_on=d,
-                                                primary_need=NeedType.ASD, child_name="Sam Taylor", people_to_tell=[mother()],
-                                                mediation_contact_by=date(2027, 1, 23), appeal_deadline=date(2027, 1, 23)),
-        "ehcp.annual_review_invitation": AnnualReviewInvitation(**step, meeting_on=date(2027, 1, 12), meeting_place="Durham Primary School"),
-        "ehcp.annual_review_outcome": AnnualReviewOutcome(**step, decided_on=d, decision="amend", summary="Progress in reading.",
-                                                          amendments_proposed="Add weekly occupational therapy.", respond_by=date(2026, 12, 8)),
-        "ehcp.plan_ceased": EhcPlanCeased(case_id=CASE, pupil_id=PUPIL, upn="A801200000001", ceased_on=d, reason="Moved to another LA.",
-                                          continues_on_sen_support=False, people_to_tell=[mother()]),
+            plan_id=CASE,
+            pupil_id=PUPIL,
+            school_urn="123456",
+            child_name="Sam Taylor",
+            reviewed_on=d,
+            outcome="Continue small-group reading.",
+            people_to_tell=[mother()],
+        ),
+        "ehcp.request_received": EhcRequestReceived(
+            **step, received_on=d, requested_by="the school", decision_due_by=date(2027, 1, 4)
+        ),
+        "ehcp.needs_assessment_agreed": EhcNeedsAssessmentAgreed(
+            **step, decided_on=d, plan_decision_due_by=date(2027, 4, 12)
+        ),
+        "ehcp.needs_assessment_refused": EhcNeedsAssessmentRefused(
+            **step,
+            decided_on=d,
+            reasons="Needs met at SEN support.",
+            mediation_contact_by=date(2027, 1, 23),
+            appeal_deadline=date(2027, 1, 23),
+        ),
+        "ehcp.advice_requested": AdviceRequested(
+            **{**step, "people_to_tell": [mother(relationship="educational psychologist")]},
+            advice_kind="educational psychology advice",
+            requested_on=d,
+            advice_due_by=date(2027, 1, 4),
+        ),
+        "ehcp.plan_not_to_be_issued": EhcPlanNotToBeIssued(
+            **step,
+            decided_on=d,
+            reasons="Needs can be met without a plan.",
+            mediation_contact_by=date(2027, 1, 23),
+            appeal_deadline=date(2027, 1, 23),
+        ),
+        "ehcp.draft_plan_issued": DraftEhcPlanIssued(
+            **step, issued_on=d, respond_by=date(2026, 12, 8), final_plan_due_by=date(2027, 1, 20)
+        ),
+        "ehcp.plan_finalised": EhcPlanFinalised(
+            case_id=CASE,
+            pupil_id=PUPIL,
+            upn="A801200000001",
+            school_urn=None,
+            issued_on=d,
+            primary_need=NeedType.ASD,
+            child_name="Sam Taylor",
+            people_to_tell=[mother()],
+            mediation_contact_by=date(2027, 1, 23),
+            appeal_deadline=date(2027, 1, 23),
+        ),
+        "ehcp.annual_review_invitation": AnnualReviewInvitation(
+            **step, meeting_on=date(2027, 1, 12), meeting_place="Durham Primary School"
+        ),
+        "ehcp.annual_review_outcome": AnnualReviewOutcome(
+            **step,
+            decided_on=d,
+            decision="amend",
+            summary="Progress in reading.",
+            amendments_proposed="Add weekly occupational therapy.",
+            respond_by=date(2026, 12, 8),
+        ),
+        "ehcp.plan_ceased": EhcPlanCeased(
+            case_id=CASE,
+            pupil_id=PUPIL,
+            upn="A801200000001",
+            ceased_on=d,
+            reason="Moved to another LA.",
+            continues_on_sen_support=False,
+            people_to_tell=[mother()],
+        ),
     }
 
 
@@ -239,8 +359,12 @@ def test_every_statutory_step_is_told_plainly_with_its_dates(event_type: str) ->
         assert heading in body
     assert "None" not in body and "  " not in n.content["subject"]
     from services.notifications.content import long_date
-    dates = [v for k, v in payload.items() if k.endswith(("_by", "_deadline", "_on", "_date")) and v
-             and k != "date_of_birth" and str(v)[:2] == "20"]
+
+    dates = [
+        v
+        for k, v in payload.items()
+        if k.endswith(("_by", "_deadline", "_on", "_date")) and v and k != "date_of_birth" and str(v)[:2] == "20"
+    ]
     for value in dates:  # every deadline and date the event carries is stated in the letter
         assert long_date(value) in body, (event_type, value)
     assert len(n.content["sms"]) <= 306  # two SMS fragments at most
@@ -250,8 +374,25 @@ def test_a_letter_that_cannot_be_written_is_a_recorded_fact_not_a_lost_duty() ->
     from contracts.notifications import Duty
 
     app = Notifications(env=IN_MEMORY_ENV)
-    facts = {"child_name": "Sam Taylor", "issued_on": "2026-11-23", "contact": {"name": "SEND team", "email": None, "phone": None}}
-    [n] = as_actor(caseworker(), SCHOOL_DAY, app.owe, cause_event_id=uuid4(), cause_event_type="ehcp.draft_plan_issued",
-                   duty=Duty.EHC_DRAFT_PLAN, pupil_id=PUPIL, case_id=CASE, school_urn=None, owed_since=date(2026, 11, 23),
-                   about="Sam Taylor", facts=facts, people=[mother().model_dump(mode="json")], nobody_reason="-")
+    facts = {
+        "child_name": "Sam Taylor",
+        "issued_on": "2026-11-23",
+        "contact": {"name": "SEND team", "email": None, "phone": None},
+    }
+    [n] = as_actor(
+        caseworker(),
+        SCHOOL_DAY,
+        app.owe,
+        cause_event_id=uuid4(),
+        cause_event_type="ehcp.draft_plan_issued",
+        duty=Duty.EHC_DRAFT_PLAN,
+        pupil_id=PUPIL,
+        case_id=CASE,
+        school_urn=None,
+        owed_since=date(2026, 11, 23),
+        about="Sam Taylor",
+        facts=facts,
+        people=[mother().model_dump(mode="json")],
+        nobody_reason="-",
+    )
     assert n.status == "cannot_notify" and "'respond_by' is undefined" in n.reason and n.content is None

@@ -9,10 +9,17 @@ from tests.support.register_events import father, mother
 
 
 def message(pupil_id, person, channel: str) -> Message:
-    return Message(notification_id=uuid4(), pupil_id=pupil_id, key=f"n{channel}.{channel}", channel=channel,
-                   recipient=person.model_dump(mode="json"), subject="Sam now gets extra help at school (SEN support)",
-                   body=f"Dear {person.name},\n\nFrom Friday 20 November 2026 Sam is on the SEN register.\n",
-                   sms="Sam is on the SEN register.", content_hash="ab" * 32)
+    return Message(
+        notification_id=uuid4(),
+        pupil_id=pupil_id,
+        key=f"n{channel}.{channel}",
+        channel=channel,
+        recipient=person.model_dump(mode="json"),
+        subject="Sam now gets extra help at school (SEN support)",
+        body=f"Dear {person.name},\n\nFrom Friday 20 November 2026 Sam is on the SEN register.\n",
+        sms="Sam is on the SEN register.",
+        content_hash="ab" * 32,
+    )
 
 
 def test_show_outbox_prints_the_email_and_the_letter_for_each_pupil(tmp_path) -> None:

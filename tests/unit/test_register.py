@@ -1,6 +1,6 @@
 """The register's rules, through its application, on the in-memory event store."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -82,15 +82,23 @@ def test_a_pupil_already_on_sen_support_cannot_be_added_again(register: Register
 def test_a_pupil_on_another_schools_roll_is_refused(register: Register) -> None:
     as_actor(senco(), SCHOOL_DAY, register.add_to_sen_support, **add_kwargs(add_to_sen_support()))
     with pytest.raises(DomainError) as e:
-        as_actor(senco(OTHER_SCHOOL), SCHOOL_DAY, register.add_to_sen_support,
-                 **add_kwargs(add_to_sen_support(urn=OTHER_SCHOOL)))
+        as_actor(
+            senco(OTHER_SCHOOL),
+            SCHOOL_DAY,
+            register.add_to_sen_support,
+            **add_kwargs(add_to_sen_support(urn=OTHER_SCHOOL)),
+        )
     assert e.value.rule == "pupil_at_another_school"
 
 
 def test_start_date_in_the_future_is_refused(register: Register) -> None:
     with pytest.raises(DomainError, match="in the future") as e:
-        as_actor(senco(), SCHOOL_DAY, register.add_to_sen_support,
-                 **add_kwargs(add_to_sen_support(effective_date=date(2026, 11, 24))))
+        as_actor(
+            senco(),
+            SCHOOL_DAY,
+            register.add_to_sen_support,
+            **add_kwargs(add_to_sen_support(effective_date=date(2026, 11, 24))),
+        )
     assert e.value.field == "effective_date"
     assert stored(register) == 0
 
@@ -109,17 +117,26 @@ def test_implausible_dates_of_birth_are_refused(register: Register, born: date, 
 
 def test_today_is_the_date_in_england_not_utc(register: Register) -> None:
     # 23:30 UTC on 31 March 2026 is already 1 April in England (BST): a SENCO may record 1 April, not 2 April
-    late = datetime(2026, 3, 31, 23, 30, tzinfo=timezone.utc)
+    late = datetime(2026, 3, 31, 23, 30, tzinfo=UTC)
     assert today_in_england(late) == date(2026, 4, 1)
     command = add_to_sen_support(effective_date=date(2026, 4, 1))
     as_actor(senco(), late, register.add_to_sen_support, **add_kwargs(command))
     [change] = pupil_view(register, senco(), late, command.pupil.upn).history
     assert change.effective_date == date(2026, 4, 1)
     with pytest.raises(DomainError, match="in the future"):
-        as_actor(senco(), late, register.change_needs, upn=command.pupil.upn, primary_need=NeedType.ASD,
-                 secondary_need=None, effective_date=date(2026, 4, 2), reason="review", evidence_reference=None)
+        as_actor(
+            senco(),
+            late,
+            register.change_needs,
+            upn=command.pupil.upn,
+            primary_need=NeedType.ASD,
+            secondary_need=None,
+            effective_date=date(2026, 4, 2),
+            reason="review",
+            evidence_reference=None,
+        )
     # and late on a winter evening (GMT) the date in England is the UTC date
-    assert today_in_england(datetime(2026, 12, 31, 23, 30, tzinfo=timezone.utc)) == date(2026, 12, 31)
+    assert today_in_england(datetime(2026, 12, 31, 23, 30, tzinfo=UTC)) == date(2026, 12, 31)
 
 
 def test_register_record_is_visible_to_the_school_and_la_only(register: Register) -> None:

@@ -41,17 +41,31 @@ def view(app: Register):
 
 
 def add_k(app: Register, on=date(2026, 10, 5), primary=NeedType.SPLD, secondary=None, **kw):
-    return do(app, "add_to_sen_support", school_urn="123456", upn=UPN, given_name="Sam", family_name="Taylor1",
-              date_of_birth=date(2017, 3, 14), primary_need=primary, secondary_need=secondary, effective_date=on,
-              reason="Two APDR cycles, little progress in reading.", evidence_reference="APDR 5 Oct", **kw)
+    return do(
+        app,
+        "add_to_sen_support",
+        school_urn="123456",
+        upn=UPN,
+        given_name="Sam",
+        family_name="Taylor1",
+        date_of_birth=date(2017, 3, 14),
+        primary_need=primary,
+        secondary_need=secondary,
+        effective_date=on,
+        reason="Two APDR cycles, little progress in reading.",
+        evidence_reference="APDR 5 Oct",
+        **kw,
+    )
 
 
 def finalise_plan(app: Register, case_id: str = "case-1", on=date(2026, 11, 2)):
     def react():
         pupil = app.pupil(UPN)
-        pupil.ehc_plan_finalised(case_id=case_id, issued_on=on, primary_need="ASD", secondary_need="SLCN",
-                                 school_urn="123456")
+        pupil.ehc_plan_finalised(
+            case_id=case_id, issued_on=on, primary_need="ASD", secondary_need="SLCN", school_urn="123456"
+        )
         app.save(pupil)
+
     as_actor(caseworker(), SCHOOL_DAY, react)
 
 
@@ -80,23 +94,40 @@ def test_the_record_holds_parents_other_registers_and_consent_but_shows_no_prote
     assert v.looked_after and v.pep_reference == "PEP-77" and v.protected_address_held
     assert "Hidden Lane" not in v.model_dump_json() and "DH1 9ZZ" not in v.model_dump_json()
     assert v.eal and v.medical_needs and v.status is SenStatus.NO_SEN  # EAL alone is not SEN
-    assert v.consent_to_share == {"given_by": "parent", "given_by_name": "Jo Taylor", "given_on": "2026-09-10",
-                                  "withdrawn_on": None}
+    assert v.consent_to_share == {
+        "given_by": "parent",
+        "given_by_name": "Jo Taylor",
+        "given_on": "2026-09-10",
+        "withdrawn_on": None,
+    }
     do(app, "withdraw_consent_to_share", upn=UPN, withdrawn_on=date(2026, 11, 1))
     assert view(app).consent_to_share["withdrawn_on"] == "2026-11-01"
 
 
 def test_consent_rules_follow_the_young_persons_age(app: Register) -> None:
-    e = refused(app, "give_consent_to_share", upn=UPN, given_by="young_person", given_by_name="Sam", given_on=date(2026, 9, 10))
+    e = refused(
+        app, "give_consent_to_share", upn=UPN, given_by="young_person", given_by_name="Sam", given_on=date(2026, 9, 10)
+    )
     assert e.rule == "young_person_too_young_to_consent" and e.field == "given_by"
-    assert refused(app, "withdraw_consent_to_share", upn=UPN, withdrawn_on=date(2026, 11, 1)).rule == "no_consent_to_withdraw"
+    assert (
+        refused(app, "withdraw_consent_to_share", upn=UPN, withdrawn_on=date(2026, 11, 1)).rule
+        == "no_consent_to_withdraw"
+    )
 
 
 def test_a_looked_after_child_needs_a_pep_and_a_healthcare_plan_needs_medical_needs(app: Register) -> None:
-    assert refused(app, "record_looked_after", upn=UPN, looked_after=True, pep_reference=None,
-                   protected_address=None).field == "pep_reference"
-    assert refused(app, "record_other_registers", upn=UPN, eal=False, medical_needs=False,
-                   healthcare_plan_reference="IHP-1").rule == "healthcare_plan_without_medical_needs"
+    assert (
+        refused(
+            app, "record_looked_after", upn=UPN, looked_after=True, pep_reference=None, protected_address=None
+        ).field
+        == "pep_reference"
+    )
+    assert (
+        refused(
+            app, "record_other_registers", upn=UPN, eal=False, medical_needs=False, healthcare_plan_reference="IHP-1"
+        ).rule
+        == "healthcare_plan_without_medical_needs"
+    )
 
 
 # ----- status transitions
@@ -113,13 +144,27 @@ def test_a_concern_puts_the_pupil_on_monitoring_not_on_the_register(app: Registe
 
 def test_monitoring_to_k_to_needs_change_to_removed(app: Register) -> None:
     add_k(app, secondary=NeedType.SLCN)
-    do(app, "change_needs", upn=UPN, primary_need=NeedType.SLCN, secondary_need=NeedType.SPLD,
-       effective_date=date(2026, 11, 2), reason="Speech and language therapist's report", evidence_reference="SALT 2 Nov")
+    do(
+        app,
+        "change_needs",
+        upn=UPN,
+        primary_need=NeedType.SLCN,
+        secondary_need=NeedType.SPLD,
+        effective_date=date(2026, 11, 2),
+        reason="Speech and language therapist's report",
+        evidence_reference="SALT 2 Nov",
+    )
     v = view(app)
     assert (v.primary_need, v.secondary_need) == (NeedType.SLCN, NeedType.SPLD)
     assert v.primary_need.broad_area.value == "communication and interaction"
-    do(app, "remove_from_sen_register", upn=UPN, effective_date=date(2026, 11, 20),
-       reason="Outcomes met; no longer needs provision additional to or different from peers.", evidence_reference=None)
+    do(
+        app,
+        "remove_from_sen_register",
+        upn=UPN,
+        effective_date=date(2026, 11, 20),
+        reason="Outcomes met; no longer needs provision additional to or different from peers.",
+        evidence_reference=None,
+    )
     v = view(app)
     assert v.status is SenStatus.NO_SEN and v.primary_need is None
     assert [h.status for h in v.history] == [SenStatus.SEN_SUPPORT, SenStatus.SEN_SUPPORT, SenStatus.NO_SEN]
@@ -127,24 +172,74 @@ def test_monitoring_to_k_to_needs_change_to_removed(app: Register) -> None:
 
 
 def test_senseless_transitions_are_refused_with_reasons(app: Register) -> None:
-    e = refused(app, "remove_from_sen_register", upn=UPN, effective_date=date(2026, 11, 20), reason="x", evidence_reference=None)
+    e = refused(
+        app, "remove_from_sen_register", upn=UPN, effective_date=date(2026, 11, 20), reason="x", evidence_reference=None
+    )
     assert e.rule == "not_on_register"
-    assert refused(app, "change_needs", upn=UPN, primary_need=NeedType.MLD, secondary_need=None,
-                   effective_date=date(2026, 11, 20), reason="x", evidence_reference=None).rule == "not_on_register"
-    assert refused(app, "record_sen_provision", upn=UPN, provision="x", effective_date=date(2026, 11, 20)).rule == "not_on_register"
-    e = refused(app, "add_to_sen_support", school_urn="123456", upn=UPN, given_name="Sam", family_name="T",
-                date_of_birth=date(2017, 3, 14), primary_need=None, secondary_need=None, effective_date=date(2026, 11, 20),
-                reason="x", evidence_reference=None)
+    assert (
+        refused(
+            app,
+            "change_needs",
+            upn=UPN,
+            primary_need=NeedType.MLD,
+            secondary_need=None,
+            effective_date=date(2026, 11, 20),
+            reason="x",
+            evidence_reference=None,
+        ).rule
+        == "not_on_register"
+    )
+    assert (
+        refused(app, "record_sen_provision", upn=UPN, provision="x", effective_date=date(2026, 11, 20)).rule
+        == "not_on_register"
+    )
+    e = refused(
+        app,
+        "add_to_sen_support",
+        school_urn="123456",
+        upn=UPN,
+        given_name="Sam",
+        family_name="T",
+        date_of_birth=date(2017, 3, 14),
+        primary_need=None,
+        secondary_need=None,
+        effective_date=date(2026, 11, 20),
+        reason="x",
+        evidence_reference=None,
+    )
     assert (e.rule, e.field) == ("primary_need_required", "primary_need")
     add_k(app)
-    assert refused(app, "change_needs", upn=UPN, primary_need=NeedType.SPLD, secondary_need=None,
-                   effective_date=date(2026, 11, 20), reason="x", evidence_reference=None).rule == "needs_unchanged"
-    e = refused(app, "change_needs", upn=UPN, primary_need=NeedType.MLD, secondary_need=NeedType.MLD,
-                effective_date=date(2026, 11, 20), reason="x", evidence_reference=None)
+    assert (
+        refused(
+            app,
+            "change_needs",
+            upn=UPN,
+            primary_need=NeedType.SPLD,
+            secondary_need=None,
+            effective_date=date(2026, 11, 20),
+            reason="x",
+            evidence_reference=None,
+        ).rule
+        == "needs_unchanged"
+    )
+    e = refused(
+        app,
+        "change_needs",
+        upn=UPN,
+        primary_need=NeedType.MLD,
+        secondary_need=NeedType.MLD,
+        effective_date=date(2026, 11, 20),
+        reason="x",
+        evidence_reference=None,
+    )
     assert (e.rule, e.field) == ("needs_not_ranked", "secondary_need")
-    e = refused(app, "remove_from_sen_register", upn=UPN, effective_date=date(2026, 10, 1), reason="x", evidence_reference=None)
+    e = refused(
+        app, "remove_from_sen_register", upn=UPN, effective_date=date(2026, 10, 1), reason="x", evidence_reference=None
+    )
     assert e.rule == "date_before_last_change" and "5 October 2026" in e.message
-    e = refused(app, "remove_from_sen_register", upn=UPN, effective_date=date(2026, 12, 1), reason="x", evidence_reference=None)
+    e = refused(
+        app, "remove_from_sen_register", upn=UPN, effective_date=date(2026, 12, 1), reason="x", evidence_reference=None
+    )
     assert (e.rule, e.field) == ("date_in_future", "effective_date")
 
 
@@ -153,10 +248,26 @@ def test_e_comes_only_from_a_finalised_plan_and_a_senco_cannot_add_or_remove_aro
     finalise_plan(app)
     v = view(app)
     assert v.status is SenStatus.EHC_PLAN and v.ehc_plans == ["case-1"] and v.primary_need is NeedType.ASD
-    assert refused(app, "add_to_sen_support", school_urn="123456", upn=UPN, given_name="Sam", family_name="T",
-                   date_of_birth=date(2017, 3, 14), primary_need=NeedType.ASD, secondary_need=None,
-                   effective_date=date(2026, 11, 20), reason="x", evidence_reference=None).rule == "has_ehc_plan"
-    e = refused(app, "remove_from_sen_register", upn=UPN, effective_date=date(2026, 11, 20), reason="x", evidence_reference=None)
+    assert (
+        refused(
+            app,
+            "add_to_sen_support",
+            school_urn="123456",
+            upn=UPN,
+            given_name="Sam",
+            family_name="T",
+            date_of_birth=date(2017, 3, 14),
+            primary_need=NeedType.ASD,
+            secondary_need=None,
+            effective_date=date(2026, 11, 20),
+            reason="x",
+            evidence_reference=None,
+        ).rule
+        == "has_ehc_plan"
+    )
+    e = refused(
+        app, "remove_from_sen_register", upn=UPN, effective_date=date(2026, 11, 20), reason="x", evidence_reference=None
+    )
     assert e.rule == "has_ehc_plan" and "s.45" in e.message
 
 
@@ -167,10 +278,15 @@ def test_a_ceased_plan_returns_the_pupil_to_k_or_takes_them_off(app: Register, c
 
     def cease():
         pupil = app.pupil(UPN)
-        pupil.cease_ehc_plan(case_id="case-1", ceased_on=date(2026, 11, 20), reason="Outcomes achieved",
-                             continues_on_sen_support=continues)
+        pupil.cease_ehc_plan(
+            case_id="case-1",
+            ceased_on=date(2026, 11, 20),
+            reason="Outcomes achieved",
+            continues_on_sen_support=continues,
+        )
         app.save(pupil)
         return pupil
+
     as_actor(caseworker(), SCHOOL_DAY, cease)
     assert view(app).status is status
     assert not as_actor(caseworker(), SCHOOL_DAY, cease).pending_events  # a second cease changes nothing
@@ -180,15 +296,26 @@ def test_a_ceased_plan_returns_the_pupil_to_k_or_takes_them_off(app: Register, c
 
 
 @pytest.mark.parametrize("actor", [teacher(), senco(OTHER_SCHOOL), caseworker()], ids=["teacher", "other-senco", "la"])
-@pytest.mark.parametrize("method,kwargs", [
-    ("note_concern", dict(noted_on=date(2026, 11, 1), note="x")),
-    ("change_needs", dict(primary_need=NeedType.MLD, secondary_need=None, effective_date=date(2026, 11, 20),
-                          reason="x", evidence_reference=None)),
-    ("remove_from_sen_register", dict(effective_date=date(2026, 11, 20), reason="x", evidence_reference=None)),
-    ("record_sen_provision", dict(provision="x", effective_date=date(2026, 11, 20))),
-    ("transfer_pupil", dict(to_school_urn="654321", leaving_date=date(2026, 11, 20), reason="x")),
-    ("record_looked_after", dict(looked_after=False, pep_reference=None, protected_address=None)),
-])
+@pytest.mark.parametrize(
+    "method,kwargs",
+    [
+        ("note_concern", dict(noted_on=date(2026, 11, 1), note="x")),
+        (
+            "change_needs",
+            dict(
+                primary_need=NeedType.MLD,
+                secondary_need=None,
+                effective_date=date(2026, 11, 20),
+                reason="x",
+                evidence_reference=None,
+            ),
+        ),
+        ("remove_from_sen_register", dict(effective_date=date(2026, 11, 20), reason="x", evidence_reference=None)),
+        ("record_sen_provision", dict(provision="x", effective_date=date(2026, 11, 20))),
+        ("transfer_pupil", dict(to_school_urn="654321", leaving_date=date(2026, 11, 20), reason="x")),
+        ("record_looked_after", dict(looked_after=False, pep_reference=None, protected_address=None)),
+    ],
+)
 def test_only_the_schools_senco_may_change_the_record(app: Register, actor, method, kwargs) -> None:
     add_k(app)
     e = refused(app, method, actor=actor, upn=UPN, **kwargs)
@@ -203,36 +330,72 @@ def test_an_unknown_pupil_is_not_found(app: Register) -> None:
 # ----- transfer
 
 
-def test_a_transfer_moves_the_whole_record_and_only_the_new_school_may_change_it_after_acknowledging(app: Register) -> None:
+def test_a_transfer_moves_the_whole_record_and_only_the_new_school_may_change_it_after_acknowledging(
+    app: Register,
+) -> None:
     add_k(app, secondary=NeedType.SLCN)
     do(app, "record_sen_provision", upn=UPN, provision="Daily precision teaching", effective_date=date(2026, 10, 6))
-    do(app, "transfer_pupil", upn=UPN, to_school_urn=OTHER_SCHOOL, leaving_date=date(2026, 11, 13), reason="Family moved")
+    do(
+        app,
+        "transfer_pupil",
+        upn=UPN,
+        to_school_urn=OTHER_SCHOOL,
+        leaving_date=date(2026, 11, 13),
+        reason="Family moved",
+    )
     v = view(app)
     assert v.school_urn == OTHER_SCHOOL and v.awaiting_acknowledgement_from == "123456"
     assert (v.status, v.primary_need, v.secondary_need) == (SenStatus.SEN_SUPPORT, NeedType.SPLD, NeedType.SLCN)
     assert isinstance(refused(app, "note_concern", upn=UPN, note="x", noted_on=date(2026, 11, 20)), NotAuthorised)
-    e = refused(app, "change_needs", actor=senco(OTHER_SCHOOL), upn=UPN, primary_need=NeedType.MLD, secondary_need=None,
-                effective_date=date(2026, 11, 20), reason="x", evidence_reference=None)
+    e = refused(
+        app,
+        "change_needs",
+        actor=senco(OTHER_SCHOOL),
+        upn=UPN,
+        primary_need=NeedType.MLD,
+        secondary_need=None,
+        effective_date=date(2026, 11, 20),
+        reason="x",
+        evidence_reference=None,
+    )
     assert e.rule == "transfer_not_acknowledged"
     do(app, "acknowledge_transfer", actor=senco(OTHER_SCHOOL), upn=UPN, received_on=date(2026, 11, 16))
-    assert refused(app, "acknowledge_transfer", actor=senco(OTHER_SCHOOL), upn=UPN,
-                   received_on=date(2026, 11, 16)).rule == "no_transfer_to_acknowledge"
-    do(app, "change_needs", actor=senco(OTHER_SCHOOL), upn=UPN, primary_need=NeedType.MLD, secondary_need=None,
-       effective_date=date(2026, 11, 20), reason="New school's assessment", evidence_reference=None)
+    assert (
+        refused(app, "acknowledge_transfer", actor=senco(OTHER_SCHOOL), upn=UPN, received_on=date(2026, 11, 16)).rule
+        == "no_transfer_to_acknowledge"
+    )
+    do(
+        app,
+        "change_needs",
+        actor=senco(OTHER_SCHOOL),
+        upn=UPN,
+        primary_need=NeedType.MLD,
+        secondary_need=None,
+        effective_date=date(2026, 11, 20),
+        reason="New school's assessment",
+        evidence_reference=None,
+    )
     assert view(app).awaiting_acknowledgement_from is None
 
 
 def test_a_pupil_cannot_be_transferred_to_their_own_school(app: Register) -> None:
-    assert refused(app, "transfer_pupil", upn=UPN, to_school_urn="123456", leaving_date=date(2026, 11, 20),
-                   reason="x").field == "to_school_urn"
+    assert (
+        refused(
+            app, "transfer_pupil", upn=UPN, to_school_urn="123456", leaving_date=date(2026, 11, 20), reason="x"
+        ).field
+        == "to_school_urn"
+    )
 
 
 # ----- census rules (pure)
 
 
 def test_census_days_are_the_dfe_thursdays() -> None:
-    assert census.census_days(2026) == {"spring": date(2026, 1, 15), "summer": date(2026, 5, 21),
-                                        "autumn": date(2026, 10, 1)}
+    assert census.census_days(2026) == {
+        "spring": date(2026, 1, 15),
+        "summer": date(2026, 5, 21),
+        "autumn": date(2026, 10, 1),
+    }
     assert census.census_days(2027)["spring"] == date(2027, 1, 21)
 
 

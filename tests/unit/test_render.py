@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from contracts.envelope import PupilRef, Accepted, Answered, FieldError, Rejected, RejectionCode, ServiceHealth
+from contracts.envelope import Accepted, Answered, FieldError, PupilRef, Rejected, RejectionCode, ServiceHealth
 from contracts.identifiers import NeedType, SenStatus
 from contracts.notifications import CountsView, Duty, NotificationStatus, NotificationView
 from contracts.people import Channel, PersonToTell, PostalAddress
@@ -43,40 +43,72 @@ def assert_no_address(text: str) -> None:
 
 def mother() -> PersonToTell:
     return PersonToTell(
-        person_id=uuid4(), name="Alex Taylor", relationship="mother", has_parental_responsibility=True,
-        email="alex.taylor@example.org", mobile="07700 900123", postal_address=PARENT_ADDRESS,
+        person_id=uuid4(),
+        name="Alex Taylor",
+        relationship="mother",
+        has_parental_responsibility=True,
+        email="alex.taylor@example.org",
+        mobile="07700 900123",
+        postal_address=PARENT_ADDRESS,
         preferred_channel=Channel.EMAIL,
     )
 
 
 def social_worker() -> PersonToTell:
     return PersonToTell(
-        person_id=uuid4(), name="Priya Shah", relationship="social worker", has_parental_responsibility=True,
-        email="priya.shah@durham.gov.uk", preferred_channel=Channel.LETTER,
+        person_id=uuid4(),
+        name="Priya Shah",
+        relationship="social worker",
+        has_parental_responsibility=True,
+        email="priya.shah@durham.gov.uk",
+        preferred_channel=Channel.LETTER,
     )
 
 
 def added_to_sen_support() -> PupilStatusChange:
     return PupilStatusChange(
-        recorded_at=datetime(2026, 11, 3, 14, 5, tzinfo=UTC), effective_date=date(2026, 11, 3),
-        status=SenStatus.SEN_SUPPORT, primary_need=NeedType.ASD, secondary_need=NeedType.SLCN,
-        reason="Little progress after a full APDR cycle [urgent]", evidence_reference="APDR review 3 Nov 2026",
-        by_user=f"senco@{SCHOOL}.sch.uk", by_role="senco", by_organisation=f"school:{SCHOOL}",
+        recorded_at=datetime(2026, 11, 3, 14, 5, tzinfo=UTC),
+        effective_date=date(2026, 11, 3),
+        status=SenStatus.SEN_SUPPORT,
+        primary_need=NeedType.ASD,
+        secondary_need=NeedType.SLCN,
+        reason="Little progress after a full APDR cycle [urgent]",
+        evidence_reference="APDR review 3 Nov 2026",
+        by_user=f"senco@{SCHOOL}.sch.uk",
+        by_role="senco",
+        by_organisation=f"school:{SCHOOL}",
     )
 
 
 def pupil_view(**changes: object) -> PupilView:
     values: dict[str, object] = {
-        "pupil_id": uuid4(), "upn": upn(1), "given_name": "Sam", "family_name": "Taylor",
-        "date_of_birth": date(2017, 3, 14), "school_urn": SCHOOL, "status": SenStatus.SEN_SUPPORT,
-        "primary_need": NeedType.ASD, "secondary_need": NeedType.SLCN, "history": [added_to_sen_support()],
-        "year_group": 4, "on_monitoring_list": False,
+        "pupil_id": uuid4(),
+        "upn": upn(1),
+        "given_name": "Sam",
+        "family_name": "Taylor",
+        "date_of_birth": date(2017, 3, 14),
+        "school_urn": SCHOOL,
+        "status": SenStatus.SEN_SUPPORT,
+        "primary_need": NeedType.ASD,
+        "secondary_need": NeedType.SLCN,
+        "history": [added_to_sen_support()],
+        "year_group": 4,
+        "on_monitoring_list": False,
         "people_with_parental_responsibility": [mother(), social_worker()],
-        "looked_after": True, "pep_reference": "PEP-42", "protected_address_held": True,
-        "eal": True, "medical_needs": True, "healthcare_plan_reference": "IHP-7",
-        "consent_to_share": {"given_by": "parent", "given_by_name": "Alex Taylor", "given_on": "2026-10-01",
-                             "withdrawn_on": None},
-        "ehc_plans": [], "awaiting_acknowledgement_from": None,
+        "looked_after": True,
+        "pep_reference": "PEP-42",
+        "protected_address_held": True,
+        "eal": True,
+        "medical_needs": True,
+        "healthcare_plan_reference": "IHP-7",
+        "consent_to_share": {
+            "given_by": "parent",
+            "given_by_name": "Alex Taylor",
+            "given_on": "2026-10-01",
+            "withdrawn_on": None,
+        },
+        "ehc_plans": [],
+        "awaiting_acknowledgement_from": None,
     }
     values.update(changes)
     return PupilView.model_validate(values)
@@ -110,7 +142,7 @@ def test_pupil_card_lists_the_people_to_tell_and_the_status_history() -> None:
     text = render(pupil_view(), width=200)
     assert "Alex Taylor" in text and "mother" in text and "email" in text
     assert "Priya Shah" in text and "social worker" in text and "letter" in text
-    history = text[text.index("Status history"):]
+    history = text[text.index("Status history") :]
     assert "3 Nov 2026 14:05 GMT" in history and "SEN support (K)" in history
     assert "[urgent]" in history  # a reason is printed as written, never read as markup
     assert "evidence: APDR review 3 Nov 2026" in history
@@ -125,13 +157,26 @@ def test_pupil_card_never_shows_an_address_or_a_contact_detail() -> None:
 
 def test_pupil_card_of_an_ehc_plan_pupil_after_a_transfer() -> None:
     case = uuid4()
-    consent = {"given_by": "parent", "given_by_name": "Alex Taylor", "given_on": "2026-10-01",
-               "withdrawn_on": "2026-11-01"}
-    text = render(pupil_view(
-        status=SenStatus.EHC_PLAN, ehc_plans=[str(case)], looked_after=False, pep_reference=None,
-        protected_address_held=False, on_monitoring_list=True, awaiting_acknowledgement_from="654321",
-        consent_to_share=consent, people_with_parental_responsibility=[], history=[],
-    ))
+    consent = {
+        "given_by": "parent",
+        "given_by_name": "Alex Taylor",
+        "given_on": "2026-10-01",
+        "withdrawn_on": "2026-11-01",
+    }
+    text = render(
+        pupil_view(
+            status=SenStatus.EHC_PLAN,
+            ehc_plans=[str(case)],
+            looked_after=False,
+            pep_reference=None,
+            protected_address_held=False,
+            on_monitoring_list=True,
+            awaiting_acknowledgement_from="654321",
+            consent_to_share=consent,
+            people_with_parental_responsibility=[],
+            history=[],
+        )
+    )
     assert "EHC plan (E)" in text and f"case {case}" in text
     assert "monitoring, not on the SEN register" in text
     assert "Moved here from school 654321" in text
@@ -140,16 +185,36 @@ def test_pupil_card_of_an_ehc_plan_pupil_after_a_transfer() -> None:
 
 
 def register_as_at() -> RegisterAsAt:
-    def entry(serial: int, given: str, family: str, year: int, status: SenStatus, primary: NeedType,
-              secondary: NeedType | None = None) -> RegisterEntry:
-        return RegisterEntry(pupil_id=uuid4(), upn=upn(serial), given_name=given, family_name=family, year_group=year,
-                             status=status, primary_need=primary, secondary_need=secondary,
-                             primary_area=primary.broad_area.value)
+    def entry(
+        serial: int,
+        given: str,
+        family: str,
+        year: int,
+        status: SenStatus,
+        primary: NeedType,
+        secondary: NeedType | None = None,
+    ) -> RegisterEntry:
+        return RegisterEntry(
+            pupil_id=uuid4(),
+            upn=upn(serial),
+            given_name=given,
+            family_name=family,
+            year_group=year,
+            status=status,
+            primary_need=primary,
+            secondary_need=secondary,
+            primary_area=primary.broad_area.value,
+        )
 
-    return RegisterAsAt(school_urn=SCHOOL, as_at=date(2027, 1, 21), roll=100, entries=[
-        entry(1, "Sam", "Taylor", 4, SenStatus.SEN_SUPPORT, NeedType.ASD),
-        entry(2, "Ella", "Jones", 0, SenStatus.EHC_PLAN, NeedType.SEMH, NeedType.SPLD),
-    ])
+    return RegisterAsAt(
+        school_urn=SCHOOL,
+        as_at=date(2027, 1, 21),
+        roll=100,
+        entries=[
+            entry(1, "Sam", "Taylor", 4, SenStatus.SEN_SUPPORT, NeedType.ASD),
+            entry(2, "Ella", "Jones", 0, SenStatus.EHC_PLAN, NeedType.SEMH, NeedType.SPLD),
+        ],
+    )
 
 
 def test_school_register_lists_each_pupil_with_status_and_needs_and_the_roll() -> None:
@@ -173,9 +238,16 @@ def test_an_empty_la_register_says_so() -> None:
 
 def register_counts() -> RegisterCounts:
     return RegisterCounts(
-        school_urn=None, as_at=date(2027, 1, 21), roll=300, sen_support=42, ehc_plan=10,
-        sen_support_percent=14.0, ehc_plan_percent=3.3, national_sen_support_percent=14.2,
-        national_ehc_plan_percent=5.3, national_label="England, January 2025",
+        school_urn=None,
+        as_at=date(2027, 1, 21),
+        roll=300,
+        sen_support=42,
+        ehc_plan=10,
+        sen_support_percent=14.0,
+        ehc_plan_percent=3.3,
+        national_sen_support_percent=14.2,
+        national_ehc_plan_percent=5.3,
+        national_label="England, January 2025",
         by_year_group=[
             CountLine(key="R", sen_support=3, ehc_plan=1, roll=40, sen_support_percent=7.5, ehc_plan_percent=2.5),
             CountLine(key="4", sen_support=8, ehc_plan=2, roll=45, sen_support_percent=17.8, ehc_plan_percent=4.4),
@@ -210,8 +282,14 @@ def test_counts_by_year_group_and_by_primary_need() -> None:
 
 def test_roll_import_report_gives_the_counts_and_each_rejected_row() -> None:
     report = RollImportReport(
-        import_id=uuid4(), school_urn=SCHOOL, file_name="roll-2026.csv", rows=100, enrolled=95, updated=2,
-        unchanged=0, rejected=[
+        import_id=uuid4(),
+        school_urn=SCHOOL,
+        file_name="roll-2026.csv",
+        rows=100,
+        enrolled=95,
+        updated=2,
+        unchanged=0,
+        rejected=[
             RejectedRow(row=7, field="UPN", problem="the check letter of UPN should be 'A': the UPN is mistyped"),
             RejectedRow(row=9, field="DOB", problem="not a date: 31/02/2017"),
         ],
@@ -227,21 +305,42 @@ def test_roll_import_report_gives_the_counts_and_each_rejected_row() -> None:
 
 
 def test_roll_import_with_nothing_rejected_says_so() -> None:
-    report = RollImportReport(import_id=uuid4(), school_urn=SCHOOL, file_name="roll.csv", rows=3, enrolled=3,
-                              updated=0, unchanged=0, rejected=[])
+    report = RollImportReport(
+        import_id=uuid4(),
+        school_urn=SCHOOL,
+        file_name="roll.csv",
+        rows=3,
+        enrolled=3,
+        updated=0,
+        unchanged=0,
+        rejected=[],
+    )
     assert "No rows were rejected." in render(report)
 
 
 def test_pupil_history_is_a_table_of_who_did_what_and_when() -> None:
     entries = [
-        HistoryEntry(recorded_at=datetime(2026, 7, 3, 9, 0, tzinfo=UTC), effective_date=date(2026, 7, 1),
-                     what="added to SEN support (K)", detail="needs ASD: little progress after APDR",
-                     school_urn=SCHOOL, by_user=f"senco@{SCHOOL}.sch.uk", by_role="senco",
-                     by_organisation=f"school:{SCHOOL}", evidence_reference="APDR review"),
-        HistoryEntry(recorded_at=datetime(2026, 12, 1, 16, 0, tzinfo=UTC), effective_date=None,
-                     what="child looked after", detail="PEP PEP-42; protected address held (never shown)",
-                     school_urn=SCHOOL, by_user="caseworker@la.gov.uk", by_role="la_caseworker",
-                     by_organisation="la:840"),
+        HistoryEntry(
+            recorded_at=datetime(2026, 7, 3, 9, 0, tzinfo=UTC),
+            effective_date=date(2026, 7, 1),
+            what="added to SEN support (K)",
+            detail="needs ASD: little progress after APDR",
+            school_urn=SCHOOL,
+            by_user=f"senco@{SCHOOL}.sch.uk",
+            by_role="senco",
+            by_organisation=f"school:{SCHOOL}",
+            evidence_reference="APDR review",
+        ),
+        HistoryEntry(
+            recorded_at=datetime(2026, 12, 1, 16, 0, tzinfo=UTC),
+            effective_date=None,
+            what="child looked after",
+            detail="PEP PEP-42; protected address held (never shown)",
+            school_urn=SCHOOL,
+            by_user="caseworker@la.gov.uk",
+            by_role="la_caseworker",
+            by_organisation="la:840",
+        ),
     ]
     text = render(entries, width=200)
     for column in ("Recorded", "Effective", "What", "Detail", "By"):
@@ -266,13 +365,29 @@ def test_the_census_extract_is_printed_exactly_as_it_came() -> None:
 def notification(status: NotificationStatus, **changes: object) -> NotificationView:
     now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
     values: dict[str, object] = {
-        "notification_id": uuid4(), "duty": Duty.SEN_PROVISION_STARTED, "pupil_id": uuid4(), "case_id": None,
-        "school_urn": SCHOOL, "person_id": uuid4(), "recipient_name": "Alex Taylor", "relationship": "mother",
-        "recipients": "Alex Taylor (mother)", "status": status, "channel": "email", "reason": None,
-        "unreachable_channels": [], "attempts": 1, "subject": "Sam now gets extra help at school",
-        "body": "Dear Alex Taylor, ... 12 Front Street ...", "content_hash": "ab" * 32, "cause_event_id": uuid4(),
-        "cause_event_type": "register.pupil_added_to_sen_support", "owed_since": date(2026, 11, 20),
-        "recorded_at": now, "updated_at": now, "history": [],
+        "notification_id": uuid4(),
+        "duty": Duty.SEN_PROVISION_STARTED,
+        "pupil_id": uuid4(),
+        "case_id": None,
+        "school_urn": SCHOOL,
+        "person_id": uuid4(),
+        "recipient_name": "Alex Taylor",
+        "relationship": "mother",
+        "recipients": "Alex Taylor (mother)",
+        "status": status,
+        "channel": "email",
+        "reason": None,
+        "unreachable_channels": [],
+        "attempts": 1,
+        "subject": "Sam now gets extra help at school",
+        "body": "Dear Alex Taylor, ... 12 Front Street ...",
+        "content_hash": "ab" * 32,
+        "cause_event_id": uuid4(),
+        "cause_event_type": "register.pupil_added_to_sen_support",
+        "owed_since": date(2026, 11, 20),
+        "recorded_at": now,
+        "updated_at": now,
+        "history": [],
     }
     values.update(changes)
     return NotificationView.model_validate(values)
@@ -281,10 +396,20 @@ def notification(status: NotificationStatus, **changes: object) -> NotificationV
 def test_notifications_say_when_owed_what_duty_to_whom_how_and_why_not() -> None:
     found = [
         notification(NotificationStatus.DELIVERED),
-        notification(NotificationStatus.FAILED, duty=Duty.EHC_FINAL_PLAN, recipients="Jordan Reed (father)",
-                     channel="letter", reason="the letter was returned", unreachable_channels=["email"]),
-        notification(NotificationStatus.CANNOT_NOTIFY, recipients="nobody recorded", channel=None,
-                     reason="nobody with parental responsibility is recorded"),
+        notification(
+            NotificationStatus.FAILED,
+            duty=Duty.EHC_FINAL_PLAN,
+            recipients="Jordan Reed (father)",
+            channel="letter",
+            reason="the letter was returned",
+            unreachable_channels=["email"],
+        ),
+        notification(
+            NotificationStatus.CANNOT_NOTIFY,
+            recipients="nobody recorded",
+            channel=None,
+            reason="nobody with parental responsibility is recorded",
+        ),
     ]
     text = render(found, width=200)
     for column in ("Owed since", "Duty", "To", "Channel", "Status", "Reason"):
@@ -322,9 +447,12 @@ def test_notification_counts_by_status_and_by_duty_in_words() -> None:
 
 def test_a_rejection_is_its_message_then_each_field_and_its_problem() -> None:
     rejected = Rejected(
-        code=RejectionCode.INVALID, message="The command is not valid: see the fields.",
-        field_errors=[FieldError(field="command.pupil.upn", problem="a UPN is 13 characters"),
-                      FieldError(field="command.effective_date", problem="not a date")],
+        code=RejectionCode.INVALID,
+        message="The command is not valid: see the fields.",
+        field_errors=[
+            FieldError(field="command.pupil.upn", problem="a UPN is 13 characters"),
+            FieldError(field="command.effective_date", problem="not a date"),
+        ],
     )
     assert render_rejection(rejected) == (
         "The command is not valid: see the fields.\npupil.upn: a UPN is 13 characters\neffective_date: not a date\n"
@@ -334,11 +462,13 @@ def test_a_rejection_is_its_message_then_each_field_and_its_problem() -> None:
 
 def test_an_internal_error_gives_its_reference() -> None:
     reference = UUID("12345678-1234-5678-1234-567812345678")
-    rejected = Rejected(code=RejectionCode.INTERNAL_ERROR, message="Something went wrong on our side.",
-                        correlation_id=reference)
+    rejected = Rejected(
+        code=RejectionCode.INTERNAL_ERROR, message="Something went wrong on our side.", correlation_id=reference
+    )
     assert render_rejection(rejected) == f"Something went wrong on our side. (reference {reference})\n"
-    rule = Rejected(code=RejectionCode.RULE_BROKEN, rule="already_on_sen_support",
-                    message="Sam Taylor is already on SEN support.")
+    rule = Rejected(
+        code=RejectionCode.RULE_BROKEN, rule="already_on_sen_support", message="Sam Taylor is already on SEN support."
+    )
     assert render_rejection(rule) == "Sam Taylor is already on SEN support.\n"
 
 
@@ -346,8 +476,13 @@ def test_an_internal_error_gives_its_reference() -> None:
 
 
 def test_any_other_model_is_a_field_and_value_list() -> None:
-    health = ServiceHealth(service="register", pid=4242, started_at=datetime(2026, 11, 3, 8, 0, tzinfo=UTC),
-                           last_notification_id=17, relayed_up_to=16)
+    health = ServiceHealth(
+        service="register",
+        pid=4242,
+        started_at=datetime(2026, 11, 3, 8, 0, tzinfo=UTC),
+        last_notification_id=17,
+        relayed_up_to=16,
+    )
     lines = render(health).splitlines()
     assert lines[0].split() == ["service:", "register"]
     assert lines[1].split() == ["pid:", "4242"]
@@ -370,12 +505,15 @@ def test_a_plain_id_is_name_colon_value() -> None:
     assert render(accepted) == f"Done.\npupil id: {import_id}\n"
 
 
-@pytest.mark.parametrize("value", [
-    RecordLookedAfter(upn=upn(1), looked_after=True, pep_reference="PEP-42", protected_address=PROTECTED),
-    PROTECTED,
-    {"pep_reference": "PEP-42", "protected_address": PROTECTED.model_dump()},
-    [RecordLookedAfter(upn=upn(1), looked_after=True, protected_address=PROTECTED)],
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        RecordLookedAfter(upn=upn(1), looked_after=True, pep_reference="PEP-42", protected_address=PROTECTED),
+        PROTECTED,
+        {"pep_reference": "PEP-42", "protected_address": PROTECTED.model_dump()},
+        [RecordLookedAfter(upn=upn(1), looked_after=True, protected_address=PROTECTED)],
+    ],
+)
 def test_the_fallbacks_never_print_a_protected_address(value: object) -> None:
     text = render(value, width=200)
     assert_no_address(text)

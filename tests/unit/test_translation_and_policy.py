@@ -66,12 +66,26 @@ def test_other_services_hear_of_each_duty_owed_each_delivery_and_each_person_not
     from tests.support.register_events import mother, pupil_added
 
     app = Notifications(env=IN_MEMORY_ENV)
-    [reached] = as_actor(senco(), SCHOOL_DAY, when_duty_to_tell_arises_owe_notifications, app, pupil_added(1, [mother(1)]))
+    [reached] = as_actor(
+        senco(), SCHOOL_DAY, when_duty_to_tell_arises_owe_notifications, app, pupil_added(1, [mother(1)])
+    )
     [nobody] = as_actor(senco(), SCHOOL_DAY, when_duty_to_tell_arises_owe_notifications, app, pupil_added(2))
-    [lost] = as_actor(senco(), SCHOOL_DAY, when_duty_to_tell_arises_owe_notifications, app,
-                      pupil_added(3, [mother(3, mobile=None, postal_address=None)]))
+    [lost] = as_actor(
+        senco(),
+        SCHOOL_DAY,
+        when_duty_to_tell_arises_owe_notifications,
+        app,
+        pupil_added(3, [mother(3, mobile=None, postal_address=None)]),
+    )
     as_actor(senco(), SCHOOL_DAY, reached.start_sending, "email")
-    as_actor(senco(), SCHOOL_DAY, reached.record_sent, "email", "file", "written", )
+    as_actor(
+        senco(),
+        SCHOOL_DAY,
+        reached.record_sent,
+        "email",
+        "file",
+        "written",
+    )
     as_actor(senco(), SCHOOL_DAY, reached.record_delivered, "email", "in the outbox")
     as_actor(senco(), SCHOOL_DAY, lost.start_sending, "email")
     as_actor(senco(), SCHOOL_DAY, lost.record_failure, "email", "550 user unknown", True, SCHOOL_DAY, timedelta(0), 5)

@@ -1,4 +1,4 @@
-"""Write each service's AsyncAPI document to docs/asyncapi/<service>.json: `python -m infra.asyncapi`.
+"""Write each service's AsyncAPI document to docs/asyncapi/<service>.json: `python -m infra.cli.asyncapi`.
 
 tests/unit/test_asyncapi_docs.py fails when a document is out of date with the services' routes.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from services.runtime.asyncapi import asyncapi_document
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "asyncapi"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "asyncapi"
 SERVICES = {
     "register": "The SEN register: each school's roll, SEN status (N/K/E) and ranked needs, transfers, census.",
     "notifications": "Every message owed to a parent, young person or professional, and its delivery.",
