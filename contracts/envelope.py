@@ -239,11 +239,41 @@ class PupilRef(View):
     pupil_id: UUID
 
 
-class ServiceHealth(Contract):
-    """Answer to a ping: a service is up, and how far its outbox has got."""
+class ServiceHealth(View):
+    """Answer to a ping: a service is up, how far its outbox and each read model have got, and whether it
+    is degraded (events parked by a read model that could not take them)."""
 
     service: str
     pid: int
     started_at: datetime
     last_notification_id: int
     relayed_up_to: int
+    projection_lag: dict[str, int] = Field(default_factory=dict)  # events each read model is behind its log
+    parked_events: dict[str, int] = Field(default_factory=dict)  # events each read model has parked
+    degraded: list[str] = Field(default_factory=list)  # what is wrong, in words; empty when healthy
+
+
+class ParkedEvent(View):
+    projection: str
+    position: int
+    topic: str
+    error: str
+    attempts: int
+    parked_at: datetime
+
+
+class ParkedEventsAction(Contract):
+    """An operator's request about a service's parked events: list them, retry them after a fix, or skip
+    them (with a reason, kept beside each)."""
+
+    actor: Actor
+    action: Literal["list", "retry", "skip"]
+    projection: str | None = None
+    reason: str | None = Field(default=None, min_length=5, max_length=500)
+
+
+class ParkedEventsAnswer(View):
+    parked: list[ParkedEvent]
+    retried: int = 0
+    still_parked: int = 0
+    skipped: int = 0

@@ -36,3 +36,8 @@ def dead_letter_subject(prefix: str, consumer: str) -> str:
 
 def all_dead_letters(prefix: str) -> str:
     return f"{prefix}.deadletter.>"
+
+
+def parked_events_subject(prefix: str, service: str) -> str:
+    """An operator's requests about a service's parked events (list, retry, skip)."""
+    return f"{prefix}.admin.{service}.parked_events"

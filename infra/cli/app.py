@@ -34,6 +34,7 @@ from typer import Abort
 from contracts.envelope import Role
 from contracts.subjects import DEFAULT_PREFIX
 from infra.cli import notifications as notifications_commands
+from infra.cli import projections as projections_commands
 from infra.cli import register as register_commands
 from infra.cli.common import HomeOption, Session, session
 
@@ -107,6 +108,7 @@ app = typer.Typer(
 )
 app.add_typer(register_commands.app, name="register")
 app.add_typer(notifications_commands.app, name="notifications")
+app.add_typer(projections_commands.app, name="projections")
 
 
 @app.callback()
@@ -194,7 +196,8 @@ def status(ctx: typer.Context, home: HomeOption = None) -> None:
 
     rows, all_up = asyncio.run(check(_home(ctx, home)))
     for name, ok, detail in rows:
-        typer.echo(f"  {name:<14}{'up  ' if ok else 'DOWN'}  {detail}")
+        state = "up      " if ok else "DEGRADED" if "DEGRADED" in detail else "DOWN    "
+        typer.echo(f"  {name:<14}{state}  {detail}")
     raise typer.Exit(0 if all_up else 1)
 
 

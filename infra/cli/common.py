@@ -144,27 +144,48 @@ def actor(ctx: typer.Context, school: str | None = None) -> Actor:
 def send(ctx: typer.Context, message: Command | Query, *, school: str | None = None) -> Any:
     """Send a command or query as the acting person and return its typed reply. Anything between here and
     the service going wrong (no stack, no NATS, no service answering) is one line and exit code 2."""
+    service = message.SUBJECT.split(".", 1)[0]
+
+    async def ask(client: Any) -> Any:
+        return await (client.query(message) if isinstance(message, Query) else client.command(message))
+
+    return exchange(ctx, service, ask, school=school)
+
+
+def exchange(ctx: typer.Context, service: str, ask: Any, *, school: str | None = None) -> Any:
+    """Connect as the acting person, run `ask(client)`, and turn whatever goes wrong on the way into one line
+    and exit code 2."""
     import nats.errors
 
     from infra.cli.locate import Client, StackNotRunning, locate
+    from services.runtime.client import NoReply
 
     who = actor(ctx, school)
     try:
         nats_url, prefix = locate(session(ctx).home)
     except StackNotRunning as e:
         fail(f"sendcase: {e}")
-    service = message.SUBJECT.split(".", 1)[0]
 
-    async def exchange() -> Any:
+    async def run() -> Any:
         async with Client(nats_url, prefix, who) as client:
-            return await (client.query(message) if isinstance(message, Query) else client.command(message))
+            return await ask(client)
 
     # nats-py logs connection errors with their tracebacks; the line below says what matters.
     nats_log = logging.getLogger("nats.aio.client")
     level = nats_log.level
     nats_log.setLevel(logging.CRITICAL + 1)
     try:
-        return asyncio.run(exchange())
+        return asyncio.run(run())
+    except NoReply as e:
+        if e.nobody_listening:
+            fail(
+                f"sendcase: the {service} service is not running (nothing answered at {nats_url})",
+                "See `sendcase status`.",
+            )
+        fail(
+            f"sendcase: the {service} service did not answer in time, though asked again: see `sendcase status`. "
+            "It may have been done; running the same command again is safe."
+        )
     except nats.errors.NoRespondersError:
         fail(f"sendcase: the {service} service is not running (nothing answered at {nats_url}): see `sendcase status`")
     except (TimeoutError, nats.errors.TimeoutError):

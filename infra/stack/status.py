@@ -1,4 +1,5 @@
-"""`sendcase status`: each server and service, up or down."""
+"""`sendcase status`: each server and service, up or down; a service is degraded while one of its read
+models has parked events it could not take (each view's lag, in events behind its log, is shown too)."""
 
 from __future__ import annotations
 
@@ -42,14 +43,14 @@ async def check(home: Path | None) -> tuple[list[tuple[str, bool, str]], bool]:
         try:
             msg = await nc.request(ping_subject(state.subject_prefix, name), b"", timeout=3)
             health = ServiceHealth.model_validate_json(msg.data)
-            rows.append(
-                (
-                    name,
-                    True,
-                    f"pid {health.pid}, {health.last_notification_id} events stored, "
-                    f"relayed up to {health.relayed_up_to}",
-                )
+            lag = ", ".join(f"{view} {behind} behind" for view, behind in health.projection_lag.items())
+            detail = (
+                f"pid {health.pid}, {health.last_notification_id} events stored, "
+                f"relayed up to {health.relayed_up_to}" + (f"; read models: {lag}" if lag else "")
             )
+            if health.degraded:
+                detail += "; DEGRADED: " + "; ".join(health.degraded)
+            rows.append((name, not health.degraded, detail))
         except Exception as e:
             rows.append((name, False, f"no answer to ping ({type(e).__name__})"))
     if nc is not None:

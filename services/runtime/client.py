@@ -21,14 +21,19 @@ from contracts.envelope import (
     Answered,
     Command,
     CommandEnvelope,
+    ParkedEventsAction,
+    ParkedEventsAnswer,
     Query,
     QueryEnvelope,
     Rejected,
     reply_type,
 )
-from contracts.subjects import command_subject, query_subject
+from contracts.subjects import command_subject, parked_events_subject, query_subject
 
 R = TypeVar("R")
+
+
+_parked_answers: TypeAdapter[Any] = TypeAdapter(ParkedEventsAnswer | Rejected)
 
 
 @cache
@@ -66,6 +71,14 @@ class Client:
         reply: Answered[Any] | Rejected = await self._request(query_subject(self.prefix, query.SUBJECT), envelope)
         return reply
 
+    async def parked_events(self, service: str, request: ParkedEventsAction) -> ParkedEventsAnswer | Rejected:
+        """An operator's request about the events a service's read models parked."""
+        reply = await self.nc.request(
+            parked_events_subject(self.prefix, service), request.model_dump_json().encode(), timeout=self.timeout
+        )
+        answer: ParkedEventsAnswer | Rejected = _parked_answers.validate_json(reply.data)
+        return answer
+
     async def _request(self, subject: str, envelope: Any) -> Any:
         """Send one request; parse the reply as exactly what the message declares. When no reply comes in
         time, send the same envelope again (a command keeps its id, so it is done at most once), then give
@@ -77,7 +90,8 @@ class Client:
                 reply = await self.nc.request(subject, body, timeout=self.timeout)
             except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as e:
                 if attempt == self.retries:
-                    raise NoReply(subject, self.retries + 1, getattr(envelope, "command_id", None)) from e
+                    nobody = isinstance(e, nats.errors.NoRespondersError)
+                    raise NoReply(subject, self.retries + 1, getattr(envelope, "command_id", None), nobody) from e
                 await asyncio.sleep(min(2.0, 0.25 * 2**attempt))
                 continue
             return _replies(type(message)).validate_json(reply.data)
@@ -87,7 +101,8 @@ class Client:
 class NoReply(Exception):
     """No reply came, however often the request was sent."""
 
-    def __init__(self, subject: str, tries: int, command_id: Any) -> None:
+    def __init__(self, subject: str, tries: int, command_id: Any, nobody_listening: bool = False) -> None:
+        self.nobody_listening = nobody_listening  # no service subscribed at all (rather than a slow one)
         what = f"command {command_id}" if command_id else "query"
         super().__init__(
             f"No reply from sendcase to {subject} after {tries} tries: is the service running? The {what} may "

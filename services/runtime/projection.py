@@ -41,6 +41,7 @@ class Projection(Protocol):
 
 class ProjectionRunner:
     def __init__(self, projection: Projection, follower: LogFollower, pool: asyncpg.Pool, positions: PositionStore):
+        self.parked = ParkedEvents(pool)
         self.projection = projection
         self.follower = follower
         self.pool = pool
@@ -54,6 +55,7 @@ class ProjectionRunner:
         self._caught_up = asyncio.Condition()
 
     async def setup(self) -> None:
+        await self.parked.setup()
         async with self.pool.acquire() as conn:
             await self.projection.setup(conn)
         self.position = await self.positions.get(self.key)
@@ -92,18 +94,72 @@ class ProjectionRunner:
             await self.apply_batch(fetch.result(), generation)
 
     async def apply_batch(self, batch: Any, generation: int | None = None) -> None:
+        """Apply a batch in one transaction with the position. If it fails, apply its events one at a time,
+        so that only an event the view cannot take is parked (recorded with its error, the view moving on)
+        and every other one is applied. A failure of the database itself parks nothing: it is raised, and
+        the runtime restarts the loop from the recorded position."""
         # (notification ids can have gaps: a rolled-back insert still uses up its sequence number)
-        mapper = self.follower.store.app.mapper
         async with self._lock:
             if generation is not None and generation != self._generation:
                 return  # fetched before a rebuild reset the position
-            async with self.pool.acquire() as conn, conn.transaction():
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    for notification in batch:
+                        await self._apply(conn, notification)
+                    await self.positions.set(self.key, batch[-1].id, conn)
+            except TRANSIENT:
+                raise
+            except Exception as e:
+                if len(batch) > 1:
+                    log.warning(
+                        "projection.batch_failed",
+                        projection=self.projection.name,
+                        first=batch[0].id,
+                        last=batch[-1].id,
+                        error=type(e).__name__,
+                        then="one event at a time",
+                    )
                 for notification in batch:
-                    await self.projection.apply(conn, mapper.to_domain_event(notification), notification.id)
-                await self.positions.set(self.key, batch[-1].id, conn)
+                    await self._apply_one_or_park(notification)
             self.position = batch[-1].id
         async with self._caught_up:
             self._caught_up.notify_all()
+
+    async def _apply(self, conn: asyncpg.Connection, notification: Any) -> None:
+        event = self.follower.store.app.mapper.to_domain_event(notification)
+        await self.projection.apply(conn, event, notification.id)
+
+    async def _apply_one_or_park(self, notification: Any) -> None:
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await self._apply(conn, notification)
+                await self.positions.set(self.key, notification.id, conn)
+        except TRANSIENT:
+            raise
+        except Exception as e:
+            await self.parked.park(self.projection.name, notification, e, self.positions, self.key)
+
+    async def retry_parked(self) -> tuple[int, int]:
+        """Apply each parked event again (after a fix), oldest first: (applied, still parked)."""
+        applied = still = 0
+        async with self._lock:
+            for position in await self.parked.positions(self.projection.name):
+                [notification] = await self.follower.store.call(
+                    None, self.follower.store.app.recorder.select_notifications, position, 1
+                ) or [None]
+                if notification is None or notification.id != position:
+                    continue
+                try:
+                    async with self.pool.acquire() as conn, conn.transaction():
+                        await self._apply(conn, notification)
+                        await self.parked.resolve(conn, self.projection.name, position, "retried")
+                    applied += 1
+                except TRANSIENT:
+                    raise
+                except Exception as e:
+                    await self.parked.park(self.projection.name, notification, e)
+                    still += 1
+        return applied, still
 
     async def rebuild(self) -> None:
         """Empty the view and replay the whole log into it (while the service keeps running)."""
@@ -114,6 +170,111 @@ class ProjectionRunner:
             self.position = 0
             self._generation += 1
             self._restart.set()
+
+
+# Failures of the database or the connection, not of an event: never a reason to park one.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.CancelledError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+
+
+class ParkedEvents:
+    """Events a view could not take, kept with their error for a person to look at (`runtime_parked_events`).
+
+    A parked event is passed over, so one bad event never stops a view (a name holding a NUL once left a
+    school's register empty with no error anywhere); while any is parked the service reports itself
+    degraded (`sendcase status`), and an operator retries them after a fix or skips them, with a reason.
+    """
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def setup(self) -> None:
+        await self.pool.execute(
+            """CREATE TABLE IF NOT EXISTS runtime_parked_events (
+                   projection  text NOT NULL,
+                   position    bigint NOT NULL,
+                   topic       text NOT NULL,
+                   error       text NOT NULL,
+                   attempts    int NOT NULL DEFAULT 1,
+                   parked_at   timestamptz NOT NULL DEFAULT now(),
+                   status      text NOT NULL DEFAULT 'parked',  -- parked, retried, skipped
+                   resolved_at timestamptz,
+                   resolution  text,
+                   PRIMARY KEY (projection, position))"""
+        )
+
+    async def park(
+        self,
+        projection: str,
+        notification: Any,
+        error: BaseException,
+        positions: PositionStore | None = None,
+        key: str | None = None,
+    ) -> None:
+        # The error's type and message (never the event's content: it may hold a child's personal data).
+        described = f"{type(error).__name__}: {str(error)[:500]}"
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """INSERT INTO runtime_parked_events (projection, position, topic, error) VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (projection, position) DO UPDATE SET error = EXCLUDED.error,
+                       attempts = runtime_parked_events.attempts + 1, status = 'parked', resolved_at = NULL""",
+                projection,
+                notification.id,
+                notification.topic,
+                described,
+            )
+            if positions is not None and key is not None:
+                await positions.set(key, notification.id, conn)
+        log.error(
+            "projection.event_parked",
+            projection=projection,
+            position=notification.id,
+            topic=notification.topic,
+            error=described,
+        )
+
+    async def positions(self, projection: str) -> list[int]:
+        rows = await self.pool.fetch(
+            "SELECT position FROM runtime_parked_events WHERE projection = $1 AND status = 'parked' ORDER BY position",
+            projection,
+        )
+        return [r["position"] for r in rows]
+
+    async def resolve(
+        self, conn: asyncpg.Connection, projection: str, position: int, how: str, resolution: str | None = None
+    ) -> None:
+        await conn.execute(
+            """UPDATE runtime_parked_events SET status = $3, resolved_at = now(), resolution = $4
+               WHERE projection = $1 AND position = $2""",
+            projection,
+            position,
+            how,
+            resolution,
+        )
+
+    async def skip(self, projection: str | None, reason: str, by: str) -> int:
+        async with self.pool.acquire() as conn:
+            result = await conn.execute(
+                """UPDATE runtime_parked_events SET status = 'skipped', resolved_at = now(), resolution = $2
+                   WHERE status = 'parked' AND ($1::text IS NULL OR projection = $1)""",
+                projection,
+                f"skipped by {by}: {reason}",
+            )
+        return int(result.split()[-1])
+
+    async def listed(self) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT projection, position, topic, error, attempts, parked_at FROM runtime_parked_events "
+            "WHERE status = 'parked' ORDER BY projection, position"
+        )
+        return [dict(r) for r in rows]
 
 
 class ReadModels:

@@ -20,12 +20,21 @@ from typing import Any, Protocol
 import asyncpg
 from faststream.nats import NatsBroker, NatsRouter
 
-from contracts.envelope import EventEnvelope, ServiceHealth
-from contracts.subjects import event_subject, ping_subject
+from contracts.envelope import (
+    EventEnvelope,
+    ParkedEvent,
+    ParkedEventsAction,
+    ParkedEventsAnswer,
+    Rejected,
+    Role,
+    ServiceHealth,
+)
+from contracts.subjects import event_subject, parked_events_subject, ping_subject
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.consumer import EventSourcedReaction, TrackedConsumer
 from services.runtime.database import PositionStore, create_pool, ensure_database
-from services.runtime.endpoints import router_for
+from services.runtime.endpoints import bounded_json, rejection_for, router_for
+from services.runtime.errors import DomainError, NotAuthorised, NotFound
 from services.runtime.eventstore import EventStore
 from services.runtime.logfollower import LogFollower
 from services.runtime.logging import configure_logging, get_logger
@@ -203,18 +212,70 @@ class ServiceRuntime:
     def _add_ping(self, router: NatsRouter) -> None:
         @router.subscriber(ping_subject(self.settings.subject_prefix, self.service.name), title="ping")
         async def ping() -> ServiceHealth:
-            """Is the service up, and how far has its outbox got?"""
+            """Is the service up, how far have its outbox and read models got, is it degraded?"""
             return await self.health()
+
+        subject = parked_events_subject(self.settings.subject_prefix, self.service.name)
+
+        @router.subscriber(subject, queue=self.service.name, title="parked events", decoder=bounded_json)
+        async def parked(request: ParkedEventsAction) -> ParkedEventsAnswer | Rejected:
+            """An operator lists, retries or skips the events a read model parked."""
+            try:
+                return await self.parked_events(request)
+            except DomainError as e:
+                return rejection_for(e, None)
 
     async def health(self) -> ServiceHealth:
         assert self.started_at is not None
         store = self.service.store
+        head = await store.call(None, store.app.max_notification_id)
+        lag = {r.projection.name: max(0, head - r.position) for r in self.projections}
+        parked: dict[str, int] = {}
+        if self.pool is not None and self.projections:
+            for row in await self.projections[0].parked.listed():
+                parked[row["projection"]] = parked.get(row["projection"], 0) + 1
+        degraded = [
+            f"{name}: {count} event(s) parked (see `sendcase projections parked {self.service.name}`)"
+            for name, count in parked.items()
+        ]
         return ServiceHealth(
             service=self.service.name,
             pid=os.getpid(),
             started_at=self.started_at,
-            last_notification_id=await store.call(None, store.app.max_notification_id),
+            last_notification_id=head,
             relayed_up_to=self.relay.position if self.relay else 0,
+            projection_lag=lag,
+            parked_events=parked,
+            degraded=degraded,
+        )
+
+    async def parked_events(self, request: ParkedEventsAction) -> ParkedEventsAnswer:
+        """List, retry or skip the events the service's read models parked (an LA manager or a service)."""
+        if request.actor.role not in (Role.LA_MANAGER, Role.SYSTEM):
+            raise NotAuthorised("Only a local authority manager (or an operator acting as one) can do this.")
+        runners = [r for r in self.projections if request.projection in (None, r.projection.name)]
+        if not runners:
+            raise NotFound(f"{self.service.name} has no read model called {request.projection!r}.")
+        retried = still = skipped = 0
+        if request.action == "retry":
+            for runner in runners:
+                done, left = await runner.retry_parked()
+                retried, still = retried + done, still + left
+        elif request.action == "skip":
+            if not request.reason:
+                raise DomainError(
+                    "Say why these events are skipped (--reason): it is kept beside each.",
+                    rule="reason_required",
+                    field="reason",
+                )
+            skipped = await runners[0].parked.skip(request.projection, request.reason, request.actor.user_id)
+            log.warning("projection.parked_skipped", count=skipped, by=request.actor.user_id, reason=request.reason)
+        listed = await runners[0].parked.listed()
+        return ParkedEventsAnswer(
+            parked=[ParkedEvent(**row) for row in listed if request.projection in (None, row["projection"])],
+            retried=retried,
+            still_parked=still,
+            skipped=skipped,
         )
 
     def _spawn(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
