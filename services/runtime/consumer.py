@@ -173,7 +173,12 @@ class TrackedConsumer:
                         await self.dead_letter(msg, f"{type(e).__name__}: {e}")
                     else:
                         delay = self.backoff.after(attempt)
-                        log.warning("consumer.handler_failed", error=repr(e), retry_in=delay)
+                        log.warning(
+                            "consumer.handler_failed",
+                            error=type(e).__name__,
+                            rule=getattr(e, "rule", None),
+                            retry_in=delay,
+                        )
                         await msg.nak(delay=delay)
                     return
                 if applied:

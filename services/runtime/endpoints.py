@@ -173,7 +173,7 @@ def _handler(bound: BoundRoute, clock: Clock) -> Callable[..., Any]:
             try:
                 reply = await bound.call(payload, ctx)
             except DomainError as e:
-                log.info("request.rejected", rule=e.rule, reason=e.message)
+                log.info("request.rejected", rule=e.rule, field=e.field)  # the words name the child: not logged
                 return rejection_for(e, ctx.correlation_id)
             except Exception:
                 log.exception("request.failed")

@@ -45,14 +45,14 @@ def callback_app(store: EventStore[Notifications], clock: Clock, token: str) -> 
             receipt = DeliveryReceipt.model_validate_json(raw)
         except ValidationError as e:
             errors = [fe.model_dump() for fe in field_errors(e.errors())]
-            log.warning("notify_callback.malformed", errors=errors, body=raw[:2000].decode("utf-8", "replace"))
+            log.warning("notify_callback.malformed", fields=[e["field"] for e in errors], size=len(raw))
             return web.json_response({"error": "malformed delivery receipt", "field_errors": errors}, status=400)
         ctx = CommandContext(actor=actor, now=clock.now(), correlation_id=uuid4())
         try:
             recorded = await store.call(ctx, store.app.record_delivery_receipt, actor=actor, **dict(receipt))
             result = recorded.model_dump(mode="json")
         except DomainError as e:
-            log.warning("notify_callback.rejected", rule=e.rule, reason=e.message, reference=receipt.reference)
+            log.warning("notify_callback.rejected", rule=e.rule, reference=receipt.reference)
             return web.json_response(
                 {"error": e.message, "rule": e.rule}, status=404 if isinstance(e, NotFound) else 400
             )
