@@ -40,6 +40,7 @@ class NotificationStatus(StrEnum):
     FAILED = "failed"  # every channel failed permanently: failed to reach
     CANNOT_NOTIFY = "cannot_notify"  # nobody to tell, or no usable contact detail
     CANCELLED = "cancelled"
+    TOLD_LATER = "told_later"  # could not be told at first; owed again to the people recorded since
 
 
 UNDELIVERED = [

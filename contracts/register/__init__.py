@@ -19,6 +19,7 @@ from contracts.register.commands import (
     WithdrawConsentToShare,
 )
 from contracts.register.events import (
+    PeopleToTellRecorded,
     PupilAddedToSenSupport,
     PupilRemovedFromSenRegister,
     PupilTransferred,
@@ -58,6 +59,7 @@ __all__ = [
     "ImportRoll",
     "LaCounts",
     "NoteConcern",
+    "PeopleToTellRecorded",
     "PostalAddressForProtection",
     "PupilAddedToSenSupport",
     "PupilHistory",

@@ -77,3 +77,14 @@ class PupilTransferred(EventPayload):
     from_school_urn: str
     to_school_urn: str
     leaving_date: date
+
+
+class PeopleToTellRecorded(EventPayload):
+    """The people with parental responsibility for a pupil were recorded (or changed). A duty to tell that
+    could not be met because nobody (or no usable contact) was recorded is now owed to them."""
+
+    TYPE = "register.people_to_tell_recorded"
+    SCHEMA_VERSION = 1
+
+    pupil_id: UUID
+    people_to_tell: list[PersonToTell] = Field(default_factory=list)

@@ -7,10 +7,12 @@ delivery worker calls the delivery methods, each a get, one aggregate call, a sa
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import RecordConflictError
 from jinja2 import TemplateError
 
@@ -18,7 +20,7 @@ from contracts.envelope import Actor, derived_id
 from contracts.notifications import Duty, ReceiptRecorded, RequestProfessionalNotice
 from contracts.people import ContactPoint, PersonToTell
 from services.notifications.content import render
-from services.notifications.domain.notification import Notification, NotificationError, channel_plan
+from services.notifications.domain.notification import Notification, NotificationError, UnmetDuties, channel_plan
 from services.notifications.domain.rules import check_may_cancel, check_may_record_receipts, check_may_request_notice
 from services.runtime.context import current_context
 from services.runtime.errors import DomainError, NotFound
@@ -144,13 +146,78 @@ class Notifications(SendcaseApplication):
 
     def cancel(self, notification_id: UUID, reason: str, actor: Actor | None = None) -> UUID:
         """A notification not yet sent is no longer owed (the reason kept). `actor`: who asks, when a
-        person does (the SENCO of the school, or the LA)."""
+        person does: whoever owns the duty (the school's SENCO for the register's, the LA for its own)."""
         n = self.notification(notification_id)
         if actor is not None:
-            check_may_cancel(actor, n.school_urn)
+            check_may_cancel(actor, n.school_urn, Duty(n.duty))
         n.cancel(reason)
         self.save(n)
         return n.id
+
+    # -- duties nobody could be told yet -------------------------------------------------------------------
+
+    def saved_with(self, aggregates: Sequence[Any]) -> list[Any]:
+        """Keep each pupil's UnmetDuties in step with the notifications saved: one that could not be told
+        waits there; one told later or cancelled leaves it."""
+        indexes: dict[UUID, UnmetDuties] = {}
+        for n in aggregates:
+            if not isinstance(n, Notification):
+                continue
+            pending = {type(e).__name__ for e in n.pending_events}
+            if not pending & {"CouldNotNotify", "ToldLater", "Cancelled"}:
+                continue
+            index = indexes.get(n.pupil_id) or self.unmet_duties(n.pupil_id) or UnmetDuties(pupil_id=n.pupil_id)
+            indexes[n.pupil_id] = index
+            if n.unmet:
+                index.wait(n.id)
+            else:
+                index.met(n.id)
+        return [i for i in indexes.values() if i.pending_events]
+
+    def unmet_duties(self, pupil_id: UUID) -> UnmetDuties | None:
+        try:
+            found: UnmetDuties = self.repository.get(UnmetDuties.create_id(pupil_id))
+        except AggregateNotFoundError:
+            return None
+        return found
+
+    def tell_later(self, pupil_id: UUID, people: list[dict[str, Any]], cause_event_id: UUID, today: date) -> list[Any]:
+        """The people with parental responsibility for a pupil are known now: every duty about the pupil that
+        nobody could be told is owed to them, once, each date the message states that runs from the notice
+        (a reply-by date, an appeal deadline) moved on by as long as the family waited. Returns the new
+        notifications and the unmet ones, now told later (unsaved)."""
+        index = self.unmet_duties(pupil_id)
+        if index is None or not people:
+            return []
+        changed: list[Any] = []
+        for waiting in index.waiting:
+            unmet = self.notification(waiting)
+            if not unmet.unmet:
+                continue
+            # Nobody was named: everyone now known. A person without a usable contact: that person again.
+            to = (
+                people
+                if unmet.person_id is None
+                else [p for p in people if str(p["person_id"]) == str(unmet.person_id)]
+            )
+            if not to:
+                continue
+            created = self.owe(
+                cause_event_id=derived_id("told-later", unmet.id, cause_event_id),
+                cause_event_type=unmet.cause_event_type,
+                duty=Duty(unmet.duty),
+                pupil_id=unmet.pupil_id,
+                case_id=unmet.case_id,
+                school_urn=unmet.school_urn,
+                owed_since=today,
+                about=unmet.about,
+                facts=moved_on(unmet.facts, unmet.owed_since, today),
+                people=to,
+                nobody_reason=unmet.reason or "Cannot notify: nobody is recorded.",
+            )
+            unmet.told_later([n.id for n in created], f"owed again on {today:%d %B %Y} to the people recorded then")
+            changed += [*created, unmet]
+        return changed
 
     # -- asked for by other services or people -------------------------------------------------------------
 
@@ -250,3 +317,21 @@ def parse_reference(reference: str | None) -> tuple[UUID, str]:
             f"The receipt's reference{shown} {problem}.", rule="unknown_reference", field="command.reference"
         )
     return notification_id, channel
+
+
+# Dates a message states that run from the notice reaching the family: a right to respond or to appeal.
+DATES_FROM_THE_NOTICE = ("respond_by", "appeal_deadline", "mediation_contact_by")
+
+
+def moved_on(facts: dict[str, Any], first_owed: date, now: date) -> dict[str, Any]:
+    """The facts of a message first owed on `first_owed` and sent from `now`: each date that runs from the
+    notice moves on by the days the family waited (the window they have stays the same length)."""
+    waited = (now - first_owed).days
+    if waited <= 0:
+        return facts
+    moved = dict(facts)
+    for key in DATES_FROM_THE_NOTICE:
+        value = facts.get(key)
+        if value:
+            moved[key] = (date.fromisoformat(str(value)) + timedelta(days=waited)).isoformat()
+    return moved

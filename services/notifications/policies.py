@@ -30,9 +30,16 @@ from contracts.ehcp import (
 from contracts.envelope import EventEnvelope, EventPayload
 from contracts.notifications import Duty
 from contracts.plans import SupportPlanReviewOutcomeShared
-from contracts.register import PupilAddedToSenSupport, PupilRemovedFromSenRegister, SpecialEducationalProvisionMade
+from contracts.register import (
+    PeopleToTellRecorded,
+    PupilAddedToSenSupport,
+    PupilRemovedFromSenRegister,
+    SpecialEducationalProvisionMade,
+)
 from services.notifications.application import Notifications
 from services.notifications.domain.notification import Notification
+from services.runtime.clock import today_in_england
+from services.runtime.context import current_context
 from services.runtime.service import Reaction
 
 SCHOOL_CONTACT = {
@@ -110,4 +117,22 @@ def when_duty_to_tell_arises_owe_notifications(app: Notifications, envelope: Eve
     )
 
 
-REACTIONS = [Reaction("owe-notifications", list(DUTIES), when_duty_to_tell_arises_owe_notifications)]
+def when_people_to_tell_are_recorded_tell_them_what_they_were_not_told(
+    app: Notifications, envelope: EventEnvelope
+) -> Sequence[Any]:
+    """A duty that could not be met (nobody recorded, no usable contact) is met when its people become known:
+    owed again to them, once, from today (a right to respond or appeal runs from the notice reaching them)."""
+    fact = envelope.payload_as(PeopleToTellRecorded)
+    people = [p.model_dump(mode="json") for p in fact.people_to_tell]
+    return app.tell_later(fact.pupil_id, people, envelope.event_id, today_in_england(current_context().now))
+
+
+def when_register_or_ehcp_event(app: Notifications, envelope: EventEnvelope) -> Sequence[Any]:
+    """One consumer for every fact that creates a duty and for the people to tell being recorded, in stream
+    order: a duty owed before its people were known is met by the later fact, never missed by a race."""
+    if envelope.type == PeopleToTellRecorded.TYPE:
+        return when_people_to_tell_are_recorded_tell_them_what_they_were_not_told(app, envelope)
+    return when_duty_to_tell_arises_owe_notifications(app, envelope)
+
+
+REACTIONS = [Reaction("owe-notifications", [*DUTIES, PeopleToTellRecorded.TYPE], when_register_or_ehcp_event)]

@@ -15,12 +15,14 @@ from contracts.envelope import EventEnvelope, EventPayload, SubjectIds
 from contracts.identifiers import NeedType
 from contracts.people import PersonToTell
 from contracts.register import (
+    PeopleToTellRecorded,
     PupilAddedToSenSupport,
     PupilRemovedFromSenRegister,
     PupilTransferred,
     SpecialEducationalProvisionMade,
 )
 from services.register.domain.pupil import Pupil
+from services.runtime.clock import today_in_england
 from services.runtime.dispatch import EventDispatch
 from services.runtime.translation import envelope
 
@@ -94,6 +96,17 @@ def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
         leaving_date=event.leaving_date,
     )
     return payload, SubjectIds(pupil_id=event.originator_id, school_urn=event.to_school_urn), event.leaving_date
+
+
+@publish.on(Pupil.PeopleWithParentalResponsibilityRecorded)
+def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
+    # Who is to be told now: notifications owes them every duty that could not be met before.
+    payload = PeopleToTellRecorded(pupil_id=event.originator_id, people_to_tell=_people_of(event))
+    return payload, SubjectIds(pupil_id=event.originator_id), today_in_england(event.timestamp)
+
+
+def _people_of(event: Any) -> list[PersonToTell]:
+    return [PersonToTell.model_validate(p) for p in event.people if p.get("has_parental_responsibility")]
 
 
 def _about(event: Any) -> SubjectIds:

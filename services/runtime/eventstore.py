@@ -91,13 +91,18 @@ class SendcaseApplication(Application):
         if collected is not None and not kwargs:
             collected.extend(o for o in objs if o is not None)
             return []
-        return super().save(*objs, **kwargs)
+        return super().save(*objs, *self.saved_with(objs), **kwargs)
+
+    def saved_with(self, aggregates: Sequence[Any]) -> list[Any]:
+        """Other aggregates a service keeps in step with these, saved in the same transaction (an index kept
+        by the application, e.g. notifications' unmet duties per pupil). None by default."""
+        return []
 
     def save_command(self, receipt: CommandReceipt, *aggregates: Any) -> None:
         """Store a command's events and its receipt in one transaction. Raises IntegrityError (a
         RecordConflictError when an aggregate moved on meanwhile) and stores nothing when either clashes."""
         processing: ProcessingEvent[Any] = ProcessingEvent()
-        processing.collect_events(*aggregates)
+        processing.collect_events(*aggregates, *self.saved_with(aggregates))
         self.events.put(processing.events, command_receipt=receipt)
 
     def find_receipt(self, command_id: UUID) -> str | None:
@@ -112,7 +117,7 @@ class SendcaseApplication(Application):
         Raises AlreadyProcessed when that message was handled before (nothing is stored twice).
         """
         processing: ProcessingEvent[Any] = ProcessingEvent(tracking=tracking)
-        processing.collect_events(*aggregates)
+        processing.collect_events(*aggregates, *self.saved_with(aggregates))
         try:
             self.events.put(processing.events, tracking=tracking)
         except IntegrityError as e:

@@ -52,6 +52,7 @@ def log_text(request):
     configure_logging("test", request.param, "DEBUG", file=buffer)
     yield buffer
     structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
     logging.basicConfig(force=True)
 
 

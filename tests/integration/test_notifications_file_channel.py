@@ -239,7 +239,8 @@ async def test_queries_show_what_was_sent_what_did_not_arrive_and_counts(sandbox
             assert isinstance(done, Accepted)
             sent_one = json_result(await client.query(NotificationsForPupil(pupil_id=reached.subject.pupil_id)))[0]
             too_late = await client.command(
-                CancelNotification(notification_id=sent_one["notification_id"], reason="Sent in error")
+                CancelNotification(notification_id=sent_one["notification_id"], reason="Sent in error"),
+                actor=senco(),  # the school owes this duty: only its SENCO may cancel it
             )
             assert isinstance(too_late, Rejected) and too_late.rule == "already_sent"
 

@@ -166,9 +166,13 @@ async def test_a_sencos_day_publishes_each_parent_duty_naming_everyone_with_pare
 
     async def published():
         msgs = await stream_messages(settings.nats_url, settings.events_stream, f"{prefix}.events.register.")
-        return msgs if len(msgs) == 3 else None
+        duties = [m for m in msgs if not m.subject.endswith(".people_to_tell_recorded")]
+        return (duties, msgs) if len(duties) == 3 else None
 
-    messages = await eventually(published, what="three register facts on the stream")
+    messages, everything = await eventually(published, what="three register facts on the stream")
+    # and who is to be told, each time it was recorded (the roll's contacts for 3 pupils, then the SENCO's)
+    told = [m for m in everything if m.subject.endswith(".people_to_tell_recorded")]
+    assert len(told) == 4 and all(b"Hidden Lane" not in m.data for m in told)
     facts = [EventEnvelope.model_validate_json(m.data) for m in messages]
     assert [f.type for f in facts] == [
         "register.pupil_added_to_sen_support",

@@ -7,7 +7,9 @@ Message-ID, the outbox file name), so a restart mid-send can look the message up
 
 Lifecycle: owed -> rendered -> sending -> sent -> delivered; a failed send goes to retry_due (the same
 channel after a backoff, or the next channel after a permanent failure) or, when every channel has failed,
-to failed; cannot_notify when there is nobody to tell or no usable contact detail; cancelled with a reason.
+to failed; cannot_notify when there is nobody to tell or no usable contact detail; cancelled with a reason;
+told_later when it could not be met at first and was owed again to the people recorded since
+(UnmetDuties keeps, per pupil, the duties still waiting for someone to tell).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class Notification(Aggregate):
         Delivered: ClassVar[type[Any]]
         SendFailed: ClassVar[type[Any]]
         Cancelled: ClassVar[type[Any]]
+        ToldLater: ClassVar[type[Any]]
 
     @staticmethod
     def create_id(cause_event_id: UUID, person_id: UUID | None, **_: Any) -> UUID:
@@ -247,3 +250,54 @@ class Notification(Aggregate):
     def _cancelled(self, reason: str) -> None:
         self.status = S.CANCELLED.value
         self.reason = reason
+
+    @property
+    def unmet(self) -> bool:
+        """Nobody could be told: waiting for people (or a usable contact) to be recorded."""
+        return self.status == S.CANNOT_NOTIFY.value
+
+    def told_later(self, owed_to: list[UUID], because: str) -> None:
+        if not self.unmet:
+            raise NotificationError(f"This notification is {self.status}, not waiting to be told.", rule="not_unmet")
+        self._told_later(owed_to=owed_to, because=because)
+
+    @event("ToldLater")
+    def _told_later(self, owed_to: list[UUID], because: str) -> None:
+        self.status = S.TOLD_LATER.value
+        self.owed_to = owed_to
+        self.reason = because
+
+
+class UnmetDuties(Aggregate):
+    """The duties to tell about one pupil that nobody could be told yet (one per pupil): when people with
+    parental responsibility (or a usable contact) are recorded, each is owed again to them, once."""
+
+    if TYPE_CHECKING:  # made by the @event decorators below; named here so type checkers know them
+        Started: ClassVar[type[Any]]
+        Waiting: ClassVar[type[Any]]
+        Met: ClassVar[type[Any]]
+
+    @staticmethod
+    def create_id(pupil_id: UUID, **_: Any) -> UUID:
+        return derived_id("unmet-duties", pupil_id)
+
+    @event("Started")
+    def __init__(self, pupil_id: UUID) -> None:
+        self.pupil_id = pupil_id
+        self.waiting: list[UUID] = []
+
+    def wait(self, notification_id: UUID) -> None:
+        if notification_id not in self.waiting:
+            self._waiting(notification_id=notification_id)
+
+    @event("Waiting")
+    def _waiting(self, notification_id: UUID) -> None:
+        self.waiting = [*self.waiting, notification_id]
+
+    def met(self, notification_id: UUID) -> None:
+        if notification_id in self.waiting:
+            self._met(notification_id=notification_id)
+
+    @event("Met")
+    def _met(self, notification_id: UUID) -> None:
+        self.waiting = [n for n in self.waiting if n != notification_id]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from contracts.envelope import Actor, Role
-from contracts.notifications import NotificationView
+from contracts.notifications import Duty, NotificationView
 from services.runtime.errors import NotAuthorised
 
 READERS = {Role.SENCO, Role.HEADTEACHER, Role.LA_CASEWORKER, Role.LA_MANAGER, Role.AUDITOR, Role.SYSTEM}
 # Owning services (ehcp, plans) act as SYSTEM; a caseworker may also ask for a notice by hand.
 NOTICE_REQUESTERS = {Role.SYSTEM, Role.LA_CASEWORKER, Role.LA_MANAGER}
-CANCELLERS = {Role.SENCO, Role.LA_CASEWORKER, Role.LA_MANAGER}
 
 
 def check_may_read(actor: Actor) -> None:
@@ -43,8 +42,21 @@ def check_may_record_receipts(actor: Actor) -> None:
         raise NotAuthorised("Only the delivery-receipt gateway can record GOV.UK Notify receipts.")
 
 
-def check_may_cancel(actor: Actor, school_urn: str | None) -> None:
-    if actor.role not in CANCELLERS:
-        raise NotAuthorised("Only a SENCO or a local authority caseworker can cancel a notification.")
-    if actor.school_urn is not None and school_urn != actor.school_urn:
-        raise NotAuthorised("A SENCO can only cancel their own school's notifications.")
+# The school owns the duties that arise on its register; the LA owns the statutory EHC steps.
+SCHOOL_DUTIES = {
+    Duty.SEN_PROVISION_STARTED,
+    Duty.SEN_PROVISION_MADE,
+    Duty.REMOVED_FROM_SEN_REGISTER,
+    Duty.SUPPORT_PLAN_REVIEW_OUTCOME,
+}
+
+
+def check_may_cancel(actor: Actor, school_urn: str | None, duty: Duty) -> None:
+    """Only whoever owns the duty cancels it: the school's SENCO for the register's, the LA for its own."""
+    if duty in SCHOOL_DUTIES:
+        if actor.role != Role.SENCO or actor.school_urn is None or actor.school_urn != school_urn:
+            raise NotAuthorised(
+                f"Only the SENCO of school {school_urn} can cancel this notification: the school owes it."
+            )
+    elif actor.role not in (Role.LA_CASEWORKER, Role.LA_MANAGER):
+        raise NotAuthorised("Only a local authority caseworker can cancel this notification: the LA owes it.")

@@ -147,6 +147,9 @@ def _(e: Any) -> tuple[dict[str, Any], str | None]:
 
 
 update.on(Notification.Cancelled)(lambda e: ({"status": "cancelled", "reason": e.reason}, e.reason))
+update.on(Notification.ToldLater)(
+    lambda e: ({"status": "told_later", "reason": e.because}, f"{e.because}: {len(e.owed_to)} notification(s)")
+)
 
 
 def _step(event: Any, what: str, channel: str | None, detail: str | None) -> dict[str, Any]:
