@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -112,6 +113,7 @@ class TrackedConsumer:
         self.applied = 0
         self.duplicates = 0
         self.dead_lettered = 0
+        self.subscription: Any = None
 
     def config(self) -> ConsumerConfig:
         # `name` as well as `durable_name`: nats-py then uses the CONSUMER.CREATE API, which keeps
@@ -134,9 +136,18 @@ class TrackedConsumer:
         # The server creates the durable consumer, or updates it when its settings changed.
         await self.js.add_consumer(self.stream, self.config())
 
+    async def close(self) -> None:
+        """Let go of the pull subscription (before the connection is drained: a pull subscription left
+        behind holds a drain until its timeout)."""
+        subscription, self.subscription = self.subscription, None
+        if subscription is not None:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
     async def run(self) -> None:
         await self.setup()
         subscription = await self.js.pull_subscribe_bind(durable=self.name, stream=self.stream)
+        self.subscription = subscription
         log.info("consumer.started", consumer=self.name, subjects=self.filter_subjects)
         while True:
             try:

@@ -288,6 +288,8 @@ class ServiceRuntime:
             for sub in self.broker.subscribers:
                 await sub.stop()
         await cancel_until_done(self.tasks)
+        for consumer in self.consumers:
+            await consumer.close()
         if self.broker is not None:
             await self.broker.stop()
         for follower in self.followers:
