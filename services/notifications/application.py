@@ -163,8 +163,8 @@ class Notifications(SendcaseApplication):
         for n in aggregates:
             if not isinstance(n, Notification):
                 continue
-            pending = {type(e).__name__ for e in n.pending_events}
-            if not pending & {"CouldNotNotify", "ToldLater", "Cancelled"}:
+            steps = (Notification.CouldNotNotify, Notification.ToldLater, Notification.Cancelled)
+            if not any(isinstance(e, steps) for e in n.pending_events):
                 continue
             index = indexes.get(n.pupil_id) or self.unmet_duties(n.pupil_id) or UnmetDuties(pupil_id=n.pupil_id)
             indexes[n.pupil_id] = index

@@ -99,8 +99,8 @@ EFFECTIVE_DATE_ATTRIBUTES = (
 
 
 def effective_date(event: Any) -> date | None:
-    e = vars(event)
-    return next((e[k] for k in EFFECTIVE_DATE_ATTRIBUTES if isinstance(e.get(k), date)), None)
+    found = (getattr(event, name, None) for name in EFFECTIVE_DATE_ATTRIBUTES)
+    return next((value for value in found if isinstance(value, date)), None)
 
 
 def status_row(event: Any, status_before: SenStatus | None) -> PupilStatusChange | None:
