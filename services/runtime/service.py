@@ -43,7 +43,7 @@ from services.runtime.projection import Projection, ProjectionRunner, ReadModels
 from services.runtime.retry import Backoff
 from services.runtime.routes import Routes
 from services.runtime.settings import ServiceSettings
-from services.runtime.streams import check_server_version, ensure_streams
+from services.runtime.streams import check_server_version, check_streams, ensure_streams
 from services.runtime.translation import Translator
 
 log = get_logger(__name__)
@@ -142,14 +142,17 @@ class ServiceRuntime:
         version = self.nc.connected_server_version
         check_server_version(version.major, version.minor, s.nats_url)
         js = self.nc.jetstream()
-        await ensure_streams(
-            js,
-            s.subject_prefix,
-            s.events_stream,
-            s.dead_letter_stream,
-            duplicate_window_seconds=s.duplicate_window_seconds,
-            replicas=s.stream_replicas,
-        )
+        if s.manage_streams:
+            await ensure_streams(
+                js,
+                s.subject_prefix,
+                s.events_stream,
+                s.dead_letter_stream,
+                duplicate_window_seconds=s.duplicate_window_seconds,
+                replicas=s.stream_replicas,
+            )
+        else:  # production: an operator creates the streams; refuse to start unless they are right
+            await check_streams(js, s.subject_prefix, s.events_stream, s.dead_letter_stream)
 
         self.relay = OutboxRelay(
             svc.name,

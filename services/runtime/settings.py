@@ -35,6 +35,9 @@ class ServiceSettings(BaseSettings):
     poll_seconds: float = Field(default=1.0, gt=0)  # outbox and projections poll this often besides NOTIFY
     duplicate_window_seconds: int = Field(default=7 * 24 * 3600, ge=120)  # JetStream dedupe window
     stream_replicas: int = Field(default=1, ge=1, le=5)  # 3 on a three-node NATS cluster
+    # Create the streams, or update them, at start. Off in production, where an operator creates them and
+    # services may not (their NATS users lack STREAM.CREATE/UPDATE): the service then only checks them.
+    manage_streams: bool = True
 
     consumer_batch_size: int = Field(default=100, ge=1)
     consumer_max_attempts: int = Field(default=5, ge=1)  # then the message goes to the dead-letter subject
