@@ -24,7 +24,12 @@ class ServiceSettings(BaseSettings):
     # names one outright.
     postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     database_url: str | None = None
-    nats_url: str = "nats://127.0.0.1:4222"
+    nats_url: str = "nats://127.0.0.1:4222"  # in production tls://<user>:<password>@<host>:4222
+    # TLS to NATS (PEM files): the CA of the servers' certificates (else the system's), and this service's own
+    # certificate and key where the server verifies clients (`verify: true`, as in infra/production).
+    nats_tls_ca_file: str | None = None
+    nats_tls_cert_file: str | None = None
+    nats_tls_key_file: str | None = None
     subject_prefix: str = DEFAULT_PREFIX
     create_database: bool = True  # create the service's database if missing (off where the DBA does it)
 
