@@ -14,8 +14,9 @@ import contextlib
 import os
 import re
 import shutil
-import signal
+import ssl
 import subprocess
+import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -32,10 +33,11 @@ from nats.js.errors import APIError
 from contracts.envelope import Accepted, ServiceHealth
 from contracts.subjects import inbox_prefix
 from infra.stack.catalogue import SERVICES, bootstrap_for
-from infra.stack.servers import EmbeddedNats, free_port, port_open
+from infra.stack.servers import EmbeddedNats, free_port, port_open, stop_process
 from services.runtime.client import Client
 from services.runtime.clock import FixedClock
 from services.runtime.database import ensure_database
+from services.runtime.nats_connection import tls_context
 from services.runtime.settings import stream_names
 from services.runtime.streams import ensure_streams
 from tests.conftest import SCHOOL_DAY
@@ -63,8 +65,8 @@ class ProductionNats:
     log: Path
     errors: dict[int, list[str]] = field(default_factory=dict)
 
-    def url(self, user: str, password: str | None = None) -> str:
-        return f"nats://{user}:{password if password is not None else PASSWORDS[user]}@127.0.0.1:{self.port}"
+    def url(self, user: str, password: str | None = None, scheme: str = "nats") -> str:
+        return f"{scheme}://{user}:{password if password is not None else PASSWORDS[user]}@127.0.0.1:{self.port}"
 
     @contextlib.asynccontextmanager
     async def connect(self, user: str) -> AsyncIterator[tuple[NatsClient, list[str]]]:
@@ -87,7 +89,8 @@ class ProductionNats:
             await nc.close()
 
 
-def start_nats(root: Path) -> tuple[subprocess.Popen, ProductionNats]:
+def start_nats(root: Path, extra: str = "") -> tuple[subprocess.Popen, ProductionNats]:
+    """A nats-server like one production node, on loopback, with the real users file (and `extra` settings)."""
     port, monitor_port = free_port(), free_port()
     shutil.copy(USERS_FILE, root / USERS_FILE.name)
     config = root / "node.conf"
@@ -96,6 +99,7 @@ def start_nats(root: Path) -> tuple[subprocess.Popen, ProductionNats]:
         f"listen: 127.0.0.1:{port}\n"
         f"http: 127.0.0.1:{monitor_port}\n"
         f"jetstream {{\n  store_dir: {root / 'jetstream'}\n}}\n"
+        f"{extra}\n"
         f"include {USERS_FILE.name}\n"
     )
     env = dict(os.environ, **{f"{user.upper()}_NATS_PASSWORD": password for user, password in PASSWORDS.items()})
@@ -113,25 +117,17 @@ def start_nats(root: Path) -> tuple[subprocess.Popen, ProductionNats]:
             raise RuntimeError(f"nats-server exited: {log.read_text() if log.exists() else ''}")
         if port_open(port) and port_open(monitor_port):
             break
-        import time
-
         time.sleep(0.1)
     return proc, server
 
 
 @pytest.fixture(scope="module")
 def production_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductionNats]:
-    root = tmp_path_factory.mktemp("production-nats")
-    proc, server = start_nats(root)
+    proc, server = start_nats(tmp_path_factory.mktemp("production-nats"))
     try:
         yield server
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc)
 
 
 @pytest.fixture
@@ -421,3 +417,100 @@ async def test_each_service_runs_as_its_own_user_without_managing_streams(
         # out: nats-py then takes its drain timeout, 30 s, to close the connection.)
         await asyncio.sleep(0.3)
     assert violations_logged(production_nats, log_start) == []
+
+
+# --- TLS -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Certificates:
+    folder: Path
+
+    def path(self, name: str) -> str:
+        return str(self.folder / name)
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A CA, a certificate for the NATS node (sendcase-nats-1, 127.0.0.1) and one for a client, made by openssl."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make test certificates")
+    folder = tmp_path_factory.mktemp("tls")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=sendcase test CA")  # fmt: skip
+    for name, san, usage in (
+        ("server", "DNS:sendcase-nats-1,DNS:localhost,IP:127.0.0.1", "serverAuth,clientAuth"),  # routes: both
+        ("client", "DNS:sendcase-register", "clientAuth"),
+    ):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}-key.pem", "-out", f"{name}.csr",
+                "-subj", f"/CN={name}")  # fmt: skip
+        (folder / f"{name}.ext").write_text(f"subjectAltName={san}\nextendedKeyUsage={usage}\n")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
+                "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")  # fmt: skip
+    return Certificates(folder)
+
+
+def production_file_with(certificates: Certificates) -> str:
+    """infra/production/nats-server.conf with its certificate paths pointing at the test's certificates."""
+    return (PRODUCTION / "nats-server.conf").read_text().replace("/etc/nats/tls/", f"{certificates.folder}/")
+
+
+def test_the_production_node_file_is_valid_with_its_certificates(certificates: Certificates, tmp_path: Path) -> None:
+    shutil.copy(USERS_FILE, tmp_path / USERS_FILE.name)
+    (tmp_path / "nats-server.conf").write_text(production_file_with(certificates))
+    env = dict(os.environ, **{f"{user.upper()}_NATS_PASSWORD": password for user, password in PASSWORDS.items()})
+    check = subprocess.run(
+        [EmbeddedNats.binary(), "-t", "-c", str(tmp_path / "nats-server.conf")], env=env, capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stderr
+    assert "is valid" in check.stderr + check.stdout
+
+
+async def test_with_tls_a_service_and_a_client_connect_with_their_certificates_and_nothing_without(
+    certificates: Certificates, tmp_path: Path, sandbox: Sandbox
+) -> None:
+    # The production file's own client `tls {}` block (the first), on a loopback test node.
+    tls_block = re.search(r"(?ms)^tls \{.*?^\}", production_file_with(certificates))
+    assert tls_block and "verify: true" in tls_block.group(0)
+    proc, server = start_nats(tmp_path, tls_block.group(0))
+    try:
+        ca, cert, key = (
+            certificates.path("ca.pem"),
+            certificates.path("client.pem"),
+            certificates.path("client-key.pem"),
+        )
+        once = {"max_reconnect_attempts": 0, "allow_reconnect": False, "connect_timeout": 3}
+        # Not trusting the node's CA: nats-py turns to TLS (the node requires it) and cannot verify the node.
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await nats.connect(server.url("operator"), **once)
+        # Trusting it, but without a certificate of its own: the node wants one (verify: true) and hangs up
+        # (Python sees the "certificate required" alert, or just the connection closed). With one, it connects.
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            await nats.connect(server.url("operator", scheme="tls"), tls=tls_context(ca), **once)
+        operator = await nats.connect(server.url("operator", scheme="tls"), tls=tls_context(ca, cert, key))
+        try:
+            await ensure_streams(operator.jetstream(), PREFIX, EVENTS, DEAD_LETTERS, duplicate_window_seconds=120)
+        finally:
+            await operator.close()
+
+        settings = sandbox.settings(
+            "register",
+            nats_url=server.url("register", scheme="tls"),
+            nats_tls_ca_file=ca,
+            nats_tls_cert_file=cert,
+            nats_tls_key_file=key,
+            subject_prefix=PREFIX,
+            manage_streams=False,
+        )
+        async with running_service(bootstrap_for("register"), settings, FixedClock(SCHOOL_DAY)):
+            tls = tls_context(ca, cert, key)
+            async with Client(server.url("client", scheme="tls"), PREFIX, senco(), tls=tls) as client:
+                assert client.nc.connected_url.scheme == "tls"
+                reply = await client.command(add_to_sen_support())
+                assert isinstance(reply, Accepted)
+    finally:
+        stop_process(proc)
