@@ -29,9 +29,11 @@ import pytest
 from nats.aio.client import Client as NatsClient
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import APIError
+from typer.testing import CliRunner
 
 from contracts.envelope import Accepted, ServiceHealth
 from contracts.subjects import inbox_prefix
+from infra.cli.app import app
 from infra.stack.catalogue import SERVICES, bootstrap_for
 from infra.stack.servers import EmbeddedNats, free_port, port_open, stop_process
 from services.runtime.client import Client
@@ -514,3 +516,20 @@ async def test_with_tls_a_service_and_a_client_connect_with_their_certificates_a
                 assert isinstance(reply, Accepted)
     finally:
         stop_process(proc)
+
+
+# --- the operator's command ----------------------------------------------------------------------------------
+
+
+def test_the_operator_creates_the_streams_with_sendcase_create_streams(production_nats: ProductionNats) -> None:
+    runner = CliRunner()
+    env = {"SENDCASE_SUBJECT_PREFIX": PREFIX, "SENDCASE_NATS_URL": production_nats.url("operator")}
+    result = runner.invoke(app, ["create-streams"], env=env, prog_name="sendcase")
+    assert result.exit_code == 0, result.output
+    assert f"{EVENTS}: subjects sendcase.events.>; 1 replica(s);" in result.stdout
+    assert "deletes denied: True; purges denied: True" in result.stdout
+
+    env["SENDCASE_NATS_URL"] = production_nats.url("register")  # a service's user may not
+    result = runner.invoke(app, ["create-streams"], env=env, prog_name="sendcase")
+    assert result.exit_code == 2
+    assert "is this the operator user" in result.stderr and PASSWORDS["register"] not in result.stderr
