@@ -19,7 +19,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,6 @@ class ProductionNats:
     monitor_port: int
     config: Path
     log: Path
-    errors: dict[int, list[str]] = field(default_factory=dict)
 
     def url(self, user: str, password: str | None = None, scheme: str = "nats") -> str:
         return f"{scheme}://{user}:{password if password is not None else PASSWORDS[user]}@127.0.0.1:{self.port}"
