@@ -41,3 +41,9 @@ def all_dead_letters(prefix: str) -> str:
 def parked_events_subject(prefix: str, service: str) -> str:
     """An operator's requests about a service's parked events (list, retry, skip)."""
     return f"{prefix}.admin.{service}.parked_events"
+
+
+def inbox_prefix(user: str) -> str:
+    """Where a NATS user's replies come: `_INBOX.register.<id>`. Each user may read only its own inboxes
+    (infra/production/sendcase-users.conf), so it cannot read the replies and deliveries meant for another."""
+    return f"_INBOX.{user}"

@@ -189,6 +189,37 @@ def serve(service: str) -> None:
     asyncio.run(run_service(bootstrap, load_settings(service)))
 
 
+@app.command("create-streams")
+def create_streams(ctx: typer.Context, home: HomeOption = None) -> None:
+    """Create sendcase's two streams, or bring them up to date, with deletes and purges denied. In production the
+    operator does it (the services may not), as the NATS operator user: SENDCASE_NATS_URL=tls://operator:...@host."""
+    import nats.errors
+    from nats.js.errors import APIError
+
+    from infra.cli.common import fail
+    from infra.cli.locate import StackNotRunning, locate, tls_from_environment
+    from infra.stack.operator import create_streams as create
+    from services.runtime.nats_connection import without_password
+
+    try:
+        nats_url, prefix = locate(_home(ctx, home))
+    except StackNotRunning as e:
+        fail(f"sendcase: {e} (or set SENDCASE_NATS_URL)")
+    try:
+        lines = asyncio.run(create(nats_url, prefix, tls_from_environment()))
+    except APIError as e:
+        fail(f"sendcase: NATS refused: {e.description} (error {e.err_code})")
+    except (TimeoutError, nats.errors.TimeoutError):
+        fail(
+            f"sendcase: JetStream at {without_password(nats_url)} did not answer: is JetStream on, and is this "
+            "the operator user (a service's user may not create streams)?"
+        )
+    except (nats.errors.Error, OSError) as e:
+        fail(f"sendcase: cannot reach NATS at {without_password(nats_url)} ({type(e).__name__})")
+    for line in lines:
+        typer.echo(line)
+
+
 @app.command()
 def status(ctx: typer.Context, home: HomeOption = None) -> None:
     """Is each server and service up? Exits non-zero when anything is down."""

@@ -157,8 +157,9 @@ def exchange(ctx: typer.Context, service: str, ask: Any, *, school: str | None =
     and exit code 2."""
     import nats.errors
 
-    from infra.cli.locate import Client, StackNotRunning, locate
+    from infra.cli.locate import Client, StackNotRunning, locate, tls_from_environment
     from services.runtime.client import NoReply
+    from services.runtime.nats_connection import without_password
 
     who = actor(ctx, school)
     try:
@@ -167,8 +168,10 @@ def exchange(ctx: typer.Context, service: str, ask: Any, *, school: str | None =
         fail(f"sendcase: {e}")
 
     async def run() -> Any:
-        async with Client(nats_url, prefix, who) as client:
+        async with Client(nats_url, prefix, who, tls=tls_from_environment()) as client:
             return await ask(client)
+
+    shown_url = without_password(nats_url)  # the URL in a message, never its password
 
     # nats-py logs connection errors with their tracebacks; the line below says what matters.
     nats_log = logging.getLogger("nats.aio.client")
@@ -179,7 +182,7 @@ def exchange(ctx: typer.Context, service: str, ask: Any, *, school: str | None =
     except NoReply as e:
         if e.nobody_listening:
             fail(
-                f"sendcase: the {service} service is not running (nothing answered at {nats_url})",
+                f"sendcase: the {service} service is not running (nothing answered at {shown_url})",
                 "See `sendcase status`.",
             )
         fail(
@@ -187,12 +190,12 @@ def exchange(ctx: typer.Context, service: str, ask: Any, *, school: str | None =
             "It may have been done; running the same command again is safe."
         )
     except nats.errors.NoRespondersError:
-        fail(f"sendcase: the {service} service is not running (nothing answered at {nats_url}): see `sendcase status`")
+        fail(f"sendcase: the {service} service is not running (nothing answered at {shown_url}): see `sendcase status`")
     except (TimeoutError, nats.errors.TimeoutError):
         fail(f"sendcase: the {service} service did not answer in time: see `sendcase status`")
     except (nats.errors.Error, OSError) as e:
         fail(
-            f"sendcase: cannot reach NATS at {nats_url} ({type(e).__name__}): is sendcase running? "
+            f"sendcase: cannot reach NATS at {shown_url} ({type(e).__name__}): is sendcase running? "
             "See `sendcase status`"
         )
     except ValidationError as e:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 
 from contracts.subjects import DEFAULT_PREFIX
 from infra.stack.servers import StackState, pid_alive, sendcase_home
 from services.runtime.client import Client
+from services.runtime.nats_connection import tls_context
 
-__all__ = ["Client", "StackNotRunning", "locate"]
+__all__ = ["Client", "StackNotRunning", "locate", "tls_from_environment"]
 
 
 class StackNotRunning(RuntimeError):
@@ -25,3 +27,11 @@ def locate(home: Path | None = None) -> tuple[str, str]:
     if state is None or not pid_alive(state.supervisor_pid):
         raise StackNotRunning(f"no running sendcase found in {home}: start it with `sendcase up`")
     return state.nats_url, state.subject_prefix
+
+
+def tls_from_environment() -> ssl.SSLContext | None:
+    """TLS to NATS as the services have it: SENDCASE_NATS_TLS_CA_FILE, _CERT_FILE and _KEY_FILE (PEM)."""
+    env = os.environ.get
+    return tls_context(
+        env("SENDCASE_NATS_TLS_CA_FILE"), env("SENDCASE_NATS_TLS_CERT_FILE"), env("SENDCASE_NATS_TLS_KEY_FILE")
+    )

@@ -8,8 +8,10 @@ keeps it so). Each reply is parsed as exactly what the message declares: `Accept
 from __future__ import annotations
 
 import asyncio
+import ssl
 from functools import cache
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import nats
 import nats.errors
@@ -28,9 +30,13 @@ from contracts.envelope import (
     Rejected,
     reply_type,
 )
-from contracts.subjects import command_subject, parked_events_subject, query_subject
+from contracts.subjects import command_subject, inbox_prefix, parked_events_subject, query_subject
 
 R = TypeVar("R")
+
+# The NATS user people's tools connect as (infra/production/sendcase-users.conf); an operator's requests
+# (parked events) go as the operator, with the operator's user in the URL.
+CLIENT_USER = "client"
 
 
 _parked_answers: TypeAdapter[Any] = TypeAdapter(ParkedEventsAnswer | Rejected)
@@ -44,16 +50,35 @@ def _replies(message: type[Command] | type[Query]) -> TypeAdapter[Any]:
 class Client:
     """One connection to NATS, acting as one person (or naming another actor per call)."""
 
-    def __init__(self, nats_url: str, prefix: str, actor: Actor, timeout: float = 10.0, retries: int = 2) -> None:
+    def __init__(
+        self,
+        nats_url: str,
+        prefix: str,
+        actor: Actor,
+        timeout: float = 10.0,
+        retries: int = 2,
+        *,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.nats_url = nats_url
         self.prefix = prefix
         self.actor = actor
         self.timeout = timeout
         self.retries = retries  # a command whose reply did not come in time is sent again, with the same id
+        self.tls = tls  # see services/runtime/tls.py
+        # Its inboxes are named for its NATS user (the URL's), who may read only _INBOX.<user>.>.
+        self.user = urlsplit(nats_url.split(",")[0]).username or CLIENT_USER
         self.nc: Any = None
 
     async def __aenter__(self) -> Client:
-        self.nc = await nats.connect(self.nats_url, name="sendcase-client", max_reconnect_attempts=3)
+        options: dict[str, Any] = {"tls": self.tls} if self.tls is not None else {}
+        self.nc = await nats.connect(
+            self.nats_url,
+            name="sendcase-client",
+            max_reconnect_attempts=3,
+            inbox_prefix=inbox_prefix(self.user),
+            **options,
+        )
         return self
 
     async def __aexit__(self, *_: object) -> None:

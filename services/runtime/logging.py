@@ -51,6 +51,7 @@ PERSONAL_KEYS = frozenset(
 )
 REDACTED = "[redacted]"
 _MASKS = [
+    (re.compile(r"(?<=://)([^:/@\s,]*):[^@\s,]*@"), r"\1:***@"),  # a password in a URL (nats://user:pw@host)
     (re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"), "[email]"),
     (re.compile(r"(?<![\w-])(\+44\s?7\d{3}|\(?07\d{3}\)?)\s?\d{3}\s?\d{3}(?!\d)"), "[phone]"),
     (re.compile(r"\b(?:0\d{2,4}\s?\d{3,4}\s?\d{3,4})\b"), "[phone]"),

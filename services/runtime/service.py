@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import asyncpg
 from faststream.nats import NatsBroker, NatsRouter
+from faststream.nats.security import NatsSecurity
 
 from contracts.envelope import (
     EventEnvelope,
@@ -29,7 +30,7 @@ from contracts.envelope import (
     Role,
     ServiceHealth,
 )
-from contracts.subjects import event_subject, parked_events_subject, ping_subject
+from contracts.subjects import event_subject, inbox_prefix, parked_events_subject, ping_subject
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.consumer import EventSourcedReaction, TrackedConsumer
 from services.runtime.database import PositionStore, create_pool, ensure_database
@@ -38,12 +39,13 @@ from services.runtime.errors import DomainError, NotAuthorised, NotFound
 from services.runtime.eventstore import EventStore
 from services.runtime.logfollower import LogFollower
 from services.runtime.logging import configure_logging, get_logger
+from services.runtime.nats_connection import tls_context, without_password
 from services.runtime.outbox import OutboxRelay
 from services.runtime.projection import Projection, ProjectionRunner, ReadModels
 from services.runtime.retry import Backoff
 from services.runtime.routes import Routes
 from services.runtime.settings import ServiceSettings
-from services.runtime.streams import check_server_version, ensure_streams
+from services.runtime.streams import check_server_version, check_streams, ensure_streams
 from services.runtime.translation import Translator
 
 log = get_logger(__name__)
@@ -130,9 +132,12 @@ class ServiceRuntime:
 
         # One NATS connection per service: FastStream's, shared by the request/reply endpoints, the relay
         # and the tracked consumers.
+        tls = tls_context(s.nats_tls_ca_file, s.nats_tls_cert_file, s.nats_tls_key_file)
         self.broker = NatsBroker(
             s.nats_url,
             name=f"sendcase-{svc.name}",
+            inbox_prefix=inbox_prefix(svc.name),  # the only inboxes its NATS user may read
+            security=NatsSecurity(ssl_context=tls) if tls is not None else None,
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
             graceful_timeout=10.0,
@@ -140,16 +145,19 @@ class ServiceRuntime:
         )
         self.nc = await self.broker.connect()
         version = self.nc.connected_server_version
-        check_server_version(version.major, version.minor, s.nats_url)
+        check_server_version(version.major, version.minor, without_password(s.nats_url))
         js = self.nc.jetstream()
-        await ensure_streams(
-            js,
-            s.subject_prefix,
-            s.events_stream,
-            s.dead_letter_stream,
-            duplicate_window_seconds=s.duplicate_window_seconds,
-            replicas=s.stream_replicas,
-        )
+        if s.manage_streams:
+            await ensure_streams(
+                js,
+                s.subject_prefix,
+                s.events_stream,
+                s.dead_letter_stream,
+                duplicate_window_seconds=s.duplicate_window_seconds,
+                replicas=s.stream_replicas,
+            )
+        else:  # production: an operator creates the streams; refuse to start unless they are right
+            await check_streams(js, s.subject_prefix, s.events_stream, s.dead_letter_stream)
 
         self.relay = OutboxRelay(
             svc.name,
@@ -198,7 +206,7 @@ class ServiceRuntime:
         for worker in svc.workers:
             self._spawn(worker.name, functools.partial(worker.run, self))
         self._spawn("command-receipts", self._forget_old_command_ids)
-        log.info("service.started", pid=os.getpid(), database=s.database_name, nats=s.nats_url)
+        log.info("service.started", pid=os.getpid(), database=s.database_name, nats=without_password(s.nats_url))
 
     async def _forget_old_command_ids(self) -> None:
         """Purge command receipts older than the kept period, hourly (any replica may: it is idempotent)."""

@@ -24,7 +24,12 @@ class ServiceSettings(BaseSettings):
     # names one outright.
     postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     database_url: str | None = None
-    nats_url: str = "nats://127.0.0.1:4222"
+    nats_url: str = "nats://127.0.0.1:4222"  # in production tls://<user>:<password>@<host>:4222
+    # TLS to NATS (PEM files): the CA of the servers' certificates (else the system's), and this service's own
+    # certificate and key where the server verifies clients (`verify: true`, as in infra/production).
+    nats_tls_ca_file: str | None = None
+    nats_tls_cert_file: str | None = None
+    nats_tls_key_file: str | None = None
     subject_prefix: str = DEFAULT_PREFIX
     create_database: bool = True  # create the service's database if missing (off where the DBA does it)
 
@@ -35,6 +40,9 @@ class ServiceSettings(BaseSettings):
     poll_seconds: float = Field(default=1.0, gt=0)  # outbox and projections poll this often besides NOTIFY
     duplicate_window_seconds: int = Field(default=7 * 24 * 3600, ge=120)  # JetStream dedupe window
     stream_replicas: int = Field(default=1, ge=1, le=5)  # 3 on a three-node NATS cluster
+    # Create the streams, or update them, at start. Off in production, where an operator creates them and
+    # services may not (their NATS users lack STREAM.CREATE/UPDATE): the service then only checks them.
+    manage_streams: bool = True
 
     consumer_batch_size: int = Field(default=100, ge=1)
     consumer_max_attempts: int = Field(default=5, ge=1)  # then the message goes to the dead-letter subject

@@ -3,13 +3,23 @@
 Retention is not time-limited: the events stream is the replayable record of every cross-service fact.
 The duplicate window is long (a week by default), so that a relay that was down for days and re-publishes
 is still deduplicated by Nats-Msg-Id; the relay also resumes from the stream's last id for its service.
+
+Both streams deny message deletes and purges (`deny_delete`, `deny_purge`): nobody, whatever their NATS
+permissions, can remove an event or a dead letter through the JetStream API. A stream created without them
+gets them when a service next starts (NATS allows adding them by an update; it refuses to take them away
+again). They do not stop the stream itself being deleted: in production only the NATS permissions do that
+(infra/production/sendcase-users.conf).
+
+Where an operator creates the streams (`manage_streams` off, as in production), a service only checks them
+and refuses to start when one is missing or not as it should be.
 """
 
 from __future__ import annotations
 
+import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from contracts.subjects import all_dead_letters, all_events
 
@@ -30,6 +40,36 @@ def check_server_version(major: int, minor: int, url: str) -> None:
         )
 
 
+class StreamsNotReady(RuntimeError):
+    """The streams are missing or not as sendcase needs them, and this service may not fix them."""
+
+
+def stream_configs(
+    prefix: str,
+    events_stream: str,
+    dead_letter_stream: str,
+    *,
+    duplicate_window_seconds: int,
+    replicas: int = 1,
+) -> list[StreamConfig]:
+    """The two streams as sendcase needs them."""
+    return [
+        StreamConfig(
+            name=name,
+            subjects=[subject],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.OLD,
+            max_age=0,  # never expire: the audit record
+            duplicate_window=float(duplicate_window_seconds),
+            num_replicas=replicas,
+            deny_delete=True,  # no message can be deleted from it
+            deny_purge=True,  # nor the stream purged
+        )
+        for name, subject in ((events_stream, all_events(prefix)), (dead_letter_stream, all_dead_letters(prefix)))
+    ]
+
+
 async def ensure_streams(
     js: JetStreamContext,
     prefix: str,
@@ -39,20 +79,45 @@ async def ensure_streams(
     duplicate_window_seconds: int,
     replicas: int = 1,
 ) -> None:
-    for name, subject in ((events_stream, all_events(prefix)), (dead_letter_stream, all_dead_letters(prefix))):
-        config = StreamConfig(
-            name=name,
-            subjects=[subject],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            discard=DiscardPolicy.OLD,
-            max_age=0,  # never expire: the audit record
-            duplicate_window=float(duplicate_window_seconds),
-            num_replicas=replicas,
-        )
+    """Create the streams, or update them to sendcase's settings (adding the deny flags an older one lacks)."""
+    for config in stream_configs(
+        prefix, events_stream, dead_letter_stream, duplicate_window_seconds=duplicate_window_seconds, replicas=replicas
+    ):
         try:
-            await js.stream_info(name)
+            await js.stream_info(config.name or "")
         except NotFoundError:
             await js.add_stream(config)
         else:
             await js.update_stream(config)
+
+
+async def check_streams(js: JetStreamContext, prefix: str, events_stream: str, dead_letter_stream: str) -> None:
+    """Check, without changing anything, that both streams exist with their subjects and deny flags.
+
+    For a service that may not create or update streams (`manage_streams` off): it reads each stream's
+    information (STREAM.INFO) and nothing else, and raises StreamsNotReady naming every problem found.
+    """
+    problems: list[str] = []
+    for name, subject in ((events_stream, all_events(prefix)), (dead_letter_stream, all_dead_letters(prefix))):
+        try:
+            info = await js.stream_info(name)
+        except NotFoundError:
+            problems.append(f"the stream {name} does not exist")
+            continue
+        except (APIError, nats.errors.Error, TimeoutError) as e:
+            problems.append(f"the stream {name} cannot be read ({type(e).__name__}: {e}; are the permissions right?)")
+            continue
+        config = info.config
+        if list(config.subjects or []) != [subject]:
+            problems.append(f"the stream {name} takes subjects {config.subjects}, not [{subject!r}]")
+        if not config.deny_delete:
+            problems.append(f"the stream {name} allows message deletes (deny_delete is off)")
+        if not config.deny_purge:
+            problems.append(f"the stream {name} can be purged (deny_purge is off)")
+    if problems:
+        raise StreamsNotReady(
+            "sendcase's streams are not ready, and this service does not manage them (SENDCASE_MANAGE_STREAMS is "
+            "false): "
+            + "; ".join(problems)
+            + ". An operator creates or fixes them: see docs/operations.md, 'NATS in production'."
+        )

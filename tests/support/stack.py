@@ -34,7 +34,11 @@ async def running_service(
 ) -> AsyncIterator[ServiceRuntime]:
     await ensure_database(settings.database_url or "")
     runtime = ServiceRuntime(bootstrap(settings, clock or SystemClock()))
-    await runtime.start()
+    try:
+        await runtime.start()
+    except BaseException:  # a service that refused to start closes what it had opened
+        await runtime.stop()
+        raise
     try:
         yield runtime
     finally:
