@@ -221,6 +221,51 @@ def create_streams(ctx: typer.Context, home: HomeOption = None) -> None:
 
 
 @app.command()
+def recover(
+    ctx: typer.Context,
+    service: str,
+    report_dir: Annotated[
+        Path,
+        typer.Option(
+            "--report-dir",
+            file_okay=False,
+            help="Where to write the list of facts lost with the restore (it holds personal data).",
+        ),
+    ] = Path("."),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be done; change nothing.")] = False,
+) -> None:
+    """After restoring a service's database from a backup, with every replica of the service stopped: report
+    the facts lost with the restore, move new ids past the stream, let the relay resume and the consumers replay
+    (docs/operations.md, "Backup and restore"). Uses the service's settings, as `serve` does."""
+    import nats.errors
+
+    from infra.cli.common import as_json, fail
+    from infra.stack.catalogue import bootstrap_for
+    from services.runtime.clock import SystemClock
+    from services.runtime.recovery import RecoveryRefused, recover_service
+    from services.runtime.settings import load_settings
+
+    try:
+        bootstrap = bootstrap_for(service)
+    except KeyError as e:
+        fail(str(e.args[0]))
+    settings = load_settings(service)
+    try:
+        found = asyncio.run(
+            recover_service(bootstrap, settings, SystemClock(), report_dir=report_dir.resolve(), dry_run=dry_run)
+        )
+    except RecoveryRefused as e:
+        fail(f"sendcase recover: {e}", code=1)
+    except (OSError, nats.errors.Error) as e:
+        fail(f"sendcase recover: cannot reach PostgreSQL or NATS for {service} ({type(e).__name__}: {e})")
+    if session(ctx).json:
+        typer.echo(as_json(found.summary()))
+    else:
+        for line in found.lines():
+            typer.echo(line)
+
+
+@app.command()
 def status(ctx: typer.Context, home: HomeOption = None) -> None:
     """Is each server and service up? Exits non-zero when anything is down."""
     from infra.stack.status import check

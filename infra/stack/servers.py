@@ -118,17 +118,23 @@ def stop_pid(
         os.kill(pid, signal.SIGKILL)
 
 
+def postgres_bin() -> Path:
+    """The pgserver wheel's PostgreSQL 16 programs: the server the embedded stack runs, and its clients
+    (pg_dump, pg_restore, psql, pg_basebackup) of the same version, for backups (docs/operations.md)."""
+    with warnings.catch_warnings():  # pgserver looks up a runtime dir we do not use
+        warnings.simplefilter("ignore")
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
 class EmbeddedPostgres:
     """PostgreSQL 16 from the pgserver wheel's binaries, listening on 127.0.0.1 only, trust auth."""
 
     SYSTEM_USER = "pgserver"  # PostgreSQL refuses to run as root; pgserver's own convention
 
     def __init__(self, data_dir: Path, log_file: Path, port: int | None = None) -> None:
-        with warnings.catch_warnings():  # pgserver looks up a runtime dir we do not use
-            warnings.simplefilter("ignore")
-            from pgserver._commands import POSTGRES_BIN_PATH
-
-        self.bin = POSTGRES_BIN_PATH
+        self.bin = postgres_bin()
         self.data_dir = data_dir
         self.log_file = log_file
         self.port = port or 0

@@ -11,6 +11,8 @@ longer than `interrupted_after_seconds`, the worker reconciles: it asks the chan
 already there (the file exists; Notify has a message with that reference) and records what it finds; only
 if the channel has no such message is it sent, with the same key. SMTP cannot be asked, so an interrupted
 SMTP send is sent again with the same Message-ID (docs/notifications.md says so plainly).
+After a restore of the database (`sendcase recover notifications`), a notification owed again by the replay
+whose delivery the stream recorded (runtime_lost_facts) is recorded as delivered, not sent again.
 
 Failures: a transient one is retried on the same channel with backoff; a permanent one (or attempts used
 up) marks the channel unreachable and moves to the recipient's next channel; when none is left the
@@ -77,6 +79,9 @@ class DeliveryWorker:
         self.backoff = Backoff.of(settings.delivery_backoff_seconds)
         self.actor = Actor.service("notifications")
         self.sends = 0  # calls to a channel's send, for tests and the benchmark
+        # Deliveries the stream recorded and the database lost with a restore (read on start): such a message,
+        # owed again by the consumers' replay, is recorded as delivered, never sent twice.
+        self.delivered_before_restore: dict[tuple[UUID, str], str] = {}
 
     def _ctx(self, notification_id: UUID) -> CommandContext:
         return CommandContext(actor=self.actor, now=self.clock.now(), correlation_id=notification_id)
@@ -97,6 +102,7 @@ class DeliveryWorker:
         )
 
     async def deliver_forever(self, pool: asyncpg.Pool) -> None:
+        self.delivered_before_restore = await queries.delivered_before_restore(pool)
         await self.reconcile_interrupted(pool, at_start=True)
         receipts_due = 0.0
         loop = asyncio.get_running_loop()
@@ -131,6 +137,11 @@ class DeliveryWorker:
             n = await self._call(notification_id, self.app.start_sending, notification_id, channel)
         except (RecordConflictError, DomainError):
             return False  # not due (yet, or any more), or another worker started it first
+        known = self.delivered_before_restore.get((n.id, channel))
+        if known is not None:
+            how = f"delivered before the database was restored from a backup ({known} on the stream): not sent again"
+            await self._record(n.id, channel, Outcome(reference=known, delivered=True, how=how), how)
+            return True
         await self._send(n, channel, message_for(n, channel), after_interruption=False)
         return True
 

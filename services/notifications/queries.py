@@ -14,7 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from contracts.envelope import Actor
-from contracts.notifications import UNDELIVERED, CountsView, NotificationView
+from contracts.notifications import UNDELIVERED, CountsView, NotificationDelivered, NotificationView
 from services.notifications.domain.rules import check_may_read, own_school_only, school_scope
 from services.notifications.projections import TABLE
 from services.runtime.projection import ReadModels
@@ -153,3 +153,18 @@ async def awaiting_receipt(pool: asyncpg.Pool, provider_channels: list[str], lim
         limit,
     )
     return [r["notification_id"] for r in rows]
+
+
+async def delivered_before_restore(pool: asyncpg.Pool) -> dict[tuple[UUID, str], str]:
+    """(notification id, channel) -> the stream's message id, for each delivery the stream recorded but the
+    database lost with a restore (services/runtime/recovery.py keeps them in runtime_lost_facts)."""
+    async with pool.acquire() as conn:
+        if not await conn.fetchval("SELECT to_regclass('runtime_lost_facts') IS NOT NULL"):
+            return {}
+        found = await conn.fetch(
+            """SELECT message_id, event->'payload'->>'notification_id' AS notification_id,
+                      event->'payload'->>'channel' AS channel
+               FROM runtime_lost_facts WHERE type = $1""",
+            NotificationDelivered.TYPE,
+        )
+    return {(UUID(r["notification_id"]), r["channel"]): r["message_id"] for r in found}

@@ -10,6 +10,9 @@
   leads to another attempt, never to a silent drop.
 - A message that is not a sendcase event envelope at all goes to the dead-letter subject at once.
 - A process that dies mid-message gets the message back after `ack_wait`.
+- A message whose position is already recorded is acknowledged without running the reaction at all, so a
+  consumer can be made to replay the whole stream (after a database restore: services/runtime/recovery.py)
+  and re-apply only the effects its database lost.
 """
 
 from __future__ import annotations
@@ -73,8 +76,13 @@ class EventSourcedReaction:
         app = self.store.app
 
         def work() -> None:
+            tracking = Tracking(envelope.producer, envelope.sequence)
+            # Handled before (a redelivery, or the replay after a restore: `sendcase recover`): skipped without
+            # deciding again, so a fact that the state has since moved past cannot fail or act a second time.
+            if app.is_tracked(tracking):
+                raise AlreadyProcessed(tracking)
             aggregates = self.react(app, envelope)
-            app.save_tracked(Tracking(envelope.producer, envelope.sequence), *aggregates)
+            app.save_tracked(tracking, *aggregates)
 
         try:
             await self.store.call(ctx, work)

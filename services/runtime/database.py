@@ -34,7 +34,7 @@ async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 1
 
 POSITIONS_DDL = """
 CREATE TABLE IF NOT EXISTS runtime_positions (
-    follower    text PRIMARY KEY,   -- 'relay' or 'projection:<name>'
+    follower    text PRIMARY KEY,   -- 'relay', 'projection:<name>' or 'recovery' (outbox.RECOVERED)
     position    bigint NOT NULL,    -- last notification id of this service's log fully handled
     updated_at  timestamptz NOT NULL DEFAULT now()
 )

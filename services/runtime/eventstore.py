@@ -121,11 +121,12 @@ class SendcaseApplication(Application):
         try:
             self.events.put(processing.events, tracking=tracking)
         except IntegrityError as e:
-            if self._tracking_exists(tracking):
+            if self.is_tracked(tracking):
                 raise AlreadyProcessed(tracking) from e
             raise  # a real conflict (e.g. a concurrent writer): the caller retries
 
-    def _tracking_exists(self, tracking: Tracking) -> bool:
+    def is_tracked(self, tracking: Tracking) -> bool:
+        """Was the message at this position (producer, sequence) handled already?"""
         recorder: Any = self.recorder
         datastore = getattr(recorder, "datastore", None)
         table = getattr(recorder, "tracking_table_name", None)

@@ -6,6 +6,13 @@ has got only after every publish up to that point was acknowledged. A crash anyw
 nothing (it resumes from the recorded position) and duplicates nothing downstream (the re-publish is
 deduplicated). Before resuming, it also reads the last id its service has in the stream, so even a relay
 that was down for longer than the duplicate window does not publish twice.
+
+It refuses to start when the stream holds a later id of its service than the event store has: the database
+was restored from a backup (or reset) while the stream was kept, and new events would take ids that are on
+the stream already (JetStream would drop them as duplicates). `sendcase recover <service>`
+(services/runtime/recovery.py) reports the facts lost with the restore, moves the id sequence past the
+stream's head and records that head as a known gap (runtime_positions, follower `recovery`); the relay then
+accepts a stream ahead up to that recorded point, and no further.
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ log = get_logger(__name__)
 RELAY_RETRY = Backoff.doubling(1.0, 30.0)  # a publish that failed (NATS down): try again after
 
 RELAY = "relay"
+# The stream's head for this service as `sendcase recover` found it: the ids up to it that the database does
+# not have are known to be lost with a restore (and were reported), so the relay may resume after them.
+RECOVERED = "recovery"
 
 
 def message_id(service: str, notification_id: int) -> str:
@@ -66,13 +76,18 @@ class OutboxRelay:
         recorded = await self.positions.get(RELAY)
         in_stream = await self.last_published_in_stream()
         stored = await self.follower.store.call(None, self.follower.store.app.max_notification_id)
-        if in_stream > stored:
-            # The stream has ids this event store never wrote: its database was replaced or reset while
-            # the stream was kept. Resuming after the stream's id would silently skip new events.
+        recovered = await self.positions.get(RECOVERED)
+        if in_stream > max(stored, recovered):
+            # The stream has ids this event store does not have: its database was restored from a backup or
+            # reset while the stream was kept. New events would reuse those ids (and be dropped as duplicates),
+            # so nothing is published until an operator has run the recovery, which records how far the
+            # stream was ahead (a later gap is refused again).
+            known = f" (the recovery recorded {self.service}:{recovered})" if recovered else ""
             raise StreamAheadOfEventStore(
                 f"the {self.stream} stream already holds {self.service}:{in_stream}, but the {self.service} "
-                f"event store has only {stored} events: was its database reset? Restore the database, or "
-                f"give this deployment its own subject prefix, before the relay publishes again."
+                f"event store's last id is {stored}{known}: was its database reset or restored from a backup? "
+                f"Stop the service and run `sendcase recover {self.service}` (docs/operations.md, Backup and "
+                f"restore), or give this deployment its own subject prefix, before the relay publishes again."
             )
         if in_stream > recorded:
             log.info("relay.resume_from_stream", recorded=recorded, stream=in_stream)

@@ -168,21 +168,7 @@ class ServiceRuntime:
             prefix=s.subject_prefix,
             stream=s.events_stream,
         )
-        for reaction in svc.reactions:
-            self.consumers.append(
-                TrackedConsumer(
-                    f"{svc.name}-{reaction.name}",
-                    js,
-                    EventSourcedReaction(svc.store, svc.clock, reaction.react),
-                    stream=s.events_stream,
-                    prefix=s.subject_prefix,
-                    filter_subjects=[event_subject(s.subject_prefix, t) for t in reaction.event_types],
-                    max_attempts=s.consumer_max_attempts,
-                    backoff_seconds=s.consumer_backoff_seconds,
-                    ack_wait_seconds=s.consumer_ack_wait_seconds,
-                    batch_size=s.consumer_batch_size,
-                )
-            )
+        self.consumers = tracked_consumers(svc, js)
         for projection in svc.projections:
             runner = ProjectionRunner(projection, self._follower(), self.pool, positions)
             await runner.setup()
@@ -306,6 +292,27 @@ class ServiceRuntime:
             await self.pool.close()
         self.service.store.close()
         log.info("service.stopped")
+
+
+def tracked_consumers(service: ServiceDefinition, js: Any) -> list[TrackedConsumer]:
+    """The service's durable consumers, one per reaction, named <service>-<reaction> (also used by
+    `sendcase recover`, which makes them replay the stream after a restore)."""
+    s = service.settings
+    return [
+        TrackedConsumer(
+            f"{service.name}-{reaction.name}",
+            js,
+            EventSourcedReaction(service.store, service.clock, reaction.react),
+            stream=s.events_stream,
+            prefix=s.subject_prefix,
+            filter_subjects=[event_subject(s.subject_prefix, t) for t in reaction.event_types],
+            max_attempts=s.consumer_max_attempts,
+            backoff_seconds=s.consumer_backoff_seconds,
+            ack_wait_seconds=s.consumer_ack_wait_seconds,
+            batch_size=s.consumer_batch_size,
+        )
+        for reaction in service.reactions
+    ]
 
 
 async def cancel_until_done(tasks: Sequence[asyncio.Task]) -> None:

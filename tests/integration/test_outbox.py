@@ -11,7 +11,7 @@ from services.runtime.clock import FixedClock
 from services.runtime.context import CommandContext
 from services.runtime.database import PositionStore, create_pool, ensure_database
 from services.runtime.logfollower import LogFollower
-from services.runtime.outbox import RELAY, OutboxRelay, StreamAheadOfEventStore
+from services.runtime.outbox import RECOVERED, RELAY, OutboxRelay, StreamAheadOfEventStore
 from services.runtime.streams import ensure_streams
 from tests.conftest import SCHOOL_DAY, TODAY
 from tests.support.factories import add_kwargs, add_to_sen_support, senco
@@ -168,6 +168,27 @@ async def test_relay_refuses_to_skip_events_when_the_stream_is_ahead_of_its_data
     try:
         with pytest.raises(StreamAheadOfEventStore, match="was its database reset"):
             await relay.resume_position()
+    finally:
+        relay.follower.store.app.max_notification_id = real_max
+
+
+async def test_a_recorded_recovery_lets_the_relay_resume_after_the_known_gap_and_no_further(parts) -> None:
+    # the register's database restored from a backup taken at id 2, the stream holding register:2..6;
+    # `sendcase recover` recorded the stream's head (6) as a known gap
+    _settings, positions, new_relay, add_pupils = parts
+    await add_pupils(1, 3)
+    await run_until(new_relay(), 6)
+    relay = new_relay()
+    real_max = relay.follower.store.app.max_notification_id
+    relay.follower.store.app.max_notification_id = lambda: 2
+    try:
+        await positions.set(RECOVERED, 4)  # a recovery that knew of less than the stream holds: refused
+        with pytest.raises(StreamAheadOfEventStore, match="the recovery recorded register:4"):
+            await relay.resume_position()
+        await positions.set(RECOVERED, 6)
+        await positions.set(RELAY, 2)
+        assert await relay.resume_position() == 6
+        assert await positions.get(RELAY) == 6
     finally:
         relay.follower.store.app.max_notification_id = real_max
 
