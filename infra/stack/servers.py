@@ -225,34 +225,38 @@ class EmbeddedPostgres:
         return bool(pid) and pid_alive(pid) and self._is_postgres(pid or 0) and self._in_data_dir(pid or 0) is not False
 
     def _note(self, line: str) -> None:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "a") as log:
             log.write(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S.%f} UTC sendcase: {line}\n")
 
-    def _stale_postmaster(self) -> None:
+    def _is_postmaster(self, pid: int) -> bool:
+        return Path((arguments(pid) or [""])[0]).name == "postgres"  # a child's reads "postgres: ..."
+
+    def free_data_dir(self) -> None:
         """Make the data directory free to start on, after a postmaster that was killed or left running.
 
-        A postmaster still running here from a killed `sendcase up` is stopped (it removes its own lock). One
-        that was killed leaves postmaster.pid behind, and its children (backends, checkpointer, ...) see it
-        gone and exit within a moment, letting go of the shared memory; they are waited for (and killed
-        after a while). Then the lock is removed, but only when no live PostgreSQL holds it: its pid is gone,
-        a zombie, or now another program's. A live PostgreSQL's lock is never touched.
+        A postmaster still running here from a killed `sendcase up` is stopped (cleanly: it removes its own
+        lock). One that was killed leaves postmaster.pid behind, and its children (backends, checkpointer,
+        ...), which see it gone and exit within a moment, letting go of the shared memory; they are waited
+        for, and killed after ORPHANS_GRACE_SECONDS. Then the lock is removed, but only when no live
+        PostgreSQL of this data directory holds it: its pid is gone, a zombie, or now another program's (or
+        another cluster's). A live PostgreSQL's lock is never touched, nor a process we cannot look at.
         """
         pid_file = self.data_dir / "postmaster.pid"
-        if not pid_file.exists():
-            return
         owner = self._lock_owner()
-        if owner and self._owns_lock(owner):
-            postmaster = Path((arguments(owner) or [""])[0]).name == "postgres"  # a child's reads "postgres: ..."
-            if not (postmaster and self._in_data_dir(owner)):
-                return  # a live PostgreSQL holds it, not a postmaster of ours to stop: leave it (postgres says so)
-            self._note(f"stopping PostgreSQL pid {owner} left running on {self.data_dir}")
-            stop_pid(owner, signal.SIGINT)  # "fast" shutdown: it removes postmaster.pid itself
-        orphans = self.processes()
-        if orphans:
+        if owner and self._owns_lock(owner) and not (self._is_postmaster(owner) and self._in_data_dir(owner)):
+            return  # a live PostgreSQL holds it, not a postmaster of ours to stop: leave it (postgres says so)
+        for pid in self.processes():
+            if self._is_postmaster(pid):
+                self._note(f"stopping PostgreSQL pid {pid} left running on {self.data_dir}")
+                stop_pid(pid, signal.SIGINT)  # "fast" shutdown: it removes postmaster.pid itself
+        if orphans := self.processes():
             left = wait_gone(orphans, self.ORPHANS_GRACE_SECONDS)
             for pid in left:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+            if left:
+                self._note(f"killed {left}, left running on {self.data_dir} by a postmaster that died")
             if wait_gone(left, 10):
                 raise RuntimeError(f"old PostgreSQL processes {left} on {self.data_dir} would not stop")
         if pid_file.exists():
@@ -286,7 +290,7 @@ class EmbeddedPostgres:
             )
             if init.returncode != 0:
                 raise RuntimeError(f"initdb failed in {self.data_dir}: {init.stderr.strip() or init.stdout.strip()}")
-        self._stale_postmaster()
+        self.free_data_dir()
         if not (same_port and self.port):
             self.port = free_port(self.port or None)
         with open(self.log_file, "ab") as log:  # the server process has its own copy

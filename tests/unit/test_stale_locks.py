@@ -58,7 +58,7 @@ def gone_pid() -> int:
 
 def test_the_lock_of_a_postmaster_that_is_gone_is_removed(pg: EmbeddedPostgres) -> None:
     pid_file = lock(pg, gone_pid())
-    pg._stale_postmaster()
+    pg.free_data_dir()
     assert not pid_file.exists()
     assert "removed a stale postmaster.pid" in pg.log_file.read_text()
 
@@ -66,7 +66,7 @@ def test_the_lock_of_a_postmaster_that_is_gone_is_removed(pg: EmbeddedPostgres) 
 def test_the_lock_is_removed_when_its_pid_is_now_another_program(pg: EmbeddedPostgres, running) -> None:
     stranger = stand_in(running, "python-worker", cwd=pg.data_dir)
     pid_file = lock(pg, stranger)
-    pg._stale_postmaster()
+    pg.free_data_dir()
     assert not pid_file.exists()
     assert pid_alive(stranger), "a stranger is never signalled"
 
@@ -78,7 +78,7 @@ def test_the_lock_is_removed_when_its_pid_is_a_postgres_of_another_data_dir(
     other.mkdir()
     theirs = stand_in(running, "postgres: checkpointer ", cwd=other)
     pid_file = lock(pg, theirs)
-    pg._stale_postmaster()
+    pg.free_data_dir()
     assert not pid_file.exists()
     assert pid_alive(theirs), "another cluster's process is never signalled"
 
@@ -91,7 +91,7 @@ def test_the_lock_of_a_zombie_postmaster_is_removed(pg: EmbeddedPostgres, runnin
     time.sleep(0.3)  # dead, not reaped: its pid still exists
     pid_file = lock(pg, zombie.pid)
     try:
-        pg._stale_postmaster()
+        pg.free_data_dir()
         assert not pid_file.exists()
     finally:
         zombie.wait()
@@ -100,7 +100,7 @@ def test_the_lock_of_a_zombie_postmaster_is_removed(pg: EmbeddedPostgres, runnin
 def test_a_live_postgres_child_of_this_data_dir_keeps_its_lock(pg: EmbeddedPostgres, running) -> None:
     child = stand_in(running, "postgres: checkpointer ", cwd=pg.data_dir)
     pid_file = lock(pg, child)
-    pg._stale_postmaster()
+    pg.free_data_dir()
     assert pid_file.exists()
     assert pid_alive(child)
 
@@ -108,7 +108,7 @@ def test_a_live_postgres_child_of_this_data_dir_keeps_its_lock(pg: EmbeddedPostg
 def test_a_postmaster_left_running_on_this_data_dir_is_stopped_not_robbed(pg: EmbeddedPostgres, running) -> None:
     leftover = stand_in(running, "/somewhere/bin/postgres", "-D", str(pg.data_dir), cwd=pg.data_dir)
     pid_file = lock(pg, leftover)
-    pg._stale_postmaster()
+    pg.free_data_dir()
     assert not pid_alive(leftover)  # stopped with SIGINT, as `sendcase up` did before
     assert not pid_file.exists()
     assert f"stopping PostgreSQL pid {leftover}" in pg.log_file.read_text()
@@ -121,7 +121,7 @@ def test_a_killed_postmasters_children_are_waited_for_then_killed_before_the_loc
     bystander = stand_in(running, "postgres: checkpointer ", cwd=tmp_path)  # another cluster's
     pid_file = lock(pg, gone_pid())
     assert sorted(pg.processes()) == sorted(orphans)
-    pg._stale_postmaster()
+    pg.free_data_dir()
     assert not pid_file.exists()
     assert not any(pid_alive(pid) for pid in orphans)
     assert pid_alive(bystander)
@@ -133,3 +133,11 @@ def test_nats_finds_only_servers_on_its_own_store(tmp_path: Path, running) -> No
     stand_in(running, "/x/nats-server", "-js", "-sd", str(tmp_path / "nats2"))
     stand_in(running, "/x/other", "-sd", str(tmp_path / "nats"))
     assert js.processes() == [ours]
+
+
+def test_processes_left_on_the_data_dir_without_a_lock_are_cleared_too(pg: EmbeddedPostgres, running) -> None:
+    leftover = stand_in(running, "/somewhere/bin/postgres", "-D", str(pg.data_dir), cwd=pg.data_dir)
+    orphan = stand_in(running, "postgres: background writer ", cwd=pg.data_dir)
+    pg.free_data_dir()
+    assert not pid_alive(leftover) and not pid_alive(orphan)
+    assert pg.processes() == []
