@@ -163,15 +163,21 @@ def up(
 
 @app.command()
 def down(ctx: typer.Context, home: HomeOption = None) -> None:
-    """Stop the stack that `sendcase up` started (from another terminal)."""
+    """Stop the stack that `sendcase up` started (from another terminal), servers it restarted included."""
     from infra.stack.servers import StackState, pid_alive, sendcase_home, stop_pid
+    from infra.stack.supervisor import stop_leftovers
 
-    state = StackState.load(sendcase_home(_home(ctx, home)))
-    if state is None or not pid_alive(state.supervisor_pid):
-        typer.echo("sendcase is not running.")
-        raise typer.Exit(0)
-    stop_pid(state.supervisor_pid, signal.SIGTERM, timeout=90, expect=("sendcase", "infra.cli"))
-    typer.echo("sendcase stopped.")
+    where = sendcase_home(_home(ctx, home))
+    state = StackState.load(where)
+    running = state is not None and pid_alive(state.supervisor_pid)
+    if state is not None and running:
+        # it stops the services, then NATS, then PostgreSQL: the ones running now, restarted or not
+        stop_pid(state.supervisor_pid, signal.SIGTERM, timeout=90, expect=("sendcase", "infra.cli"))
+        state = StackState.load(where) or state  # with the pids of anything it restarted meanwhile
+    left = stop_leftovers(where, state) if state is not None else []
+    if left:
+        typer.echo(f"stopped what was left running without `sendcase up`: {'; '.join(left)}")
+    typer.echo("sendcase stopped." if running or left else "sendcase is not running.")
 
 
 @app.command()

@@ -8,6 +8,7 @@ what a newcomer runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -19,6 +20,8 @@ import sysconfig
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,9 @@ def sendcase_home(explicit: str | os.PathLike[str] | None = None) -> Path:
 def free_port(preferred: int | None = None) -> int:
     for candidate in ([preferred] if preferred else []) + [0]:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            # as the servers bind: a port whose last server was just killed still has connections in
+            # TIME_WAIT, which would refuse a plain bind (and send the server to another port)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", candidate))
             except OSError:
@@ -91,11 +97,38 @@ def stop_process(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeo
 
 
 def command_line(pid: int) -> str:
+    return " ".join(arguments(pid))
+
+
+def arguments(pid: int) -> list[str]:
+    """A process's command line, one argument an item ([] when it is gone or cannot be read)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
+            return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
     except OSError:
-        return ""
+        return []
+
+
+def working_folder(pid: int) -> Path | None:
+    """Where a process runs (its cwd); None when it is gone or we may not look."""
+    try:
+        return Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return None
+
+
+def all_pids() -> list[int]:
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+
+
+def wait_gone(pids: list[int], timeout: float) -> list[int]:
+    """Wait until none of these processes runs (zombies count as gone); the ones still running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [pid for pid in pids if pid_alive(pid)]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.1)
 
 
 def stop_pid(
@@ -132,6 +165,7 @@ class EmbeddedPostgres:
     """PostgreSQL 16 from the pgserver wheel's binaries, listening on 127.0.0.1 only, trust auth."""
 
     SYSTEM_USER = "pgserver"  # PostgreSQL refuses to run as root; pgserver's own convention
+    ORPHANS_GRACE_SECONDS = 10.0  # for a killed postmaster's children to see it gone and exit, before SIGKILL
 
     def __init__(self, data_dir: Path, log_file: Path, port: int | None = None) -> None:
         self.bin = postgres_bin()
@@ -166,18 +200,82 @@ class EmbeddedPostgres:
         for path in [self.data_dir, *self.data_dir.rglob("*")]:
             os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
 
-    def _stale_postmaster(self) -> None:
-        """A postmaster left running by a killed `sendcase up`: stop it before starting our own."""
-        pid_file = self.data_dir / "postmaster.pid"
-        if not pid_file.exists():
-            return
-        try:
-            pid = int(pid_file.read_text().splitlines()[0])
-        except (ValueError, IndexError):
-            return
-        stop_pid(pid, signal.SIGINT, expect="postgres")
+    @staticmethod
+    def _is_postgres(pid: int) -> bool:
+        """Whether a process is a PostgreSQL server process (the postmaster, or one of its children, whose
+        command lines read `postgres: checkpointer` and so on)."""
+        args = arguments(pid)
+        return bool(args) and (Path(args[0]).name == "postgres" or args[0].startswith("postgres:"))
 
-    def start(self) -> str:
+    def _in_data_dir(self, pid: int) -> bool | None:
+        """Whether a process works in this data directory (every PostgreSQL process does: the postmaster
+        moves there before it starts any child); None when we may not look."""
+        folder = working_folder(pid)
+        if folder is None:
+            return None if pid_alive(pid) else False
+        return folder == self.data_dir.resolve()
+
+    def processes(self) -> list[int]:
+        """The PostgreSQL processes running on this data directory, whoever their parent is now."""
+        return [pid for pid in all_pids() if pid_alive(pid) and self._is_postgres(pid) and self._in_data_dir(pid)]
+
+    def _lock_owner(self) -> int | None:
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _owns_lock(self, pid: int | None) -> bool:
+        """Whether the pid in postmaster.pid is a live PostgreSQL on this data directory (or one we may not
+        look at closely enough to tell: then it counts as one)."""
+        return bool(pid) and pid_alive(pid) and self._is_postgres(pid or 0) and self._in_data_dir(pid or 0) is not False
+
+    def _note(self, line: str) -> None:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "a") as log:
+            log.write(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S.%f} UTC sendcase: {line}\n")
+
+    def _is_postmaster(self, pid: int) -> bool:
+        return Path((arguments(pid) or [""])[0]).name == "postgres"  # a child's reads "postgres: ..."
+
+    def free_data_dir(self) -> None:
+        """Make the data directory free to start on, after a postmaster that was killed or left running.
+
+        A postmaster still running here from a killed `sendcase up` is stopped (cleanly: it removes its own
+        lock). One that was killed leaves postmaster.pid behind, and its children (backends, checkpointer,
+        ...), which see it gone and exit within a moment, letting go of the shared memory; they are waited
+        for, and killed after ORPHANS_GRACE_SECONDS. Then the lock is removed, but only when no live
+        PostgreSQL of this data directory holds it: its pid is gone, a zombie, or now another program's (or
+        another cluster's). A live PostgreSQL's lock is never touched, nor a process we cannot look at.
+        """
+        pid_file = self.data_dir / "postmaster.pid"
+        owner = self._lock_owner()
+        if owner and self._owns_lock(owner) and not (self._is_postmaster(owner) and self._in_data_dir(owner)):
+            return  # a live PostgreSQL holds it, not a postmaster of ours to stop: leave it (postgres says so)
+        for pid in self.processes():
+            if self._is_postmaster(pid):
+                self._note(f"stopping PostgreSQL pid {pid} left running on {self.data_dir}")
+                stop_pid(pid, signal.SIGINT)  # "fast" shutdown: it removes postmaster.pid itself
+        if orphans := self.processes():
+            left = wait_gone(orphans, self.ORPHANS_GRACE_SECONDS)
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            if left:
+                self._note(f"killed {left}, left running on {self.data_dir} by a postmaster that died")
+            if wait_gone(left, 10):
+                raise RuntimeError(f"old PostgreSQL processes {left} on {self.data_dir} would not stop")
+        if pid_file.exists():
+            owner = self._lock_owner()
+            if self._owns_lock(owner):
+                return
+            pid_file.unlink(missing_ok=True)
+            self._note(f"removed a stale postmaster.pid (pid {owner} is no PostgreSQL of {self.data_dir} now)")
+
+    def start(self, same_port: bool = False) -> str:
+        """Start PostgreSQL (again, after it died: `same_port` keeps it where its clients look)."""
+        if self.proc is not None and self.proc.poll() is None:  # poll() also reaps one that died
+            raise RuntimeError(f"PostgreSQL is running already (pid {self.proc.pid})")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._prepare_user()
         if not (self.data_dir / "PG_VERSION").exists():
@@ -198,30 +296,31 @@ class EmbeddedPostgres:
             )
             if init.returncode != 0:
                 raise RuntimeError(f"initdb failed in {self.data_dir}: {init.stderr.strip() or init.stdout.strip()}")
-        self._stale_postmaster()
-        self.port = free_port(self.port or None)
-        log = open(self.log_file, "ab")  # noqa: SIM115  # handed to the server process, which keeps it
-        self.proc = subprocess.Popen(
-            [
-                str(self.bin / "postgres"),
-                "-D",
-                str(self.data_dir),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-c",
-                "unix_socket_directories=",
-                "-c",
-                "max_connections=300",
-                "-c",
-                "fsync=on",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            user=self.run_as,
-            start_new_session=True,
-        )
+        self.free_data_dir()
+        if not (same_port and self.port):
+            self.port = free_port(self.port or None)
+        with open(self.log_file, "ab") as log:  # the server process has its own copy
+            self.proc = subprocess.Popen(
+                [
+                    str(self.bin / "postgres"),
+                    "-D",
+                    str(self.data_dir),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-c",
+                    "unix_socket_directories=",
+                    "-c",
+                    "max_connections=300",
+                    "-c",
+                    "fsync=on",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                user=self.run_as,
+                start_new_session=True,
+            )
         _wait(self._ready, 60, "PostgreSQL", self.log_file)
         return self.url
 
@@ -236,6 +335,9 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         stop_process(self.proc, signal.SIGINT)  # "fast" shutdown: clean, without waiting for clients
+        for pid in wait_gone(self.processes(), 10):  # only if the postmaster had to be killed
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 class EmbeddedNats:
@@ -270,10 +372,30 @@ class EmbeddedNats:
             raise RuntimeError(f"{found} is {version.strip() or 'of unknown version'}; sendcase needs 2.10 or newer")
         return found
 
-    def start(self) -> str:
+    def processes(self) -> list[int]:
+        """The nats-server processes keeping their JetStream store in this folder."""
+        store = ("-sd", str(self.data_dir))
+        return [
+            pid
+            for pid, args in ((pid, arguments(pid)) for pid in all_pids())
+            if args and Path(args[0]).name == "nats-server" and store in pairwise(args) and pid_alive(pid)
+        ]
+
+    def _stale_server(self) -> None:
+        """nats-server keeps no lock file, but two servers must never share a store: one left running on
+        this folder (by a killed `sendcase up`) is stopped first."""
+        for pid in self.processes():
+            stop_pid(pid, signal.SIGTERM, timeout=15)
+
+    def start(self, same_port: bool = False) -> str:
+        """Start nats-server (again, after it died: `same_port` keeps it where its clients look)."""
+        if self.proc is not None and self.proc.poll() is None:  # poll() also reaps one that died
+            raise RuntimeError(f"nats-server is running already (pid {self.proc.pid})")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port(self.port or None)
-        self.monitor_port = free_port(self.monitor_port or None)
+        self._stale_server()
+        if not (same_port and self.port and self.monitor_port):
+            self.port = free_port(self.port or None)
+            self.monitor_port = free_port(self.monitor_port or None)
         self.proc = subprocess.Popen(
             [
                 self.binary(),

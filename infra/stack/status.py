@@ -14,6 +14,13 @@ from infra.stack.catalogue import SERVICES
 from infra.stack.servers import StackState, pid_alive, sendcase_home
 
 
+def server_row(name: str, pid: int, detail: str) -> tuple[str, bool, str]:
+    """A server that answers is up if it is the process stack.json names (the one `sendcase down` stops)."""
+    if pid_alive(pid):
+        return name, True, f"{detail}, pid {pid})"
+    return name, False, f"{detail}) answers, but its pid {pid} in stack.json is not running"
+
+
 async def check(home: Path | None) -> tuple[list[tuple[str, bool, str]], bool]:
     home = sendcase_home(home)
     state = StackState.load(home)
@@ -25,14 +32,14 @@ async def check(home: Path | None) -> tuple[list[tuple[str, bool, str]], bool]:
         conn = await asyncpg.connect(state.postgres_url, timeout=3)
         version = await conn.fetchval("SHOW server_version")
         await conn.close()
-        rows.append(("postgresql", True, f"{state.postgres_url} (PostgreSQL {version})"))
+        rows.append(server_row("postgresql", state.postgres_pid, f"{state.postgres_url} (PostgreSQL {version}"))
     except (TimeoutError, OSError, asyncpg.PostgresError) as e:
         rows.append(("postgresql", False, f"{state.postgres_url}: {e}"))
     nc = None
     try:
         nc = await nats.connect(state.nats_url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False)
         await nc.jetstream().account_info()
-        rows.append(("nats", True, f"{state.nats_url} (JetStream on)"))
+        rows.append(server_row("nats", state.nats_pid, f"{state.nats_url} (JetStream on"))
     except Exception as e:
         rows.append(("nats", False, f"{state.nats_url}: {e!r}"))
         nc = None

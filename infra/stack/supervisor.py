@@ -1,25 +1,50 @@
-"""`sendcase up`: start the embedded servers and every service as its own process, keep them running,
-and stop everything in order on Ctrl-C (services first, then NATS, then PostgreSQL)."""
+"""`sendcase up`: start the embedded servers and every service as its own process, keep them all running
+(PostgreSQL and NATS included), and stop everything in order on Ctrl-C or `sendcase down` (services first,
+then NATS, then PostgreSQL).
+
+Whatever exits or is killed is reaped at once (no zombie is left holding its pid) and started again: a
+server on the same port and data folder, so the services, which reconnect by themselves, find it where
+they left it. Each restarts after a short, growing delay, at most RESTARTS_PER_MINUTE times a minute; one
+that keeps dying is left down and `sendcase status` says so. stack.json always names the processes running
+now, for `sendcase status` and `sendcase down`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
 import nats
 
 from contracts.subjects import DEFAULT_PREFIX
 from infra.stack.catalogue import SERVICES
-from infra.stack.servers import EmbeddedNats, EmbeddedPostgres, StackState, pid_alive, stop_pid, stop_process
+from infra.stack.servers import (
+    EmbeddedNats,
+    EmbeddedPostgres,
+    StackState,
+    all_pids,
+    arguments,
+    pid_alive,
+    stop_pid,
+    stop_process,
+)
 from services.runtime.database import ensure_database
+from services.runtime.retry import Backoff
 from services.runtime.settings import load_settings
 from services.runtime.streams import ensure_streams
+
+RESTARTS_PER_MINUTE = 5
+RESTART_DELAYS = Backoff.doubling(0.5, 8.0)  # before the 1st, 2nd, ... restart within a minute
 
 
 def service_env(name: str, postgres_url: str, nats_url: str, prefix: str, home: Path) -> dict[str, str]:
@@ -35,14 +60,102 @@ def service_env(name: str, postgres_url: str, nats_url: str, prefix: str, home: 
 
 
 def spawn_service(name: str, env: dict[str, str], logs: Path) -> subprocess.Popen:
-    log = open(logs / f"{name}.log", "ab")  # noqa: SIM115  # handed to the service process, which keeps it
-    return subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "serve", name],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with open(logs / f"{name}.log", "ab") as log:  # the service process has its own copy
+        return subprocess.Popen(
+            # --home names the stack on the command line, so its processes can be told apart in `ps`
+            [sys.executable, "-m", "infra.cli", "--home", env["SENDCASE_HOME"], "serve", name],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def is_service_of(pid: int, home: Path) -> bool:
+    """Whether a process is a service of the stack in this home (its command line names the home; one
+    started before it did is taken on its pid in stack.json)."""
+    args = arguments(pid)
+    if "infra.cli" not in args or "serve" not in args or not pid_alive(pid):
+        return False
+    return "--home" not in args or ("--home", str(home)) in pairwise(args)
+
+
+def service_processes(home: Path) -> list[int]:
+    """The service processes of the stack in this home."""
+    return [pid for pid in all_pids() if ("--home", str(home)) in pairwise(arguments(pid)) and is_service_of(pid, home)]
+
+
+def stop_leftovers(home: Path, state: StackState) -> list[str]:
+    """Stop whatever of this home's stack still runs without its supervisor (killed, say): the services,
+    then NATS, then PostgreSQL, each found by its pid in stack.json or by its home in /proc. What it stopped."""
+    stopped = []
+    services = {pid for pid in state.services.values() if is_service_of(pid, home)}
+    for pid in sorted(services | set(service_processes(home))):
+        if pid_alive(pid):
+            stop_pid(pid, signal.SIGTERM, timeout=20)
+            stopped.append(f"service pid {pid}")
+    for pid in EmbeddedNats(home / "nats", home / "logs" / "nats.log").processes():
+        stop_pid(pid, signal.SIGTERM, timeout=20)
+        stopped.append(f"nats-server pid {pid}")
+    pg = EmbeddedPostgres(home / "postgres", home / "logs" / "postgres.log")
+    if running := pg.processes():
+        pg.free_data_dir()  # stops a postmaster left running (cleanly), and any children it left
+        stopped.append(f"PostgreSQL pids {', '.join(map(str, running))}")
+    return stopped
+
+
+def how_it_ended(proc: subprocess.Popen) -> str:
+    code = proc.returncode
+    if code is not None and code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+@dataclass
+class Watched:
+    """One process `up` keeps running: how to start it again, and its recent restarts."""
+
+    name: str
+    log: Path
+    restart: Callable[[], subprocess.Popen]  # starts it again and gives its new process
+    proc: subprocess.Popen
+    restarts: list[float] = field(default_factory=list)  # monotonic times of its restarts
+    due: float | None = None  # when it is to be started again, once it has died
+    left_down: bool = False
+
+    def check(self, now: float, echo: Callable[[str], None]) -> bool:
+        """Look at it (poll() reaps it if it died) and start it again when its time has come; True when it
+        was started again."""
+        if self.left_down or self.proc.poll() is None:
+            return False
+        if self.due is None:
+            recent = [t for t in self.restarts if now - t < 60]
+            self.restarts = recent
+            if len(recent) >= RESTARTS_PER_MINUTE:
+                self.left_down = True
+                echo(
+                    f"  {self.name} {how_it_ended(self.proc)}: it stopped {len(recent) + 1} times in a minute; "
+                    f"leaving it down. See {self.log}"
+                )
+                return False
+            delay = RESTART_DELAYS.after(len(recent) + 1)
+            self.due = now + delay
+            echo(f"  {self.name} {how_it_ended(self.proc)}; restarting it in {delay:g}s")
+            return False
+        if now < self.due:
+            return False
+        self.due = None
+        self.restarts.append(now)
+        try:
+            self.proc = self.restart()
+        except Exception as e:  # it is tried again (within the limit) when its process is seen dead
+            echo(f"  {self.name} could not be restarted: {e}")
+            return False
+        echo(f"  {self.name} restarted, pid {self.proc.pid}")
+        return True
 
 
 async def prepare(postgres_url: str, nats_url: str, prefix: str) -> None:
@@ -70,9 +183,8 @@ def up(home: Path, prefix: str = DEFAULT_PREFIX, echo=print) -> int:
         echo(f"sendcase is already running from {home} (pid {previous.supervisor_pid}); `sendcase status` shows it.")
         return 1
     if previous:  # a previous `up` that was killed may have left servers behind
-        for pid in previous.services.values():
-            stop_pid(pid, expect="infra.cli serve")
-        stop_pid(previous.nats_pid, expect="nats-server")
+        for what in stop_leftovers(home, previous):
+            echo(f"stopped {what}, left running by a previous `sendcase up`")
     logs = home / "logs"
     logs.mkdir(exist_ok=True)
 
@@ -96,59 +208,77 @@ def up(home: Path, prefix: str = DEFAULT_PREFIX, echo=print) -> int:
         port=StackState.port_of(previous.nats_url) if previous else None,
         monitor_port=previous.nats_monitor_port if previous else None,
     )
-    processes: dict[str, subprocess.Popen] = {}
+    services: dict[str, Watched] = {}
+    servers: list[Watched] = []
+
+    def restart_server(name: str, server: EmbeddedPostgres | EmbeddedNats) -> Callable[[], subprocess.Popen]:
+        def restart() -> subprocess.Popen:
+            try:
+                server.start(same_port=True)  # on its port and data folder, where the services look for it
+            except Exception as e:
+                if server.proc is None or server.proc.poll() is not None:
+                    raise
+                echo(f"  {name} is slow to start, watched as it runs: {e}")
+            assert server.proc is not None
+            return server.proc
+
+        return restart
+
     try:
         echo(f"sendcase home: {home}")
         postgres_url = pg.start()
         echo(f"  PostgreSQL  {postgres_url}   (log {logs / 'postgres.log'})")
         nats_url = js.start()
         echo(f"  NATS        {nats_url}   JetStream in {home / 'nats'} (monitor http://127.0.0.1:{js.monitor_port})")
+        assert pg.proc is not None and js.proc is not None
+        servers = [
+            Watched("postgresql", logs / "postgres.log", restart_server("postgresql", pg), pg.proc),
+            Watched("nats", logs / "nats.log", restart_server("nats", js), js.proc),
+        ]
         asyncio.run(prepare(postgres_url, nats_url, prefix))
         for name in SERVICES:
-            processes[name] = spawn_service(name, service_env(name, postgres_url, nats_url, prefix, home), logs)
-            echo(f"  {name:<14}pid {processes[name].pid}   (log {logs / (name + '.log')})")
+            env = service_env(name, postgres_url, nats_url, prefix, home)
+            proc = spawn_service(name, env, logs)
+            services[name] = Watched(
+                name, logs / f"{name}.log", functools.partial(spawn_service, name, env, logs), proc
+            )
+            echo(f"  {name:<14}pid {proc.pid}   (log {logs / (name + '.log')})")
         state = StackState(
             supervisor_pid=os.getpid(),
             postgres_url=postgres_url,
-            postgres_pid=pg.proc.pid if pg.proc else 0,
+            postgres_pid=pg.proc.pid,
             nats_url=nats_url,
-            nats_pid=js.proc.pid if js.proc else 0,
+            nats_pid=js.proc.pid,
             nats_monitor_port=js.monitor_port,
             subject_prefix=prefix,
-            services={n: p.pid for n, p in processes.items()},
+            services={n: w.proc.pid for n, w in services.items()},
             started_at=datetime.now(UTC).isoformat(),
         )
         state.save(home)
         echo("sendcase is up. `sendcase status` checks it, `sendcase demo` shows a fact flowing. Ctrl-C stops it.")
-        restarts: dict[str, list[float]] = {n: [] for n in processes}
         while not stopping:
             time.sleep(0.5)
-            for name, proc in list(processes.items()):
-                if proc.poll() is None or stopping:
-                    continue
-                # A service died: restart it, unless it keeps dying (then leave it down and say so).
-                recent = [t for t in restarts[name] if time.monotonic() - t < 60]
-                if len(recent) >= 5:
-                    continue
-                if len(recent) == 4:
-                    echo(f"  {name} has crashed 5 times in a minute; leaving it down. See {logs / (name + '.log')}")
-                restarts[name] = [*recent, time.monotonic()]
-                echo(f"  {name} exited with code {proc.returncode}; restarting it")
-                processes[name] = spawn_service(name, service_env(name, postgres_url, nats_url, prefix, home), logs)
-                state.services[name] = processes[name].pid
-                state.save(home)
+            # the servers first; poll() in check() reaps whatever died, so no zombie keeps its pid
+            for watched in [*servers, *services.values()]:
+                if stopping:
+                    break
+                if watched.check(time.monotonic(), echo):
+                    state.postgres_pid, state.nats_pid = servers[0].proc.pid, servers[1].proc.pid
+                    state.services = {n: w.proc.pid for n, w in services.items()}
+                    state.save(home)
         echo("stopping sendcase...")
         return 0
     except Exception as e:
         echo(f"sendcase could not start: {e}")
         return 1
     finally:
-        for proc in processes.values():
+        procs = [w.proc for w in services.values()]
+        for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in processes.values():
+        for proc in procs:
             stop_process(proc, signal.SIGTERM, timeout=20)
-        js.stop()
+        js.stop()  # its current process: a restarted one is in js.proc as well
         pg.stop()
         stopped = StackState.load(home)
         if stopped is not None and stopped.supervisor_pid == os.getpid():
