@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import nats
 
 from contracts.subjects import inbox_prefix
+from services.runtime.nats_connection import nats_servers
 from services.runtime.settings import load_settings
 from services.runtime.streams import ensure_streams
 
@@ -21,7 +22,7 @@ async def create_streams(nats_url: str, prefix: str, tls: ssl.SSLContext | None 
     settings = load_settings("operator", nats_url=nats_url, subject_prefix=prefix)  # replicas, duplicate window
     user = urlsplit(nats_url.split(",")[0]).username or "operator"
     nc = await nats.connect(
-        nats_url,
+        nats_servers(nats_url),
         name="sendcase-operator",
         inbox_prefix=inbox_prefix(user),
         connect_timeout=5,

@@ -1,8 +1,8 @@
 """Sending commands and queries to sendcase over NATS and reading their typed replies.
 
-For the CLI today and the gateway tomorrow: it depends only on contracts/ and nats-py (import-linter
-keeps it so). Each reply is parsed as exactly what the message declares: `Accepted[Command.Result]`,
-`Answered[Query.Result]`, or `Rejected`.
+For the CLI today and the gateway tomorrow: it depends only on contracts/, nats-py and the standard-library
+helpers of services/runtime/nats_connection.py (import-linter keeps it so). Each reply is parsed as exactly
+what the message declares: `Accepted[Command.Result]`, `Answered[Query.Result]`, or `Rejected`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from contracts.envelope import (
     reply_type,
 )
 from contracts.subjects import command_subject, inbox_prefix, parked_events_subject, query_subject
+from services.runtime.nats_connection import nats_servers
 
 R = TypeVar("R")
 
@@ -73,7 +74,7 @@ class Client:
     async def __aenter__(self) -> Client:
         options: dict[str, Any] = {"tls": self.tls} if self.tls is not None else {}
         self.nc = await nats.connect(
-            self.nats_url,
+            nats_servers(self.nats_url),
             name="sendcase-client",
             max_reconnect_attempts=3,
             inbox_prefix=inbox_prefix(self.user),

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import nats.errors
+import nats.js.errors
 import structlog
 from eventsourcing.persistence import Tracking
 from nats.aio.msg import Msg
@@ -153,6 +154,9 @@ class TrackedConsumer:
                 await subscription.unsubscribe()
 
     async def run(self) -> None:
+        # A run after a crash lets go of the subscription the crashed one left (else it would hold the
+        # connection's drain at stop until its timeout).
+        await self.close()
         await self.setup()
         subscription = await self.js.pull_subscribe_bind(durable=self.name, stream=self.stream)
         self.subscription = subscription
@@ -164,7 +168,14 @@ class TrackedConsumer:
                 # An empty fetch: nats-py raises its own TimeoutError or, at times, asyncio's (a different
                 # class in Python 3.11). Either is "nothing yet", never a crash of the loop.
                 continue
-            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError) as e:
+            except (
+                nats.errors.ConnectionClosedError,
+                nats.errors.ConnectionReconnectingError,
+                # 503: the consumer has no leader for the moment (a NATS node of the cluster went; the others
+                # elect a new leader within seconds). The same subscription fetches from the new one.
+                nats.js.errors.ServiceUnavailableError,
+                nats.errors.NoRespondersError,
+            ) as e:
                 log.warning("consumer.fetch_failed", consumer=self.name, error=repr(e))
                 await asyncio.sleep(1.0)
                 continue

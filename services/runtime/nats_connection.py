@@ -1,5 +1,5 @@
-"""Connecting to NATS: TLS (the CA to trust and, where the server verifies clients, our certificate) and
-a URL fit to show (its password hidden).
+"""Connecting to NATS: one server or a cluster's list of them, TLS (the CA to trust and, where the server verifies
+clients, our certificate) and a URL fit to show (its password hidden).
 
 Only the standard library, so the client (the CLI, a gateway) can use it as well as the services.
 """
@@ -10,6 +10,18 @@ import re
 import ssl
 
 _PASSWORD_IN_URL = re.compile(r"(?<=://)([^:/@\s,]*):[^@\s,]*@")
+
+
+def nats_servers(url: str) -> list[str]:
+    """The servers in a NATS URL, as nats-py wants them: one, or a cluster's nodes separated by commas
+    (`tls://register:pw@nats-1:4222,tls://register:pw@nats-2:4222,tls://register:pw@nats-3:4222`). The client
+    connects to one of them and, when that node goes, to another. Name every node, each with the user and
+    password: nats-py authenticates with the URL of the node it connects to, and a node it only heard of from
+    the cluster comes without them."""
+    servers = [part for part in re.split(r"[,\s]+", url) if part]
+    if not servers:
+        raise ValueError("no NATS server URL given")
+    return servers
 
 
 def without_password(url: str) -> str:

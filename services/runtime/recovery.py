@@ -225,7 +225,7 @@ async def recover(
         conn = await asyncpg.connect(s.database_url)
     except asyncpg.InvalidCatalogNameError:
         raise RecoveryRefused(f"there is no database {s.database_name}: restore it first") from None
-    nc = await nats.connect(s.nats_url, name=f"sendcase-recover-{service.name}", max_reconnect_attempts=3)
+    nc = await nats.connect(s.nats_servers, name=f"sendcase-recover-{service.name}", max_reconnect_attempts=3)
     try:
         await _refuse_while_running(nc, s.subject_prefix, service.name)
         js = nc.jetstream()

@@ -134,7 +134,7 @@ class ServiceRuntime:
         # and the tracked consumers.
         tls = tls_context(s.nats_tls_ca_file, s.nats_tls_cert_file, s.nats_tls_key_file)
         self.broker = NatsBroker(
-            s.nats_url,
+            s.nats_servers,
             name=f"sendcase-{svc.name}",
             inbox_prefix=inbox_prefix(svc.name),  # the only inboxes its NATS user may read
             security=NatsSecurity(ssl_context=tls) if tls is not None else None,

@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from contracts.subjects import DEFAULT_PREFIX
+from services.runtime.nats_connection import nats_servers
 
 
 class ServiceSettings(BaseSettings):
@@ -24,7 +25,8 @@ class ServiceSettings(BaseSettings):
     # names one outright.
     postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     database_url: str | None = None
-    nats_url: str = "nats://127.0.0.1:4222"  # in production tls://<user>:<password>@<host>:4222
+    # in production tls://<user>:<password>@<host>:4222, or a cluster's nodes, comma-separated (nats_servers)
+    nats_url: str = "nats://127.0.0.1:4222"
     # TLS to NATS (PEM files): the CA of the servers' certificates (else the system's), and this service's own
     # certificate and key where the server verifies clients (`verify: true`, as in infra/production).
     nats_tls_ca_file: str | None = None
@@ -67,6 +69,10 @@ class ServiceSettings(BaseSettings):
         if self.database_url:
             return urlsplit(self.database_url).path.lstrip("/")
         return f"sendcase_{self.service}"
+
+    @property
+    def nats_servers(self) -> list[str]:
+        return nats_servers(self.nats_url)
 
     @property
     def events_stream(self) -> str:

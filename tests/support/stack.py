@@ -24,6 +24,7 @@ from infra.stack.scratch import (  # noqa: F401  (re-exported for the tests)
 )
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.database import ensure_database
+from services.runtime.nats_connection import nats_servers
 from services.runtime.service import Bootstrap, ServiceRuntime
 from services.runtime.settings import ServiceSettings
 
@@ -47,7 +48,7 @@ async def running_service(
 
 async def stream_messages(nats_url: str, stream: str, subject_prefix: str | None = None) -> list[Any]:
     """Every message in a stream, in order (for small test streams)."""
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_servers(nats_url))
     try:
         js = nc.jetstream()
         info = await js.stream_info(stream)

@@ -44,3 +44,16 @@ def test_delivery_defaults_to_the_file_outbox_under_the_sendcase_home(monkeypatc
     monkeypatch.setenv("SENDCASE_NOTIFICATIONS_EMAIL_VIA", "fax")
     with pytest.raises(ValidationError, match="email_via"):
         DeliverySettings()
+
+
+def test_a_nats_cluster_is_named_by_a_list_of_its_servers(monkeypatch) -> None:
+    import pytest
+
+    from services.runtime.nats_connection import nats_servers
+
+    cluster = "nats://n1:4222,nats://n2:4222, nats://n3:4222"
+    monkeypatch.setenv("SENDCASE_NATS_URL", cluster)
+    assert load_settings("register").nats_servers == ["nats://n1:4222", "nats://n2:4222", "nats://n3:4222"]
+    assert nats_servers("nats://127.0.0.1:4222") == ["nats://127.0.0.1:4222"]
+    with pytest.raises(ValueError):
+        nats_servers(" , ")
