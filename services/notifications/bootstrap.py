@@ -13,7 +13,7 @@ from services.notifications.queries import NotificationsQueries
 from services.notifications.settings import NotificationsSettings
 from services.notifications.translation import SERVICE, translate
 from services.runtime.clock import Clock
-from services.runtime.eventstore import EventStore, postgres_env
+from services.runtime.eventstore import open_store
 from services.runtime.service import ServiceDefinition, Worker
 from services.runtime.settings import ServiceSettings
 
@@ -45,10 +45,7 @@ def transports(settings: NotificationsSettings) -> dict[str, Transport]:
 
 def bootstrap(settings: ServiceSettings, clock: Clock, env: dict[str, str] | None = None) -> ServiceDefinition:
     settings = NotificationsSettings.of(settings)
-    store = EventStore(
-        Notifications(env=env if env is not None else postgres_env(settings.database_url or "")),
-        threads=settings.event_store_threads,
-    )
+    store = open_store(Notifications, settings.database_url, settings.event_store_threads, env)
     workers: list[Worker] = [DeliveryWorker(store, transports(settings), clock, settings)]
     if settings.notify_callback_port is not None:
         workers.append(NotifyCallbacks(store, clock, settings))

@@ -9,16 +9,13 @@ from services.register.projections import PupilHistoryView, RegisterViews
 from services.register.queries import RegisterQueries
 from services.register.translation import SERVICE, translate
 from services.runtime.clock import Clock
-from services.runtime.eventstore import EventStore, postgres_env
+from services.runtime.eventstore import open_store
 from services.runtime.service import ServiceDefinition
 from services.runtime.settings import ServiceSettings
 
 
 def bootstrap(settings: ServiceSettings, clock: Clock, env: dict[str, str] | None = None) -> ServiceDefinition:
-    store = EventStore(
-        Register(env=env if env is not None else postgres_env(settings.database_url or "")),
-        threads=settings.event_store_threads,
-    )
+    store = open_store(Register, settings.database_url, settings.event_store_threads, env)
     return ServiceDefinition(
         name=SERVICE,
         settings=settings,

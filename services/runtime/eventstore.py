@@ -207,3 +207,11 @@ def _run_in_context(ctx: CommandContext | None, fn: Callable[..., T], args: tupl
         return fn(*args, **kwargs)
     finally:
         reset_context(token)
+
+
+def open_store(
+    application: type[A], database_url: str | None, threads: int, env: dict[str, str] | None = None
+) -> EventStore[A]:
+    """A service's application on its PostgreSQL database (or on `env`, e.g. IN_MEMORY_ENV in tests), behind
+    the one thread pool that runs it."""
+    return EventStore(application(env=env if env is not None else postgres_env(database_url or "")), threads=threads)
