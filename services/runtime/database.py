@@ -58,12 +58,18 @@ class PositionStore:
             return await self.get(follower, c)
 
     async def set(self, follower: str, position: int, conn: asyncpg.Connection | None = None) -> None:
-        sql = """
-            INSERT INTO runtime_positions (follower, position) VALUES ($1, $2)
-            ON CONFLICT (follower) DO UPDATE SET position = EXCLUDED.position, updated_at = now()
-        """
         if conn is not None:
-            await conn.execute(sql, follower, position)
+            await set_position(conn, follower, position)
             return
         async with self.pool.acquire() as c:
-            await c.execute(sql, follower, position)
+            await set_position(c, follower, position)
+
+
+async def set_position(conn: asyncpg.Connection, follower: str, position: int) -> None:
+    """Record where a follower (the relay, a projection, a recovery point) has got to."""
+    await conn.execute(
+        """INSERT INTO runtime_positions (follower, position) VALUES ($1, $2)
+           ON CONFLICT (follower) DO UPDATE SET position = EXCLUDED.position, updated_at = now()""",
+        follower,
+        position,
+    )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -42,6 +43,12 @@ RECOVERED = "recovery"
 
 def message_id(service: str, notification_id: int) -> str:
     return f"{service}:{notification_id}"
+
+
+def published_position(msg: Any, service: str) -> int | None:
+    """The notification id a stream message was published under by `service`'s relay, or None."""
+    producer, _, number = (msg.headers or {}).get("Nats-Msg-Id", "").partition(":")
+    return int(number) if producer == service and number.isdigit() else None
 
 
 class StreamAheadOfEventStore(RuntimeError):
@@ -99,9 +106,7 @@ class OutboxRelay:
             last = await self.js.get_last_msg(self.stream, service_events(self.prefix, self.service))
         except NotFoundError:
             return 0
-        msg_id = (last.headers or {}).get("Nats-Msg-Id", "")
-        service, _, number = msg_id.partition(":")
-        return int(number) if service == self.service and number.isdigit() else 0
+        return published_position(last, self.service) or 0
 
     async def run(self) -> None:
         self.position = await self.resume_position()

@@ -49,8 +49,8 @@ from nats.js.errors import NotFoundError
 
 from contracts.subjects import ping_subject, service_events
 from services.runtime.clock import Clock
-from services.runtime.database import POSITIONS_DDL
-from services.runtime.outbox import RECOVERED, RELAY
+from services.runtime.database import POSITIONS_DDL, set_position
+from services.runtime.outbox import RECOVERED, RELAY, published_position
 from services.runtime.service import Bootstrap, ServiceDefinition, tracked_consumers
 from services.runtime.settings import ServiceSettings
 
@@ -294,10 +294,10 @@ async def recover(
                    VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT (message_id) DO NOTHING""",
                 [(f"{service.name}:{f.notification_id}", f.notification_id, f.type, json.dumps(f.event)) for f in lost],
             )
-            await _set_position(conn, RELAY, stream_head)
+            await set_position(conn, RELAY, stream_head)
             if stream_head > database_max:
                 recorded = await conn.fetchval("SELECT position FROM runtime_positions WHERE follower = $1", RECOVERED)
-                await _set_position(conn, RECOVERED, max(stream_head, recorded or 0))
+                await set_position(conn, RECOVERED, max(stream_head, recorded or 0))
             await conn.execute(
                 """INSERT INTO runtime_recoveries (stream_head, database_max, lost_count, lost_first, lost_last,
                        next_id_before, next_id_after, relay_before, relay_after, consumers_reset, report_file)
@@ -363,15 +363,6 @@ async def _next_id(conn: asyncpg.Connection, sequence: str) -> int:
     return int(row["last_value"]) + 1 if row["is_called"] else int(row["last_value"])
 
 
-async def _set_position(conn: asyncpg.Connection, follower: str, position: int) -> None:
-    await conn.execute(
-        """INSERT INTO runtime_positions (follower, position) VALUES ($1, $2)
-           ON CONFLICT (follower) DO UPDATE SET position = EXCLUDED.position, updated_at = now()""",
-        follower,
-        position,
-    )
-
-
 async def published_by(js: JetStreamContext, stream: str, subject: str, service: str) -> list[LostFact]:
     """Every message of this service on the stream, in stream order, by its `<service>:<id>` message id.
 
@@ -398,9 +389,8 @@ async def published_by(js: JetStreamContext, stream: str, subject: str, service:
             except (nats.errors.TimeoutError, TimeoutError):
                 break
             for msg in batch:
-                msg_id = (msg.headers or {}).get("Nats-Msg-Id", "")
-                producer, _, number = msg_id.partition(":")
-                if producer != service or not number.isdigit():
+                number = published_position(msg, service)
+                if number is None:
                     continue
                 try:
                     event = json.loads(msg.data)
@@ -408,7 +398,7 @@ async def published_by(js: JetStreamContext, stream: str, subject: str, service:
                     event = msg.data.decode(errors="replace")
                 found.append(
                     LostFact(
-                        notification_id=int(number),
+                        notification_id=number,
                         type=(msg.headers or {}).get("Sendcase-Type") or _type_of(event),
                         stream_sequence=msg.metadata.sequence.stream,
                         published_at=msg.metadata.timestamp,

@@ -149,13 +149,16 @@ class Routes:
         queries: Mapping[type[Query], Callable[..., Any]] | None = None,
     ) -> None:
         self.routes: list[Route] = []
+        self._plans: dict[Route, tuple[Callable[[Any, CommandContext], dict[str, Any]], Callable[[Any], Any]]] = {}
         for declared, kind in ((commands or {}, Command), (queries or {}, Query)):
             for message, function in declared.items():
                 if not issubclass(message, kind):
                     raise RouteError(f"{message.__name__} is not a {kind.__name__}")
                 route = Route(message, function)
-                _unpacker(route)  # checked now: a wrong declaration stops the service being built
-                _coercer(message)
+                # Checked now, once: a wrong declaration stops the service being built.
+                if route.kind == "command" and route.is_async:
+                    raise RouteError(f"{route.name}: a command is answered by the application (a plain method)")
+                self._plans[route] = (_unpacker(route), _coercer(message))
                 self.routes.append(route)
 
     def __iter__(self) -> Any:
@@ -175,7 +178,8 @@ class Routes:
         bound = []
         for route in self.routes:
             owner = _owner(route, (store.app, *read_sides))
-            bound.append(BoundRoute(route, _caller(route, store, owner)))
+            unpack, coerce = self._plans[route]
+            bound.append(BoundRoute(route, _caller(route, store, owner, unpack, coerce)))
         return bound
 
 
@@ -194,9 +198,15 @@ class Replayed:
     reply: str
 
 
-def _caller(route: Route, store: EventStore[Any], owner: object) -> Callable[[Any, CommandContext], Any]:
+def _caller(
+    route: Route,
+    store: EventStore[Any],
+    owner: object,
+    unpack: Callable[[Any, CommandContext], dict[str, Any]],
+    coerce: Callable[[Any], Any],
+) -> Callable[[Any, CommandContext], Any]:
     """The route's call: message and context in, its reply out (Accepted / Answered, or Replayed)."""
-    unpack, coerce, name = _unpacker(route), _coercer(route.message), route.function.__name__
+    name = route.function.__name__
     result_type: Any = route.message.Result
     if route.kind == "query":
         answered: Any = Answered[result_type]
@@ -245,9 +255,6 @@ def _caller(route: Route, store: EventStore[Any], owner: object) -> Callable[[An
             "Someone else changed this record at the same moment, several times over, so nothing was changed. "
             "Please try again."
         )
-
-    if route.is_async:
-        raise RouteError(f"{route.name}: a command is answered by the application (a plain method), not async")
 
     async def command_in_store(message: Any, ctx: CommandContext) -> Any:
         return await store.call(ctx, run_command, message, ctx)
