@@ -101,9 +101,17 @@ class SendcaseApplication(Application):
     def save_command(self, receipt: CommandReceipt, *aggregates: Any) -> None:
         """Store a command's events and its receipt in one transaction. Raises IntegrityError (a
         RecordConflictError when an aggregate moved on meanwhile) and stores nothing when either clashes."""
+        self.save_together(aggregates, receipts=[receipt])
+
+    def save_together(
+        self, aggregates: Sequence[Any], *, receipts: Sequence[CommandReceipt] = (), trackings: Sequence[Tracking] = ()
+    ) -> None:
+        """Group commit: the pending events of many aggregates (several commands', or a batch of consumed
+        messages' effects), with their command receipts and tracking records, in one transaction. All or
+        nothing: IntegrityError when any of them clashes (the caller then saves them one at a time)."""
         processing: ProcessingEvent[Any] = ProcessingEvent()
         processing.collect_events(*aggregates, *self.saved_with(aggregates))
-        self.events.put(processing.events, command_receipt=receipt)
+        self.events.put(processing.events, command_receipts=receipts, trackings=trackings)
 
     def find_receipt(self, command_id: UUID) -> str | None:
         return self.recorder.find_receipt(command_id)  # type: ignore[attr-defined]  # our recorders have it

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 from eventsourcing.popo import POPOProcessRecorder
 from eventsourcing.postgres import PostgresProcessRecorder
 from psycopg.sql import SQL, Identifier
@@ -53,11 +53,21 @@ class PostgresReceiptRecorder(PostgresProcessRecorder):
             curs.execute(statement)
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        receipt: CommandReceipt | None = kwargs.get("command_receipt")
-        if receipt is not None:
-            curs.execute(
+        """Besides the library's one `tracking`: any number of command receipts and tracking records, each
+        list written with one pipelined statement, in the transaction that stores the events (group commit:
+        several commands, or a batch of consumed messages, saved together)."""
+        receipts: Sequence[CommandReceipt] = kwargs.get("command_receipts", ())
+        if receipts:
+            curs.executemany(
                 SQL("INSERT INTO {0} (command_id, reply, recorded_at) VALUES (%s, %s, %s)").format(self._receipts()),
-                (receipt.command_id, receipt.reply, receipt.recorded_at),
+                [(r.command_id, r.reply, r.recorded_at) for r in receipts],
+            )
+        trackings: Sequence[Tracking] = kwargs.get("trackings", ())
+        if trackings:
+            self._check_has_multi_row_tracking_table(curs)
+            curs.executemany(
+                self.insert_tracking_statement,
+                [{"application_name": t.application_name, "notification_id": t.notification_id} for t in trackings],
             )
         super()._insert_events(curs, stored_events, **kwargs)
 
@@ -82,15 +92,20 @@ class InMemoryReceiptRecorder(POPOProcessRecorder):
 
     def _assert_uniqueness(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         super()._assert_uniqueness(stored_events, **kwargs)
-        receipt: CommandReceipt | None = kwargs.get("command_receipt")
-        if receipt is not None and receipt.command_id in self._receipts:
-            raise IntegrityError(f"command {receipt.command_id} was already recorded")
+        receipts: Sequence[CommandReceipt] = kwargs.get("command_receipts", ())
+        ids = [r.command_id for r in receipts]
+        if len(set(ids)) < len(ids) or any(i in self._receipts for i in ids):
+            raise IntegrityError("a command in this save was already recorded")
+        for t in kwargs.get("trackings", ()):
+            if self.has_tracking_id(t.application_name, t.notification_id):
+                raise IntegrityError(f"{t.application_name}#{t.notification_id} was already tracked")
 
     def _update_table(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         ids = super()._update_table(stored_events, **kwargs)
-        receipt: CommandReceipt | None = kwargs.get("command_receipt")
-        if receipt is not None:
+        for receipt in kwargs.get("command_receipts", ()):
             self._receipts[receipt.command_id] = receipt
+        for t in kwargs.get("trackings", ()):
+            self._insert_tracking(t)
         return ids
 
     def find_receipt(self, command_id: UUID) -> str | None:
