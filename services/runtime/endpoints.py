@@ -38,10 +38,11 @@ from contracts.envelope import (
 )
 from contracts.subjects import command_subject, query_subject
 from services.runtime.clock import Clock
+from services.runtime.commands import Replayed
 from services.runtime.context import CommandContext
 from services.runtime.errors import Conflict, DomainError, NotAuthorised, NotFound
 from services.runtime.logging import get_logger
-from services.runtime.routes import BoundRoute, Replayed
+from services.runtime.routes import BoundRoute
 
 log = get_logger(__name__)
 
@@ -192,14 +193,15 @@ def _handler(bound: BoundRoute, clock: Clock) -> Callable[..., Any]:
     return handle
 
 
-def router_for(service: str, prefix: str, routes: list[BoundRoute], clock: Clock) -> NatsRouter:
+def router_for(service: str, prefix: str, routes: list[BoundRoute], clock: Clock, in_flight: int = 128) -> NatsRouter:
     """One router per service: a subscriber per command and query, in the service's queue group (so
-    replicas share the load), every request guarded."""
+    replicas share the load), every request guarded, up to `in_flight` requests per subject handled at
+    once (commands then meet in the service's CommandBatcher and are saved together)."""
     router = NatsRouter(middlewares=[RequestGuard])
     for bound in routes:
         message = bound.route.message
         subject = (command_subject if issubclass(message, Command) else query_subject)(prefix, message.SUBJECT)
-        router.subscriber(subject, queue=service, title=f"{message.SUBJECT}", decoder=bounded_json)(
-            _handler(bound, clock)
-        )
+        router.subscriber(
+            subject, queue=service, title=f"{message.SUBJECT}", decoder=bounded_json, max_workers=in_flight
+        )(_handler(bound, clock))
     return router

@@ -10,16 +10,17 @@ redelivered event is detected by the primary key whatever order messages arrive 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import Application, ProcessingEvent, Repository
 from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
@@ -65,6 +66,48 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
+# While a batch of commands runs (services/runtime/commands.py), the aggregates its commands changed, as they
+# now are (their events collected for the batch's one save), so a later command in the batch that loads
+# one carries on from there instead of from what is stored.
+_batch_cache: contextvars.ContextVar[dict[Any, Any] | None] = contextvars.ContextVar(
+    "sendcase_batch_cache", default=None
+)
+
+
+@contextlib.contextmanager
+def batch_cache(enabled: bool = True) -> Iterator[dict[Any, Any]]:
+    cache: dict[Any, Any] = {}
+    token = _batch_cache.set(cache if enabled else None)
+    try:
+        yield cache
+    finally:
+        _batch_cache.reset(token)
+
+
+class BatchRepository(Repository):
+    """The library's repository, which first looks in the running batch's cache (latest version only)."""
+
+    def get(self, aggregate_id: Any, *, version: int | None = None, **kwargs: Any) -> Any:
+        cache = _batch_cache.get()
+        if cache is not None and version is None:
+            found = cache.get(aggregate_id)
+            if found is not None:
+                return found
+        return super().get(aggregate_id, version=version, **kwargs)
+
+
+def stamp_events(aggregates: Sequence[Any], ctx: CommandContext) -> list[Any]:
+    """Collect the aggregates' pending events, each stamped now with this context's metadata (so that saved
+    later with other commands' events, in another context, each keeps its own actor and correlation)."""
+    meta = ctx.metadata()
+    processing: ProcessingEvent[Any] = ProcessingEvent()
+    processing.collect_events(*aggregates)
+    for event in processing.events:
+        if "meta" not in vars(event):
+            object.__setattr__(event, "meta", meta)
+    return list(processing.events)
+
+
 class SendcaseApplication(Application):
     """Base of every service's application. Subclasses set `name` (it names the tables)."""
 
@@ -73,6 +116,9 @@ class SendcaseApplication(Application):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
+
+    def construct_repository(self) -> Repository:
+        return BatchRepository(event_store=self.events, snapshot_store=self.snapshots)
 
     def construct_mapper(self) -> Mapper:
         return StampingMapper(transcoder=self.construct_transcoder())
@@ -111,10 +157,21 @@ class SendcaseApplication(Application):
         nothing: IntegrityError when any of them clashes (the caller then saves them one at a time)."""
         processing: ProcessingEvent[Any] = ProcessingEvent()
         processing.collect_events(*aggregates, *self.saved_with(aggregates))
-        self.events.put(processing.events, command_receipts=receipts, trackings=trackings)
+        self.put_events(processing.events, receipts=receipts, trackings=trackings)
+
+    def put_events(
+        self, events: Sequence[Any], *, receipts: Sequence[CommandReceipt] = (), trackings: Sequence[Tracking] = ()
+    ) -> None:
+        """Store events already collected (and stamped: stamp_events) with receipts and tracking records, in
+        one transaction; IntegrityError and nothing stored when any of them clashes."""
+        self.events.put(events, command_receipts=receipts, trackings=trackings)
 
     def find_receipt(self, command_id: UUID) -> str | None:
-        return self.recorder.find_receipt(command_id)  # type: ignore[attr-defined]  # our recorders have it
+        return self.find_receipts([command_id]).get(command_id)
+
+    def find_receipts(self, command_ids: Sequence[UUID]) -> dict[UUID, str]:
+        """The first replies of those of these commands already done, in one query."""
+        return self.recorder.find_receipts(command_ids)  # type: ignore[attr-defined]  # our recorders have it
 
     def purge_receipts(self, before: datetime) -> int:
         return self.recorder.purge_receipts(before)  # type: ignore[attr-defined]  # our recorders have it

@@ -71,11 +71,13 @@ class PostgresReceiptRecorder(PostgresProcessRecorder):
             )
         super()._insert_events(curs, stored_events, **kwargs)
 
-    def find_receipt(self, command_id: UUID) -> str | None:
+    def find_receipts(self, command_ids: Sequence[UUID]) -> dict[UUID, str]:
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(SQL("SELECT reply FROM {0} WHERE command_id = %s").format(self._receipts()), (command_id,))
-            row = curs.fetchone()
-        return None if row is None else row["reply"]
+            curs.execute(
+                SQL("SELECT command_id, reply FROM {0} WHERE command_id = ANY(%s)").format(self._receipts()),
+                (list(command_ids),),
+            )
+            return {row["command_id"]: row["reply"] for row in curs.fetchall()}
 
     def purge_receipts(self, before: datetime) -> int:
         with self.datastore.transaction(commit=True) as curs:
@@ -108,10 +110,9 @@ class InMemoryReceiptRecorder(POPOProcessRecorder):
             self._insert_tracking(t)
         return ids
 
-    def find_receipt(self, command_id: UUID) -> str | None:
+    def find_receipts(self, command_ids: Sequence[UUID]) -> dict[UUID, str]:
         with self._database_lock:
-            found = self._receipts.get(command_id)
-        return None if found is None else found.reply
+            return {i: self._receipts[i].reply for i in command_ids if i in self._receipts}
 
     def purge_receipts(self, before: datetime) -> int:
         with self._database_lock:

@@ -33,6 +33,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from contracts.envelope import Accepted, Answered, Command, Query
 from services.runtime.clock import today_in_england
+from services.runtime.commands import CommandBatcher, Replayed
 from services.runtime.context import CommandContext, reset_context, set_context
 from services.runtime.errors import Conflict
 from services.runtime.eventstore import EventStore
@@ -172,14 +173,18 @@ class Routes:
 
         return [BoundRoute(route, nothing) for route in self.routes]
 
-    def bind(self, store: EventStore[Any], *read_sides: object) -> list[BoundRoute]:
-        """Bind each route to the service's application (sync methods, run in the store's threads) or to the
-        read side object that defines it (async methods, awaited)."""
+    def bind(
+        self, store: EventStore[Any], *read_sides: object, batcher: CommandBatcher | None = None
+    ) -> list[BoundRoute]:
+        """Bind each route to the service's application (commands: sync methods, batched through one
+        CommandBatcher into the store's thread; services/runtime/commands.py) or to the read side object
+        that defines it (async methods, awaited)."""
+        batcher = batcher or CommandBatcher(store)
         bound = []
         for route in self.routes:
             owner = _owner(route, (store.app, *read_sides))
             unpack, coerce = self._plans[route]
-            bound.append(BoundRoute(route, _caller(route, store, owner, unpack, coerce)))
+            bound.append(BoundRoute(route, _caller(route, store, batcher, owner, unpack, coerce)))
         return bound
 
 
@@ -191,16 +196,10 @@ def _owner(route: Route, candidates: tuple[object, ...]) -> object:
     raise RouteError(f"{route.name} is defined on none of {', '.join(type(c).__name__ for c in candidates)}")
 
 
-@dataclass(frozen=True)
-class Replayed:
-    """A command sent again with the id of one already done: its first reply, as sent."""
-
-    reply: str
-
-
 def _caller(
     route: Route,
     store: EventStore[Any],
+    batcher: CommandBatcher,
     owner: object,
     unpack: Callable[[Any, CommandContext], dict[str, Any]],
     coerce: Callable[[Any], Any],
@@ -231,8 +230,9 @@ def _caller(
     accepted: Any = Accepted[result_type]
 
     def run_command(message: Any, ctx: CommandContext) -> Any:
-        """In the store's thread: the command once, its events and receipt saved together (see receipts.py).
-        A save that clashes with another writer is tried again from a fresh load, a bounded number of times."""
+        """In the store's thread, alone: the command once, its events and receipt saved together (see
+        receipts.py). A save that clashes with another writer is tried again from a fresh load, a bounded
+        number of times. (A group whose save clashed comes here, one command at a time.)"""
         app = store.app
         if ctx.command_id is not None and (first := app.find_receipt(ctx.command_id)) is not None:
             return Replayed(first)
@@ -256,7 +256,12 @@ def _caller(
             "Please try again."
         )
 
-    async def command_in_store(message: Any, ctx: CommandContext) -> Any:
-        return await store.call(ctx, run_command, message, ctx)
+    async def command_batched(message: Any, ctx: CommandContext) -> Any:
+        return await batcher.submit(
+            ctx,
+            execute=lambda: coerce(getattr(owner, name)(**unpack(message, ctx))),
+            reply_for=lambda result: accepted(result=result, correlation_id=ctx.correlation_id),
+            run_alone=lambda: run_command(message, ctx),
+        )
 
-    return command_in_store
+    return command_batched

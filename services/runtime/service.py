@@ -32,6 +32,7 @@ from contracts.envelope import (
 )
 from contracts.subjects import event_subject, inbox_prefix, parked_events_subject, ping_subject
 from services.runtime.clock import Clock, SystemClock
+from services.runtime.commands import CommandBatcher
 from services.runtime.consumer import EventSourcedReaction, TrackedConsumer
 from services.runtime.database import PositionStore, create_pool, ensure_database
 from services.runtime.endpoints import bounded_json, rejection_for, router_for
@@ -103,6 +104,7 @@ class ServiceRuntime:
         self.tasks: list[asyncio.Task] = []
         self.followers: list[LogFollower] = []
         self.relay: OutboxRelay | None = None
+        self.commands = CommandBatcher(service.store, max_batch=service.settings.command_batch_max)
         self.consumers: list[TrackedConsumer] = []
         self.projections: list[ProjectionRunner] = []
         self.pool: asyncpg.Pool | None = None
@@ -178,8 +180,9 @@ class ServiceRuntime:
         for consumer in self.consumers:
             await consumer.setup()
 
-        bound = svc.routes.bind(svc.store, *([self.read_side] if self.read_side is not None else []))
-        router = router_for(svc.name, s.subject_prefix, bound, svc.clock)
+        read_sides = [self.read_side] if self.read_side is not None else []
+        bound = svc.routes.bind(svc.store, *read_sides, batcher=self.commands)
+        router = router_for(svc.name, s.subject_prefix, bound, svc.clock, in_flight=s.requests_in_flight)
         self._add_ping(router)
         self.broker.include_router(router)
         await self.broker.start()

@@ -52,6 +52,10 @@ class ServiceSettings(BaseSettings):
     consumer_ack_wait_seconds: float = Field(default=30.0, gt=0)  # redelivery after a crash mid-message
 
     event_store_threads: int = Field(default=8, ge=1)
+    # Requests one replica handles at once per subject (each awaits its reply), and the most commands
+    # saved in one transaction (group commit: services/runtime/commands.py).
+    requests_in_flight: int = Field(default=128, ge=1, le=10_000)
+    command_batch_max: int = Field(default=256, ge=1, le=10_000)
     # How long a command's id (its idempotency key) and first reply are kept: a command sent again with the
     # same id within this time is not done again (docs/operations.md).
     command_ids_kept_days: float = Field(default=30, gt=0)

@@ -1,0 +1,216 @@
+"""Commands handled concurrently, applied in order, written with group commit.
+
+Many commands arrive at once (a school's whole class moved on the first day of term, a caseworker team
+at work). Each endpoint hands its command to the service's one CommandBatcher and awaits its own reply.
+The batcher takes every command waiting (up to `max_batch`) and, in one call to the event store's
+thread:
+
+1. looks up the receipts of all their command ids in one query: a command already done gets its first
+   reply again and is not run (receipts.py);
+2. runs the commands one after another, in the order they arrived, each in its own command context (its
+   events are stamped with its own actor, correlation and causation as they are collected). An aggregate
+   one command changed is handed, as it now is, to a later command in the batch that loads it (a batch
+   cache in front of the repository), so two commands on one pupil apply in order and see each other;
+3. saves every command's events and receipts in one transaction (group commit: one table lock, one
+   fsync for the batch), then answers each command for itself.
+
+What can go wrong stays one command's business:
+- a command that is refused (a broken rule) or fails gets its own rejection; what the batch did before it
+  is saved first and the batch cache is emptied (the refused command may have half-changed an aggregate
+  it was handed), so the commands after it start from what is stored;
+- when the group's save clashes (another replica wrote one of the aggregates meanwhile, or a duplicate
+  command id), nothing of the group is stored and each of its commands is run again on its own, from a
+  fresh load, with the single-command path's conflict retry (routes.py);
+- the same command id twice in one batch: the second waits for the first's save and gets its reply.
+
+Across replicas, optimistic concurrency (a version clash is an IntegrityError) and that retry keep
+commands right; within a process, the batcher keeps them in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from services.runtime.context import CommandContext, reset_context, set_context
+from services.runtime.eventstore import EventStore, batch_cache, stamp_events
+from services.runtime.logging import get_logger
+from services.runtime.receipts import CommandReceipt, collecting_saves
+
+log = get_logger(__name__)
+
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """A command sent again with the id of one already done: its first reply, as sent."""
+
+    reply: str
+
+
+@dataclass
+class PendingCommand:
+    """One command waiting for its batch: how to run it, and where its reply goes."""
+
+    execute: Callable[[], Any]  # runs the command's function with its arguments; returns the coerced result
+    reply_for: Callable[[Any], Any]  # result -> the Accepted reply
+    run_alone: Callable[[], Any]  # the single-command path (fresh load, own transaction, conflict retry)
+    ctx: CommandContext
+    future: asyncio.Future[Any] = field(repr=False)
+    outcome: Any = None  # the reply (or Replayed), or the exception to raise
+    failed: bool = False
+
+
+@dataclass
+class _Done:
+    command: PendingCommand
+    events: list[Any]
+    receipt: CommandReceipt | None
+    reply: Any
+    changed: list[Any]
+
+
+class CommandBatcher:
+    """The service's commands, taken in batches by one task and applied in the event store's thread."""
+
+    def __init__(self, store: EventStore[Any], max_batch: int = MAX_BATCH) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self._waiting: list[PendingCommand] = []
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0  # counted for the benchmark and the tests
+        self.commands = 0
+        self.clashes = 0  # groups whose save clashed and were done again one command at a time
+
+    async def submit(
+        self,
+        ctx: CommandContext,
+        execute: Callable[[], Any],
+        reply_for: Callable[[Any], Any],
+        run_alone: Callable[[], Any],
+    ) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append(PendingCommand(execute, reply_for, run_alone, ctx, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain(), name=f"{self.store.app.name}-commands")
+        return await future
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+            try:
+                await self.store.call(None, self._apply, batch)
+            except BaseException as e:  # the store itself failed (e.g. closed at shutdown): tell everyone
+                for command in batch:
+                    if not command.future.done() and command.outcome is None:
+                        command.outcome, command.failed = e, True
+                if isinstance(e, asyncio.CancelledError):
+                    _answer(batch)
+                    raise
+            _answer(batch)
+            self.batches += 1
+            self.commands += len(batch)
+
+    def _apply(self, batch: list[PendingCommand]) -> None:
+        """In the store's thread: the batch, in order, saved together (see the module's docstring)."""
+        app = self.store.app
+        ids = [c.ctx.command_id for c in batch if c.ctx.command_id is not None]
+        done_before = app.find_receipts(ids) if ids else {}
+        group: list[_Done] = []
+        in_group: set[UUID] = set()
+        with batch_cache() as cache:
+            for command in batch:
+                command_id = command.ctx.command_id
+                if command_id is not None and command_id in in_group:
+                    self._save(group, cache)  # the same command twice at once: the first is saved first
+                    in_group.clear()
+                    done_before.update(app.find_receipts([command_id]))
+                if command_id is not None and command_id in done_before:
+                    command.outcome = Replayed(done_before[command_id])
+                    continue
+                try:
+                    done = self._run(command)
+                except BaseException as e:
+                    command.outcome, command.failed = e, True
+                    self._save(group, cache)  # what came before it stands
+                    cache.clear()  # it may have half-changed an aggregate it was handed
+                    in_group.clear()
+                    continue
+                group.append(done)
+                if command_id is not None:
+                    in_group.add(command_id)
+                for aggregate in done.changed:
+                    cache[aggregate.id] = aggregate
+            self._save(group, cache)
+
+    def _run(self, command: PendingCommand) -> _Done:
+        token = set_context(command.ctx)
+        try:
+            app = self.store.app
+            with collecting_saves() as changed:
+                result = command.execute()
+            changed = [*changed, *app.saved_with(changed)]
+            events = stamp_events(changed, command.ctx)
+            reply = command.reply_for(result)
+        finally:
+            reset_context(token)
+        receipt = None
+        if command.ctx.command_id is not None:
+            receipt = CommandReceipt(command.ctx.command_id, reply.model_dump_json(), command.ctx.now)
+        return _Done(command, events, receipt, reply, changed)
+
+    def _save(self, group: list[_Done], cache: dict[Any, Any]) -> None:
+        """One transaction for the group; on a clash, each of its commands again on its own."""
+        if not group:
+            return
+        app = self.store.app
+        try:
+            app.put_events(
+                [e for done in group for e in done.events],
+                receipts=[done.receipt for done in group if done.receipt is not None],
+            )
+        except IntegrityError:
+            log.info("commands.group_conflict", commands=len(group), then="each alone")
+            self.clashes += 1
+            cache.clear()
+            with _outside_batch_cache():
+                for done in group:
+                    try:
+                        done.command.outcome = _in_context(done.command.ctx, done.command.run_alone)
+                    except BaseException as e:
+                        done.command.outcome, done.command.failed = e, True
+        else:
+            for done in group:
+                done.command.outcome = done.reply
+        group.clear()
+
+
+def _in_context(ctx: CommandContext, fn: Callable[[], Any]) -> Any:
+    token = set_context(ctx)
+    try:
+        return fn()
+    finally:
+        reset_context(token)
+
+
+@contextlib.contextmanager
+def _outside_batch_cache() -> Iterator[None]:
+    with batch_cache(enabled=False):
+        yield
+
+
+def _answer(batch: list[PendingCommand]) -> None:
+    for command in batch:
+        if command.future.done():
+            continue
+        if command.failed:
+            command.future.set_exception(command.outcome)
+        else:
+            command.future.set_result(command.outcome)
