@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -81,10 +82,12 @@ def server_pids(root: Path) -> dict[str, list[int]]:
 def command(serial: int) -> bytes:
     add = AddToSenSupport(
         school_urn="123456",
-        pupil=PupilIdentity(upn=upn(serial), given_name="Sam", family_name=f"Taylor{serial}", date_of_birth="2017-03-14"),
+        pupil=PupilIdentity(
+            upn=upn(serial), given_name="Sam", family_name=f"Taylor{serial}", date_of_birth=date(2017, 3, 14)
+        ),
         primary_need=NeedType.SLCN,
         secondary_need=None,
-        effective_date="2026-11-20",
+        effective_date=date(2026, 11, 20),
         reason="Little progress after two APDR cycles of speech and language work.",
     )
     return CommandEnvelope[AddToSenSupport](command=add, actor=senco()).model_dump_json().encode()

@@ -94,9 +94,7 @@ async def test_killing_the_register_at_200_commands_a_second_loses_and_duplicate
     register = await asyncpg.connect(sandbox.database_url("register"))
     notifications = await asyncpg.connect(sandbox.database_url("notifications"))
     try:
-        rows = await register.fetch(
-            "SELECT originator_id, count(*) AS n FROM register_events GROUP BY originator_id"
-        )
+        rows = await register.fetch("SELECT originator_id, count(*) AS n FROM register_events GROUP BY originator_id")
         per_pupil = {r["originator_id"]: r["n"] for r in rows}
         for serial in range(count):
             assert per_pupil.get(Pupil.create_id(upn(serial))) == 2, serial  # enrolled and added: once
