@@ -70,8 +70,10 @@ class Figure:
 
     @property
     def passed(self) -> bool | None:
-        if self.goal.kind == "info" or math.isnan(self.value):
+        if self.goal.kind == "info":
             return None
+        if math.isnan(self.value):
+            return False  # not measured: a goal not shown to be met
         if self.goal.kind == "min":
             return self.value >= self.goal.value
         if self.goal.kind == "max":
