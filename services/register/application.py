@@ -7,6 +7,7 @@ anything is saved, so a refused command stores nothing. Who is acting (`actor`) 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -29,6 +30,11 @@ class Register(SendcaseApplication):
 
     # --------------------------------------------------------------------------------------------------
     # Loading
+
+    def loaded_by(self, commands: Sequence[Any]) -> list[Any]:
+        """The pupils a batch of commands will load: each names one by its UPN (or its pupil's)."""
+        upns = (getattr(c, "upn", None) or getattr(getattr(c, "pupil", None), "upn", None) for c in commands)
+        return [Pupil.create_id(u) for u in upns if isinstance(u, str)]
 
     def pupil(self, upn: str) -> Pupil:
         try:

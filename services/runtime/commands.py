@@ -39,7 +39,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from services.runtime.context import CommandContext, reset_context, set_context
-from services.runtime.eventstore import EventStore, batch_cache, stamp_events
+from services.runtime.eventstore import ABSENT, EventStore, batch_cache, stamp_events
 from services.runtime.logging import get_logger
 from services.runtime.receipts import CommandReceipt, collecting_saves
 
@@ -59,6 +59,7 @@ class Replayed:
 class PendingCommand:
     """One command waiting for its batch: how to run it, and where its reply goes."""
 
+    message: Any  # the command
     execute: Callable[[], Any]  # runs the command's function with its arguments; returns the coerced result
     reply_for: Callable[[Any], Any]  # result -> the Accepted reply
     run_alone: Callable[[], Any]  # the single-command path (fresh load, own transaction, conflict retry)
@@ -91,13 +92,14 @@ class CommandBatcher:
 
     async def submit(
         self,
+        message: Any,
         ctx: CommandContext,
         execute: Callable[[], Any],
         reply_for: Callable[[Any], Any],
         run_alone: Callable[[], Any],
     ) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.append(PendingCommand(execute, reply_for, run_alone, ctx, future))
+        self._waiting.append(PendingCommand(message, execute, reply_for, run_alone, ctx, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain(), name=f"{self.store.app.name}-commands")
         return await future
@@ -126,6 +128,10 @@ class CommandBatcher:
         group: list[_Done] = []
         in_group: set[UUID] = set()
         with batch_cache() as cache:
+            wanted = app.loaded_by([c.message for c in batch])
+            if len(wanted) > 1:  # the aggregates the batch will load, in one query (none found: none stored)
+                found = app.get_many(wanted)
+                cache.update({aggregate_id: found.get(aggregate_id, ABSENT) for aggregate_id in wanted})
             for command in batch:
                 command_id = command.ctx.command_id
                 if command_id is not None and command_id in in_group:

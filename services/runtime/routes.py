@@ -258,6 +258,7 @@ def _caller(
 
     async def command_batched(message: Any, ctx: CommandContext) -> Any:
         return await batcher.submit(
+            message,
             ctx,
             execute=lambda: coerce(getattr(owner, name)(**unpack(message, ctx))),
             reply_for=lambda result: accepted(result=result, correlation_id=ctx.correlation_id),

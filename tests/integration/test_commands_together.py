@@ -162,3 +162,24 @@ async def test_a_group_whose_save_clashes_with_another_replica_is_done_again_one
     finally:
         other_replica.close()
         store.close()
+
+
+async def test_a_batch_loads_its_pupils_in_one_query_as_they_are_stored(sandbox: Sandbox) -> None:
+    url = sandbox.database_url("many")
+    await ensure_database(url)
+    app = Register(env=postgres_env(url))
+    try:
+        for serial in (1, 2):
+            as_actor(senco(), SCHOOL_DAY, app.add_to_sen_support, **add_kwargs(add_to_sen_support(serial)))
+        as_actor(senco(), SCHOOL_DAY, app.change_needs, **change_needs(2, NeedType.ASD).model_dump())
+        commands = [change_needs(1, NeedType.MLD), add_to_sen_support(2), add_to_sen_support(3)]
+        wanted = app.loaded_by(commands)
+        assert wanted == [Pupil.create_id(upn(n)) for n in (1, 2, 3)]
+        found = app.get_many(wanted)
+        assert set(found) == {Pupil.create_id(upn(1)), Pupil.create_id(upn(2))}  # pupil 3 is not stored yet
+        for pupil_id, pupil in found.items():
+            one_by_one = app.repository.get(pupil_id)
+            assert (pupil.version, vars(pupil)) == (one_by_one.version, vars(one_by_one))
+        assert found[Pupil.create_id(upn(2))].primary_need == NeedType.ASD
+    finally:
+        app.close()
