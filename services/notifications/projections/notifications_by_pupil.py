@@ -5,6 +5,7 @@ queries.py (and by the delivery worker to find what is due; it then decides on t
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -100,10 +101,11 @@ class NotificationsByPupil:
             row["history"] = [*row["history"], step]
             written[nid] = row
         if written:
-            values = [
-                tuple(json.dumps(row[name]) if name in JSON_COLUMNS else row[name] for name, _ in COLUMNS)
-                for row in written.values()
-            ]
+            values = []
+            for row in written.values():
+                row["unreachable_channels"] = json.dumps(row["unreachable_channels"])
+                row["history"] = json.dumps(row["history"])
+                values.append(row_values(row))
             await conn.execute(UPSERT_ROWS, *as_columns(values, len(COLUMNS)))
 
 
@@ -168,6 +170,7 @@ COLUMNS = (
     ("log_position", "bigint"),
 )
 JSON_COLUMNS = {"unreachable_channels", "history"}
+row_values = operator.itemgetter(*(name for name, _ in COLUMNS))
 SELECT_ROWS = f"SELECT {', '.join(name for name, _ in COLUMNS)} FROM {TABLE} WHERE notification_id = ANY($1::uuid[])"
 
 

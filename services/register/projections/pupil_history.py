@@ -13,7 +13,7 @@ from uuid import UUID
 
 import asyncpg
 
-from contracts.identifiers import SenStatus
+from contracts.identifiers import NeedType, SenStatus
 from contracts.register import PupilStatusChange
 from services.register.domain.pupil import Pupil
 from services.runtime.aggregate import event_metadata
@@ -105,25 +105,48 @@ def effective_date(event: Any) -> date | None:
     return next((value for value in found if isinstance(value, date)), None)
 
 
-def status_row(event: Any, status_before: SenStatus | None) -> PupilStatusChange | None:
-    """The line an event adds to the pupil's status history (None: it changes neither status nor needs)."""
+STATUS_LINE = (
+    "recorded_at",
+    "effective_date",
+    "status",
+    "primary_need",
+    "secondary_need",
+    "reason",
+    "evidence_reference",
+    "by_user",
+    "by_role",
+    "by_organisation",
+)
+
+
+def status_line(event: Any, status_before: str | None) -> tuple[Any, ...] | None:
+    """The line an event adds to the pupil's status history, as stored (the fields of STATUS_LINE, enums as
+    their codes), or None: it changes neither status nor needs."""
     changed = status_change(event)
     if changed is None:
         return None
     status, what = changed
     actor = event_metadata(event)["actor"]
-    return PupilStatusChange(
-        recorded_at=event.timestamp,
-        effective_date=effective_date(event) or today_in_england(event.timestamp),
-        status=status or status_before or SenStatus.SEN_SUPPORT,  # needs changed: the status stays
-        primary_need=getattr(event, "primary_need", None) or None,
-        secondary_need=getattr(event, "secondary_need", None) or None,
-        reason=getattr(event, "reason", None) or what,
-        evidence_reference=getattr(event, "evidence_reference", None),
-        by_user=actor["user_id"],
-        by_role=actor["role"],
-        by_organisation=actor["organisation"],
+    primary = getattr(event, "primary_need", None)
+    secondary = getattr(event, "secondary_need", None)
+    return (
+        event.timestamp,
+        effective_date(event) or today_in_england(event.timestamp),
+        SenStatus(status or status_before or SenStatus.SEN_SUPPORT).value,  # needs changed: the status stays
+        NeedType(primary).value if primary else None,
+        NeedType(secondary).value if secondary else None,
+        getattr(event, "reason", None) or what,
+        getattr(event, "evidence_reference", None),
+        actor["user_id"],
+        actor["role"],
+        actor["organisation"],
     )
+
+
+def status_row(event: Any, status_before: SenStatus | None) -> PupilStatusChange | None:
+    """The line an event adds to the pupil's status history (None: it changes neither status nor needs)."""
+    line = status_line(event, status_before)
+    return None if line is None else PupilStatusChange(**dict(zip(STATUS_LINE, line, strict=True)))
 
 
 def status_history_of(events: Iterable[Any]) -> list[PupilStatusChange]:
@@ -228,26 +251,11 @@ class PupilHistoryView:
             )
             if status_change.handles(event):
                 before = latest.get(pid)
-                row = status_row(event, SenStatus(before[1]) if before else None)
-                assert row is not None
-                statuses.append(
-                    (
-                        pid,
-                        position,
-                        row.recorded_at,
-                        row.effective_date,
-                        row.status.value,
-                        row.primary_need.value if row.primary_need else None,
-                        row.secondary_need.value if row.secondary_need else None,
-                        row.reason,
-                        row.evidence_reference,
-                        row.by_user,
-                        row.by_role,
-                        row.by_organisation,
-                    )
-                )
+                line = status_line(event, before[1] if before else None)
+                assert line is not None
+                statuses.append((pid, position, *line))
                 if before is None or position > before[0]:
-                    latest[pid] = (position, row.status.value)
+                    latest[pid] = (position, line[2])
         if moved:
             await conn.execute(UPSERT_SCHOOLS, list(moved), list(moved.values()))
         if history:

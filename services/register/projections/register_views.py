@@ -6,6 +6,7 @@ change took effect, so the register can be read back exactly as it stood on any 
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -207,7 +208,7 @@ class RegisterViews:
                     )
                 )
         if written:
-            pupils = [tuple(row[name] for name, _ in PUPIL_COLUMNS) for row in written.values()]
+            pupils = [pupil_values(row) for row in written.values()]
             await conn.execute(UPSERT_PUPILS, *as_columns(pupils, len(PUPIL_COLUMNS)))
         if timeline:
             await conn.execute(INSERT_TIMELINE, *as_columns(timeline, len(TIMELINE_COLUMNS)))
@@ -241,6 +242,7 @@ TIMELINE_COLUMNS = (
     ("removed_on", "date"),
     ("recorded_at", "timestamptz"),
 )
+pupil_values = operator.itemgetter(*(name for name, _ in PUPIL_COLUMNS))
 SELECT_PUPILS = (
     f"SELECT {', '.join(name for name, _ in PUPIL_COLUMNS)} FROM register_pupils WHERE pupil_id = ANY($1::uuid[])"
 )
