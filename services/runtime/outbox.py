@@ -34,6 +34,7 @@ from services.runtime.retry import Backoff
 from services.runtime.translation import Translator
 
 log = get_logger(__name__)
+FIRST = asyncio.FIRST_COMPLETED
 RELAY_RETRY = Backoff.doubling(1.0, 30.0)  # a publish that failed (NATS down): try again after
 
 RELAY = "relay"
@@ -134,8 +135,7 @@ class OutboxRelay:
         reading = asyncio.ensure_future(self.follower.next_page(self.position, self.prepare))
         try:
             while True:
-                if not reading.done():
-                    await flight.settle_all()  # caught up: have everything sent acknowledged and recorded
+                await flight.settle_while_reading(reading)  # caught up: everything sent acked and recorded
                 page = await reading
                 reading = asyncio.ensure_future(self.follower.next_page(page.last, self.prepare))
                 await flight.send_page(page)
@@ -203,6 +203,16 @@ class _InFlight:
         self.waiting.append((page.last, None))
         while self.waiting and (self.waiting[0][1] is None or self.waiting[0][1].done()):
             await self.settle_oldest()  # what is acknowledged already (no waiting)
+
+    async def settle_while_reading(self, reading: asyncio.Future[Any]) -> None:
+        """Settle in order (recording each page end reached) until the next page is read."""
+        while self.waiting and not reading.done():
+            _, ack = self.waiting[0]
+            if ack is not None and not ack.done():
+                await asyncio.wait((reading, ack), timeout=self.relay.publish_timeout, return_when=FIRST)
+                if not ack.done() and reading.done():
+                    return
+            await self.settle_oldest()
 
     async def settle_all(self) -> None:
         while self.waiting:
