@@ -24,6 +24,7 @@ class EventDispatch(Generic[T]):
     def __init__(self, purpose: str) -> None:
         self.purpose = purpose
         self._by_class: dict[type, Callable[..., T]] = {}
+        self._found: dict[type, Callable[..., T] | None] = {}  # by an event's own class (read models ask often)
 
     def on(self, *event_classes: type) -> Callable[[F], F]:
         """Register the decorated function for each of these event classes."""
@@ -33,16 +34,20 @@ class EventDispatch(Generic[T]):
                 if cls in self._by_class:
                     raise TypeError(f"{self.purpose}: {cls.__qualname__} is handled twice")
                 self._by_class[cls] = function
+            self._found.clear()
             return function
 
         return register
 
     def handler(self, event: Any) -> Callable[..., T] | None:
-        for cls in type(event).__mro__:
-            found = self._by_class.get(cls)
-            if found is not None:
-                return found
-        return None
+        kind = type(event)
+        try:
+            return self._found[kind]
+        except KeyError:
+            pass
+        found = next((f for f in map(self._by_class.get, kind.__mro__) if f is not None), None)
+        self._found[kind] = found
+        return found
 
     def handles(self, event: Any) -> bool:
         return self.handler(event) is not None

@@ -18,13 +18,14 @@ accepts a stream ahead up to that recorded point, and no further.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
+from eventsourcing.persistence import Notification
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from contracts.envelope import EventEnvelope
 from contracts.subjects import event_subject, service_events
 from services.runtime.database import PositionStore
 from services.runtime.logfollower import LogFollower
@@ -33,6 +34,7 @@ from services.runtime.retry import Backoff
 from services.runtime.translation import Translator
 
 log = get_logger(__name__)
+FIRST = asyncio.FIRST_COMPLETED
 RELAY_RETRY = Backoff.doubling(1.0, 30.0)  # a publish that failed (NATS down): try again after
 
 RELAY = "relay"
@@ -67,6 +69,7 @@ class OutboxRelay:
         prefix: str,
         stream: str,
         publish_timeout: float = 10.0,
+        in_flight: int = 512,
     ) -> None:
         self.service = service
         self.follower = follower
@@ -76,6 +79,7 @@ class OutboxRelay:
         self.prefix = prefix
         self.stream = stream
         self.publish_timeout = publish_timeout
+        self.in_flight = in_flight  # publishes awaiting their acknowledgement at once, at most
         self.position = 0
         self.published = 0  # integration events published by this process (for benchmarks and health)
 
@@ -113,46 +117,129 @@ class OutboxRelay:
         log.info("relay.started", position=self.position)
         failures = 0
         while True:
-            batch = await self.follower.next_batch(self.position)
+            before = self.position
             try:
-                await self.relay(batch)
-                failures = 0
+                await self.follow()
             except Exception as e:  # NATS down, timeout, a translation bug: never skip, retry
-                failures += 1
+                failures = 1 if self.position > before else failures + 1
                 delay = RELAY_RETRY.after(failures)
                 log.error("relay.publish_failed", error=repr(e), position=self.position, retry_in=delay)
                 await asyncio.sleep(delay)
 
-    async def relay(self, batch: Sequence) -> None:
-        """Publish one batch (pipelined) and advance the recorded position past it."""
-        app = self.follower.store.app
-        outgoing: list[tuple[int, EventEnvelope]] = []
-        for notification in batch:
-            envelope = self.translate(app.mapper.to_domain_event(notification), notification.id)
-            if envelope is not None:
-                outgoing.append((notification.id, envelope))
-        results = await asyncio.gather(*(self._publish(nid, env) for nid, env in outgoing), return_exceptions=True)
-        # Advance only over the prefix that is safely in the stream; a failure stops the advance there.
-        new_position = batch[-1].id
-        for (nid, _), result in zip(outgoing, results, strict=True):
-            if isinstance(result, BaseException):
-                new_position = nid - 1
-                await self._record(new_position)
-                raise result
-        await self._record(new_position)
+    async def follow(self) -> None:
+        """Publish the log from the recorded position on, until a publish fails (then raise). The next page is
+        read, decoded and translated (in the store's thread pool) while this one's publishes are in flight;
+        up to `in_flight` publishes await their acknowledgement at once, across pages; the position is
+        recorded at each page's end once everything up to it is acknowledged, and at once when caught up."""
+        flight = _InFlight(self)
+        reading = asyncio.ensure_future(self.follower.next_page(self.position, self.prepare))
+        try:
+            while True:
+                await flight.settle_while_reading(reading)  # caught up: everything sent acked and recorded
+                page = await reading
+                reading = asyncio.ensure_future(self.follower.next_page(page.last, self.prepare))
+                await flight.send_page(page)
+        finally:
+            reading.cancel()
+            flight.abandon()
 
-    async def _publish(self, notification_id: int, env: EventEnvelope) -> None:
-        ack = await self.js.publish(
-            event_subject(self.prefix, env.type),
-            env.model_dump_json().encode(),
-            timeout=self.publish_timeout,
-            stream=self.stream,
-            headers={"Nats-Msg-Id": message_id(self.service, notification_id), "Sendcase-Type": env.type},
-        )
-        if not ack.duplicate:
-            self.published += 1
+    async def relay(self, batch: Sequence[Notification]) -> None:
+        """Publish one batch (pipelined) and advance the recorded position past it."""
+        flight = _InFlight(self)
+        try:
+            await flight.send_page(self.prepare(batch))
+            await flight.settle_all()
+        finally:
+            flight.abandon()
+
+    def prepare(self, batch: Sequence[Notification]) -> Page:
+        """A page to publish: each notification decoded once, translated (internal ones skipped) and
+        serialised. Run in the event store's thread pool, off the event loop."""
+        to_domain_event = self.follower.store.app.mapper.to_domain_event
+        outgoing = []
+        for notification in batch:
+            env = self.translate(to_domain_event(notification), notification.id)
+            if env is not None:
+                subject = event_subject(self.prefix, env.type)
+                outgoing.append((notification.id, subject, env.model_dump_json().encode(), env.type))
+        return Page(batch[-1].id, outgoing)
+
+    def _send(self, notification_id: int, subject: str, data: bytes, kind: str) -> Awaitable[asyncio.Future[Any]]:
+        headers = {"Nats-Msg-Id": message_id(self.service, notification_id), "Sendcase-Type": kind}
+        return self.js.publish_async(subject, data, stream=self.stream, headers=headers)
 
     async def _record(self, position: int) -> None:
         if position > self.position:
             await self.positions.set(RELAY, position)
             self.position = position
+
+
+class Page:
+    """Notifications up to `last`, and what of them is published: (notification id, subject, data, type)."""
+
+    __slots__ = ("last", "outgoing")
+
+    def __init__(self, last: int, outgoing: list[tuple[int, str, bytes, str]]) -> None:
+        self.last = last
+        self.outgoing = outgoing
+
+
+class _InFlight:
+    """Publishes awaiting their acknowledgement, in log order, with each page's end between them. They are
+    settled strictly in order, so a position is recorded only when every publish up to it is acknowledged;
+    a publish that failed (or was not acknowledged in time) records the position just before it and raises."""
+
+    def __init__(self, relay: OutboxRelay) -> None:
+        self.relay = relay
+        self.waiting: deque[tuple[int, asyncio.Future[Any] | None]] = deque()  # None: a page's end
+        self.publishes = 0
+
+    async def send_page(self, page: Page) -> None:
+        for notification_id, subject, data, kind in page.outgoing:
+            while self.publishes >= self.relay.in_flight:
+                await self.settle_oldest()
+            self.waiting.append((notification_id, await self.relay._send(notification_id, subject, data, kind)))
+            self.publishes += 1
+        self.waiting.append((page.last, None))
+        while self.waiting and (self.waiting[0][1] is None or self.waiting[0][1].done()):
+            await self.settle_oldest()  # what is acknowledged already (no waiting)
+
+    async def settle_while_reading(self, reading: asyncio.Future[Any]) -> None:
+        """Settle in order (recording each page end reached) until the next page is read."""
+        while self.waiting and not reading.done():
+            _, ack = self.waiting[0]
+            if ack is not None and not ack.done():
+                await asyncio.wait((reading, ack), timeout=self.relay.publish_timeout, return_when=FIRST)
+                if not ack.done() and reading.done():
+                    return
+            await self.settle_oldest()
+
+    async def settle_all(self) -> None:
+        while self.waiting:
+            await self.settle_oldest()
+
+    async def settle_oldest(self) -> None:
+        notification_id, ack = self.waiting.popleft()
+        if ack is None:
+            await self.relay._record(notification_id)
+            return
+        self.publishes -= 1
+        try:
+            if not ack.done():
+                await asyncio.wait((ack,), timeout=self.relay.publish_timeout)
+            if not ack.done():
+                ack.cancel()
+                raise TimeoutError(f"no acknowledgement of {message_id(self.relay.service, notification_id)}")
+            if not ack.result().duplicate:
+                self.relay.published += 1
+        except Exception:
+            await self.relay._record(notification_id - 1)
+            raise
+
+    def abandon(self) -> None:
+        """Stop waiting for what is still in flight (its acknowledgement is dropped; it is sent again)."""
+        for _, ack in self.waiting:
+            if ack is not None and not ack.done():
+                ack.cancel()
+        self.waiting.clear()
+        self.publishes = 0

@@ -3,17 +3,24 @@
 Each projection has its own position in runtime_positions, updated in the same transaction as the rows
 it changes, so a crash leaves the view and its position consistent. `rebuild` empties the view and
 resets the position; the runner then replays the whole log and arrives at the same rows.
+
+The runner reads the log in large pages, each decoded once in the event store's thread pool while the
+previous page is being written (read-ahead), and hands a whole page to the projection's `apply_batch`,
+which folds it in memory and writes it with a few set-based statements (`unnest_insert`): the same rows
+as applying its events one at a time, later events overriding earlier ones for the same row. A page that
+fails is applied one event at a time (batches of one), so only an event the view cannot take is parked.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import asyncpg
 
 from services.runtime.database import PositionStore
-from services.runtime.logfollower import LogFollower
+from services.runtime.logfollower import Decoded, LogFollower, decoder
 from services.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -34,9 +41,30 @@ class Projection(Protocol):
         """Empty the view, for a rebuild."""
         ...
 
-    async def apply(self, conn: asyncpg.Connection, event: Any, notification_id: int) -> None:
-        """Fold one stored domain event into the view."""
+    async def apply_batch(self, conn: asyncpg.Connection, events: Sequence[tuple[Any, int]]) -> None:
+        """Fold these stored domain events, each with its notification id, in log order, into the view: the
+        rows must be exactly those that applying them one at a time would give (a later event overriding
+        an earlier one for the same row). Called with a batch of one to apply a single event."""
         ...
+
+
+def unnest_insert(table: str, columns: Sequence[tuple[str, str]], conflict: str = "DO NOTHING") -> str:
+    """`INSERT INTO table (columns) SELECT * FROM unnest($1::type[], ...) ON CONFLICT ...`: many rows in one
+    statement, one array per column (pass them with `as_columns`). `conflict` is what follows ON CONFLICT."""
+    names = ", ".join(name for name, _ in columns)
+    arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(columns, start=1))
+    return f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) ON CONFLICT {conflict}"
+
+
+def update_all(key: str, columns: Sequence[tuple[str, str]]) -> str:
+    """An ON CONFLICT clause that replaces every column but the key with the new row's."""
+    sets = ", ".join(f"{name} = EXCLUDED.{name}" for name, _ in columns if name != key)
+    return f"({key}) DO UPDATE SET {sets}"
+
+
+def as_columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows -> one list per column (the arguments of an `unnest_insert`)."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
 class ProjectionRunner:
@@ -49,6 +77,7 @@ class ProjectionRunner:
         version = getattr(projection, "version", 1)
         self.key = f"projection:{projection.name}" + (f":v{version}" if version > 1 else "")
         self.position = 0
+        self._decode = decoder(follower.store.app.mapper)
         self._lock = asyncio.Lock()  # a rebuild and a batch never interleave
         self._restart = asyncio.Event()  # set by rebuild: drop the batch being fetched, start again
         self._generation = 0  # bumped by each rebuild; a batch fetched before it is dropped
@@ -75,25 +104,40 @@ class ProjectionRunner:
         except TimeoutError:
             return False
 
+    def _fetch(self, after: int) -> asyncio.Future[list[Decoded]]:
+        return asyncio.ensure_future(self.follower.next_page(after, self._decode))
+
     async def run(self) -> None:
         await self.setup()
         log.info("projection.started", projection=self.projection.name, position=self.position)
-        while True:
-            generation = self._generation
-            fetch = asyncio.ensure_future(self.follower.next_batch(self.position))
-            restart = asyncio.ensure_future(self._restart.wait())
-            try:
-                await asyncio.wait({fetch, restart}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in (fetch, restart):
-                    if not task.done():
-                        task.cancel()
-            if self._restart.is_set():
-                self._restart.clear()
-                continue
-            await self.apply_batch(fetch.result(), generation)
+        fetch: asyncio.Future[list[Decoded]] | None = None
+        try:
+            while True:
+                generation = self._generation
+                if fetch is None:
+                    fetch = self._fetch(self.position)
+                restart = asyncio.ensure_future(self._restart.wait())
+                try:
+                    await asyncio.wait((fetch, restart), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    if not restart.done():
+                        restart.cancel()
+                if self._restart.is_set():
+                    self._restart.clear()
+                    fetch.cancel()
+                    fetch = None
+                    continue
+                page = fetch.result()
+                fetch = self._fetch(page[-1].id)  # read and decode the next page while this one is written
+                await self.apply_batch(page, generation)
+                if generation != self._generation:  # a rebuild came meanwhile: what was read ahead is stale
+                    fetch.cancel()
+                    fetch = None
+        finally:
+            if fetch is not None:
+                fetch.cancel()
 
-    async def apply_batch(self, batch: Any, generation: int | None = None) -> None:
+    async def apply_batch(self, batch: Sequence[Decoded], generation: int | None = None) -> None:
         """Apply a batch in one transaction with the position. If it fails, apply its events one at a time,
         so that only an event the view cannot take is parked (recorded with its error, the view moving on)
         and every other one is applied. A failure of the database itself parks nothing: it is raised, and
@@ -103,9 +147,13 @@ class ProjectionRunner:
             if generation is not None and generation != self._generation:
                 return  # fetched before a rebuild reset the position
             try:
+                events = []
+                for decoded in batch:
+                    if decoded.error is not None:
+                        raise decoded.error
+                    events.append((decoded.event, decoded.id))
                 async with self.pool.acquire() as conn, conn.transaction():
-                    for notification in batch:
-                        await self._apply(conn, notification)
+                    await self.projection.apply_batch(conn, events)
                     await self.positions.set(self.key, batch[-1].id, conn)
             except TRANSIENT:
                 raise
@@ -119,25 +167,26 @@ class ProjectionRunner:
                         error=type(e).__name__,
                         then="one event at a time",
                     )
-                for notification in batch:
-                    await self._apply_one_or_park(notification)
+                for decoded in batch:
+                    await self._apply_one_or_park(decoded)
             self.position = batch[-1].id
         async with self._caught_up:
             self._caught_up.notify_all()
 
-    async def _apply(self, conn: asyncpg.Connection, notification: Any) -> None:
-        event = self.follower.store.app.mapper.to_domain_event(notification)
-        await self.projection.apply(conn, event, notification.id)
+    async def _apply(self, conn: asyncpg.Connection, decoded: Decoded) -> None:
+        if decoded.error is not None:
+            raise decoded.error
+        await self.projection.apply_batch(conn, [(decoded.event, decoded.id)])
 
-    async def _apply_one_or_park(self, notification: Any) -> None:
+    async def _apply_one_or_park(self, decoded: Decoded) -> None:
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                await self._apply(conn, notification)
-                await self.positions.set(self.key, notification.id, conn)
+                await self._apply(conn, decoded)
+                await self.positions.set(self.key, decoded.id, conn)
         except TRANSIENT:
             raise
         except Exception as e:
-            await self.parked.park(self.projection.name, notification, e, self.positions, self.key)
+            await self.parked.park(self.projection.name, decoded.notification, e, self.positions, self.key)
 
     async def retry_parked(self) -> tuple[int, int]:
         """Apply each parked event again (after a fix), oldest first: (applied, still parked)."""
@@ -149,9 +198,10 @@ class ProjectionRunner:
                 ) or [None]
                 if notification is None or notification.id != position:
                     continue
+                [decoded] = self._decode([notification])
                 try:
                     async with self.pool.acquire() as conn, conn.transaction():
-                        await self._apply(conn, notification)
+                        await self._apply(conn, decoded)
                         await self.parked.resolve(conn, self.projection.name, position, "retried")
                     applied += 1
                 except TRANSIENT:

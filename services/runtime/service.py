@@ -112,12 +112,12 @@ class ServiceRuntime:
         self.nc: Any = None
         self.broker: NatsBroker | None = None
 
-    def _follower(self) -> LogFollower:
+    def _follower(self, batch_size: int) -> LogFollower:
         follower = LogFollower(
             self.service.store,
             self.settings.database_url or "",
             poll_seconds=self.settings.poll_seconds,
-            batch_size=self.settings.relay_batch_size,
+            batch_size=batch_size,
         )
         self.followers.append(follower)
         return follower
@@ -163,16 +163,17 @@ class ServiceRuntime:
 
         self.relay = OutboxRelay(
             svc.name,
-            self._follower(),
+            self._follower(s.relay_batch_size),
             svc.translate,
             js,
             positions,
             prefix=s.subject_prefix,
             stream=s.events_stream,
+            in_flight=s.relay_in_flight,
         )
         self.consumers = tracked_consumers(svc, js)
         for projection in svc.projections:
-            runner = ProjectionRunner(projection, self._follower(), self.pool, positions)
+            runner = ProjectionRunner(projection, self._follower(s.projection_batch_size), self.pool, positions)
             await runner.setup()
             self.projections.append(runner)
 

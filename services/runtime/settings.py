@@ -38,8 +38,11 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
 
-    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
-    poll_seconds: float = Field(default=1.0, gt=0)  # outbox and projections poll this often besides NOTIFY
+    relay_batch_size: int = Field(default=500, ge=1, le=10_000)  # notifications the relay reads per page
+    relay_in_flight: int = Field(default=512, ge=1, le=4000)  # publishes awaiting their ack at once, at most
+    projection_batch_size: int = Field(default=2000, ge=1, le=20_000)  # events a read model applies per batch
+    # NOTIFY wakes the relay and projections at once; this poll is only a safety net for a lost LISTEN connection
+    poll_seconds: float = Field(default=5.0, gt=0)
     duplicate_window_seconds: int = Field(default=7 * 24 * 3600, ge=120)  # JetStream dedupe window
     stream_replicas: int = Field(default=1, ge=1, le=5)  # 3 on a three-node NATS cluster
     # Create the streams, or update them, at start. Off in production, where an operator creates them and

@@ -4,6 +4,7 @@ import asyncio
 import json
 
 import nats
+import nats.js.errors
 import pytest
 
 from services.register.bootstrap import bootstrap as register_bootstrap
@@ -226,3 +227,99 @@ async def test_relay_keeps_going_when_its_listen_connection_dies(parts) -> None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert await published_sequences(settings) == [2, 4]
+
+
+class HeldAcks:
+    """JetStream whose acknowledgements of the register's ids above `above` are held back until `gate` opens
+    (the messages themselves are stored by the server at once)."""
+
+    def __init__(self, js, above: int) -> None:
+        self.js = js
+        self.above = above
+        self.gate = asyncio.Event()
+        self.releases: list[asyncio.Task] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self.js, name)
+
+    async def publish_async(self, subject, payload, **kwargs):
+        ack = await self.js.publish_async(subject, payload, **kwargs)
+        if int(kwargs["headers"]["Nats-Msg-Id"].partition(":")[2]) <= self.above:
+            return ack
+        held = asyncio.get_running_loop().create_future()
+
+        async def release() -> None:
+            await self.gate.wait()
+            result = await ack
+            if not held.done():
+                held.set_result(result)
+
+        self.releases.append(asyncio.create_task(release()))
+        return held
+
+
+async def test_the_relay_records_a_position_only_when_every_publish_up_to_it_is_acknowledged(parts) -> None:
+    settings, positions, new_relay, add_pupils = parts
+    await add_pupils(1, 30)  # 60 stored events, the even ones published
+    relay = new_relay()
+    relay.follower.batch_size = 8  # pages end at 8, 16, 24...
+    relay.in_flight = 4
+    relay.publish_timeout = 60
+    relay.js = held = HeldAcks(relay.js, above=20)
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: _in_stream(settings, 14), what="publishes in flight")
+        await asyncio.sleep(0.5)
+        assert await published_sequences(settings) == list(range(2, 29, 2))  # 22..28 in flight: the window
+        assert relay.position == await positions.get(RELAY) == 16  # the last page end with everything acked
+        held.gate.set()
+        await eventually(lambda: _at(relay, 60), what="the relay past the held acks")
+    finally:
+        task.cancel()
+        held.gate.set()
+        await asyncio.gather(task, *held.releases, return_exceptions=True)
+    assert await positions.get(RELAY) == 60
+    assert await published_sequences(settings) == list(range(2, 61, 2))
+
+
+async def _in_stream(settings, count: int) -> bool:
+    try:
+        return len(await published_sequences(settings)) >= count
+    except nats.js.errors.BadRequestError:  # an empty stream
+        return False
+
+
+async def _at(relay: OutboxRelay, position: int) -> bool:
+    return relay.position >= position
+
+
+async def test_a_relay_killed_with_publishes_in_flight_loses_nothing_and_duplicates_nothing(parts) -> None:
+    settings, positions, new_relay, add_pupils = parts
+    await add_pupils(1, 30)
+    killed = new_relay()
+    killed.follower.batch_size = 8
+    killed.in_flight = 4
+    killed.js = held = HeldAcks(killed.js, above=20)
+    task = asyncio.create_task(killed.run())
+
+    await eventually(lambda: _in_stream(settings, 14), what="publishes in flight")
+    task.cancel()  # killed: the acks of 22..28 never seen
+    await asyncio.gather(task, return_exceptions=True)
+    held.gate.set()
+    await asyncio.gather(*held.releases, return_exceptions=True)
+    assert await positions.get(RELAY) == 16
+
+    restarted = new_relay()
+    restarted.follower.batch_size = 7
+    restarted.in_flight = 3
+
+    async def nothing_in_stream() -> int:  # rely on the recorded position and the message ids alone
+        return 0
+
+    restarted.last_published_in_stream = nothing_in_stream
+    await add_pupils(31, 5)
+    await run_until(restarted, 70)
+    sequences = await published_sequences(settings)
+    assert sequences == list(range(2, 71, 2))  # each once, in log order on the subject
+    assert restarted.published == len(sequences) - 14  # what was in the stream already was deduplicated
+    assert await positions.get(RELAY) == 70

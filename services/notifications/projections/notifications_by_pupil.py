@@ -5,12 +5,16 @@ queries.py (and by the delivery worker to find what is due; it then decides on t
 from __future__ import annotations
 
 import json
+import operator
+from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
 from services.notifications.domain.notification import Notification
 from services.runtime.dispatch import EventDispatch
+from services.runtime.projection import as_columns
 
 TABLE = "notifications_by_pupil"
 
@@ -60,51 +64,137 @@ class NotificationsByPupil:
         await conn.execute(f"TRUNCATE {TABLE}")
 
     async def apply(self, conn: asyncpg.Connection, event: Any, notification_id: int) -> None:
-        if isinstance(event, Notification.Owed):
-            r = event.recipient or {}
-            await conn.execute(
-                f"""
-                INSERT INTO {TABLE} (notification_id, pupil_id, case_id, school_urn, duty, person_id,
-                    recipient_name, relationship, status, channel, cause_event_id, cause_event_type, owed_since,
-                    recorded_at, updated_at, history, log_position)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'owed', $9, $10, $11, $12, $13, $13, $14, $15)
-                ON CONFLICT (notification_id) DO NOTHING
-                """,
-                event.originator_id,
-                event.pupil_id,
-                event.case_id,
-                event.school_urn,
-                event.duty,
-                event.person_id,
-                r.get("name"),
-                r.get("relationship"),
-                r.get("preferred_channel"),
-                event.cause_event_id,
-                event.cause_event_type,
-                event.owed_since,
-                event.timestamp,
-                json.dumps([_step(event, "owed", None, f"because of {event.cause_event_type}")]),
-                notification_id,
-            )
+        await self.apply_batch(conn, [(event, notification_id)])
+
+    async def apply_batch(self, conn: asyncpg.Connection, events: Sequence[tuple[Any, int]]) -> None:
+        """Fold the batch into the rows of the notifications it touches (read once), then write them back
+        with one statement: each row as applying the events one at a time left it (Owed creates a row, and
+        only when it is missing; every later step changes its columns and adds a line to its history)."""
+        mine = [(e, position) for e, position in events if isinstance(e, Notification.Owed) or update.handles(e)]
+        if not mine:
             return
-        found = update(event)
-        if found is None:
-            return
-        changes, detail = found
-        channel = getattr(event, "channel", None)
-        step = _step(event, changes["status"], channel, detail)
-        sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=4))
-        unreachable = ""
-        if isinstance(event, Notification.SendFailed) and event.channel_unreachable:
-            unreachable = f", unreachable_channels = array_append(unreachable_channels, ${len(changes) + 4})"
-        args = [event.originator_id, event.timestamp, json.dumps([step]), *changes.values()]
-        if unreachable:
-            args.append(channel)
-        await conn.execute(
-            f"UPDATE {TABLE} SET {sets}{unreachable}, updated_at = $2, history = history || $3::jsonb "
-            "WHERE notification_id = $1",
-            *args,
-        )
+        touched = list({event.originator_id for event, _ in mine})
+        rows: dict[UUID, dict[str, Any]] = {}
+        for r in await conn.fetch(SELECT_ROWS, touched):
+            found_row = dict(r)
+            found_row["history"] = json.loads(found_row["history"])
+            rows[found_row["notification_id"]] = found_row
+        written: dict[UUID, dict[str, Any]] = {}
+        for event, position in mine:
+            nid = event.originator_id
+            row = rows.get(nid)
+            if isinstance(event, Notification.Owed):
+                if row is None:
+                    rows[nid] = written[nid] = owed_row(event, position)
+                continue
+            found = update(event)
+            if found is None or row is None:
+                continue
+            changes, detail = found
+            channel = getattr(event, "channel", None)
+            step = _step(event, changes["status"], channel, detail)
+            unreachable = isinstance(event, Notification.SendFailed) and event.channel_unreachable
+            if unreachable:  # (the channel that failed, not the one to try next)
+                row["unreachable_channels"] = [*row["unreachable_channels"], channel]
+            row.update(changes)
+            row["updated_at"] = event.timestamp
+            row["history"] = [*row["history"], step]
+            written[nid] = row
+        if written:
+            values = []
+            for row in written.values():
+                row["unreachable_channels"] = json.dumps(row["unreachable_channels"])
+                row["history"] = json.dumps(row["history"])
+                values.append(row_values(row))
+            await conn.execute(UPSERT_ROWS, *as_columns(values, len(COLUMNS)))
+
+
+def owed_row(event: Any, position: int) -> dict[str, Any]:
+    r = event.recipient or {}
+    return {
+        "notification_id": event.originator_id,
+        "pupil_id": event.pupil_id,
+        "case_id": event.case_id,
+        "school_urn": event.school_urn,
+        "duty": event.duty,
+        "person_id": event.person_id,
+        "recipient_name": r.get("name"),
+        "relationship": r.get("relationship"),
+        "status": "owed",
+        "channel": r.get("preferred_channel"),
+        "reason": None,
+        "unreachable_channels": [],
+        "attempts": 0,
+        "subject": None,
+        "body": None,
+        "sms": None,
+        "content_hash": None,
+        "provider_reference": None,
+        "next_attempt_at": None,
+        "cause_event_id": event.cause_event_id,
+        "cause_event_type": event.cause_event_type,
+        "owed_since": event.owed_since,
+        "recorded_at": event.timestamp,
+        "updated_at": event.timestamp,
+        "history": [_step(event, "owed", None, f"because of {event.cause_event_type}")],
+        "log_position": position,
+    }
+
+
+COLUMNS = (
+    ("notification_id", "uuid"),
+    ("pupil_id", "uuid"),
+    ("case_id", "uuid"),
+    ("school_urn", "text"),
+    ("duty", "text"),
+    ("person_id", "uuid"),
+    ("recipient_name", "text"),
+    ("relationship", "text"),
+    ("status", "text"),
+    ("channel", "text"),
+    ("reason", "text"),
+    ("unreachable_channels", "text[]"),  # passed as a JSON list (unnest cannot take an array of arrays)
+    ("attempts", "int"),
+    ("subject", "text"),
+    ("body", "text"),
+    ("sms", "text"),
+    ("content_hash", "text"),
+    ("provider_reference", "text"),
+    ("next_attempt_at", "timestamptz"),
+    ("cause_event_id", "uuid"),
+    ("cause_event_type", "text"),
+    ("owed_since", "date"),
+    ("recorded_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+    ("history", "jsonb"),
+    ("log_position", "bigint"),
+)
+JSON_COLUMNS = {"unreachable_channels", "history"}
+row_values = operator.itemgetter(*(name for name, _ in COLUMNS))
+SELECT_ROWS = f"SELECT {', '.join(name for name, _ in COLUMNS)} FROM {TABLE} WHERE notification_id = ANY($1::uuid[])"
+
+
+def _upsert() -> str:
+    names = [name for name, _ in COLUMNS]
+    arrays = ", ".join(
+        f"${i}::text[]" if name in JSON_COLUMNS else f"${i}::{kind}[]" for i, (name, kind) in enumerate(COLUMNS, 1)
+    )
+    selected = ", ".join(
+        "ARRAY(SELECT jsonb_array_elements_text(u.unreachable_channels::jsonb))"
+        if name == "unreachable_channels"
+        else "u.history::jsonb"
+        if name == "history"
+        else f"u.{name}"
+        for name in names
+    )
+    sets = ", ".join(f"{name} = EXCLUDED.{name}" for name in names if name != "notification_id")
+    return (
+        f"INSERT INTO {TABLE} ({', '.join(names)}) SELECT {selected} FROM unnest({arrays}) AS u({', '.join(names)}) "
+        f"ON CONFLICT (notification_id) DO UPDATE SET {sets}"
+    )
+
+
+UPSERT_ROWS = _upsert()
 
 
 # Each step after Owed: the columns it changes, and the words for the notification's history.

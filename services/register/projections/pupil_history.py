@@ -6,18 +6,20 @@ Never the protected address of a child looked after (only that one is held).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
-from contracts.identifiers import SenStatus
+from contracts.identifiers import NeedType, SenStatus
 from contracts.register import PupilStatusChange
 from services.register.domain.pupil import Pupil
 from services.runtime.aggregate import event_metadata
 from services.runtime.clock import today_in_england
 from services.runtime.dispatch import EventDispatch
+from services.runtime.projection import as_columns, unnest_insert, update_all
 
 # What happened, in a SENCO's words: (what, detail).
 describe = EventDispatch[tuple[str, str]]("a pupil's history in words")
@@ -103,25 +105,48 @@ def effective_date(event: Any) -> date | None:
     return next((value for value in found if isinstance(value, date)), None)
 
 
-def status_row(event: Any, status_before: SenStatus | None) -> PupilStatusChange | None:
-    """The line an event adds to the pupil's status history (None: it changes neither status nor needs)."""
+STATUS_LINE = (
+    "recorded_at",
+    "effective_date",
+    "status",
+    "primary_need",
+    "secondary_need",
+    "reason",
+    "evidence_reference",
+    "by_user",
+    "by_role",
+    "by_organisation",
+)
+
+
+def status_line(event: Any, status_before: str | None) -> tuple[Any, ...] | None:
+    """The line an event adds to the pupil's status history, as stored (the fields of STATUS_LINE, enums as
+    their codes), or None: it changes neither status nor needs."""
     changed = status_change(event)
     if changed is None:
         return None
     status, what = changed
     actor = event_metadata(event)["actor"]
-    return PupilStatusChange(
-        recorded_at=event.timestamp,
-        effective_date=effective_date(event) or today_in_england(event.timestamp),
-        status=status or status_before or SenStatus.SEN_SUPPORT,  # needs changed: the status stays
-        primary_need=getattr(event, "primary_need", None) or None,
-        secondary_need=getattr(event, "secondary_need", None) or None,
-        reason=getattr(event, "reason", None) or what,
-        evidence_reference=getattr(event, "evidence_reference", None),
-        by_user=actor["user_id"],
-        by_role=actor["role"],
-        by_organisation=actor["organisation"],
+    primary = getattr(event, "primary_need", None)
+    secondary = getattr(event, "secondary_need", None)
+    return (
+        event.timestamp,
+        effective_date(event) or today_in_england(event.timestamp),
+        SenStatus(status or status_before or SenStatus.SEN_SUPPORT).value,  # needs changed: the status stays
+        NeedType(primary).value if primary else None,
+        NeedType(secondary).value if secondary else None,
+        getattr(event, "reason", None) or what,
+        getattr(event, "evidence_reference", None),
+        actor["user_id"],
+        actor["role"],
+        actor["organisation"],
     )
+
+
+def status_row(event: Any, status_before: SenStatus | None) -> PupilStatusChange | None:
+    """The line an event adds to the pupil's status history (None: it changes neither status nor needs)."""
+    line = status_line(event, status_before)
+    return None if line is None else PupilStatusChange(**dict(zip(STATUS_LINE, line, strict=True)))
 
 
 def status_history_of(events: Iterable[Any]) -> list[PupilStatusChange]:
@@ -183,55 +208,93 @@ class PupilHistoryView:
         await conn.execute("TRUNCATE pupil_history, pupil_history_schools, pupil_status_history")
 
     async def apply(self, conn: asyncpg.Connection, event: Any, notification_id: int) -> None:
-        if not isinstance(event, Pupil.Event):
+        await self.apply_batch(conn, [(event, notification_id)])
+
+    async def apply_batch(self, conn: asyncpg.Connection, events: Sequence[tuple[Any, int]]) -> None:
+        """Fold the batch with each touched pupil's school and last status (read once), then write the
+        schools, the history lines and the status lines with one statement each: the rows applying the
+        events one at a time gave (a line names the school as it is right after its event; a status line
+        follows the status of the pupil's latest line before it)."""
+        pupil_events = [(event, position) for event, position in events if isinstance(event, Pupil.Event)]
+        if not pupil_events:
             return
-        pid = event.originator_id
-        if isinstance(event, Pupil.Registered | Pupil.TransferredToSchool):
-            await conn.execute(
-                """INSERT INTO pupil_history_schools VALUES ($1, $2)
-                   ON CONFLICT (pupil_id) DO UPDATE SET school_urn = EXCLUDED.school_urn""",
-                pid,
-                getattr(event, "to_school_urn", None) or event.school_urn,
+        touched = list({event.originator_id for event, _ in pupil_events})
+        schools: dict[UUID, str] = {r["pupil_id"]: r["school_urn"] for r in await conn.fetch(SELECT_SCHOOLS, touched)}
+        # each pupil's latest status line: (its position, its status)
+        latest: dict[UUID, tuple[int, str]] = {
+            r["pupil_id"]: (r["log_position"], r["status"]) for r in await conn.fetch(SELECT_LATEST_STATUS, touched)
+        }
+        moved: dict[UUID, str] = {}
+        history: list[tuple[Any, ...]] = []
+        statuses: list[tuple[Any, ...]] = []
+        for event, position in pupil_events:
+            pid = event.originator_id
+            if isinstance(event, Pupil.Registered | Pupil.TransferredToSchool):
+                schools[pid] = moved[pid] = getattr(event, "to_school_urn", None) or event.school_urn
+            described = describe(event)
+            if described is None:
+                continue
+            actor = event_metadata(event)["actor"]
+            by = (actor["user_id"], actor["role"], actor["organisation"])
+            evidence = getattr(event, "evidence_reference", None)
+            history.append(
+                (
+                    pid,
+                    position,
+                    event.timestamp,
+                    effective_date(event),
+                    *described,
+                    schools.get(pid) or "",
+                    *by,
+                    evidence,
+                )
             )
-        described = describe(event)
-        if described is None:
-            return
-        actor = event_metadata(event)["actor"]
-        by = (actor["user_id"], actor["role"], actor["organisation"])
-        school = await conn.fetchval("SELECT school_urn FROM pupil_history_schools WHERE pupil_id = $1", pid)
-        evidence = getattr(event, "evidence_reference", None)
-        await conn.execute(
-            """INSERT INTO pupil_history VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-               ON CONFLICT DO NOTHING""",
-            pid,
-            notification_id,
-            event.timestamp,
-            effective_date(event),
-            described[0],
-            described[1],
-            school or "",
-            *by,
-            evidence,
-        )
-        if status_change.handles(event):
-            before = await conn.fetchval(
-                "SELECT status FROM pupil_status_history WHERE pupil_id = $1 ORDER BY log_position DESC LIMIT 1", pid
-            )
-            row = status_row(event, SenStatus(before) if before else None)
-            assert row is not None
-            await conn.execute(
-                """INSERT INTO pupil_status_history VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                   ON CONFLICT DO NOTHING""",
-                pid,
-                notification_id,
-                row.recorded_at,
-                row.effective_date,
-                row.status.value,
-                row.primary_need.value if row.primary_need else None,
-                row.secondary_need.value if row.secondary_need else None,
-                row.reason,
-                row.evidence_reference,
-                row.by_user,
-                row.by_role,
-                row.by_organisation,
-            )
+            if status_change.handles(event):
+                before = latest.get(pid)
+                line = status_line(event, before[1] if before else None)
+                assert line is not None
+                statuses.append((pid, position, *line))
+                if before is None or position > before[0]:
+                    latest[pid] = (position, line[2])
+        if moved:
+            await conn.execute(UPSERT_SCHOOLS, list(moved), list(moved.values()))
+        if history:
+            await conn.execute(INSERT_HISTORY, *as_columns(history, len(HISTORY_COLUMNS)))
+        if statuses:
+            await conn.execute(INSERT_STATUSES, *as_columns(statuses, len(STATUS_COLUMNS)))
+
+
+HISTORY_COLUMNS = (
+    ("pupil_id", "uuid"),
+    ("log_position", "bigint"),
+    ("recorded_at", "timestamptz"),
+    ("effective_date", "date"),
+    ("what", "text"),
+    ("detail", "text"),
+    ("school_urn", "text"),
+    ("by_user", "text"),
+    ("by_role", "text"),
+    ("by_organisation", "text"),
+    ("evidence_reference", "text"),
+)
+STATUS_COLUMNS = (
+    ("pupil_id", "uuid"),
+    ("log_position", "bigint"),
+    ("recorded_at", "timestamptz"),
+    ("effective_date", "date"),
+    ("status", "text"),
+    ("primary_need", "text"),
+    ("secondary_need", "text"),
+    ("reason", "text"),
+    ("evidence_reference", "text"),
+    ("by_user", "text"),
+    ("by_role", "text"),
+    ("by_organisation", "text"),
+)
+SCHOOL_COLUMNS = (("pupil_id", "uuid"), ("school_urn", "text"))
+SELECT_SCHOOLS = "SELECT pupil_id, school_urn FROM pupil_history_schools WHERE pupil_id = ANY($1::uuid[])"
+SELECT_LATEST_STATUS = """SELECT DISTINCT ON (pupil_id) pupil_id, log_position, status FROM pupil_status_history
+                          WHERE pupil_id = ANY($1::uuid[]) ORDER BY pupil_id, log_position DESC"""
+UPSERT_SCHOOLS = unnest_insert("pupil_history_schools", SCHOOL_COLUMNS, update_all("pupil_id", SCHOOL_COLUMNS))
+INSERT_HISTORY = unnest_insert("pupil_history", HISTORY_COLUMNS)
+INSERT_STATUSES = unnest_insert("pupil_status_history", STATUS_COLUMNS)

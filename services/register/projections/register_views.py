@@ -6,8 +6,11 @@ change took effect, so the register can be read back exactly as it stood on any 
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -15,6 +18,7 @@ from contracts.identifiers import SenStatus
 from services.register.domain.pupil import Pupil
 from services.runtime.clock import today_in_england
 from services.runtime.dispatch import EventDispatch
+from services.runtime.projection import as_columns, unnest_insert, update_all
 
 K, E, N = SenStatus.SEN_SUPPORT.value, SenStatus.EHC_PLAN.value, SenStatus.NO_SEN.value
 
@@ -146,44 +150,101 @@ class RegisterViews:
         await conn.execute("TRUNCATE register_pupils, register_timeline")
 
     async def apply(self, conn: asyncpg.Connection, event: Any, notification_id: int) -> None:
-        if not isinstance(event, Pupil.Event):
+        await self.apply_batch(conn, [(event, notification_id)])
+
+    async def apply_batch(self, conn: asyncpg.Connection, events: Sequence[tuple[Any, int]]) -> None:
+        """Fold the batch into the rows of the pupils it touches (read once), then write those rows and the
+        new timeline rows with one statement each. A pupil's row is created by Registered only (a change to
+        a pupil not on the register changes nothing), and each timeline row copies the pupil's row as it is
+        right after its event, as applying the events one at a time did."""
+        pupil_events = [(event, position) for event, position in events if isinstance(event, Pupil.Event)]
+        if not pupil_events:
             return  # roll imports: their reports are read from the event store
-        pid = event.originator_id
-        if isinstance(event, Pupil.Registered):
-            await conn.execute(
-                """INSERT INTO register_pupils (pupil_id, upn, given_name, family_name, date_of_birth, year_group,
-                       year_group_on, school_urn, status, log_position)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (pupil_id) DO NOTHING""",
-                pid,
-                event.upn,
-                event.given_name,
-                event.family_name,
-                event.date_of_birth,
-                getattr(event, "year_group", None),
-                event.on_roll_from,
-                event.school_urn,
-                N,
-                notification_id,
-            )
-        elif (columns := changes(event)) is not None:
-            assignments = ", ".join(f"{column} = ${i + 3}" for i, column in enumerate(columns))
-            await conn.execute(
-                f"UPDATE register_pupils SET {assignments}, log_position = $2 WHERE pupil_id = $1",
-                pid,
-                notification_id,
-                *columns.values(),
-            )
-        if took_effect.handles(event):
-            effective_from = took_effect(event)
-            if not isinstance(effective_from, date):  # recorded without a day: the day it was recorded
-                effective_from = today_in_england(event.timestamp)
-            await conn.execute(
-                """INSERT INTO register_timeline
-                   SELECT pupil_id, $2, $3, school_urn, status, primary_need, secondary_need, removed_on, $4
-                   FROM register_pupils WHERE pupil_id = $1
-                   ON CONFLICT DO NOTHING""",
-                pid,
-                notification_id,
-                effective_from,
-                event.timestamp,
-            )
+        touched = list({event.originator_id for event, _ in pupil_events})
+        rows: dict[UUID, dict[str, Any]] = {r["pupil_id"]: dict(r) for r in await conn.fetch(SELECT_PUPILS, touched)}
+        written: dict[UUID, dict[str, Any]] = {}
+        timeline: list[tuple[Any, ...]] = []
+        for event, position in pupil_events:
+            pid = event.originator_id
+            row = rows.get(pid)
+            if isinstance(event, Pupil.Registered):
+                if row is None:  # (a pupil already on the register keeps their row)
+                    row = rows[pid] = written[pid] = {
+                        "pupil_id": pid,
+                        "upn": event.upn,
+                        "given_name": event.given_name,
+                        "family_name": event.family_name,
+                        "date_of_birth": event.date_of_birth,
+                        "year_group": getattr(event, "year_group", None),
+                        "year_group_on": event.on_roll_from,
+                        "school_urn": event.school_urn,
+                        "status": N,
+                        "primary_need": None,
+                        "secondary_need": None,
+                        "removed_on": None,
+                        "on_monitoring": False,
+                        "awaiting_acknowledgement": False,
+                        "log_position": position,
+                    }
+            elif row is not None and (columns := changes(event)) is not None:
+                row.update(columns)
+                row["log_position"] = position
+                written[pid] = row
+            if row is not None and took_effect.handles(event):
+                effective_from = took_effect(event)
+                if not isinstance(effective_from, date):  # recorded without a day: the day it was recorded
+                    effective_from = today_in_england(event.timestamp)
+                timeline.append(
+                    (
+                        pid,
+                        position,
+                        effective_from,
+                        row["school_urn"],
+                        row["status"],
+                        row["primary_need"],
+                        row["secondary_need"],
+                        row["removed_on"],
+                        event.timestamp,
+                    )
+                )
+        if written:
+            pupils = [pupil_values(row) for row in written.values()]
+            await conn.execute(UPSERT_PUPILS, *as_columns(pupils, len(PUPIL_COLUMNS)))
+        if timeline:
+            await conn.execute(INSERT_TIMELINE, *as_columns(timeline, len(TIMELINE_COLUMNS)))
+
+
+PUPIL_COLUMNS = (
+    ("pupil_id", "uuid"),
+    ("upn", "text"),
+    ("given_name", "text"),
+    ("family_name", "text"),
+    ("date_of_birth", "date"),
+    ("year_group", "int"),
+    ("year_group_on", "date"),
+    ("school_urn", "text"),
+    ("status", "text"),
+    ("primary_need", "text"),
+    ("secondary_need", "text"),
+    ("removed_on", "date"),
+    ("on_monitoring", "boolean"),
+    ("awaiting_acknowledgement", "boolean"),
+    ("log_position", "bigint"),
+)
+TIMELINE_COLUMNS = (
+    ("pupil_id", "uuid"),
+    ("log_position", "bigint"),
+    ("effective_from", "date"),
+    ("school_urn", "text"),
+    ("status", "text"),
+    ("primary_need", "text"),
+    ("secondary_need", "text"),
+    ("removed_on", "date"),
+    ("recorded_at", "timestamptz"),
+)
+pupil_values = operator.itemgetter(*(name for name, _ in PUPIL_COLUMNS))
+SELECT_PUPILS = (
+    f"SELECT {', '.join(name for name, _ in PUPIL_COLUMNS)} FROM register_pupils WHERE pupil_id = ANY($1::uuid[])"
+)
+UPSERT_PUPILS = unnest_insert("register_pupils", PUPIL_COLUMNS, update_all("pupil_id", PUPIL_COLUMNS))
+INSERT_TIMELINE = unnest_insert("register_timeline", TIMELINE_COLUMNS)
