@@ -34,7 +34,7 @@ from contracts.register import LaCounts, SchoolRegister
 from infra.stack.scratch import Sandbox, new_prefix, scratch_servers
 from services.register.bootstrap import bootstrap
 from services.register.domain.pupil import Pupil
-from services.register.queries import explain_register_as_at
+from services.register.queries import counts_as_at, explain_counts_as_at, explain_register_as_at
 from services.runtime.client import Client
 from services.runtime.clock import FixedClock
 from services.runtime.context import CommandContext, reset_context, set_context
@@ -119,6 +119,12 @@ async def measure(quick: bool, schools: int | None = None, per_school: int = 100
             catch_up = await caught_up(runtime, last)
             assert runtime.pool is not None
             plan = await explain_register_as_at(runtime.pool, OCTOBER_CENSUS, school_urn(schools // 2), 1000)
+            counts_plan = await explain_counts_as_at(runtime.pool, OCTOBER_CENSUS, None)
+            sql_only = []
+            for _ in range(30 if quick else 50):
+                t0 = time.perf_counter()
+                await counts_as_at(runtime.pool, OCTOBER_CENSUS, None)
+                sql_only.append((time.perf_counter() - t0) * 1000)
             async with Client(settings.nats_url, settings.subject_prefix, DATA_OFFICER, timeout=30) as client:
                 for _ in range(5):  # warm: connections, prepared statements
                     await client.query(SchoolRegister(school_urn=school_urn(0), as_at=OCTOBER_CENSUS))
@@ -142,6 +148,7 @@ async def measure(quick: bool, schools: int | None = None, per_school: int = 100
         finally:
             await runtime.stop()
     print(f"Plan of one school's register as at {OCTOBER_CENSUS} ({scale}):\n{plan}\n")
+    print(f"Plan of the whole LA's counts as at {OCTOBER_CENSUS}:\n{counts_plan}\n")
     index_used = "register_timeline_school" in plan
     return [
         Figure(
@@ -154,6 +161,13 @@ async def measure(quick: bool, schools: int | None = None, per_school: int = 100
         Figure("one school's register as at a date, p99", percentile(one_school, 99), "ms", Goal.at_most(20)),
         Figure("whole-LA counts as at a date, p50", percentile(la_counts, 50), "ms", note=scale),
         Figure("whole-LA counts as at a date, p99", percentile(la_counts, 99), "ms", Goal.at_most(100)),
+        Figure(
+            "whole-LA counts, the database's part, p50",
+            percentile(sql_only, 50),
+            "ms",
+            note="the same counts read in the service's process straight from the pool (no NATS, no check that "
+            f"the view has caught up): p99 {percentile(sql_only, 99):.0f} ms",
+        ),
         Figure(
             "whole-LA register paged through",
             paged * 1000,

@@ -265,15 +265,9 @@ async def register_as_at(
     return RegisterAsAt(school_urn=school_urn, as_at=as_at, roll=roll, entries=entries, next_after=next_after)
 
 
-async def counts_as_at(
-    pool: asyncpg.Pool, as_at: date, school_urn: str | None, known_at: datetime | None = None
-) -> RegisterCounts:
-    """Counted in SQL: pupils grouped by what decides their year group (the school's recorded year group and
-    the academic year it was recorded in, else the academic cohort of their birth), status and primary need, a
-    few hundred groups however large the LA; each group's year group then worked out once, by the same rule
-    (census.year_group_on) as everywhere else."""
-    groups = await pool.fetch(
-        f"""
+def _counts(as_at: date, school_urn: str | None, known_at: datetime | None) -> tuple[Any, ...]:
+    """The statement counting a register as at a date, and its arguments."""
+    statement = f"""
         SELECT l.status, l.primary_need, p.year_group,
                CASE WHEN p.year_group IS NULL OR p.year_group_on IS NULL THEN NULL
                     ELSE extract(year FROM p.year_group_on)::int - (extract(month FROM p.year_group_on) < 9)::int
@@ -284,11 +278,25 @@ async def counts_as_at(
                min(p.date_of_birth) AS date_of_birth, min(p.year_group_on) AS year_group_on, count(*) AS pupils
         FROM ({_latest(school_urn)}) l JOIN register_pupils p USING (pupil_id)
         GROUP BY 1, 2, 3, 4, 5
-        """,
-        as_at,
-        school_urn,
-        known_at,
-    )
+        """
+    return (statement, as_at, school_urn, known_at)
+
+
+async def explain_counts_as_at(pool: asyncpg.Pool, as_at: date, school_urn: str | None) -> str:
+    """How PostgreSQL counts a register as at a date (EXPLAIN ANALYZE)."""
+    statement, *args = _counts(as_at, school_urn, None)
+    rows = await pool.fetch("EXPLAIN (ANALYZE, COSTS OFF) " + statement, *args)
+    return "\n".join(r[0] for r in rows)
+
+
+async def counts_as_at(
+    pool: asyncpg.Pool, as_at: date, school_urn: str | None, known_at: datetime | None = None
+) -> RegisterCounts:
+    """Counted in SQL: pupils grouped by what decides their year group (the school's recorded year group and
+    the academic year it was recorded in, else the academic cohort of their birth), status and primary need, a
+    few hundred groups however large the LA; each group's year group then worked out once, by the same rule
+    (census.year_group_on) as everywhere else."""
+    groups = await pool.fetch(*_counts(as_at, school_urn, known_at))
     roll_by_year: dict[int, int] = defaultdict(int)
     k_by_year: dict[int, int] = defaultdict(int)
     e_by_year: dict[int, int] = defaultdict(int)
