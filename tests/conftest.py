@@ -17,7 +17,6 @@ from tests.support.stack import (
     new_prefix,
 )
 
-
 # Processes the tests start (`sendcase ...`, `python -m infra.cli serve ...`) run this checkout's code, not
 # whichever checkout the virtualenv's editable install points at (a git worktree shares its main checkout's
 # .venv): the checkout's folder goes first on their path.
