@@ -81,8 +81,12 @@ class SendcaseRecorder(PostgresReceiptRecorder):
         super().__init__(*args, **kwargs)
         self.insert_events_as_arrays = SQL(
             "INSERT INTO {0}.{1} AS t (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) RETURNING notification_id"
-        ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+            "SELECT * FROM unnest(%b::{2}[], %b::bigint[], %b::text[], %b::bytea[]) RETURNING notification_id"
+        ).format(
+            Identifier(self.datastore.schema),
+            Identifier(self.events_table_name),
+            Identifier(self.datastore.originator_id_type),  # uuid (ours), or text
+        )
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         # As PostgresApplicationRecorder._insert_stored_events: lock the table (so the notification log has no
