@@ -148,23 +148,6 @@ _PUPIL_COLUMNS = """l.pupil_id, l.school_urn, l.status, l.primary_need, l.second
     p.upn, p.given_name, p.family_name, p.date_of_birth, p.year_group, p.year_group_on"""
 
 
-async def pupils_as_at(
-    pool: asyncpg.Pool, as_at: date, school_urn: str | None, known_at: datetime | None = None
-) -> list[asyncpg.Record]:
-    """Every pupil on a roll on `as_at` (of one school or the whole LA), with their status that day; as the
-    register knew it at `known_at` when given (changes recorded later, even backdated ones, left out)."""
-    return await pool.fetch(
-        f"""
-        SELECT {_PUPIL_COLUMNS}
-        FROM ({_latest(school_urn)}) l JOIN register_pupils p USING (pupil_id)
-        ORDER BY p.family_name, p.given_name, p.upn
-        """,
-        as_at,
-        school_urn,
-        known_at,
-    )
-
-
 def _year_group(row: asyncpg.Record, as_at: date) -> int:
     return census.year_group_on(row["date_of_birth"], as_at, row["year_group"], row["year_group_on"])
 
