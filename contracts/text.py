@@ -37,6 +37,12 @@ _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROLS_BUT_BREAKS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 
 
+# Every character no field may hold (C0 and C1 controls, DEL, the Unicode line and paragraph separators),
+# and the same without the line breaks and tab that `Paragraphs` may hold: searched in C, not char by char.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROLS_BUT_BREAKS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def control_character(text: str, line_breaks: bool) -> str | None:
     """The first character that may not be stored in such a field, or None."""
     found = (_CONTROLS_BUT_BREAKS if line_breaks else _CONTROLS).search(text)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -15,6 +16,12 @@ from tests.support.stack import (
     external_servers,
     new_prefix,
 )
+
+# Processes the tests start (`sendcase ...`, `python -m infra.cli serve ...`) run this checkout's code, not
+# whichever checkout the virtualenv's editable install points at (a git worktree shares its main checkout's
+# .venv): the checkout's folder goes first on their path.
+CHECKOUT = str(Path(__file__).resolve().parents[1])
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (CHECKOUT, os.environ.get("PYTHONPATH")) if p)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

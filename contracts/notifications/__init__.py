@@ -22,6 +22,7 @@ from contracts.notifications.queries import (
     NotificationCounts,
     NotificationsForCase,
     NotificationsForPupil,
+    NotificationsPage,
     NotificationView,
     UndeliveredNotifications,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "NotificationView",
     "NotificationsForCase",
     "NotificationsForPupil",
+    "NotificationsPage",
     "ReceiptRecorded",
     "RequestProfessionalNotice",
     "UndeliveredNotifications",

@@ -9,6 +9,7 @@ from uuid import UUID
 from contracts.envelope import Query, View
 from contracts.identifiers import SchoolUrn
 from contracts.notifications.events import Duty, NotificationStatus
+from contracts.paging import cursor, page_size
 from contracts.text import Paragraphs
 
 
@@ -38,6 +39,17 @@ class NotificationView(View):
     history: list[dict[str, Any]]  # every step: what happened, when, on which channel
 
 
+class NotificationsPage(View):
+    """One page of a list of notifications, in the order they were first owed."""
+
+    notifications: list[NotificationView]
+    next_after: str | None = None  # the next page's `after`; None: this is the last page
+
+
+# Page sizes (contracts/paging.py): a notification carries its whole text and history, up to several KB.
+NOTIFICATIONS_PAGE_SIZE, NOTIFICATIONS_PAGE_MOST = 25, 50
+
+
 class CountsView(View):
     school_urn: str | None
     total: int
@@ -63,18 +75,24 @@ class UndeliveredNotifications(Query):
     """Everything not yet delivered (waiting, retrying, failed, cannot notify); one school or LA-wide."""
 
     SUBJECT = "notifications.undelivered"
-    Result = list[NotificationView]
+    Result = NotificationsPage
 
     school_urn: SchoolUrn | None = None
+    # Paged (contracts/paging.py): in the order the notifications were first owed.
+    page_size: int = page_size(default=NOTIFICATIONS_PAGE_SIZE, most=NOTIFICATIONS_PAGE_MOST)
+    after: str | None = cursor()
 
 
 class FailedToReach(Query):
     """People we could not reach on some channel, or at all: the caseworker's or SENCO's list to act on."""
 
     SUBJECT = "notifications.failed_to_reach"
-    Result = list[NotificationView]
+    Result = NotificationsPage
 
     school_urn: SchoolUrn | None = None
+    # Paged (contracts/paging.py): in the order the notifications were first owed.
+    page_size: int = page_size(default=NOTIFICATIONS_PAGE_SIZE, most=NOTIFICATIONS_PAGE_MOST)
+    after: str | None = cursor()
 
 
 class NotificationCounts(Query):

@@ -9,8 +9,13 @@ from pydantic import AwareDatetime, Field
 
 from contracts.envelope import Query, View
 from contracts.identifiers import NeedType, SchoolUrn, SenStatus, Upn
+from contracts.paging import cursor, page_size
 from contracts.people import PersonToTell
 from contracts.text import Paragraphs
+
+# Page sizes (contracts/paging.py): a register entry is about 300 bytes of JSON, a census line about 100.
+REGISTER_PAGE_SIZE, REGISTER_PAGE_MOST = 1000, 2000
+CENSUS_PAGE_SIZE, CENSUS_PAGE_MOST = 2000, 5000
 
 
 class PupilStatusChange(View):
@@ -94,10 +99,13 @@ class RegisterEntry(View):
 
 
 class RegisterAsAt(View):
+    """One page of a register as at a date: `roll` and `as_at` are the whole register's, on every page."""
+
     school_urn: str | None  # None: the whole LA
     as_at: date
     roll: int
-    entries: list[RegisterEntry]
+    entries: list[RegisterEntry]  # this page's, by family name, given name, UPN
+    next_after: str | None = None  # the next page's `after`; None: this is the last page
 
 
 class CountLine(View):
@@ -125,9 +133,11 @@ class RegisterCounts(View):
 
 
 class CensusFile(View):
-    """The census SEN extract: CSV text with the DfE codes."""
+    """The census SEN extract: CSV text with the DfE codes; one page of it (the heading row on the first page
+    only, so the pages' text joined in order is the whole file)."""
 
     csv: str
+    next_after: str | None = None  # the next page's `after`; None: this is the last page
 
 
 class GetPupil(Query):
@@ -158,10 +168,13 @@ class SchoolRegister(Query):
     Result = RegisterAsAt
 
     school_urn: SchoolUrn | None = None  # None: every school in the LA (LA staff only)
-    as_at: date | None = None
+    as_at: date | None = None  # None: today (and the same day on every later page)
     # As the register knew it at this instant (for an auditor: what a census return made then would have
     # said), leaving out changes recorded later even when they were backdated. None: everything known now.
     as_known_at: AwareDatetime | None = None
+    # Paged (contracts/paging.py): entries by family name, given name, UPN.
+    page_size: int = page_size(default=REGISTER_PAGE_SIZE, most=REGISTER_PAGE_MOST)
+    after: str | None = cursor()
 
 
 class LaCounts(Query):
@@ -189,3 +202,6 @@ class CensusExtract(Query):
     # As the register knew it at this instant (for an auditor: what a census return made then would have
     # said), leaving out changes recorded later even when they were backdated. None: everything known now.
     as_known_at: AwareDatetime | None = None
+    # Paged (contracts/paging.py): lines by school URN, then UPN.
+    page_size: int = page_size(default=CENSUS_PAGE_SIZE, most=CENSUS_PAGE_MOST)
+    after: str | None = cursor()

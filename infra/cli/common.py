@@ -152,6 +152,31 @@ def send(ctx: typer.Context, message: Command | Query, *, school: str | None = N
     return exchange(ctx, service, ask, school=school)
 
 
+def send_pages(ctx: typer.Context, query: Query, *, items: str, school: str | None = None, unwrap: bool = False) -> Any:
+    """A paged query (contracts/paging.py) asked page after page until the last, as one reply holding every
+    page's `items` in order (lists joined, text concatenated; `unwrap`: the result is just those items), so a
+    person or a script sees the whole answer however many messages it took. A refusal of any page is the reply."""
+    service = query.SUBJECT.split(".", 1)[0]
+
+    async def ask(client: Any) -> Any:
+        replies: list[Any] = []
+        async for reply in client.pages(query):
+            if isinstance(reply, Rejected):
+                return reply
+            replies.append(reply)
+        return whole(replies, items, unwrap=unwrap)
+
+    return exchange(ctx, service, ask, school=school)
+
+
+def whole(replies: list[Answered[Any]], items: str, *, unwrap: bool = False) -> Answered[Any]:
+    """The pages of one answer as one: the first page's result with every page's `items` and no next page."""
+    parts = [getattr(reply.result, items) for reply in replies]
+    joined: Any = "".join(parts) if isinstance(parts[0], str) else [item for part in parts for item in part]
+    result = joined if unwrap else replies[0].result.model_copy(update={items: joined, "next_after": None})
+    return Answered[Any](result=result, correlation_id=replies[0].correlation_id)
+
+
 def exchange(ctx: typer.Context, service: str, ask: Any, *, school: str | None = None) -> Any:
     """Connect as the acting person, run `ask(client)`, and turn whatever goes wrong on the way into one line
     and exit code 2."""

@@ -20,7 +20,7 @@ from contracts.notifications import (
     NotificationsForPupil,
     UndeliveredNotifications,
 )
-from infra.cli.common import HomeOption, build, fail, send, session, show
+from infra.cli.common import HomeOption, build, fail, send, send_pages, session, show
 
 app = typer.Typer(help="Notifications owed and sent.", no_args_is_help=True)
 
@@ -62,13 +62,15 @@ def for_case(ctx: typer.Context, case_id: Annotated[UUID, typer.Argument(help="T
 @app.command("undelivered")
 def undelivered(ctx: typer.Context, school: SchoolOption = None) -> None:
     """Everything not yet delivered: waiting, retrying, failed, or impossible to send."""
-    show(ctx, send(ctx, build(UndeliveredNotifications, school_urn=school), school=school))
+    query = build(UndeliveredNotifications, school_urn=school)
+    show(ctx, send_pages(ctx, query, items="notifications", school=school, unwrap=True))
 
 
 @app.command("failed-to-reach")
 def failed_to_reach(ctx: typer.Context, school: SchoolOption = None) -> None:
     """People we could not reach (on some channel, or at all), with the reason: the list to act on."""
-    show(ctx, send(ctx, build(FailedToReach, school_urn=school), school=school))
+    query = build(FailedToReach, school_urn=school)
+    show(ctx, send_pages(ctx, query, items="notifications", school=school, unwrap=True))
 
 
 @app.command("counts")

@@ -42,7 +42,19 @@ from contracts.register import (
     TransferPupil,
     WithdrawConsentToShare,
 )
-from infra.cli.common import DAY_FORMATS, KnownAt, as_json, build, day, fail, instant, send, session, show
+from infra.cli.common import (
+    DAY_FORMATS,
+    KnownAt,
+    as_json,
+    build,
+    day,
+    fail,
+    instant,
+    send,
+    send_pages,
+    session,
+    show,
+)
 
 app = typer.Typer(help="The SEN register: the roll, SEN status and needs, transfers, census.", no_args_is_help=True)
 
@@ -371,7 +383,7 @@ def school_register(
     query = build(
         SchoolRegister, school_urn=school, as_at=as_at.date() if as_at else None, as_known_at=instant(as_known_at)
     )
-    show(ctx, send(ctx, query, school=school))
+    show(ctx, send_pages(ctx, query, items="entries", school=school))
 
 
 @app.command("counts")
@@ -396,7 +408,7 @@ def census_extract(
 ) -> None:
     """The census SEN extract (CSV with the DfE codes) as at a census day: printed, or written with -o."""
     query = build(CensusExtract, school_urn=school, census_date=census_date.date(), as_known_at=instant(as_known_at))
-    reply = send(ctx, query, school=school)
+    reply = send_pages(ctx, query, items="csv", school=school)
     if reply.outcome != "answered" or output is None:
         show(ctx, reply)  # without -o the text is the CSV itself, ready to redirect to a file
         return

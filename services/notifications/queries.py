@@ -14,9 +14,16 @@ from uuid import UUID
 import asyncpg
 
 from contracts.envelope import Actor
-from contracts.notifications import UNDELIVERED, CountsView, NotificationDelivered, NotificationView
+from contracts.notifications import (
+    UNDELIVERED,
+    CountsView,
+    NotificationDelivered,
+    NotificationsPage,
+    NotificationView,
+)
 from services.notifications.domain.rules import check_may_read, own_school_only, school_scope
 from services.notifications.projections import TABLE
+from services.runtime.paging import decode_cursor, encode_cursor, invalid_cursor
 from services.runtime.projection import ReadModels
 
 
@@ -35,15 +42,21 @@ class NotificationsQueries:
         await self.read_models.caught_up()
         return own_school_only(actor, await notifications_for_case(self.pool, case_id))
 
-    async def undelivered(self, *, school_urn: str | None, actor: Actor) -> list[NotificationView]:
+    async def undelivered(
+        self, *, school_urn: str | None, page_size: int, after: str | None, actor: Actor
+    ) -> NotificationsPage:
         check_may_read(actor)
+        position = _position_after(after)
         await self.read_models.caught_up()
-        return await undelivered(self.pool, school_scope(actor, school_urn))
+        return await undelivered(self.pool, school_scope(actor, school_urn), page_size=page_size, after=position)
 
-    async def failed_to_reach(self, *, school_urn: str | None, actor: Actor) -> list[NotificationView]:
+    async def failed_to_reach(
+        self, *, school_urn: str | None, page_size: int, after: str | None, actor: Actor
+    ) -> NotificationsPage:
         check_may_read(actor)
+        position = _position_after(after)
         await self.read_models.caught_up()
-        return await failed_to_reach(self.pool, school_scope(actor, school_urn))
+        return await failed_to_reach(self.pool, school_scope(actor, school_urn), page_size=page_size, after=position)
 
     async def counts(self, *, school_urn: str | None, actor: Actor) -> CountsView:
         check_may_read(actor)
@@ -89,25 +102,53 @@ async def notifications_for_case(pool: asyncpg.Pool, case_id: UUID) -> list[Noti
     return [_view(r) for r in rows]
 
 
-async def undelivered(pool: asyncpg.Pool, school_urn: str | None) -> list[NotificationView]:
+def _position_after(after: str | None) -> int:
+    """The log position a page of notifications starts after (0: the first page)."""
+    found = decode_cursor(after, keys=("position",))
+    if found is None:
+        return 0
+    if not isinstance(found["position"], int) or found["position"] < 0:
+        raise invalid_cursor()
+    return found["position"]
+
+
+def _page(rows: list[asyncpg.Record], page_size: int | None) -> NotificationsPage:
+    """Notifications in the order they were first owed (log_position: the position of the Owed event, never
+    changed after), so the next page starts after the last one's."""
+    more = page_size is not None and len(rows) == page_size
+    return NotificationsPage(
+        notifications=[_view(r) for r in rows],
+        next_after=encode_cursor(position=rows[-1]["log_position"]) if more else None,
+    )
+
+
+async def undelivered(
+    pool: asyncpg.Pool, school_urn: str | None, *, page_size: int | None = None, after: int = 0
+) -> NotificationsPage:
     rows = await pool.fetch(
         f"SELECT * FROM {TABLE} WHERE status = ANY($1::text[]) AND ($2::text IS NULL OR school_urn = $2) "
-        "ORDER BY log_position",
+        "AND log_position > $3 ORDER BY log_position LIMIT $4",
         [s.value for s in UNDELIVERED],
         school_urn,
+        after,
+        page_size,
     )
-    return [_view(r) for r in rows]
+    return _page(rows, page_size)
 
 
-async def failed_to_reach(pool: asyncpg.Pool, school_urn: str | None) -> list[NotificationView]:
+async def failed_to_reach(
+    pool: asyncpg.Pool, school_urn: str | None, *, page_size: int | None = None, after: int = 0
+) -> NotificationsPage:
     """Nobody could be reached, or some channel could not reach them (e.g. an invalid email address)."""
     rows = await pool.fetch(
         f"SELECT * FROM {TABLE} WHERE status <> 'cancelled' "
         "AND (status IN ('failed', 'cannot_notify') OR cardinality(unreachable_channels) > 0) "
-        "AND ($1::text IS NULL OR school_urn = $1) ORDER BY log_position",
+        "AND ($1::text IS NULL OR school_urn = $1) AND log_position > $2 ORDER BY log_position LIMIT $3",
         school_urn,
+        after,
+        page_size,
     )
-    return [_view(r) for r in rows]
+    return _page(rows, page_size)
 
 
 async def counts(pool: asyncpg.Pool, school_urn: str | None) -> CountsView:

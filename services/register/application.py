@@ -117,8 +117,11 @@ class Register(SendcaseApplication):
         rejected = list(read.rejected)
         to_save: list[Any] = []
         enrolled = updated = unchanged = 0
-        for row in read.rows:
-            pupil = self._pupil_or_none(row.upn)
+        # Every pupil the file names, loaded with one query (not one query per row).
+        ids = [Pupil.create_id(row.upn) for row in read.rows]
+        known: dict[UUID, Pupil] = self.get_many(ids)
+        for row, pupil_id in zip(read.rows, ids, strict=True):
+            pupil = known.get(pupil_id)
             if pupil is None:
                 pupil = Pupil(
                     upn=row.upn,

@@ -32,6 +32,7 @@ from services.register.domain import census
 from services.register.domain.rules import check_may_read
 from services.runtime.errors import NotFound
 from services.runtime.eventstore import EventStore
+from services.runtime.paging import decode_cursor, encode_cursor, invalid_cursor
 from services.runtime.projection import ReadModels
 
 
@@ -56,11 +57,20 @@ class RegisterQueries:
         return entries
 
     async def school_register(
-        self, *, school_urn: str | None, as_at: date | None, as_known_at: datetime | None, actor: Actor, today: date
+        self,
+        *,
+        school_urn: str | None,
+        as_at: date | None,
+        as_known_at: datetime | None,
+        page_size: int,
+        after: str | None,
+        actor: Actor,
+        today: date,
     ) -> RegisterAsAt:
         check_may_read(actor, school_urn)
+        day, key = _register_page_cursor(after, as_at, today)
         await self.read_models.caught_up("register_views")
-        return await register_as_at(self.pool, as_at or today, school_urn, as_known_at)
+        return await register_as_at(self.pool, day, school_urn, as_known_at, page_size=page_size, after=key)
 
     async def counts(
         self, *, school_urn: str | None, as_at: date | None, as_known_at: datetime | None, actor: Actor, today: date
@@ -70,11 +80,19 @@ class RegisterQueries:
         return await counts_as_at(self.pool, as_at or today, school_urn, as_known_at)
 
     async def census_extract(
-        self, *, census_date: date, school_urn: str | None, as_known_at: datetime | None, actor: Actor
+        self,
+        *,
+        census_date: date,
+        school_urn: str | None,
+        as_known_at: datetime | None,
+        page_size: int,
+        after: str | None,
+        actor: Actor,
     ) -> CensusFile:
         check_may_read(actor, school_urn)
+        key = _census_page_cursor(after, census_date)
         await self.read_models.caught_up("register_views")
-        return CensusFile(csv=await census_extract(self.pool, census_date, school_urn, as_known_at))
+        return await census_extract(self.pool, census_date, school_urn, as_known_at, page_size=page_size, after=key)
 
 
 async def status_history(pool: asyncpg.Pool | asyncpg.Connection, pupil_id: Any) -> list[PupilStatusChange]:
@@ -96,29 +114,38 @@ async def status_history(pool: asyncpg.Pool | asyncpg.Connection, pupil_id: Any)
     ]
 
 
-async def pupils_as_at(
-    pool: asyncpg.Pool, as_at: date, school_urn: str | None, known_at: datetime | None = None
-) -> list[asyncpg.Record]:
-    """Every pupil on a roll on `as_at` (of one school or the whole LA), with their status that day; as the
-    register knew it at `known_at` when given (changes recorded later, even backdated ones, left out)."""
-    return await pool.fetch(
-        """
-        WITH latest AS (
-            SELECT DISTINCT ON (pupil_id) *
-            FROM register_timeline
-            WHERE effective_from <= $1 AND ($3::timestamptz IS NULL OR recorded_at <= $3)
-            ORDER BY pupil_id, effective_from DESC, log_position DESC
-        )
-        SELECT l.pupil_id, l.school_urn, l.status, l.primary_need, l.secondary_need, l.removed_on,
-               p.upn, p.given_name, p.family_name, p.date_of_birth, p.year_group, p.year_group_on
-        FROM latest l JOIN register_pupils p USING (pupil_id)
-        WHERE $2::text IS NULL OR l.school_urn = $2
-        ORDER BY p.family_name, p.given_name, p.upn
-        """,
-        as_at,
-        school_urn,
-        known_at,
-    )
+# The register as at a date is each pupil's latest timeline row effective on or before it (and recorded by
+# `known_at`, when given). For one school, only that school's rows are touched: the pupils with any row there
+# effective by the date (index register_timeline_school), each pupil's latest row found by index
+# (register_timeline_latest), kept when that row is at the school. For the whole LA, one ordered pass over
+# register_timeline_latest (no sort). $1 the date, $2 the school or NULL, $3 known_at or NULL.
+_LATEST_AT_SCHOOL = """
+    SELECT c.pupil_id, l.school_urn, l.status, l.primary_need, l.secondary_need, l.removed_on
+    FROM (SELECT DISTINCT pupil_id FROM register_timeline
+          WHERE school_urn = $2 AND effective_from <= $1 AND ($3::timestamptz IS NULL OR recorded_at <= $3)) c
+    CROSS JOIN LATERAL (
+        SELECT t.school_urn, t.status, t.primary_need, t.secondary_need, t.removed_on
+        FROM register_timeline t
+        WHERE t.pupil_id = c.pupil_id AND t.effective_from <= $1 AND ($3::timestamptz IS NULL OR t.recorded_at <= $3)
+        ORDER BY t.effective_from DESC, t.log_position DESC
+        LIMIT 1
+    ) l
+    WHERE l.school_urn = $2
+"""
+_LATEST_IN_LA = """
+    SELECT DISTINCT ON (pupil_id) pupil_id, school_urn, status, primary_need, secondary_need, removed_on
+    FROM register_timeline
+    WHERE effective_from <= $1 AND ($3::timestamptz IS NULL OR recorded_at <= $3) AND $2::text IS NULL
+    ORDER BY pupil_id, effective_from DESC, log_position DESC
+"""
+
+
+def _latest(school_urn: str | None) -> str:
+    return _LATEST_AT_SCHOOL if school_urn is not None else _LATEST_IN_LA
+
+
+_PUPIL_COLUMNS = """l.pupil_id, l.school_urn, l.status, l.primary_need, l.secondary_need, l.removed_on,
+    p.upn, p.given_name, p.family_name, p.date_of_birth, p.year_group, p.year_group_on"""
 
 
 def _year_group(row: asyncpg.Record, as_at: date) -> int:
@@ -135,14 +162,66 @@ def _census_status(row: asyncpg.Record, as_at: date) -> SenStatus | None:
     return None
 
 
+def _register_page_cursor(after: str | None, as_at: date | None, today: date) -> tuple[date, list[str] | None]:
+    """The date the register is read as at (the first page's, on every later page) and the last entry's key."""
+    found = decode_cursor(after, keys=("as_at", "key"))
+    if found is None:
+        return as_at or today, None
+    try:
+        pinned, key = date.fromisoformat(found["as_at"]), [str(k) for k in found["key"]]
+    except (TypeError, ValueError):
+        raise invalid_cursor() from None
+    if len(key) != 3:
+        raise invalid_cursor()
+    if as_at is not None and as_at != pinned:
+        raise invalid_cursor(f"it continues the register as at {pinned}, not {as_at}")
+    return pinned, key
+
+
+def _register_page(
+    as_at: date, school_urn: str | None, known_at: datetime | None, page_size: int | None, after: list[str] | None
+) -> tuple[Any, ...]:
+    """The statement for one page of a register as at a date, and its arguments."""
+    statement = f"""
+        WITH on_roll AS MATERIALIZED (
+            SELECT {_PUPIL_COLUMNS} FROM ({_latest(school_urn)}) l JOIN register_pupils p USING (pupil_id)
+        )
+        SELECT (SELECT count(*) FROM on_roll) AS roll, e.*
+        FROM on_roll e
+        WHERE (e.status <> 'N' OR (e.removed_on > $4 AND e.removed_on <= $1))
+          AND ($5::text IS NULL OR (e.family_name, e.given_name, e.upn) > ($5, $6, $7))
+        ORDER BY e.family_name, e.given_name, e.upn
+        LIMIT $8
+        """
+    last_census = census.last_census_day_before(as_at)
+    return (statement, as_at, school_urn, known_at, last_census, *(after or (None, None, None)), page_size)
+
+
+async def explain_register_as_at(pool: asyncpg.Pool, as_at: date, school_urn: str | None, page_size: int) -> str:
+    """How PostgreSQL answers the first page of a register as at a date (EXPLAIN ANALYZE): for an operator or a
+    benchmark to see that one school's register touches only that school's rows, by index."""
+    statement, *args = _register_page(as_at, school_urn, None, page_size, None)
+    rows = await pool.fetch("EXPLAIN (ANALYZE, COSTS OFF) " + statement, *args)
+    return "\n".join(r[0] for r in rows)
+
+
 async def register_as_at(
-    pool: asyncpg.Pool, as_at: date, school_urn: str | None, known_at: datetime | None = None
+    pool: asyncpg.Pool,
+    as_at: date,
+    school_urn: str | None,
+    known_at: datetime | None = None,
+    *,
+    page_size: int | None = None,
+    after: list[str] | None = None,
 ) -> RegisterAsAt:
-    rows = await pupils_as_at(pool, as_at, school_urn, known_at)
+    """The register as at a date, one page of it: entries by family name, given name and UPN, after the entry
+    keyed `after` (family name, given name, UPN), at most `page_size` (None: all). Who is on it (K, E, or N at
+    the first census after removal) is decided in SQL, so a page is `page_size` entries long until the last."""
+    rows = await pool.fetch(*_register_page(as_at, school_urn, known_at, page_size, after))
     entries = []
     for row in rows:
         status = _census_status(row, as_at)
-        if status is None:
+        if status is None:  # not on the register that day (decided above in SQL too)
             continue
         primary = NeedType(row["primary_need"]) if row["primary_need"] else None
         entries.append(
@@ -158,28 +237,64 @@ async def register_as_at(
                 primary_area=primary.broad_area.value if primary else None,
             )
         )
-    return RegisterAsAt(school_urn=school_urn, as_at=as_at, roll=len(rows), entries=entries)
+    if rows:
+        roll = rows[0]["roll"]
+    else:  # nothing (more) on the register: the roll all the same
+        roll = await pool.fetchval(f"SELECT count(*) FROM ({_latest(school_urn)}) l", as_at, school_urn, known_at)
+    next_after = None
+    if page_size is not None and len(rows) == page_size:
+        last = rows[-1]
+        next_after = encode_cursor(as_at=as_at, key=[last["family_name"], last["given_name"], last["upn"]])
+    return RegisterAsAt(school_urn=school_urn, as_at=as_at, roll=roll, entries=entries, next_after=next_after)
+
+
+def _counts(as_at: date, school_urn: str | None, known_at: datetime | None) -> tuple[Any, ...]:
+    """The statement counting a register as at a date, and its arguments."""
+    statement = f"""
+        SELECT l.status, l.primary_need, p.year_group,
+               CASE WHEN p.year_group IS NULL OR p.year_group_on IS NULL THEN NULL
+                    ELSE extract(year FROM p.year_group_on)::int - (extract(month FROM p.year_group_on) < 9)::int
+               END AS recorded_in,
+               CASE WHEN p.year_group IS NULL OR p.year_group_on IS NULL
+                    THEN extract(year FROM p.date_of_birth)::int + (extract(month FROM p.date_of_birth) >= 9)::int
+               END AS cohort,
+               min(p.date_of_birth) AS date_of_birth, min(p.year_group_on) AS year_group_on, count(*) AS pupils
+        FROM ({_latest(school_urn)}) l JOIN register_pupils p USING (pupil_id)
+        GROUP BY 1, 2, 3, 4, 5
+        """
+    return (statement, as_at, school_urn, known_at)
+
+
+async def explain_counts_as_at(pool: asyncpg.Pool, as_at: date, school_urn: str | None) -> str:
+    """How PostgreSQL counts a register as at a date (EXPLAIN ANALYZE)."""
+    statement, *args = _counts(as_at, school_urn, None)
+    rows = await pool.fetch("EXPLAIN (ANALYZE, COSTS OFF) " + statement, *args)
+    return "\n".join(r[0] for r in rows)
 
 
 async def counts_as_at(
     pool: asyncpg.Pool, as_at: date, school_urn: str | None, known_at: datetime | None = None
 ) -> RegisterCounts:
-    rows = await pupils_as_at(pool, as_at, school_urn, known_at)
+    """Counted in SQL: pupils grouped by what decides their year group (the school's recorded year group and
+    the academic year it was recorded in, else the academic cohort of their birth), status and primary need, a
+    few hundred groups however large the LA; each group's year group then worked out once, by the same rule
+    (census.year_group_on) as everywhere else."""
+    groups = await pool.fetch(*_counts(as_at, school_urn, known_at))
     roll_by_year: dict[int, int] = defaultdict(int)
     k_by_year: dict[int, int] = defaultdict(int)
     e_by_year: dict[int, int] = defaultdict(int)
     k_by_need: dict[str, int] = defaultdict(int)
     e_by_need: dict[str, int] = defaultdict(int)
-    for row in rows:
-        year = _year_group(row, as_at)
-        roll_by_year[year] += 1
-        if row["status"] == SenStatus.SEN_SUPPORT:
-            k_by_year[year] += 1
-            k_by_need[row["primary_need"]] += 1
-        elif row["status"] == SenStatus.EHC_PLAN:
-            e_by_year[year] += 1
-            e_by_need[row["primary_need"]] += 1
-    roll = len(rows)
+    for group in groups:
+        year, pupils = _year_group(group, as_at), group["pupils"]
+        roll_by_year[year] += pupils
+        if group["status"] == SenStatus.SEN_SUPPORT:
+            k_by_year[year] += pupils
+            k_by_need[group["primary_need"]] += pupils
+        elif group["status"] == SenStatus.EHC_PLAN:
+            e_by_year[year] += pupils
+            e_by_need[group["primary_need"]] += pupils
+    roll = sum(roll_by_year.values())
     k, e = sum(k_by_year.values()), sum(e_by_year.values())
 
     def line(key: str, ks: int, es: int, of: int) -> CountLine:
@@ -218,16 +333,38 @@ CENSUS_COLUMNS = ["URN", "UPN", "Surname", "Forename", "DOB", "NCYearActual", "S
 
 
 async def census_extract(
-    pool: asyncpg.Pool, census_date: date, school_urn: str | None, known_at: datetime | None = None
-) -> str:
+    pool: asyncpg.Pool,
+    census_date: date,
+    school_urn: str | None,
+    known_at: datetime | None = None,
+    *,
+    page_size: int | None = None,
+    after: list[str] | None = None,
+) -> CensusFile:
     """CSV a data officer can load: one line per pupil on the roll, SEN provision N/K/E, and in the January
-    census the ranked need types (May and October collect status only)."""
-    rows = await pupils_as_at(pool, census_date, school_urn, known_at)
+    census the ranked need types (May and October collect status only). One page of it: lines by school URN
+    and UPN after the line keyed `after` (URN, UPN), at most `page_size` (None: all); the heading row on the
+    first page only."""
+    rows = await pool.fetch(
+        f"""
+        SELECT {_PUPIL_COLUMNS}
+        FROM ({_latest(school_urn)}) l JOIN register_pupils p USING (pupil_id)
+        WHERE $4::text IS NULL OR (l.school_urn, p.upn) > ($4, $5)
+        ORDER BY l.school_urn, p.upn
+        LIMIT $6
+        """,
+        census_date,
+        school_urn,
+        known_at,
+        *(after or (None, None)),
+        page_size,
+    )
     with_needs = census_date.month == 1
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CENSUS_COLUMNS)
-    for row in sorted(rows, key=lambda r: (r["school_urn"], r["upn"])):
+    if after is None:
+        writer.writerow(CENSUS_COLUMNS)
+    for row in rows:
         status = _census_status(row, census_date)
         writer.writerow(
             [
@@ -246,7 +383,22 @@ async def census_extract(
                 else "",
             ]
         )
-    return out.getvalue()
+    next_after = None
+    if page_size is not None and len(rows) == page_size:
+        next_after = encode_cursor(census_date=census_date, key=[rows[-1]["school_urn"], rows[-1]["upn"]])
+    return CensusFile(csv=out.getvalue(), next_after=next_after)
+
+
+def _census_page_cursor(after: str | None, census_date: date) -> list[str] | None:
+    found = decode_cursor(after, keys=("census_date", "key"))
+    if found is None:
+        return None
+    if found["census_date"] != census_date.isoformat():
+        raise invalid_cursor(f"it continues the extract for {found['census_date']}, not {census_date}")
+    key = found["key"]
+    if not isinstance(key, list) or len(key) != 2 or not all(isinstance(k, str) for k in key):
+        raise invalid_cursor()
+    return key
 
 
 async def pupil_history(pool: asyncpg.Pool, pupil_id: Any) -> tuple[str | None, list[HistoryEntry]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import AsyncIterator
 from functools import cache
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -96,6 +97,21 @@ class Client:
         envelope = envelope_type(query=query, actor=actor or self.actor)
         reply: Answered[Any] | Rejected = await self._request(query_subject(self.prefix, query.SUBJECT), envelope)
         return reply
+
+    async def pages(self, query: Query, actor: Actor | None = None) -> AsyncIterator[Answered[Any] | Rejected]:
+        """Every page of a paged query (contracts/paging.py), in order: each reply as it comes, the next asked
+        with the previous one's `next_after`, until the last page (or a refusal, which is yielded and ends it).
+        A page refused as too large for one message is asked again at half the size."""
+        while True:
+            reply = await self.query(query, actor)
+            size: int = getattr(query, "page_size", 1)
+            if isinstance(reply, Rejected) and reply.rule == "reply_too_large" and size > 1:
+                query = query.model_copy(update={"page_size": size // 2})
+                continue
+            yield reply
+            if isinstance(reply, Rejected) or reply.result.next_after is None:
+                return
+            query = query.model_copy(update={"after": reply.result.next_after})
 
     async def parked_events(self, service: str, request: ParkedEventsAction) -> ParkedEventsAnswer | Rejected:
         """An operator's request about the events a service's read models parked."""

@@ -50,6 +50,7 @@ MAX_FIELD_ERRORS = 20  # a reply lists at most this many field errors (and says 
 MAX_BODY_BYTES = 1024 * 1024  # NATS's own default payload limit
 MAX_DEPTH = 32  # no contract nests deeper than a few levels
 MAX_FIELDS = 5000  # keys and list items in one request, all levels together (a roll import is one string)
+MAX_REPLY_BYTES = MAX_BODY_BYTES - 16 * 1024  # a reply must fit in one message, with room for its headers
 
 
 class PayloadRefused(ValueError):
@@ -122,6 +123,23 @@ def rejection_for(error: DomainError, correlation_id: Any) -> Rejected:
     )
 
 
+def bounded(reply: Any, correlation_id: UUID | None, is_command: bool) -> Any:
+    """The reply, or, when it would not fit in one NATS message (which NATS would refuse, leaving the caller
+    waiting for nothing), a Rejected saying so: a query should be asked a page at a time (contracts/paging.py)."""
+    size = len(reply.model_dump_json().encode())
+    if size <= MAX_REPLY_BYTES:
+        return reply
+    log.warning("request.reply_too_large", bytes=size, most=MAX_REPLY_BYTES)
+    done = "It was carried out, but its" if is_command else "Its"
+    return Rejected(
+        code=RejectionCode.RULE_BROKEN,
+        rule="reply_too_large",
+        message=f"{done} answer ({size:,} bytes) is too large for one message (at most {MAX_REPLY_BYTES:,}). "
+        "Ask for less: a smaller page_size, or one school instead of the whole LA.",
+        correlation_id=correlation_id,
+    )
+
+
 def internal_error(correlation_id: UUID | None) -> Rejected:
     return Rejected(
         code=RejectionCode.INTERNAL_ERROR,
@@ -181,9 +199,9 @@ def _handler(bound: BoundRoute, clock: Clock) -> Callable[..., Any]:
                 return internal_error(ctx.correlation_id)
             if isinstance(reply, Replayed):
                 log.info("request.repeated", first_reply="returned again, nothing done")
-                return success.model_validate_json(reply.reply)
+                return bounded(success.model_validate_json(reply.reply), ctx.correlation_id, is_command)
             log.info("request.done")
-            return reply
+            return bounded(reply, ctx.correlation_id, is_command)
 
     # The signature is the contract: FastStream validates the body against it and documents it.
     handle.__annotations__ = {"envelope": envelope_type, "return": success | Rejected}

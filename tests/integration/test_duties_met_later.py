@@ -30,7 +30,9 @@ async def test_parents_recorded_after_the_pupil_was_added_are_told_then_once(san
 
                 await eventually(lambda: _is(states, ["cannot_notify"]), what="nobody to tell yet")
                 waiting = await client.query(UndeliveredNotifications(school_urn="123456"))
-                assert isinstance(waiting, Answered) and [n.status for n in waiting.result] == ["cannot_notify"]
+                assert isinstance(waiting, Answered) and [n.status for n in waiting.result.notifications] == [
+                    "cannot_notify"
+                ]
 
                 people = RecordPeopleWithParentalResponsibility(upn=upn(1), people=[mother(1), father(1)])
                 assert (await client.command(people)).outcome == "accepted"
@@ -44,7 +46,7 @@ async def test_parents_recorded_after_the_pupil_was_added_are_told_then_once(san
                 assert all(r["duty"] == "sen_provision_started" for r in later)
                 assert len(outbox_files(tmp_path)) == 2  # an email to the mother, a letter to the father
                 waiting = await client.query(UndeliveredNotifications(school_urn="123456"))
-                assert isinstance(waiting, Answered) and waiting.result == []
+                assert isinstance(waiting, Answered) and waiting.result.notifications == []
 
                 # recorded again (a new phone number): the duty was met; nobody is told twice
                 again = RecordPeopleWithParentalResponsibility(

@@ -196,12 +196,14 @@ async def test_queries_show_what_was_sent_what_did_not_arrive_and_counts(sandbox
             [for_case] = json_result(await client.query(NotificationsForCase(case_id=case_id)))
             assert "You have until Tuesday 8 December 2026 (15 days)" in for_case["body"]
 
-            failed = json_result(await client.query(FailedToReach()))
+            failed = json_result(await client.query(FailedToReach()))["notifications"]
             assert sorted(n["reason"].split(":")[0] for n in failed) == [
                 "Cannot notify",
                 "No usable contact detail for Alex Taylor4 (mother)",
             ]
-            undelivered = json_result(await client.query(UndeliveredNotifications(school_urn="123456")))
+            undelivered = json_result(await client.query(UndeliveredNotifications(school_urn="123456")))[
+                "notifications"
+            ]
             assert {n["pupil_id"] for n in undelivered} == {
                 str(nobody.subject.pupil_id),
                 str(no_details.subject.pupil_id),
@@ -245,7 +247,7 @@ async def test_queries_show_what_was_sent_what_did_not_arrive_and_counts(sandbox
             assert isinstance(too_late, Rejected) and too_late.rule == "already_sent"
 
             async def off_the_list():
-                left = json_result(await client.query(FailedToReach()))
+                left = json_result(await client.query(FailedToReach()))["notifications"]
                 return left if len(left) == 1 else None
 
             [left] = await eventually(off_the_list, what="the cancelled notification off the failed-to-reach list")

@@ -72,7 +72,7 @@ async def test_smtp_email_is_keyed_by_the_notification_and_a_refused_address_fal
             assert lost["reason"].startswith("the mail server refused the address")
 
             async with Client(settings.nats_url, settings.subject_prefix, caseworker()) as client:
-                failed = json_result(await client.query(FailedToReach(school_urn="123456")))
+                failed = json_result(await client.query(FailedToReach(school_urn="123456")))["notifications"]
             assert [(n["recipient_name"], n["status"], n["unreachable_channels"]) for n in failed] == [
                 ("Alex Taylor12", "delivered", ["email"]),
                 ("Alex Taylor13", "failed", ["email"]),

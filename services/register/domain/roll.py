@@ -9,9 +9,11 @@ fault and the rest are imported. A file with no recognisable heading row, or no 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -70,7 +72,19 @@ def file_fingerprint(csv_text: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_DAY_MONTH_YEAR = re.compile(r"(\d{2})/(\d{2})/(\d{4})")
+_ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
 def parse_date(value: str) -> date:
+    # The two forms MIS exports use, read directly (strptime is slow); anything else, or an impossible day,
+    # goes the long way below, which says what is wrong.
+    if found := _DAY_MONTH_YEAR.fullmatch(value):
+        with contextlib.suppress(ValueError):
+            return date(int(found[3]), int(found[2]), int(found[1]))
+    elif found := _ISO_DAY.fullmatch(value):
+        with contextlib.suppress(ValueError):
+            return date(int(found[1]), int(found[2]), int(found[3]))
     for fmt in DATE_FORMATS:
         try:
             return datetime.strptime(value.strip(), fmt).date()
@@ -147,7 +161,9 @@ def read_roll(csv_text: str, today: date) -> ReadRoll:
 
         # A cell holding a control character (a NUL from a broken export) cannot be stored: the row is
         # rejected naming the column, and the character is not echoed back.
-        bad = next((i for i, value in enumerate(record) if control_character(value, line_breaks=False)), None)
+        bad = None
+        if control_character("".join(record), line_breaks=False):  # rare: then find the cell
+            bad = next((i for i, value in enumerate(record) if control_character(value, line_breaks=False)), None)
         if bad is not None:
             heading = _printable(header[bad]) if bad < len(header) else f"column {bad + 1}"
             reject(heading, f"the {heading} cell {problem_with(record[bad], line_breaks=False)}")

@@ -143,6 +143,13 @@ class RegisterViews:
                 PRIMARY KEY (pupil_id, log_position)
             );
             CREATE INDEX IF NOT EXISTS register_timeline_when ON register_timeline (effective_from);
+            -- as at a date, for one school: that school's rows by date (services/register/queries.py) ...
+            CREATE INDEX IF NOT EXISTS register_timeline_school ON register_timeline (school_urn, effective_from);
+            -- ... and each pupil's latest row on or before a date (for one pupil, or in one pass for the LA,
+            -- read from the index alone: it carries every column an as-at query reads)
+            CREATE INDEX IF NOT EXISTS register_timeline_latest
+                ON register_timeline (pupil_id, effective_from DESC, log_position DESC)
+                INCLUDE (school_urn, status, primary_need, secondary_need, removed_on, recorded_at);
             """
         )
 
