@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import Application, ProcessingEvent, Repository
 from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
@@ -35,6 +35,7 @@ from psycopg.sql import SQL, Identifier
 
 from services.runtime.context import CommandContext, current_context, reset_context, set_context
 from services.runtime.receipts import CommandReceipt, InMemoryReceiptRecorder, PostgresReceiptRecorder, collected_saves
+from services.runtime.unit_of_work import UnitOfWorkRepository
 
 T = TypeVar("T")
 
@@ -83,6 +84,11 @@ class SendcaseApplication(Application):
             self.factory.env[PostgresFactory.PROCESS_RECORDER_TOPIC] = get_topic(PostgresReceiptRecorder)
             return self.factory.process_recorder()
         return InMemoryReceiptRecorder()
+
+    def construct_repository(self) -> Repository:
+        """The library's repository, which also hands out the aggregates of an open unit of work (a batch
+        decided item by item and saved at once: services/runtime/unit_of_work.py)."""
+        return UnitOfWorkRepository.like(super().construct_repository())
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """Save now; or, inside a routed command, collect for the runtime to save once with the command's
@@ -147,6 +153,29 @@ class SendcaseApplication(Application):
             curs.execute(statement, (tracking.application_name, tracking.notification_id))
             return curs.fetchone() is not None
 
+    def tracked_among(self, trackings: Sequence[Tracking]) -> set[tuple[str, int]]:
+        """Which of these positions (producer, sequence) were handled already: one query for a batch."""
+        if not trackings:
+            return set()
+        recorder: Any = self.recorder
+        datastore = getattr(recorder, "datastore", None)
+        table = getattr(recorder, "tracking_table_name", None)
+        if datastore is None or table is None:  # in-memory recorder
+            return {
+                (t.application_name, t.notification_id)
+                for t in trackings
+                if recorder.has_tracking_id(t.application_name, t.notification_id)
+            }
+        statement = SQL(
+            "SELECT application_name, notification_id FROM {0}.{1} "
+            "WHERE (application_name, notification_id) IN (SELECT * FROM unnest(%s::text[], %s::bigint[]))"
+        ).format(Identifier(datastore.schema), Identifier(table))
+        names = [t.application_name for t in trackings]
+        positions = [t.notification_id for t in trackings]
+        with datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (names, positions))
+            return {(row["application_name"], row["notification_id"]) for row in curs.fetchall()}
+
     def notifications_after(self, position: int, limit: int) -> Sequence[Notification]:
         return self.recorder.select_notifications(start=position + 1, limit=limit)
 
@@ -165,8 +194,10 @@ class AlreadyProcessed(Exception):
         self.tracking = tracking
 
 
-def postgres_env(database_url: str, pool_size: int = 5) -> dict[str, str]:
-    """eventsourcing's PostgreSQL settings from a database URL."""
+def postgres_env(database_url: str, pool_size: int = 5, *, pre_ping: bool = False) -> dict[str, str]:
+    """eventsourcing's PostgreSQL settings from a database URL. `pre_ping`: test each pooled connection with a
+    query before lending it out (off by default: a round trip per checkout; a dead connection is otherwise
+    found by the statement that uses it, and the caller's retry takes a fresh one)."""
     parts = urlsplit(database_url)
     if parts.scheme not in ("postgresql", "postgres"):
         raise ValueError(f"not a PostgreSQL URL: {database_url!r}")
@@ -180,7 +211,7 @@ def postgres_env(database_url: str, pool_size: int = 5) -> dict[str, str]:
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(pool_size * 2),
         "POSTGRES_CONNECT_TIMEOUT": "10",
-        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_PRE_PING": "y" if pre_ping else "n",
     }
 
 
@@ -218,8 +249,15 @@ def _run_in_context(ctx: CommandContext | None, fn: Callable[..., T], args: tupl
 
 
 def open_store(
-    application: type[A], database_url: str | None, threads: int, env: dict[str, str] | None = None
+    application: type[A],
+    database_url: str | None,
+    threads: int,
+    env: dict[str, str] | None = None,
+    *,
+    pre_ping: bool = False,
 ) -> EventStore[A]:
     """A service's application on its PostgreSQL database (or on `env`, e.g. IN_MEMORY_ENV in tests), behind
-    the one thread pool that runs it."""
-    return EventStore(application(env=env if env is not None else postgres_env(database_url or "")), threads=threads)
+    the one thread pool that runs it. `pre_ping`: the `database_pre_ping` setting (postgres_env)."""
+    if env is None:
+        env = postgres_env(database_url or "", pre_ping=pre_ping)
+    return EventStore(application(env=env), threads=threads)

@@ -1,0 +1,94 @@
+"""A unit of work: many decisions, each in its own command context, saved together in one transaction.
+
+A batch of consumed messages (services/runtime/consumer.py) or of due sends (the notifications delivery
+worker) is decided one item after another and written once. A later item must see what the earlier ones
+decided although nothing is committed yet, so while a unit of work is open (in this thread's context):
+
+- the application's repository returns the unit's own copy of an aggregate it holds (loaded, created or
+  changed by an earlier item), and keeps each aggregate it loads, so every item works on the same object;
+- `stage(aggregates)` takes what one item decided: it stamps the item's pending events with the current
+  command context (actor, correlation, causation: stored beside each event, as a save at once would) and
+  adds the aggregates the application keeps in step with them (`saved_with`, e.g. an index per pupil), so
+  the next item finds that index already changed.
+
+`staged` is then saved in one transaction (`SendcaseApplication.save_together`). Nothing here touches the
+database: a unit that is dropped (an item failed, the save clashed) leaves no trace, and the caller decides
+again one item at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from typing import Any
+
+from eventsourcing.application import Repository
+
+from services.runtime.context import current_context
+
+
+class UnitOfWork:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.aggregates: dict[Any, Any] = {}  # id -> the one object every item of the unit works on
+        self._staged: dict[Any, Any] = {}  # id -> aggregate with events to save, in the order first staged
+
+    def stage(self, aggregates: Sequence[Any]) -> None:
+        """One item's decision: its aggregates (and those kept in step with them) are to be saved, and are
+        what later items of the unit see. Called inside the item's command context."""
+        changed = [a for a in aggregates if a is not None]
+        changed += self.app.saved_with(changed)
+        meta = current_context().metadata()
+        for aggregate in changed:
+            for event in aggregate.pending_events:
+                if "meta" not in vars(event):  # the same metadata the StampingMapper would give it now
+                    object.__setattr__(event, "meta", meta)
+            self.aggregates[aggregate.id] = aggregate
+            self._staged.setdefault(aggregate.id, aggregate)
+
+    @property
+    def staged(self) -> list[Any]:
+        return [a for a in self._staged.values() if a.pending_events]
+
+
+_open: ContextVar[UnitOfWork | None] = ContextVar("sendcase_unit_of_work", default=None)
+
+
+@contextlib.contextmanager
+def unit_of_work(app: Any) -> Iterator[UnitOfWork]:
+    """Open a unit of work on `app` for the duration of the block (in the calling thread's context)."""
+    unit = UnitOfWork(app)
+    token = _open.set(unit)
+    try:
+        yield unit
+    finally:
+        _open.reset(token)
+
+
+class UnitOfWorkRepository(Repository):
+    """The library's repository, which hands out the open unit of work's aggregates (the latest version
+    of each, changes not yet saved) and keeps in the unit what it loads."""
+
+    def get(self, aggregate_id: Any, *, version: int | None = None, **kwargs: Any) -> Any:
+        unit = _open.get()
+        if unit is None or version is not None:
+            return super().get(aggregate_id, version=version, **kwargs)
+        found = unit.aggregates.get(aggregate_id)
+        if found is None:
+            found = super().get(aggregate_id, **kwargs)
+            unit.aggregates[aggregate_id] = found
+        return found
+
+    @classmethod
+    def like(cls, repository: Repository) -> UnitOfWorkRepository:
+        """This repository with the settings of the one the library built."""
+        made = cls(
+            repository.event_store,
+            snapshot_store=repository.snapshot_store,
+            fastforward=repository.fastforward,
+            fastforward_skipping=repository.fastforward_skipping,
+            deepcopy_from_cache=repository.deepcopy_from_cache,
+        )
+        made.cache = repository.cache
+        return made
