@@ -56,9 +56,12 @@ _open: ContextVar[UnitOfWork | None] = ContextVar("sendcase_unit_of_work", defau
 
 
 @contextlib.contextmanager
-def unit_of_work(app: Any) -> Iterator[UnitOfWork]:
-    """Open a unit of work on `app` for the duration of the block (in the calling thread's context)."""
+def unit_of_work(app: Any, holding: Sequence[Any] = ()) -> Iterator[UnitOfWork]:
+    """Open a unit of work on `app` for the duration of the block (in the calling thread's context).
+    `holding`: aggregates the caller has already (saved, up to date as far as it knows), handed out instead
+    of loading them again; if one moved on meanwhile, the save clashes (IntegrityError) and nothing is saved."""
     unit = UnitOfWork(app)
+    unit.aggregates.update((a.id, a) for a in holding)
     token = _open.set(unit)
     try:
         yield unit
