@@ -116,9 +116,12 @@ class FileOutbox:
                 try:
                     path = self.path(message)
                     data = _file_content(message)
-                    path.parent.mkdir(parents=True, exist_ok=True)
                     tmp = path.with_name(path.name + ".partial")
-                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                    try:
+                        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                    except FileNotFoundError:  # the pupil's first message: make the folder
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
                     written.append((i, path, tmp, fd, hashlib.sha256(data).hexdigest()))
                     view = memoryview(data)
                     while view:
