@@ -56,7 +56,6 @@ from services.runtime.context import CommandContext, reset_context, set_context
 from services.runtime.errors import DomainError
 from services.runtime.eventstore import EventStore
 from services.runtime.logging import get_logger
-from services.runtime.projection import ReadModels
 from services.runtime.receipts import collecting_saves
 from services.runtime.retry import Backoff
 from services.runtime.singleton import run_in_one_replica
@@ -64,6 +63,7 @@ from services.runtime.unit_of_work import unit_of_work
 from services.runtime.wakeup import Wakeup
 
 log = get_logger(__name__)
+VIEW_WAIT_SECONDS = 2.0  # at most this long for the read model to show what was stored, before looking anyway
 
 
 def message_for(n: Notification, channel: str) -> Message:
@@ -102,6 +102,7 @@ class DeliveryWorker:
         self.backoff = Backoff.of(settings.delivery_backoff_seconds)
         self.actor = Actor.service("notifications")
         self.sends = 0  # calls to a channel's send, for tests and the benchmark
+        self.written_up_to = 0  # the last position in the store's log this worker's batches wrote
         # Deliveries the stream recorded and the database lost with a restore (read on start): such a message,
         # owed again by the consumers' replay, is recorded as delivered, never sent twice.
         self.delivered_before_restore: dict[tuple[UUID, str], str] = {}
@@ -121,17 +122,29 @@ class DeliveryWorker:
         reconciles sends left half-done, which must not be another replica's sends in flight)."""
         pool = runtime.pool
         store = self.store
-        read_models = ReadModels(pool, runtime.projections, lambda: store.call(None, store.app.max_notification_id))
+        view = next((r for r in runtime.projections if r.projection.name == NotificationsByPupil.name), None)
+
+        async def projected(position: int | None) -> None:
+            if view is None:
+                return
+            if position is None:
+                position = await store.call(None, store.app.max_notification_id)
+            if not await view.wait_for(position, VIEW_WAIT_SECONDS):
+                log.warning("delivery.view_behind", position=view.position, waited_for=position)
+
         await run_in_one_replica(
-            self.settings.database_url or "",
-            "notifications-delivery",
-            lambda: self.deliver_forever(pool, lambda: read_models.caught_up(NotificationsByPupil.name)),
+            self.settings.database_url or "", "notifications-delivery", lambda: self.deliver_forever(pool, projected)
         )
 
-    async def deliver_forever(self, pool: asyncpg.Pool, caught_up: Callable[[], Awaitable[None]] | None = None) -> None:
+    async def deliver_forever(
+        self, pool: asyncpg.Pool, projected: Callable[[int | None], Awaitable[None]] | None = None
+    ) -> None:
         """Deliver what is due, then wait for a NOTIFY from the store (or the safety-net poll, or the next
-        retry falling due). `caught_up` waits until the read model shows what was stored when it was called
-        (a NOTIFY comes when the events are stored; the view that lists what is due follows them)."""
+        retry falling due). The view that lists what is due follows the store: `projected(position)` waits
+        (bounded) until it shows the log up to a position (None: everything stored so far). While there is
+        work, the worker waits only for its own last writes to show (so it never takes a notification it
+        has just sent for one still due); before it goes idle it waits for everything, so that what was
+        stored before its last look (and whose NOTIFY it has had) is not left for the safety net."""
         self.delivered_before_restore = await queries.delivered_before_restore(pool)
         await self.reconcile_interrupted(pool, at_start=True)
         wakeup = Wakeup(
@@ -141,17 +154,22 @@ class DeliveryWorker:
         )
         receipts_due = 0.0
         loop = asyncio.get_running_loop()
+        everything = True  # wait for the view to show everything stored (else only our own last writes)
         try:
             while True:
                 await wakeup.listen()
-                if caught_up is not None:
-                    await caught_up()
+                if projected is not None:
+                    await projected(None if everything else self.written_up_to)
                 done = await self.deliver_due(pool)
                 await self.reconcile_interrupted(pool)
                 if loop.time() >= receipts_due:
                     await self.poll_receipts(pool)
                     receipts_due = loop.time() + self.settings.receipt_poll_seconds
-                if not done:
+                if done:
+                    everything = False
+                elif not everything:
+                    everything = True  # look once more, the view showing all, before waiting
+                else:
                     await wakeup.wait(await self._until_next_retry(pool))
         finally:
             await wakeup.close()
@@ -190,7 +208,8 @@ class DeliveryWorker:
         """In the store's thread: "SendingStarted" for each one still due, decided on its aggregate in its own
         context, all saved in one transaction (IntegrityError, and nothing saved, if any clashes)."""
         started: list[tuple[Notification, str]] = []
-        with unit_of_work(self.app) as unit:
+        loaded = self.app.get_many([notification_id for notification_id, _ in due])  # one query for the batch
+        with unit_of_work(self.app, holding=list(loaded.values())) as unit:
             for notification_id, channel in due:
                 token = set_context(self._ctx(notification_id))
                 try:
@@ -207,8 +226,12 @@ class DeliveryWorker:
                 finally:
                     reset_context(token)
             if started:
-                self.app.save_together(unit.staged)
+                self._wrote(self.app.save_together(unit.staged))
         return started
+
+    def _wrote(self, recordings: Sequence[Any]) -> None:
+        if recordings:
+            self.written_up_to = max(self.written_up_to, *(r.notification.id for r in recordings))
 
     async def _send_batch(self, started: list[tuple[Notification, str]]) -> None:
         results: list[tuple[Notification, str, Outcome, str]] = []
@@ -216,10 +239,8 @@ class DeliveryWorker:
         for n, channel in started:
             known = self.delivered_before_restore.get((n.id, channel))
             if known is not None:
-                how = (
-                    f"delivered before the database was restored from a backup ({known} on the stream): not sent again"
-                )
-                results.append((n, channel, Outcome(reference=known, delivered=True, how=how), how))
+                outcome = restored_delivery(known)
+                results.append((n, channel, outcome, outcome.how))
             else:
                 sending.append((n, channel, message_for(n, channel)))
         by_transport: dict[int, list[tuple[Notification, str, Message]]] = {}
@@ -228,11 +249,11 @@ class DeliveryWorker:
         for items in by_transport.values():
             transport = self.transports[items[0][1]]
             outcomes = await self._send_all(transport, [m for _, _, m in items])
-            for (n, channel, _), outcome in zip(items, outcomes, strict=True):
-                if isinstance(outcome, Outcome):
-                    results.append((n, channel, outcome, outcome.how))
+            for (n, channel, _), sent in zip(items, outcomes, strict=True):
+                if isinstance(sent, Outcome):
+                    results.append((n, channel, sent, sent.how))
                 else:
-                    await self._failed_with(n, channel, outcome)
+                    await self._failed_with(n, channel, sent)
         if results:
             await self._record_batch(results)
 
@@ -269,7 +290,7 @@ class DeliveryWorker:
                         log.info("delivery.outcome_already_known", notification_id=str(n.id), reason=e.message)
                     finally:
                         reset_context(token)
-                self.app.save_together(unit.staged)
+                self._wrote(self.app.save_together(unit.staged))
             return recorded
 
         try:

@@ -25,6 +25,7 @@ from eventsourcing.persistence import (
     JSONTranscoder,
     Mapper,
     Notification,
+    Recording,
     StoredEvent,
     Tracking,
     Transcoding,
@@ -111,13 +112,40 @@ class SendcaseApplication(Application):
 
     def save_together(
         self, aggregates: Sequence[Any], *, receipts: Sequence[CommandReceipt] = (), trackings: Sequence[Tracking] = ()
-    ) -> None:
+    ) -> list[Recording]:
         """Group commit: the pending events of many aggregates (several commands', or a batch of consumed
         messages' effects), with their command receipts and tracking records, in one transaction. All or
-        nothing: IntegrityError when any of them clashes (the caller then saves them one at a time)."""
+        nothing: IntegrityError when any of them clashes (the caller then saves them one at a time).
+        Returns what was recorded (each event with its position in the notification log)."""
         processing: ProcessingEvent[Any] = ProcessingEvent()
         processing.collect_events(*aggregates, *self.saved_with(aggregates))
-        self.events.put(processing.events, command_receipts=receipts, trackings=trackings)
+        return self.events.put(processing.events, command_receipts=receipts, trackings=trackings)
+
+    def get_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, Any]:
+        """The current state of many aggregates, read with one query (those that exist; no snapshots)."""
+        recorder: Any = self.recorder
+        datastore = getattr(recorder, "datastore", None)
+        table = getattr(recorder, "events_table_name", None)
+        if datastore is None or table is None:  # in-memory recorder
+            return {i: self.repository.get(i) for i in aggregate_ids if i in self.repository}
+        statement = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {0}.{1} WHERE originator_id = ANY(%s) "
+            "ORDER BY originator_id, originator_version"
+        ).format(Identifier(datastore.schema), Identifier(table))
+        with datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (list(aggregate_ids),))
+            rows = curs.fetchall()
+        found: dict[UUID, Any] = {}
+        for row in rows:
+            stored = StoredEvent(
+                originator_id=row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            )
+            event: Any = self.mapper.to_domain_event(stored)
+            found[row["originator_id"]] = event.mutate(found.get(row["originator_id"]))
+        return found
 
     def find_receipt(self, command_id: UUID) -> str | None:
         return self.recorder.find_receipt(command_id)  # type: ignore[attr-defined]  # our recorders have it
