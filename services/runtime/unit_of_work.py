@@ -32,7 +32,9 @@ class UnitOfWork:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.aggregates: dict[Any, Any] = {}  # id -> the one object every item of the unit works on
-        self._staged: dict[Any, Any] = {}  # id -> aggregate with events to save, in the order first staged
+        # what to save, by object (not by id: two objects of one aggregate would both be saved, and clash,
+        # rather than one's events be dropped), in the order first staged
+        self._staged: dict[int, Any] = {}
 
     def stage(self, aggregates: Sequence[Any]) -> None:
         """One item's decision: its aggregates (and those kept in step with them) are to be saved, and are
@@ -45,7 +47,7 @@ class UnitOfWork:
                 if "meta" not in vars(event):  # the same metadata the StampingMapper would give it now
                     object.__setattr__(event, "meta", meta)
             self.aggregates[aggregate.id] = aggregate
-            self._staged.setdefault(aggregate.id, aggregate)
+            self._staged.setdefault(id(aggregate), aggregate)
 
     @property
     def staged(self) -> list[Any]:
