@@ -19,11 +19,11 @@ again one item at a time.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from eventsourcing.application import Repository
+from eventsourcing.application import AggregateNotFoundError, Repository
 
 from services.runtime.context import current_context
 
@@ -32,6 +32,7 @@ class UnitOfWork:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.aggregates: dict[Any, Any] = {}  # id -> the one object every item of the unit works on
+        self.absent: set[Any] = set()  # ids known not to exist (looked up for the whole unit at once)
         # what to save, by object (not by id: two objects of one aggregate would both be saved, and clash,
         # rather than one's events be dropped), in the order first staged
         self._staged: dict[int, Any] = {}
@@ -58,12 +59,15 @@ _open: ContextVar[UnitOfWork | None] = ContextVar("sendcase_unit_of_work", defau
 
 
 @contextlib.contextmanager
-def unit_of_work(app: Any, holding: Sequence[Any] = ()) -> Iterator[UnitOfWork]:
+def unit_of_work(app: Any, holding: Sequence[Any] = (), absent: Iterable[Any] = ()) -> Iterator[UnitOfWork]:
     """Open a unit of work on `app` for the duration of the block (in the calling thread's context).
     `holding`: aggregates the caller has already (saved, up to date as far as it knows), handed out instead
-    of loading them again; if one moved on meanwhile, the save clashes (IntegrityError) and nothing is saved."""
+    of loading them again; if one moved on meanwhile, the save clashes (IntegrityError) and nothing is saved.
+    `absent`: ids the caller found not to exist (asking for one raises AggregateNotFoundError at once, until
+    an item of the unit creates it); if one was created meanwhile, the save clashes likewise."""
     unit = UnitOfWork(app)
     unit.aggregates.update((a.id, a) for a in holding)
+    unit.absent.update(absent)
     token = _open.set(unit)
     try:
         yield unit
@@ -81,6 +85,8 @@ class UnitOfWorkRepository(Repository):
             return super().get(aggregate_id, version=version, **kwargs)
         found = unit.aggregates.get(aggregate_id)
         if found is None:
+            if aggregate_id in unit.absent:
+                raise AggregateNotFoundError(aggregate_id)
             found = super().get(aggregate_id, **kwargs)
             unit.aggregates[aggregate_id] = found
         return found

@@ -14,7 +14,11 @@ from contracts.register import PeopleToTellRecorded, PupilAddedToSenSupport
 from contracts.subjects import event_subject
 from services.notifications.bootstrap import bootstrap as notifications_bootstrap
 from services.notifications.domain.notification import Notification, UnmetDuties
-from services.notifications.policies import when_duty_to_tell_arises_owe_notifications, when_register_or_ehcp_event
+from services.notifications.policies import (
+    looked_up,
+    when_duty_to_tell_arises_owe_notifications,
+    when_register_or_ehcp_event,
+)
 from services.runtime.aggregate import event_metadata
 from services.runtime.clock import FixedClock
 from services.runtime.consumer import EventSourcedReaction, TrackedConsumer
@@ -155,9 +159,10 @@ async def test_a_batch_delivered_again_after_its_commit_has_no_second_effect(wor
     }
 
 
-async def test_two_messages_of_one_batch_about_the_same_pupil_both_take_effect_in_order(world) -> None:
+@pytest.mark.parametrize("prefetch", [None, looked_up], ids=["loading-each", "prefetched"])
+async def test_two_messages_of_one_batch_about_the_same_pupil_both_take_effect_in_order(world, prefetch) -> None:
     _settings, _js, _start, stored, service = world
-    sink = EventSourcedReaction(service.store, service.clock, when_register_or_ehcp_event)
+    sink = EventSourcedReaction(service.store, service.clock, when_register_or_ehcp_event, prefetch)
     nobody_yet = pupil_added(1)  # nobody recorded: the duty cannot be met yet, and waits for the pupil
     pupil_id = nobody_yet.subject.pupil_id
     assert pupil_id is not None

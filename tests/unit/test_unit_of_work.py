@@ -1,12 +1,13 @@
 """A batch of decisions on the in-memory store: a later item sees what an earlier one decided before anything
 is saved, each item's events carry its own context, and a unit that is dropped leaves nothing behind."""
 
+import pytest
 from eventsourcing.persistence import Tracking
 
 from contracts.register import PeopleToTellRecorded
 from services.notifications.application import Notifications
 from services.notifications.domain.notification import Notification, UnmetDuties
-from services.notifications.policies import when_register_or_ehcp_event
+from services.notifications.policies import looked_up, when_register_or_ehcp_event
 from services.runtime.aggregate import event_metadata
 from services.runtime.clock import FixedClock
 from services.runtime.consumer import EventSourcedReaction
@@ -17,10 +18,11 @@ from tests.conftest import SCHOOL_DAY
 from tests.support.register_events import mother, pupil_added, wrap
 
 
-async def test_a_batch_on_the_in_memory_store_sees_its_own_decisions_and_is_recorded_once() -> None:
+@pytest.mark.parametrize("prefetch", [None, looked_up], ids=["loading-each", "prefetched"])
+async def test_a_batch_on_the_in_memory_store_sees_its_own_decisions_and_is_recorded_once(prefetch) -> None:
     store = EventStore(Notifications(env=IN_MEMORY_ENV), threads=1)
     try:
-        sink = EventSourcedReaction(store, FixedClock(SCHOOL_DAY), when_register_or_ehcp_event)
+        sink = EventSourcedReaction(store, FixedClock(SCHOOL_DAY), when_register_or_ehcp_event, prefetch)
         nobody = pupil_added(1)
         pupil_id = nobody.subject.pupil_id
         assert pupil_id is not None
