@@ -45,7 +45,9 @@ def transports(settings: NotificationsSettings) -> dict[str, Transport]:
 
 def bootstrap(settings: ServiceSettings, clock: Clock, env: dict[str, str] | None = None) -> ServiceDefinition:
     settings = NotificationsSettings.of(settings)
-    store = open_store(Notifications, settings.database_url, settings.event_store_threads, env)
+    store = open_store(
+        Notifications, settings.database_url, settings.event_store_threads, env, pre_ping=settings.database_pre_ping
+    )
     workers: list[Worker] = [DeliveryWorker(store, transports(settings), clock, settings)]
     if settings.notify_callback_port is not None:
         workers.append(NotifyCallbacks(store, clock, settings))

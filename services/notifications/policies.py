@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 from contracts.ehcp import (
     AdviceRequested,
@@ -37,7 +38,7 @@ from contracts.register import (
     SpecialEducationalProvisionMade,
 )
 from services.notifications.application import Notifications
-from services.notifications.domain.notification import Notification
+from services.notifications.domain.notification import Notification, UnmetDuties
 from services.runtime.clock import today_in_england
 from services.runtime.context import current_context
 from services.runtime.service import Reaction
@@ -135,4 +136,18 @@ def when_register_or_ehcp_event(app: Notifications, envelope: EventEnvelope) -> 
     return when_duty_to_tell_arises_owe_notifications(app, envelope)
 
 
-REACTIONS = [Reaction("owe-notifications", [*DUTIES, PeopleToTellRecorded.TYPE], when_register_or_ehcp_event)]
+def looked_up(envelope: EventEnvelope) -> list[UUID]:
+    """What the reaction to an event looks up: the notification each person named would be owed (it is owed
+    only if it does not exist yet), and the pupil's unmet duties (kept in step when nobody can be told, read
+    when people are recorded)."""
+    pupil_id = UUID(str(envelope.payload["pupil_id"]))
+    ids = [UnmetDuties.create_id(pupil_id)]
+    if envelope.type in DUTIES:
+        people = envelope.payload.get("people_to_tell") or [None]
+        ids += [Notification.create_id(envelope.event_id, UUID(str(p["person_id"])) if p else None) for p in people]
+    return ids
+
+
+REACTIONS = [
+    Reaction("owe-notifications", [*DUTIES, PeopleToTellRecorded.TYPE], when_register_or_ehcp_event, prefetch=looked_up)
+]

@@ -176,6 +176,13 @@ async def due_for_delivery(pool: asyncpg.Pool, now: datetime, limit: int) -> lis
     return [(r["notification_id"], r["channel"]) for r in rows]
 
 
+async def next_retry_at(pool: asyncpg.Pool, now: datetime) -> datetime | None:
+    """When the next send waiting to be tried again (later than now) falls due, if any."""
+    return await pool.fetchval(
+        f"SELECT min(next_attempt_at) FROM {TABLE} WHERE status = 'retry_due' AND next_attempt_at > $1", now
+    )
+
+
 async def interrupted_sends(pool: asyncpg.Pool, started_before: datetime | None) -> list[UUID]:
     """Sends recorded as started and not finished: all of them (at start), or those older than a time."""
     rows = await pool.fetch(

@@ -3,7 +3,8 @@ bootstrap, from SENDCASE_NOTIFICATIONS_<FIELD> (then SENDCASE_<FIELD>), e.g. SEN
 
 The delivery worker's own timings are named `delivery_*`, apart from the runtime's: setting
 SENDCASE_NOTIFICATIONS_POLL_SECONDS changes how often the outbox relay and projections poll, and
-SENDCASE_NOTIFICATIONS_DELIVERY_POLL_SECONDS how often the delivery worker looks for due sends.
+SENDCASE_NOTIFICATIONS_DELIVERY_POLL_SECONDS how often the delivery worker looks for due sends without being
+woken (it is woken by PostgreSQL NOTIFY when something is stored: this is only the safety net).
 The embedded default sends every channel to the local file outbox under $SENDCASE_HOME/outbox.
 """
 
@@ -46,8 +47,9 @@ class NotificationsSettings(ServiceSettings):
     notify_callback_port: int | None = None
     notify_callback_token: str | None = None
 
-    delivery_poll_seconds: float = Field(default=1.0, gt=0)  # how often the worker looks for due sends
-    delivery_batch_size: int = Field(default=50, ge=1)
+    # The worker is woken by NOTIFY when work arrives; without one it looks again this often (the safety net)
+    delivery_poll_seconds: float = Field(default=5.0, gt=0)
+    delivery_batch_size: int = Field(default=200, ge=1)  # due sends started, sent and recorded together
     delivery_concurrency: int = Field(default=8, ge=1)  # sends in flight at once (different notifications)
     delivery_backoff_seconds: list[float] = Field(default_factory=lambda: [10.0, 60.0, 300.0, 1800.0])
     max_attempts_per_channel: int = Field(default=5, ge=1)

@@ -15,7 +15,9 @@ from services.runtime.settings import ServiceSettings
 
 
 def bootstrap(settings: ServiceSettings, clock: Clock, env: dict[str, str] | None = None) -> ServiceDefinition:
-    store = open_store(Register, settings.database_url, settings.event_store_threads, env)
+    store = open_store(
+        Register, settings.database_url, settings.event_store_threads, env, pre_ping=settings.database_pre_ping
+    )
     return ServiceDefinition(
         name=SERVICE,
         settings=settings,

@@ -9,14 +9,16 @@ thread:
    reply again and is not run (receipts.py);
 2. runs the commands one after another, in the order they arrived, each in its own command context (its
    events are stamped with its own actor, correlation and causation as they are collected). An aggregate
-   one command changed is handed, as it now is, to a later command in the batch that loads it (a batch
-   cache in front of the repository), so two commands on one pupil apply in order and see each other;
+   one command changed is handed, as it now is, to a later command in the batch that loads it (a unit of
+   work: services/runtime/unit_of_work.py), so two commands on one pupil apply in order and see each other.
+   The aggregates the batch will load are read first, in one query (the application names them:
+   `loaded_by`; `get_many`);
 3. saves every command's events and receipts in one transaction (group commit: one table lock, one
    fsync for the batch), then answers each command for itself.
 
 What can go wrong stays one command's business:
 - a command that is refused (a broken rule) or fails gets its own rejection; what the batch did before it
-  is saved first and the batch cache is emptied (the refused command may have half-changed an aggregate
+  is saved first and a fresh unit of work begun (the refused command may have half-changed an aggregate
   it was handed), so the commands after it start from what is stored;
 - when the group's save clashes (another replica wrote one of the aggregates meanwhile, or a duplicate
   command id), nothing of the group is stored and each of its commands is run again on its own, from a
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -39,9 +41,10 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 
 from services.runtime.context import CommandContext, reset_context, set_context
-from services.runtime.eventstore import ABSENT, EventStore, batch_cache, stamp_events
+from services.runtime.eventstore import EventStore
 from services.runtime.logging import get_logger
 from services.runtime.receipts import CommandReceipt, collecting_saves
+from services.runtime.unit_of_work import staged_events, unit_of_work
 
 log = get_logger(__name__)
 
@@ -75,7 +78,6 @@ class _Done:
     events: list[Any]
     receipt: CommandReceipt | None
     reply: Any
-    changed: list[Any]
 
 
 class CommandBatcher:
@@ -125,18 +127,26 @@ class CommandBatcher:
         app = self.store.app
         ids = [c.ctx.command_id for c in batch if c.ctx.command_id is not None]
         done_before = app.find_receipts(ids) if ids else {}
+        wanted = app.loaded_by([c.message for c in batch]) if len(batch) > 1 else []
+        loaded = app.get_many(wanted) if wanted else {}  # what the batch will load, in one query
+        unit = contextlib.ExitStack()
+        unit.enter_context(unit_of_work(app, holding=list(loaded.values()), absent=set(wanted) - loaded.keys()))
         group: list[_Done] = []
         in_group: set[UUID] = set()
-        with batch_cache() as cache:
-            wanted = app.loaded_by([c.message for c in batch])
-            if len(wanted) > 1:  # the aggregates the batch will load, in one query (none found: none stored)
-                found = app.get_many(wanted)
-                cache.update({aggregate_id: found.get(aggregate_id, ABSENT) for aggregate_id in wanted})
+
+        def save_group_and_start_afresh() -> None:
+            nonlocal unit
+            unit.close()  # the fallback, if the save clashes, runs outside it
+            self._save(group)
+            in_group.clear()
+            unit = contextlib.ExitStack()
+            unit.enter_context(unit_of_work(app))
+
+        try:
             for command in batch:
                 command_id = command.ctx.command_id
                 if command_id is not None and command_id in in_group:
-                    self._save(group, cache)  # the same command twice at once: the first is saved first
-                    in_group.clear()
+                    save_group_and_start_afresh()  # the same command twice at once: the first is saved first
                     done_before.update(app.find_receipts([command_id]))
                 if command_id is not None and command_id in done_before:
                     command.outcome = Replayed(done_before[command_id])
@@ -145,35 +155,36 @@ class CommandBatcher:
                     done = self._run(command)
                 except BaseException as e:
                     command.outcome, command.failed = e, True
-                    self._save(group, cache)  # what came before it stands
-                    cache.clear()  # it may have half-changed an aggregate it was handed
-                    in_group.clear()
+                    # What came before it stands; it may have half-changed an aggregate it was handed, so the
+                    # commands after it start from what is stored.
+                    save_group_and_start_afresh()
                     continue
                 group.append(done)
                 if command_id is not None:
                     in_group.add(command_id)
-                for aggregate in done.changed:
-                    cache[aggregate.id] = aggregate
-            self._save(group, cache)
+        finally:
+            unit.close()
+        self._save(group)
 
     def _run(self, command: PendingCommand) -> _Done:
+        """One command, in its own context, inside the batch's unit of work: its events (and those of what
+        the application keeps in step with them) stamped and taken for the group's save."""
         token = set_context(command.ctx)
         try:
-            app = self.store.app
             with collecting_saves() as changed:
                 result = command.execute()
-            changed = [*changed, *app.saved_with(changed)]
-            events = stamp_events(changed, command.ctx)
+            events = staged_events(changed)
             reply = command.reply_for(result)
         finally:
             reset_context(token)
         receipt = None
         if command.ctx.command_id is not None:
             receipt = CommandReceipt(command.ctx.command_id, reply.model_dump_json(), command.ctx.now)
-        return _Done(command, events, receipt, reply, changed)
+        return _Done(command, events, receipt, reply)
 
-    def _save(self, group: list[_Done], cache: dict[Any, Any]) -> None:
-        """One transaction for the group; on a clash, each of its commands again on its own."""
+    def _save(self, group: list[_Done]) -> None:
+        """One transaction for the group; on a clash, each of its commands again on its own (outside any unit
+        of work: from a fresh load)."""
         if not group:
             return
         app = self.store.app
@@ -185,13 +196,11 @@ class CommandBatcher:
         except IntegrityError:
             log.info("commands.group_conflict", commands=len(group), then="each alone")
             self.clashes += 1
-            cache.clear()
-            with _outside_batch_cache():
-                for done in group:
-                    try:
-                        done.command.outcome = _in_context(done.command.ctx, done.command.run_alone)
-                    except BaseException as e:
-                        done.command.outcome, done.command.failed = e, True
+            for done in group:
+                try:
+                    done.command.outcome = _in_context(done.command.ctx, done.command.run_alone)
+                except BaseException as e:
+                    done.command.outcome, done.command.failed = e, True
         else:
             for done in group:
                 done.command.outcome = done.reply
@@ -204,12 +213,6 @@ def _in_context(ctx: CommandContext, fn: Callable[[], Any]) -> Any:
         return fn()
     finally:
         reset_context(token)
-
-
-@contextlib.contextmanager
-def _outside_batch_cache() -> Iterator[None]:
-    with batch_cache(enabled=False):
-        yield
 
 
 def _answer(batch: list[PendingCommand]) -> None:

@@ -13,19 +13,28 @@
 - A message whose position is already recorded is acknowledged without running the reaction at all, so a
   consumer can be made to replay the whole stream (after a database restore: services/runtime/recovery.py)
   and re-apply only the effects its database lost.
+- Messages are fetched and applied in batches (`batch_size`), one transaction per batch: one query finds
+  which positions are recorded already; each other message's reaction runs in order, in its own context
+  (actor = the service, correlation and causation from the event), seeing what the earlier ones of the
+  batch decided (a unit of work: services/runtime/unit_of_work.py); then every effect and every position is
+  saved at once, and the whole batch is acknowledged. A batch in which a reaction raises, or whose save
+  clashes (an IntegrityError: another writer moved an aggregate on, or recorded a position meanwhile), is
+  dropped whole and its messages applied again one at a time, exactly as above: only the one that fails is
+  retried or dead-lettered, each other one takes effect once. A message delivered twice within one batch
+  (the same fact re-published) has its effect once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import nats.errors
 import nats.js.errors
 import structlog
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -34,10 +43,11 @@ from pydantic import ValidationError
 from contracts.envelope import Actor, EventEnvelope
 from contracts.subjects import dead_letter_subject
 from services.runtime.clock import Clock
-from services.runtime.context import CommandContext
+from services.runtime.context import CommandContext, reset_context, set_context
 from services.runtime.eventstore import AlreadyProcessed, EventStore
 from services.runtime.logging import get_logger
 from services.runtime.retry import Backoff
+from services.runtime.unit_of_work import unit_of_work
 
 log = get_logger(__name__)
 
@@ -45,6 +55,13 @@ log = get_logger(__name__)
 class EffectSink(Protocol):
     async def apply(self, envelope: EventEnvelope) -> bool:
         """Apply the event's effect and record it as handled, atomically. False if handled before."""
+        ...
+
+
+class BatchEffectSink(EffectSink, Protocol):
+    async def apply_batch(self, envelopes: Sequence[EventEnvelope]) -> list[bool]:
+        """Apply every event's effect and record each as handled, all in one transaction, in order; for each,
+        False if handled before. Raises (and records nothing) if any reaction fails or the save clashes."""
         ...
 
 
@@ -61,19 +78,24 @@ class EventSourcedReaction:
         store: EventStore,
         clock: Clock,
         react: Callable[[Any, EventEnvelope], Sequence[Any]],
+        prefetch: Callable[[EventEnvelope], Iterable[Any]] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.react = react
+        self.prefetch = prefetch  # ids a reaction will look up: read for a whole batch with one query
         self.actor = Actor.service(store.app.name)
 
-    async def apply(self, envelope: EventEnvelope) -> bool:
-        ctx = CommandContext(
+    def context(self, envelope: EventEnvelope) -> CommandContext:
+        return CommandContext(
             actor=self.actor,
             now=self.clock.now(),
             correlation_id=envelope.correlation_id,
             causation_id=envelope.event_id,
         )
+
+    async def apply(self, envelope: EventEnvelope) -> bool:
+        ctx = self.context(envelope)
         app = self.store.app
 
         def work() -> None:
@@ -90,6 +112,56 @@ class EventSourcedReaction:
         except AlreadyProcessed:
             return False
         return True
+
+    async def apply_batch(self, envelopes: Sequence[EventEnvelope]) -> list[bool]:
+        app = self.store.app
+        contexts = [self.context(envelope) for envelope in envelopes]
+
+        def work() -> list[bool]:
+            trackings = [Tracking(e.producer, e.sequence) for e in envelopes]
+            # Handled before (a redelivery, the replay after a restore), or earlier in this same batch (the
+            # same fact published twice): skipped without deciding again.
+            handled = app.tracked_among(trackings)
+            applied: list[bool] = []
+            new: list[Tracking] = []
+            wanted = self._wanted(e for e, t in zip(envelopes, trackings, strict=True) if _key(t) not in handled)
+            loaded = app.get_many(wanted) if wanted else {}
+            with unit_of_work(app, holding=list(loaded.values()), absent=set(wanted) - loaded.keys()) as unit:
+                for envelope, tracking, ctx in zip(envelopes, trackings, contexts, strict=True):
+                    position = _key(tracking)
+                    if position in handled:
+                        applied.append(False)
+                        continue
+                    handled.add(position)
+                    token = set_context(ctx)
+                    try:
+                        unit.stage(self.react(app, envelope))
+                    finally:
+                        reset_context(token)
+                    new.append(tracking)
+                    applied.append(True)
+                if new:
+                    app.save_together(unit.staged, trackings=new)
+            return applied
+
+        return await self.store.call(None, work)
+
+    def _wanted(self, envelopes: Iterable[EventEnvelope]) -> list[Any]:
+        """The ids the batch's reactions will look up, as far as `prefetch` can tell (a message it cannot
+        read is simply not prefetched: its reaction loads what it needs, or fails, as ever)."""
+        if self.prefetch is None:
+            return []
+        wanted: dict[Any, None] = {}
+        for envelope in envelopes:
+            try:
+                wanted.update(dict.fromkeys(self.prefetch(envelope)))
+            except Exception:
+                continue
+        return list(wanted)
+
+
+def _key(tracking: Tracking) -> tuple[str, int]:
+    return (tracking.application_name, tracking.notification_id)
 
 
 class TrackedConsumer:
@@ -179,8 +251,49 @@ class TrackedConsumer:
                 log.warning("consumer.fetch_failed", consumer=self.name, error=repr(e))
                 await asyncio.sleep(1.0)
                 continue
+            await self.handle_batch(messages)
+
+    async def handle_batch(self, messages: Sequence[Msg]) -> None:
+        """Apply the fetched messages in one transaction when the sink can; else, or if that fails, one at a
+        time (`handle`)."""
+        apply_batch = getattr(self.sink, "apply_batch", None)
+        if len(messages) < 2 or apply_batch is None:
             for msg in messages:
                 await self.handle(msg)
+            return
+        envelopes: list[EventEnvelope] = []
+        batch: list[Msg] = []
+        for msg in messages:
+            try:
+                envelopes.append(EventEnvelope.model_validate_json(msg.data))
+                batch.append(msg)
+            except ValidationError:
+                await self.handle(msg)  # not an envelope: dead-lettered at once, as alone
+        if not batch:
+            return
+        with structlog.contextvars.bound_contextvars(consumer=self.name, batch=len(batch)):
+            try:
+                applied = await apply_batch(envelopes)
+            except Exception as e:
+                # A reaction that raised, or a save that clashed (IntegrityError): nothing of the batch was
+                # stored. Each message is applied again on its own, so only the one at fault is retried.
+                log.warning(
+                    "consumer.batch_failed",
+                    error=type(e).__name__,
+                    conflict=isinstance(e, IntegrityError),
+                    first_stream_seq=batch[0].metadata.sequence.stream,
+                    then="one message at a time",
+                )
+                for msg in batch:
+                    await self.handle(msg)
+                return
+            duplicates = [e for e, done in zip(envelopes, applied, strict=True) if not done]
+            self.applied += len(batch) - len(duplicates)
+            self.duplicates += len(duplicates)
+            for envelope in duplicates:
+                log.info("consumer.duplicate_ignored", producer=envelope.producer, sequence=envelope.sequence)
+            for msg in batch:
+                await msg.ack()
 
     async def handle(self, msg: Msg) -> None:
         meta = msg.metadata

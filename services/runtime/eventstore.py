@@ -10,10 +10,9 @@ redelivered event is detected by the primary key whatever order messages arrive 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import functools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -31,6 +30,7 @@ from eventsourcing.persistence import (
     JSONTranscoder,
     Mapper,
     Notification,
+    Recording,
     StoredEvent,
     Tracking,
     Transcoding,
@@ -42,6 +42,7 @@ from psycopg.sql import SQL, Identifier
 
 from services.runtime.context import CommandContext, current_context, reset_context, set_context
 from services.runtime.receipts import CommandReceipt, InMemoryReceiptRecorder, PostgresReceiptRecorder, collected_saves
+from services.runtime.unit_of_work import UnitOfWorkRepository
 
 T = TypeVar("T")
 
@@ -76,53 +77,6 @@ class DateAsISO(Transcoding):
 
     def decode(self, data: str) -> date:
         return date.fromisoformat(data)
-
-
-# While a batch of commands runs (services/runtime/commands.py), the aggregates its commands changed, as they
-# now are (their events collected for the batch's one save), so a later command in the batch that loads
-# one carries on from there instead of from what is stored.
-_batch_cache: contextvars.ContextVar[dict[Any, Any] | None] = contextvars.ContextVar(
-    "sendcase_batch_cache", default=None
-)
-
-
-@contextlib.contextmanager
-def batch_cache(enabled: bool = True) -> Iterator[dict[Any, Any]]:
-    cache: dict[Any, Any] = {}
-    token = _batch_cache.set(cache if enabled else None)
-    try:
-        yield cache
-    finally:
-        _batch_cache.reset(token)
-
-
-ABSENT = object()  # in a batch cache: this aggregate was looked for, and none is stored
-
-
-class BatchRepository(Repository):
-    """The library's repository, which first looks in the running batch's cache (latest version only)."""
-
-    def get(self, aggregate_id: Any, *, version: int | None = None, **kwargs: Any) -> Any:
-        cache = _batch_cache.get()
-        if cache is not None and version is None:
-            found = cache.get(aggregate_id)
-            if found is ABSENT:
-                raise AggregateNotFoundError(aggregate_id)
-            if found is not None:
-                return found
-        return super().get(aggregate_id, version=version, **kwargs)
-
-
-def stamp_events(aggregates: Sequence[Any], ctx: CommandContext) -> list[Any]:
-    """Collect the aggregates' pending events, each stamped now with this context's metadata (so that saved
-    later with other commands' events, in another context, each keeps its own actor and correlation)."""
-    meta = ctx.metadata()
-    processing: ProcessingEvent[Any] = ProcessingEvent()
-    processing.collect_events(*aggregates)
-    for event in processing.events:
-        if "meta" not in vars(event):
-            object.__setattr__(event, "meta", meta)
-    return list(processing.events)
 
 
 class SendcaseRecorder(PostgresReceiptRecorder):
@@ -166,9 +120,6 @@ class SendcaseApplication(Application):
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
 
-    def construct_repository(self) -> Repository:
-        return BatchRepository(event_store=self.events, snapshot_store=self.snapshots)
-
     def construct_mapper(self) -> Mapper:
         return StampingMapper(transcoder=self.construct_transcoder())
 
@@ -178,6 +129,11 @@ class SendcaseApplication(Application):
             self.factory.env[PostgresFactory.PROCESS_RECORDER_TOPIC] = get_topic(SendcaseRecorder)
             return self.factory.process_recorder()
         return InMemoryReceiptRecorder()
+
+    def construct_repository(self) -> Repository:
+        """The library's repository, which also hands out the aggregates of an open unit of work (a batch
+        decided item by item and saved at once: services/runtime/unit_of_work.py)."""
+        return UnitOfWorkRepository.like(super().construct_repository())
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """Save now; or, inside a routed command, collect for the runtime to save once with the command's
@@ -205,20 +161,21 @@ class SendcaseApplication(Application):
 
     def save_together(
         self, aggregates: Sequence[Any], *, receipts: Sequence[CommandReceipt] = (), trackings: Sequence[Tracking] = ()
-    ) -> None:
+    ) -> list[Recording]:
         """Group commit: the pending events of many aggregates (several commands', or a batch of consumed
         messages' effects), with their command receipts and tracking records, in one transaction. All or
-        nothing: IntegrityError when any of them clashes (the caller then saves them one at a time)."""
+        nothing: IntegrityError when any of them clashes (the caller then saves them one at a time).
+        Returns what was recorded (each event with its position in the notification log)."""
         processing: ProcessingEvent[Any] = ProcessingEvent()
         processing.collect_events(*aggregates, *self.saved_with(aggregates))
-        self.put_events(processing.events, receipts=receipts, trackings=trackings)
+        return self.put_events(processing.events, receipts=receipts, trackings=trackings)
 
     def put_events(
         self, events: Sequence[Any], *, receipts: Sequence[CommandReceipt] = (), trackings: Sequence[Tracking] = ()
-    ) -> None:
-        """Store events already collected (and stamped: stamp_events) with receipts and tracking records, in
-        one transaction; IntegrityError and nothing stored when any of them clashes."""
-        self.events.put(events, command_receipts=receipts, trackings=trackings)
+    ) -> list[Recording]:
+        """Store events already collected (and stamped: unit_of_work.staged_events) with receipts and tracking
+        records, in one transaction; IntegrityError and nothing stored when any of them clashes."""
+        return self.events.put(events, command_receipts=receipts, trackings=trackings)
 
     def get_many(self, ids: Iterable[UUID]) -> dict[UUID, Any]:
         """Many aggregates at once: every stored event of all of them read with one statement, each aggregate
@@ -296,6 +253,29 @@ class SendcaseApplication(Application):
             curs.execute(statement, (tracking.application_name, tracking.notification_id))
             return curs.fetchone() is not None
 
+    def tracked_among(self, trackings: Sequence[Tracking]) -> set[tuple[str, int]]:
+        """Which of these positions (producer, sequence) were handled already: one query for a batch."""
+        if not trackings:
+            return set()
+        recorder: Any = self.recorder
+        datastore = getattr(recorder, "datastore", None)
+        table = getattr(recorder, "tracking_table_name", None)
+        if datastore is None or table is None:  # in-memory recorder
+            return {
+                (t.application_name, t.notification_id)
+                for t in trackings
+                if recorder.has_tracking_id(t.application_name, t.notification_id)
+            }
+        statement = SQL(
+            "SELECT application_name, notification_id FROM {0}.{1} "
+            "WHERE (application_name, notification_id) IN (SELECT * FROM unnest(%s::text[], %s::bigint[]))"
+        ).format(Identifier(datastore.schema), Identifier(table))
+        names = [t.application_name for t in trackings]
+        positions = [t.notification_id for t in trackings]
+        with datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (names, positions))
+            return {(row["application_name"], row["notification_id"]) for row in curs.fetchall()}
+
     def notifications_after(self, position: int, limit: int) -> Sequence[Notification]:
         return self.recorder.select_notifications(start=position + 1, limit=limit)
 
@@ -314,8 +294,10 @@ class AlreadyProcessed(Exception):
         self.tracking = tracking
 
 
-def postgres_env(database_url: str, pool_size: int = 5) -> dict[str, str]:
-    """eventsourcing's PostgreSQL settings from a database URL."""
+def postgres_env(database_url: str, pool_size: int = 5, *, pre_ping: bool = False) -> dict[str, str]:
+    """eventsourcing's PostgreSQL settings from a database URL. `pre_ping`: test each pooled connection with a
+    query before lending it out (off by default: a round trip per checkout; a dead connection is otherwise
+    found by the statement that uses it, and the caller's retry takes a fresh one)."""
     parts = urlsplit(database_url)
     if parts.scheme not in ("postgresql", "postgres"):
         raise ValueError(f"not a PostgreSQL URL: {database_url!r}")
@@ -329,7 +311,7 @@ def postgres_env(database_url: str, pool_size: int = 5) -> dict[str, str]:
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(pool_size * 2),
         "POSTGRES_CONNECT_TIMEOUT": "10",
-        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_PRE_PING": "y" if pre_ping else "n",
     }
 
 
@@ -367,8 +349,15 @@ def _run_in_context(ctx: CommandContext | None, fn: Callable[..., T], args: tupl
 
 
 def open_store(
-    application: type[A], database_url: str | None, threads: int, env: dict[str, str] | None = None
+    application: type[A],
+    database_url: str | None,
+    threads: int,
+    env: dict[str, str] | None = None,
+    *,
+    pre_ping: bool = False,
 ) -> EventStore[A]:
     """A service's application on its PostgreSQL database (or on `env`, e.g. IN_MEMORY_ENV in tests), behind
-    the one thread pool that runs it."""
-    return EventStore(application(env=env if env is not None else postgres_env(database_url or "")), threads=threads)
+    the one thread pool that runs it. `pre_ping`: the `database_pre_ping` setting (postgres_env)."""
+    if env is None:
+        env = postgres_env(database_url or "", pre_ping=pre_ping)
+    return EventStore(application(env=env), threads=threads)

@@ -12,7 +12,7 @@ import functools
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -60,6 +60,9 @@ class Reaction:
     name: str  # names the durable consumer: <service>-<name>
     event_types: list[str]
     react: Callable[[Any, EventEnvelope], Sequence[Any]]
+    # Optional: the ids of the aggregates `react` will look up for an event (existing or not), so that a
+    # consumed batch reads them all with one query instead of one each.
+    prefetch: Callable[[EventEnvelope], Iterable[Any]] | None = None
 
 
 class Worker(Protocol):
@@ -306,7 +309,7 @@ def tracked_consumers(service: ServiceDefinition, js: Any) -> list[TrackedConsum
         TrackedConsumer(
             f"{service.name}-{reaction.name}",
             js,
-            EventSourcedReaction(service.store, service.clock, reaction.react),
+            EventSourcedReaction(service.store, service.clock, reaction.react, reaction.prefetch),
             stream=s.events_stream,
             prefix=s.subject_prefix,
             filter_subjects=[event_subject(s.subject_prefix, t) for t in reaction.event_types],

@@ -34,6 +34,10 @@ class ServiceSettings(BaseSettings):
     nats_tls_key_file: str | None = None
     subject_prefix: str = DEFAULT_PREFIX
     create_database: bool = True  # create the service's database if missing (off where the DBA does it)
+    # Test each pooled event-store connection with a query before lending it out (a round trip per checkout).
+    # Off: a connection that died is found by the statement that uses it. On where something between the
+    # service and PostgreSQL (a firewall, a proxy) drops idle connections silently (docs/operations.md).
+    database_pre_ping: bool = False
 
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
@@ -49,6 +53,8 @@ class ServiceSettings(BaseSettings):
     # services may not (their NATS users lack STREAM.CREATE/UPDATE): the service then only checks them.
     manage_streams: bool = True
 
+    # Messages a tracked consumer fetches and applies in one transaction (a batch with a failure or a clash
+    # is applied again one message at a time): 1 applies each message on its own.
     consumer_batch_size: int = Field(default=100, ge=1)
     consumer_max_attempts: int = Field(default=5, ge=1)  # then the message goes to the dead-letter subject
     consumer_backoff_seconds: list[float] = Field(default_factory=lambda: [1.0, 5.0, 15.0, 60.0])

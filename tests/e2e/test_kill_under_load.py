@@ -3,11 +3,9 @@ had accepted, or got accepted by sending it again with the same id, is one fact 
 notification owed to the family, never none and never two."""
 
 import asyncio
-import signal
 
 import asyncpg
 import nats
-import pytest
 
 from contracts.envelope import Accepted, CommandEnvelope
 from contracts.register import AddToSenSupport
@@ -21,21 +19,6 @@ from tests.support.stack import Sandbox, eventually
 RATE = 200  # commands a second, offered on schedule whatever the replies (open loop)
 SECONDS = 6
 KILL_AT = 2.0  # seconds into the load
-
-
-@pytest.fixture
-def processes(sandbox: Sandbox, tmp_path):
-    running: dict = {}
-    yield running
-    for proc in running.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except Exception:
-                proc.kill()
-    for log in tmp_path.glob("*.log"):
-        print(f"--- {log.name}\n{log.read_text()[-3000:]}")
 
 
 async def test_killing_the_register_at_200_commands_a_second_loses_and_duplicates_nothing(

@@ -1,14 +1,12 @@
 """The walking skeleton with each service in its own process, as in production (`sendcase serve`)."""
 
 import asyncio
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import asyncpg
 import nats
-import pytest
 
 from contracts.envelope import Accepted, ServiceHealth
 from contracts.subjects import ping_subject
@@ -43,21 +41,6 @@ async def answers_ping(nats_url: str, prefix: str, service: str) -> ServiceHealt
         return await eventually(ping, timeout=60, what=f"{service} to answer ping")
     finally:
         await nc.close()
-
-
-@pytest.fixture
-def processes(sandbox: Sandbox, tmp_path: Path):
-    running: dict[str, subprocess.Popen] = {}
-    yield running
-    for proc in running.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    for log in tmp_path.glob("*.log"):  # shown by pytest when the test fails
-        print(f"--- {log.name}\n{log.read_text()[-4000:]}")
 
 
 async def test_every_fact_arrives_once_when_notifications_is_killed_mid_stream(

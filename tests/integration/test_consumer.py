@@ -156,13 +156,15 @@ async def test_a_poison_message_is_dead_lettered_after_its_attempts_and_does_not
     await eventually(others_done, what="the four good messages")
     # the messages behind the poison went through while it was still being retried: it blocked nothing
     assert all(poison_tries_when_applied[seq] < 3 for seq in (3, 4, 5)), poison_tries_when_applied
-    assert all(attempts[seq] == 1 for seq in (1, 3, 4, 5))
+    # (a good message's reaction may run twice, once in a batch with the poison and again when that batch is
+    # applied one message at a time; its effect is stored once: the owed notifications below)
 
     async def dead_lettered() -> bool:
         return consumer.dead_lettered == 1
 
     await eventually(dead_lettered, what="the poison message in the dead-letter stream")
-    assert attempts[2] == 3
+    # three deliveries (each run on its own), plus a run in each batch it came in with others (then dropped)
+    assert attempts[2] >= 3
     [letter] = await stream_messages(settings.nats_url, settings.dead_letter_stream)
     assert letter.subject == dead_letter_subject(settings.subject_prefix, "notifications-test")
     assert letter.headers["Sendcase-Attempts"] == "3"

@@ -202,10 +202,10 @@ async def test_relay_keeps_going_when_its_listen_connection_dies(parts) -> None:
     try:
 
         async def listening() -> bool:
-            return relay.follower._listener is not None
+            return relay.follower.wakeup._listener is not None
 
         await eventually(listening, what="the relay to LISTEN")
-        first_listener = relay.follower._listener
+        first_listener = relay.follower.wakeup._listener
         import asyncpg
 
         admin = await asyncpg.connect(settings.database_url)
@@ -221,8 +221,8 @@ async def test_relay_keeps_going_when_its_listen_connection_dies(parts) -> None:
             return relay.position >= 4
 
         await eventually(caught_up, timeout=10, what="the relay to publish without its LISTEN connection")
-        assert relay.follower._listener is not first_listener  # it listens again on a new connection
-        assert not relay.follower._listener.is_closed()
+        assert relay.follower.wakeup._listener is not first_listener  # it listens again on a new connection
+        assert not relay.follower.wakeup._listener.is_closed()
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
