@@ -83,9 +83,12 @@ class _Done:
 class CommandBatcher:
     """The service's commands, taken in batches by one task and applied in the event store's thread."""
 
-    def __init__(self, store: EventStore[Any], max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, store: EventStore[Any], max_batch: int = MAX_BATCH, gather_seconds: float = 0.0) -> None:
         self.store = store
         self.max_batch = max_batch
+        # Before a batch, wait this long for more commands to join it (PostgreSQL's commit_delay, ours): one
+        # transaction, lock and fsync then serve several commands even at a modest rate.
+        self.gather_seconds = gather_seconds
         self._waiting: list[PendingCommand] = []
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # counted for the benchmark and the tests
@@ -108,6 +111,8 @@ class CommandBatcher:
 
     async def _drain(self) -> None:
         while self._waiting:
+            if self.gather_seconds and len(self._waiting) < self.max_batch:
+                await asyncio.sleep(self.gather_seconds)
             batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
             try:
                 await self.store.call(None, self._apply, batch)

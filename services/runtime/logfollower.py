@@ -11,6 +11,7 @@ call, so the reading and the decoding of the next page can overlap what the call
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -55,10 +56,23 @@ def decoder(mapper: Any) -> Callable[[Sequence[Notification]], list[Decoded]]:
 
 
 class LogFollower:
-    def __init__(self, store: EventStore, database_url: str, *, poll_seconds: float, batch_size: int) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        database_url: str,
+        *,
+        poll_seconds: float,
+        batch_size: int,
+        gather_seconds: float = 0.0,
+    ) -> None:
         self.store = store
         self.batch_size = batch_size  # notifications read per page
         self.wakeup = Wakeup(database_url, store.app.notify_channel, safety_net_seconds=poll_seconds)
+        # Under load, read at most this often after a page that was not full: a busy service's commits then
+        # reach each follower a few at a time instead of one by one (fewer reads and transactions for the same
+        # events); idle, nothing changes (a lone event waits at most this long).
+        self.gather_seconds = gather_seconds
+        self._last_read = 0.0
 
     async def next_batch(self, after: int) -> Sequence[Notification]:
         """The next notifications after `after`, waiting for some to exist."""
@@ -67,16 +81,22 @@ class LogFollower:
     async def next_page(self, after: int, prepare: Callable[[Sequence[Notification]], T]) -> T:
         """The next page of notifications after `after` (waiting for some to exist), passed through `prepare`
         in the store's thread pool (`prepare` is given a non-empty page)."""
+        loop = asyncio.get_running_loop()
         while True:
             await self.wakeup.listen()  # before reading: a NOTIFY from now on wakes the wait below
-            page = await self.store.call(None, self._read, after, prepare)
-            if page is not None:
-                return page
+            if self.gather_seconds and (pause := self._last_read + self.gather_seconds - loop.time()) > 0:
+                await asyncio.sleep(pause)
+            self._last_read = loop.time()
+            page, read = await self.store.call(None, self._read, after, prepare)
+            if read:
+                if read >= self.batch_size:
+                    self._last_read = 0.0  # more is waiting: no pause before the next page
+                return page  # type: ignore[return-value]  # prepared from a non-empty page
             await self.wakeup.wait()
 
-    def _read(self, after: int, prepare: Callable[[Sequence[Notification]], T]) -> T | None:
+    def _read(self, after: int, prepare: Callable[[Sequence[Notification]], T]) -> tuple[T | None, int]:
         page = self.store.app.notifications_after(after, self.batch_size)
-        return prepare(page) if page else None
+        return (prepare(page) if page else None), len(page)
 
     async def close(self) -> None:
         await self.wakeup.close()

@@ -107,7 +107,11 @@ class ServiceRuntime:
         self.tasks: list[asyncio.Task] = []
         self.followers: list[LogFollower] = []
         self.relay: OutboxRelay | None = None
-        self.commands = CommandBatcher(service.store, max_batch=service.settings.command_batch_max)
+        self.commands = CommandBatcher(
+            service.store,
+            max_batch=service.settings.command_batch_max,
+            gather_seconds=service.settings.command_gather_seconds,
+        )
         self.consumers: list[TrackedConsumer] = []
         self.projections: list[ProjectionRunner] = []
         self.pool: asyncpg.Pool | None = None
@@ -121,6 +125,7 @@ class ServiceRuntime:
             self.settings.database_url or "",
             poll_seconds=self.settings.poll_seconds,
             batch_size=batch_size,
+            gather_seconds=self.settings.follow_gather_seconds,
         )
         self.followers.append(follower)
         return follower

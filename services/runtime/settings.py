@@ -47,6 +47,9 @@ class ServiceSettings(BaseSettings):
     projection_batch_size: int = Field(default=2000, ge=1, le=20_000)  # events a read model applies per batch
     # NOTIFY wakes the relay and projections at once; this poll is only a safety net for a lost LISTEN connection
     poll_seconds: float = Field(default=5.0, gt=0)
+    # The relay and projections read at most this often while busy (a lone event waits at most this long): a
+    # few commits' events read and applied together instead of one read and transaction per commit.
+    follow_gather_seconds: float = Field(default=0.01, ge=0, le=1)
     duplicate_window_seconds: int = Field(default=7 * 24 * 3600, ge=120)  # JetStream dedupe window
     stream_replicas: int = Field(default=1, ge=1, le=5)  # 3 on a three-node NATS cluster
     # Create the streams, or update them, at start. Off in production, where an operator creates them and
@@ -65,6 +68,7 @@ class ServiceSettings(BaseSettings):
     # saved in one transaction (group commit: services/runtime/commands.py).
     requests_in_flight: int = Field(default=128, ge=1, le=10_000)
     command_batch_max: int = Field(default=256, ge=1, le=10_000)
+    command_gather_seconds: float = Field(default=0.005, ge=0, le=1)  # a batch waits this long for company
     # How long a command's id (its idempotency key) and first reply are kept: a command sent again with the
     # same id within this time is not done again (docs/operations.md).
     command_ids_kept_days: float = Field(default=30, gt=0)
