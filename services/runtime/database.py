@@ -26,8 +26,15 @@ async def ensure_database(database_url: str) -> bool:
         await conn.close()
 
 
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    """A pooled connection goes back as it is: asyncpg's default runs RESET ALL, UNLISTEN, CLOSE ALL and an
+    advisory unlock on every release (a round trip each time, for every query and projection batch). Nothing
+    here changes session state on a pooled connection: LISTEN (wakeup.py) and advisory locks (singleton.py)
+    use connections of their own, and an open transaction is still rolled back by asyncpg."""
+
+
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size)
+    pool = await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size, reset=_nothing_to_reset)
     assert pool is not None
     return pool
 
