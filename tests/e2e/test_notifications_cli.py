@@ -12,7 +12,7 @@ import asyncpg
 import nats
 
 from contracts.subjects import event_subject
-from tests.e2e.test_services_in_processes import answers_ping, processes  # noqa: F401  (fixture)
+from tests.e2e.test_services_in_processes import answers_ping
 from tests.support.factories import upn
 from tests.support.register_events import father, mother, publish, pupil_added
 from tests.support.stack import Sandbox, eventually
@@ -50,7 +50,7 @@ def cli(sandbox: Sandbox, home: Path, *args: str, as_json: bool = False) -> subp
 
 async def test_the_cli_shows_the_outbox_the_failed_to_reach_list_and_counts_after_a_kill(
     sandbox: Sandbox,
-    processes,  # noqa: F811  (the fixture imported above)
+    processes,
     tmp_path: Path,
 ) -> None:
     home = tmp_path / "home"
