@@ -33,14 +33,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+import structlog
 from eventsourcing.persistence import IntegrityError
 
 from services.runtime.context import CommandContext, reset_context, set_context
+from services.runtime.errors import ServiceStopping
 from services.runtime.eventstore import EventStore
 from services.runtime.logging import get_logger
 from services.runtime.receipts import CommandReceipt, collecting_saves
@@ -106,26 +109,48 @@ class CommandBatcher:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting.append(PendingCommand(message, execute, reply_for, run_alone, ctx, future))
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain(), name=f"{self.store.app.name}-commands")
+            # In a context of its own: not the first request's (its log fields would name every later batch).
+            self._task = asyncio.create_task(
+                self._drain(), name=f"{self.store.app.name}-commands", context=contextvars.Context()
+            )
         return await future
 
     async def _drain(self) -> None:
-        while self._waiting:
-            if self.gather_seconds and len(self._waiting) < self.max_batch:
-                await asyncio.sleep(self.gather_seconds)
-            batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
-            try:
-                await self.store.call(None, self._apply, batch)
-            except BaseException as e:  # the store itself failed (e.g. closed at shutdown): tell everyone
-                for command in batch:
-                    if not command.future.done() and command.outcome is None:
-                        command.outcome, command.failed = e, True
-                if isinstance(e, asyncio.CancelledError):
-                    _answer(batch)
+        try:
+            while self._waiting:
+                if self.gather_seconds and len(self._waiting) < self.max_batch:
+                    await asyncio.sleep(self.gather_seconds)
+                batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+                applying = asyncio.ensure_future(self.store.call(None, self._apply, batch))
+                try:
+                    await asyncio.shield(applying)
+                except asyncio.CancelledError:
+                    # Stopping: the batch runs on in its thread and may be stored, so its answers are waited
+                    # for (true ones); the commands still waiting are told, in words, that nothing was done.
+                    with contextlib.suppress(BaseException):
+                        await applying
+                    self._fail(batch, applying.exception() if applying.done() and not applying.cancelled() else None)
                     raise
-            _answer(batch)
-            self.batches += 1
-            self.commands += len(batch)
+                except Exception as e:  # the store itself failed: each command not yet answered is told
+                    self._fail(batch, e)
+                _answer(batch)
+                self.batches += 1
+                self.commands += len(batch)
+        except asyncio.CancelledError:
+            self._fail(self._waiting, None)
+            self._waiting = []
+            raise
+
+    @staticmethod
+    def _fail(batch: list[PendingCommand], error: BaseException | None) -> None:
+        """Answer, with `error` (or "the service stopped"), every command of `batch` not answered yet."""
+        for command in batch:
+            if command.outcome is None:
+                command.outcome = error or ServiceStopping(
+                    "The service stopped before this was done, so nothing was changed. Please try again."
+                )
+                command.failed = True
+        _answer(batch)
 
     def _apply(self, batch: list[PendingCommand]) -> None:
         """In the store's thread: the batch, in order, saved together (see the module's docstring)."""
@@ -137,21 +162,26 @@ class CommandBatcher:
         unit = contextlib.ExitStack()
         unit.enter_context(unit_of_work(app, holding=list(loaded.values()), absent=set(wanted) - loaded.keys()))
         group: list[_Done] = []
-        in_group: set[UUID] = set()
+        in_group: set[UUID] = set()  # ids of the commands in `group`, not saved yet
+        done_here: set[UUID] = set()  # ids of every command this batch has done (saved or in `group`)
 
-        def save_group_and_start_afresh() -> None:
+        def save_group_and_start_afresh() -> bool:
+            """Save the group (True: as one; False: it clashed and each was done alone); the next commands
+            start from what is stored, in a fresh unit of work."""
             nonlocal unit
             unit.close()  # the fallback, if the save clashes, runs outside it
-            self._save(group)
+            together = self._save(group)
             in_group.clear()
             unit = contextlib.ExitStack()
             unit.enter_context(unit_of_work(app))
+            return together
 
         try:
             for command in batch:
                 command_id = command.ctx.command_id
-                if command_id is not None and command_id in in_group:
-                    save_group_and_start_afresh()  # the same command twice at once: the first is saved first
+                if command_id is not None and command_id in done_here:  # the same command twice at once
+                    if command_id in in_group:
+                        save_group_and_start_afresh()  # the first is saved first
                     done_before.update(app.find_receipts([command_id]))
                 if command_id is not None and command_id in done_before:
                     command.outcome = Replayed(done_before[command_id])
@@ -159,14 +189,19 @@ class CommandBatcher:
                 try:
                     done = self._run(command)
                 except BaseException as e:
-                    command.outcome, command.failed = e, True
-                    # What came before it stands; it may have half-changed an aggregate it was handed, so the
-                    # commands after it start from what is stored.
-                    save_group_and_start_afresh()
+                    # It was judged on what the group before it changed: that stands if the group is stored as
+                    # it was; if the group clashed (and was done again alone), it is judged again, alone too.
+                    # Either way it may have half-changed an aggregate it was handed: the commands after it
+                    # start afresh from what is stored.
+                    if save_group_and_start_afresh():
+                        command.outcome, command.failed = e, True
+                    else:
+                        self._alone(command)
                     continue
                 group.append(done)
                 if command_id is not None:
                     in_group.add(command_id)
+                    done_here.add(command_id)
         finally:
             unit.close()
         self._save(group)
@@ -176,7 +211,7 @@ class CommandBatcher:
         the application keeps in step with them) stamped and taken for the group's save."""
         token = set_context(command.ctx)
         try:
-            with collecting_saves() as changed:
+            with _logged_as(command.ctx), collecting_saves() as changed:
                 result = command.execute()
             events = staged_events(changed)
             reply = command.reply_for(result)
@@ -187,11 +222,11 @@ class CommandBatcher:
             receipt = CommandReceipt(command.ctx.command_id, reply.model_dump_json(), command.ctx.now)
         return _Done(command, events, receipt, reply)
 
-    def _save(self, group: list[_Done]) -> None:
-        """One transaction for the group; on a clash, each of its commands again on its own (outside any unit
-        of work: from a fresh load)."""
+    def _save(self, group: list[_Done]) -> bool:
+        """One transaction for the group (True); on a clash, each of its commands again on its own, outside
+        any unit of work, from a fresh load (False)."""
         if not group:
-            return
+            return True
         app = self.store.app
         try:
             app.put_events(
@@ -202,22 +237,34 @@ class CommandBatcher:
             log.info("commands.group_conflict", commands=len(group), then="each alone")
             self.clashes += 1
             for done in group:
-                try:
-                    done.command.outcome = _in_context(done.command.ctx, done.command.run_alone)
-                except BaseException as e:
-                    done.command.outcome, done.command.failed = e, True
-        else:
-            for done in group:
-                done.command.outcome = done.reply
+                self._alone(done.command)
+            group.clear()
+            return False
+        for done in group:
+            done.command.outcome = done.reply
         group.clear()
+        return True
+
+    @staticmethod
+    def _alone(command: PendingCommand) -> None:
+        try:
+            command.outcome = _in_context(command.ctx, command.run_alone)
+        except BaseException as e:
+            command.outcome, command.failed = e, True
 
 
 def _in_context(ctx: CommandContext, fn: Callable[[], Any]) -> Any:
     token = set_context(ctx)
     try:
-        return fn()
+        with _logged_as(ctx):
+            return fn()
     finally:
         reset_context(token)
+
+
+def _logged_as(ctx: CommandContext) -> contextlib.AbstractContextManager[Any]:
+    """What is logged while a command runs names that command's request and person."""
+    return structlog.contextvars.bound_contextvars(correlation_id=str(ctx.correlation_id), user=ctx.actor.user_id)
 
 
 def _answer(batch: list[PendingCommand]) -> None:

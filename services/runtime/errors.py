@@ -32,3 +32,10 @@ class Conflict(DomainError):
     """The record changed under the command each time it was tried (another replica, at the same moment)."""
 
     rule = "conflict"
+
+
+class ServiceStopping(Conflict):
+    """The service stopped before the command was done: nothing was changed; sending it again (with the same
+    command id) is safe."""
+
+    rule = "service_stopping"
