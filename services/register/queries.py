@@ -140,8 +140,27 @@ _LATEST_IN_LA = """
 """
 
 
-def _latest(school_urn: str | None) -> str:
-    return _LATEST_AT_SCHOOL if school_urn is not None else _LATEST_IN_LA
+# The whole LA as at a date, as the register knows it now: each pupil's latest row (register_latest) is their
+# row as at any date on or after it took effect; only the few pupils with a row taking effect after the date
+# (a date in the past, or a change dated ahead) are looked up in the timeline.
+_LATEST_IN_LA_NOW = """
+    SELECT pupil_id, school_urn, status, primary_need, secondary_need, removed_on
+    FROM register_latest WHERE effective_from <= $1 AND $2::text IS NULL AND $3::timestamptz IS NULL
+    UNION ALL
+    SELECT * FROM (
+        SELECT DISTINCT ON (t.pupil_id) t.pupil_id, t.school_urn, t.status, t.primary_need, t.secondary_need,
+               t.removed_on
+        FROM register_latest f JOIN register_timeline t USING (pupil_id)
+        WHERE f.effective_from > $1 AND t.effective_from <= $1
+        ORDER BY t.pupil_id, t.effective_from DESC, t.log_position DESC
+    ) earlier
+"""
+
+
+def _latest(school_urn: str | None, known_at: datetime | None = None) -> str:
+    if school_urn is not None:
+        return _LATEST_AT_SCHOOL
+    return _LATEST_IN_LA_NOW if known_at is None else _LATEST_IN_LA
 
 
 _PUPIL_COLUMNS = """l.pupil_id, l.school_urn, l.status, l.primary_need, l.secondary_need, l.removed_on,
@@ -184,7 +203,7 @@ def _register_page(
     """The statement for one page of a register as at a date, and its arguments."""
     statement = f"""
         WITH on_roll AS MATERIALIZED (
-            SELECT {_PUPIL_COLUMNS} FROM ({_latest(school_urn)}) l JOIN register_pupils p USING (pupil_id)
+            SELECT {_PUPIL_COLUMNS} FROM ({_latest(school_urn, known_at)}) l JOIN register_pupils p USING (pupil_id)
         )
         SELECT (SELECT count(*) FROM on_roll) AS roll, e.*
         FROM on_roll e
@@ -240,7 +259,9 @@ async def register_as_at(
     if rows:
         roll = rows[0]["roll"]
     else:  # nothing (more) on the register: the roll all the same
-        roll = await pool.fetchval(f"SELECT count(*) FROM ({_latest(school_urn)}) l", as_at, school_urn, known_at)
+        roll = await pool.fetchval(
+            f"SELECT count(*) FROM ({_latest(school_urn, known_at)}) l", as_at, school_urn, known_at
+        )
     next_after = None
     if page_size is not None and len(rows) == page_size:
         last = rows[-1]
@@ -259,7 +280,7 @@ def _counts(as_at: date, school_urn: str | None, known_at: datetime | None) -> t
                     THEN extract(year FROM p.date_of_birth)::int + (extract(month FROM p.date_of_birth) >= 9)::int
                END AS cohort,
                min(p.date_of_birth) AS date_of_birth, min(p.year_group_on) AS year_group_on, count(*) AS pupils
-        FROM ({_latest(school_urn)}) l JOIN register_pupils p USING (pupil_id)
+        FROM ({_latest(school_urn, known_at)}) l JOIN register_pupils p USING (pupil_id)
         GROUP BY 1, 2, 3, 4, 5
         """
     return (statement, as_at, school_urn, known_at)
@@ -348,7 +369,7 @@ async def census_extract(
     rows = await pool.fetch(
         f"""
         SELECT {_PUPIL_COLUMNS}
-        FROM ({_latest(school_urn)}) l JOIN register_pupils p USING (pupil_id)
+        FROM ({_latest(school_urn, known_at)}) l JOIN register_pupils p USING (pupil_id)
         WHERE $4::text IS NULL OR (l.school_urn, p.upn) > ($4, $5)
         ORDER BY l.school_urn, p.upn
         LIMIT $6

@@ -415,6 +415,17 @@ async def test_the_census_as_at_a_past_day_is_unchanged_by_later_changes(registe
     assert la_register["school_urn"] is None and la_register["roll"] == 10 and len(la_register["entries"]) == 3
     refused = await client.query(SchoolRegister(as_at=autumn), actor=senco())
     assert isinstance(refused, Rejected) and refused.code is RejectionCode.NOT_AUTHORISED
+    # The whole LA as the register knows it now (each pupil's latest row, register_latest) is what the full
+    # timeline says (the path taken when asked as known at a moment), on any date: before, between and after
+    # the changes above, including those recorded later but taking effect earlier.
+    known_by_now = datetime(2026, 12, 31, tzinfo=UTC)
+    for day in (date(2026, 9, 1), autumn, date(2026, 11, 2), date(2026, 11, 3), date(2027, 1, 21), date(2027, 5, 20)):
+        fast = await answer(client, LaCounts(as_at=day), actor=DATA_OFFICER)
+        full = await answer(client, LaCounts(as_at=day, as_known_at=known_by_now), actor=DATA_OFFICER)
+        assert fast == full, day
+        fast_register = await answer(client, SchoolRegister(as_at=day), actor=DATA_OFFICER)
+        full_register = await answer(client, SchoolRegister(as_at=day, as_known_at=known_by_now), actor=DATA_OFFICER)
+        assert fast_register["entries"] == full_register["entries"], day
     refused = await client.query(LaCounts(), actor=senco())
     assert isinstance(refused, Rejected) and refused.code is RejectionCode.NOT_AUTHORISED
 

@@ -105,9 +105,12 @@ took_effect.on(Pupil.TransferredToSchool)(lambda e: e.leaving_date)
 
 
 class RegisterViews:
-    """The current register and its dated timeline, kept together: the timeline row copies the pupil's row."""
+    """The current register and its dated timeline, kept together: the timeline row copies the pupil's row;
+    and each pupil's latest timeline row (by date it took effect, then log order), which is the pupil's row
+    as at any date on or after it: the whole LA as at such a date is read from it, not from the timeline."""
 
     name = "register_views"
+    version = 2  # 2: register_latest
 
     async def setup(self, conn: asyncpg.Connection) -> None:
         await conn.execute(
@@ -150,11 +153,22 @@ class RegisterViews:
             CREATE INDEX IF NOT EXISTS register_timeline_latest
                 ON register_timeline (pupil_id, effective_from DESC, log_position DESC)
                 INCLUDE (school_urn, status, primary_need, secondary_need, removed_on, recorded_at);
+            CREATE TABLE IF NOT EXISTS register_latest (
+                pupil_id        uuid PRIMARY KEY,
+                log_position    bigint NOT NULL,
+                effective_from  date NOT NULL,
+                school_urn      text NOT NULL,
+                status          text NOT NULL,
+                primary_need    text,
+                secondary_need  text,
+                removed_on      date,
+                recorded_at     timestamptz NOT NULL
+            );
             """
         )
 
     async def clear(self, conn: asyncpg.Connection) -> None:
-        await conn.execute("TRUNCATE register_pupils, register_timeline")
+        await conn.execute("TRUNCATE register_pupils, register_timeline, register_latest")
 
     async def apply(self, conn: asyncpg.Connection, event: Any, notification_id: int) -> None:
         await self.apply_batch(conn, [(event, notification_id)])
@@ -219,6 +233,7 @@ class RegisterViews:
             await conn.execute(UPSERT_PUPILS, *as_columns(pupils, len(PUPIL_COLUMNS)))
         if timeline:
             await conn.execute(INSERT_TIMELINE, *as_columns(timeline, len(TIMELINE_COLUMNS)))
+            await conn.execute(UPSERT_LATEST, list({row[0] for row in timeline}))
 
 
 PUPIL_COLUMNS = (
@@ -255,3 +270,12 @@ SELECT_PUPILS = (
 )
 UPSERT_PUPILS = unnest_insert("register_pupils", PUPIL_COLUMNS, update_all("pupil_id", PUPIL_COLUMNS))
 INSERT_TIMELINE = unnest_insert("register_timeline", TIMELINE_COLUMNS)
+# Each touched pupil's latest timeline row, read back from the timeline itself (its index), so it is right
+# whatever order back-dated changes arrive in.
+_TIMELINE = ", ".join(name for name, _ in TIMELINE_COLUMNS)
+UPSERT_LATEST = f"""
+    INSERT INTO register_latest ({_TIMELINE})
+    SELECT DISTINCT ON (pupil_id) {_TIMELINE} FROM register_timeline WHERE pupil_id = ANY($1::uuid[])
+    ORDER BY pupil_id, effective_from DESC, log_position DESC
+    ON CONFLICT (pupil_id) DO UPDATE SET {", ".join(f"{n} = EXCLUDED.{n}" for n, _ in TIMELINE_COLUMNS[1:])}
+"""
