@@ -233,7 +233,12 @@ class RegisterViews:
             await conn.execute(UPSERT_PUPILS, *as_columns(pupils, len(PUPIL_COLUMNS)))
         if timeline:
             await conn.execute(INSERT_TIMELINE, *as_columns(timeline, len(TIMELINE_COLUMNS)))
-            await conn.execute(UPSERT_LATEST, list({row[0] for row in timeline}))
+            latest: dict[UUID, tuple[Any, ...]] = {}
+            for entry in timeline:  # (pupil, position, effective_from, ...): the batch's latest row per pupil
+                held = latest.get(entry[0])
+                if held is None or (entry[2], entry[1]) > (held[2], held[1]):
+                    latest[entry[0]] = entry
+            await conn.execute(UPSERT_LATEST, *as_columns(list(latest.values()), len(TIMELINE_COLUMNS)))
 
 
 PUPIL_COLUMNS = (
@@ -270,12 +275,12 @@ SELECT_PUPILS = (
 )
 UPSERT_PUPILS = unnest_insert("register_pupils", PUPIL_COLUMNS, update_all("pupil_id", PUPIL_COLUMNS))
 INSERT_TIMELINE = unnest_insert("register_timeline", TIMELINE_COLUMNS)
-# Each touched pupil's latest timeline row, read back from the timeline itself (its index), so it is right
-# whatever order back-dated changes arrive in.
-_TIMELINE = ", ".join(name for name, _ in TIMELINE_COLUMNS)
-UPSERT_LATEST = f"""
-    INSERT INTO register_latest ({_TIMELINE})
-    SELECT DISTINCT ON (pupil_id) {_TIMELINE} FROM register_timeline WHERE pupil_id = ANY($1::uuid[])
-    ORDER BY pupil_id, effective_from DESC, log_position DESC
-    ON CONFLICT (pupil_id) DO UPDATE SET {", ".join(f"{n} = EXCLUDED.{n}" for n, _ in TIMELINE_COLUMNS[1:])}
-"""
+# Each pupil's latest timeline row: timeline rows are never changed, so a new row replaces the latest when it
+# took effect later, or on the same day and later in the log (one statement for the batch's latest rows).
+UPSERT_LATEST = unnest_insert(
+    "register_latest",
+    TIMELINE_COLUMNS,
+    update_all("pupil_id", TIMELINE_COLUMNS)
+    + " WHERE (EXCLUDED.effective_from, EXCLUDED.log_position)"
+    + " > (register_latest.effective_from, register_latest.log_position)",
+)
