@@ -157,8 +157,12 @@ class CommandBatcher:
         app = self.store.app
         ids = [c.ctx.command_id for c in batch if c.ctx.command_id is not None]
         done_before = app.find_receipts(ids) if ids else {}
-        wanted = app.loaded_by([c.message for c in batch]) if len(batch) > 1 else []
-        loaded = app.get_many(wanted) if wanted else {}  # what the batch will load, in one query
+        try:  # what the batch will load, in one query
+            wanted = app.loaded_by([c.message for c in batch]) if len(batch) > 1 else []
+            loaded = app.get_many(wanted) if wanted else {}
+        except Exception:  # (e.g. one pupil's history cannot be read): each command then loads its own, alone
+            log.warning("commands.preload_failed", commands=len(batch), exc_info=True)
+            wanted, loaded = [], {}
         unit = contextlib.ExitStack()
         unit.enter_context(unit_of_work(app, holding=list(loaded.values()), absent=set(wanted) - loaded.keys()))
         group: list[_Done] = []

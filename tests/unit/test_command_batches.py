@@ -173,3 +173,30 @@ def test_the_same_command_id_twice_around_a_refused_command_gets_the_first_reply
         assert again.reply == x.model_dump_json()  # the first reply, word for word
     finally:
         store.close()
+
+
+def test_a_batch_whose_preload_fails_is_still_done_command_by_command():
+    store, declared = setup()
+    batcher = CommandBatcher(store)
+    routes = {b.route.message: b for b in declared.bind(store, batcher=batcher)}
+
+    def unreadable(ids):
+        raise ValueError("one pupil's stored history cannot be decoded")
+
+    store.app.get_many = unreadable
+    changes = [
+        ChangeNeeds(upn=upn(1), primary_need=need, secondary_need=None, effective_date=date(2026, 11, 23), reason="R")
+        for need in (NeedType.ASD, NeedType.MLD)
+    ]
+
+    async def main():
+        return await asyncio.gather(*(routes[ChangeNeeds].call(c, ctx()) for c in changes))
+
+    try:
+        assert all(isinstance(r, Accepted) for r in asyncio.run(main()))
+        assert [type(e).__name__ for e in store.app.events.get(Pupil.create_id(upn(1)))][-2:] == [
+            "NeedsChanged",
+            "NeedsChanged",
+        ]
+    finally:
+        store.close()
