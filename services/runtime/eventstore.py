@@ -166,9 +166,10 @@ class SendcaseApplication(Application):
         messages' effects), with their command receipts and tracking records, in one transaction. All or
         nothing: IntegrityError when any of them clashes (the caller then saves them one at a time).
         Returns what was recorded (each event with its position in the notification log)."""
-        processing: ProcessingEvent[Any] = ProcessingEvent()
-        processing.collect_events(*aggregates, *self.saved_with(aggregates))
-        return self.put_events(processing.events, receipts=receipts, trackings=trackings)
+        # Each aggregate's pending events, taken directly (the library's ProcessingEvent.collect_events first
+        # asks of every object whether it is a domain event, an isinstance check against a Protocol: slow).
+        events = [e for a in (*aggregates, *self.saved_with(aggregates)) if a is not None for e in a.collect_events()]
+        return self.put_events(events, receipts=receipts, trackings=trackings)
 
     def put_events(
         self, events: Sequence[Any], *, receipts: Sequence[CommandReceipt] = (), trackings: Sequence[Tracking] = ()
