@@ -5,5 +5,5 @@
 # `--only register_commands relay_throughput` runs some. Exit code 1 when a goal is missed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/venv.sh
+source scripts/venv.sh ""  # (no extras: not this script's own arguments)
 exec .venv/bin/python benchmarks/run_all.py "$@"
