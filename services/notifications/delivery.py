@@ -52,7 +52,7 @@ from services.notifications.domain.notification import Notification
 from services.notifications.projections import NotificationsByPupil
 from services.notifications.settings import NotificationsSettings
 from services.runtime.clock import Clock
-from services.runtime.context import CommandContext, reset_context, set_context
+from services.runtime.context import CommandContext, acting
 from services.runtime.errors import DomainError
 from services.runtime.eventstore import EventStore
 from services.runtime.logging import get_logger
@@ -211,20 +211,18 @@ class DeliveryWorker:
         loaded = self.app.get_many([notification_id for notification_id, _ in due])  # one query for the batch
         with unit_of_work(self.app, holding=list(loaded.values())) as unit:
             for notification_id, channel in due:
-                token = set_context(self._ctx(notification_id))
-                try:
-                    with collecting_saves() as saved:
-                        n = self.app.notification(notification_id)
-                        on = channel or n.channel
-                        if on is None:
-                            continue
-                        n = self.app.start_sending(notification_id, on)
-                    unit.stage(saved)
-                    started.append((n, on))
-                except DomainError:
-                    continue  # not due (yet, or any more)
-                finally:
-                    reset_context(token)
+                with acting(self._ctx(notification_id)):
+                    try:
+                        with collecting_saves() as saved:
+                            n = self.app.notification(notification_id)
+                            on = channel or n.channel
+                            if on is None:
+                                continue
+                            n = self.app.start_sending(notification_id, on)
+                        unit.stage(saved)
+                        started.append((n, on))
+                    except DomainError:
+                        continue  # not due (yet, or any more)
             if started:
                 self._wrote(self.app.save_together(unit.staged))
         return started
@@ -280,16 +278,14 @@ class DeliveryWorker:
             # the aggregates as started: no second load (a clash with a change meanwhile is found at the save)
             with unit_of_work(self.app, holding=[n for n, *_ in results]) as unit:
                 for n, channel, outcome, how in results:
-                    token = set_context(self._ctx(n.id))
-                    try:
-                        with collecting_saves() as saved:
-                            self.app.record_sent(n.id, channel, outcome.reference, how, outcome.delivered)
-                        unit.stage(saved)
-                        recorded.append(n.id)
-                    except DomainError as e:  # a Notify callback got there first (delivered, or failed): it stands
-                        log.info("delivery.outcome_already_known", notification_id=str(n.id), reason=e.message)
-                    finally:
-                        reset_context(token)
+                    with acting(self._ctx(n.id)):
+                        try:
+                            with collecting_saves() as saved:
+                                self.app.record_sent(n.id, channel, outcome.reference, how, outcome.delivered)
+                            unit.stage(saved)
+                            recorded.append(n.id)
+                        except DomainError as e:  # a Notify callback got there first (delivered, or failed)
+                            log.info("delivery.outcome_already_known", notification_id=str(n.id), reason=e.message)
                 self._wrote(self.app.save_together(unit.staged))
             return recorded
 

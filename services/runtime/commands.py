@@ -42,7 +42,7 @@ from uuid import UUID
 import structlog
 from eventsourcing.persistence import IntegrityError
 
-from services.runtime.context import CommandContext, reset_context, set_context
+from services.runtime.context import CommandContext, acting
 from services.runtime.errors import ServiceStopping
 from services.runtime.eventstore import EventStore
 from services.runtime.logging import get_logger
@@ -213,14 +213,11 @@ class CommandBatcher:
     def _run(self, command: PendingCommand) -> _Done:
         """One command, in its own context, inside the batch's unit of work: its events (and those of what
         the application keeps in step with them) stamped and taken for the group's save."""
-        token = set_context(command.ctx)
-        try:
-            with _logged_as(command.ctx), collecting_saves() as changed:
+        with acting(command.ctx), _logged_as(command.ctx):
+            with collecting_saves() as changed:
                 result = command.execute()
             events = staged_events(changed)
             reply = command.reply_for(result)
-        finally:
-            reset_context(token)
         receipt = None
         if command.ctx.command_id is not None:
             receipt = CommandReceipt(command.ctx.command_id, reply.model_dump_json(), command.ctx.now)
@@ -258,12 +255,8 @@ class CommandBatcher:
 
 
 def _in_context(ctx: CommandContext, fn: Callable[[], Any]) -> Any:
-    token = set_context(ctx)
-    try:
-        with _logged_as(ctx):
-            return fn()
-    finally:
-        reset_context(token)
+    with acting(ctx), _logged_as(ctx):
+        return fn()
 
 
 def _logged_as(ctx: CommandContext) -> contextlib.AbstractContextManager[Any]:

@@ -43,7 +43,7 @@ from pydantic import ValidationError
 from contracts.envelope import Actor, EventEnvelope
 from contracts.subjects import dead_letter_subject
 from services.runtime.clock import Clock
-from services.runtime.context import CommandContext, reset_context, set_context
+from services.runtime.context import CommandContext, acting
 from services.runtime.eventstore import AlreadyProcessed, EventStore
 from services.runtime.logging import get_logger
 from services.runtime.retry import Backoff
@@ -133,11 +133,8 @@ class EventSourcedReaction:
                         applied.append(False)
                         continue
                     handled.add(position)
-                    token = set_context(ctx)
-                    try:
+                    with acting(ctx):
                         unit.stage(self.react(app, envelope))
-                    finally:
-                        reset_context(token)
                     new.append(tracking)
                     applied.append(True)
                 if new:

@@ -7,6 +7,8 @@ carries its actor, correlation and causation without each aggregate method havin
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,6 +50,16 @@ def current_context() -> CommandContext:
             "a domain event was created outside a command context: every stored event needs its actor "
             "and correlation id (run it through the event store adapter's `call`)"
         ) from None
+
+
+@contextlib.contextmanager
+def acting(ctx: CommandContext) -> Iterator[CommandContext]:
+    """The block runs inside this command context; the one before is back after it."""
+    token = _current.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _current.reset(token)
 
 
 def set_context(ctx: CommandContext) -> object:

@@ -40,7 +40,7 @@ from eventsourcing.utils import get_topic
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
-from services.runtime.context import CommandContext, current_context, reset_context, set_context
+from services.runtime.context import CommandContext, acting, current_context
 from services.runtime.receipts import CommandReceipt, InMemoryReceiptRecorder, PostgresReceiptRecorder, collected_saves
 from services.runtime.unit_of_work import UnitOfWorkRepository
 
@@ -342,11 +342,8 @@ class EventStore(Generic[A]):
 def _run_in_context(ctx: CommandContext | None, fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
     if ctx is None:
         return fn(*args, **kwargs)
-    token = set_context(ctx)
-    try:
+    with acting(ctx):
         return fn(*args, **kwargs)
-    finally:
-        reset_context(token)
 
 
 def open_store(

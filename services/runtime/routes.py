@@ -34,7 +34,7 @@ from pydantic import BaseModel, TypeAdapter
 from contracts.envelope import Accepted, Answered, Command, Query
 from services.runtime.clock import today_in_england
 from services.runtime.commands import CommandBatcher, Replayed
-from services.runtime.context import CommandContext, reset_context, set_context
+from services.runtime.context import CommandContext, acting
 from services.runtime.errors import Conflict
 from services.runtime.eventstore import EventStore
 from services.runtime.logging import get_logger
@@ -212,11 +212,8 @@ def _caller(
         if route.is_async:
 
             async def query_async(message: Any, ctx: CommandContext) -> Any:
-                token = set_context(ctx)
-                try:
+                with acting(ctx):
                     result = coerce(await getattr(owner, name)(**unpack(message, ctx)))
-                finally:
-                    reset_context(token)
                 return answered(result=result, correlation_id=ctx.correlation_id)
 
             return query_async

@@ -10,7 +10,7 @@ from uuid import uuid4
 
 from contracts.envelope import Actor
 from services.runtime.clock import today_in_england
-from services.runtime.context import CommandContext, reset_context, set_context
+from services.runtime.context import CommandContext, acting
 
 T = TypeVar("T")
 
@@ -23,11 +23,8 @@ def as_actor(actor: Actor, now: datetime, fn: Callable[..., T], *args: Any, **kw
         kwargs.setdefault("actor", actor)
     if "today" in parameters:
         kwargs.setdefault("today", today_in_england(now))
-    token = set_context(CommandContext(actor=actor, now=now, correlation_id=uuid4()))
-    try:
+    with acting(CommandContext(actor=actor, now=now, correlation_id=uuid4())):
         return fn(*args, **kwargs)
-    finally:
-        reset_context(token)
 
 
 def pupil_view(app: Any, actor: Actor, now: datetime, upn: str) -> Any:
