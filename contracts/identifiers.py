@@ -5,11 +5,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from typing import Annotated
-from uuid import UUID
 
 from pydantic import AfterValidator
-
-from contracts.envelope import derived_id
 
 # DfE "A guide to the unique pupil number (UPN)": the check letter alphabet omits I, O and S.
 _UPN_ALPHABET = "ABCDEFGHJKLMNPQRTUVWXYZ"
@@ -48,13 +45,6 @@ def validate_urn(value: str) -> str:
     if not re.fullmatch(r"[0-9]{6}", urn):
         raise ValueError("a school URN is 6 digits")
     return urn
-
-
-def pupil_id_for(upn: str) -> UUID:
-    """The id every service knows a pupil by, from the UPN everyone knows: the register keys each pupil by
-    `derived_id("pupil", upn)`, so any service, the CLI or a gateway can name a pupil by UPN. A mistyped UPN
-    raises ValueError saying so (the check letter), as `Upn` does."""
-    return derived_id("pupil", validate_upn(upn))
 
 
 Upn = Annotated[str, AfterValidator(validate_upn)]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from services.runtime.keyring import InMemoryKeyring, use_keyring
 from tests.support.stack import (
     EmbeddedServers,
     Sandbox,
@@ -22,6 +23,19 @@ from tests.support.stack import (
 # .venv): the checkout's folder goes first on their path.
 CHECKOUT = str(Path(__file__).resolve().parents[1])
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (CHECKOUT, os.environ.get("PYTHONPATH")) if p)
+
+
+# One keyring for the test process, as one serves every service of a deployment (services/runtime/keyring.py):
+# services run in this process seal and open personal data with it, and pupil ids come from its blind index
+# (set at import: test modules work out ids as they load). Service processes the tests start use their
+# sandbox's keys and PostgreSQL keyring, as in production.
+TEST_KEYRING = InMemoryKeyring()
+use_keyring(TEST_KEYRING)
+
+
+@pytest.fixture
+def keyring() -> InMemoryKeyring:
+    return TEST_KEYRING
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

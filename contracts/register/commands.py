@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
+from uuid import UUID
 
 from pydantic import Field, model_validator
 
 from contracts.envelope import Command, Contract, PupilRef
 from contracts.identifiers import NeedType, SchoolUrn, Upn
 from contracts.people import PersonToTell
-from contracts.register.queries import RollImportReport
+from contracts.register.queries import ErasureReport, RollImportReport
 from contracts.text import Paragraphs, RawText
 
 
@@ -188,3 +190,51 @@ class ImportRoll(Command):
     file_name: str = Field(min_length=1, max_length=300)
     csv_text: RawText = Field(max_length=900_000)  # NATS carries up to 1 MB: about 8,000 pupils a file
     on_roll_from: date
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Trust: legal holds and erasure (docs/audit.md)
+
+
+class LegalHoldKind(StrEnum):
+    APPEAL = "appeal"  # an appeal to the First-tier Tribunal (SEND)
+    OMBUDSMAN = "ombudsman"  # a Local Government and Social Care Ombudsman investigation
+    LITIGATION = "litigation"  # a claim, or one reasonably expected
+    SUBJECT_ACCESS = "subject_access"  # a subject access request being answered
+    OTHER = "other"
+
+
+class PlaceLegalHold(Command):
+    """The LA stops any erasure of a child's records while an appeal, an investigation or a claim needs them."""
+
+    SUBJECT = "register.place_legal_hold"
+    Result = PupilRef
+
+    pupil_id: UUID
+    kind: LegalHoldKind
+    reference: str = Field(min_length=1, max_length=100)  # the appeal's or complaint's own reference
+    placed_on: date
+
+
+class LiftLegalHold(Command):
+    """The matter is closed: the hold no longer stops erasure (retention decides again)."""
+
+    SUBJECT = "register.lift_legal_hold"
+    Result = PupilRef
+
+    pupil_id: UUID
+    reference: str = Field(min_length=1, max_length=100)
+    lifted_on: date
+
+
+class ErasePupil(Command):
+    """Erase a child's personal data from every service: their key is destroyed, and so are the keys of the
+    people named on their record whom no record still kept names. The statutory facts (dates, statuses,
+    needs, decisions) stay, and the history still verifies. Refused while a legal hold stands. Normally sent
+    by the retention job (`sendcase audit retention`), naming the rule of the LA's schedule that requires it."""
+
+    SUBJECT = "register.erase_pupil"
+    Result = ErasureReport
+
+    pupil_id: UUID
+    rule: str = Field(min_length=1, max_length=200)  # e.g. "sen-records: date of birth + 31 years"

@@ -25,7 +25,7 @@ class PupilAddedToSenSupport(EventPayload):
     school_urn: str
     given_name: str
     family_name: str
-    date_of_birth: date
+    date_of_birth: date | None  # None once the pupil's personal data is erased
     primary_need: NeedType
     secondary_need: NeedType | None
     effective_date: date
@@ -88,3 +88,17 @@ class PeopleToTellRecorded(EventPayload):
 
     pupil_id: UUID
     people_to_tell: list[PersonToTell] = Field(default_factory=list)
+
+
+class PupilErased(EventPayload):
+    """A child's personal data was erased (their key destroyed, and the keys of people no record still kept
+    names): every service shows "[erased]" in its place from now on, and drops any copy it made. The facts
+    (dates, statuses, needs, decisions) stay. Nothing personal is in this event."""
+
+    TYPE = "register.pupil_erased"
+    SCHEMA_VERSION = 1
+
+    pupil_id: UUID
+    erased_on: date
+    rule: str
+    people_erased: list[UUID] = Field(default_factory=list)

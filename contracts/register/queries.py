@@ -36,7 +36,7 @@ class PupilView(View):
     upn: str
     given_name: str
     family_name: str
-    date_of_birth: date
+    date_of_birth: date | None  # None once the pupil's personal data is erased
     school_urn: str
     status: SenStatus
     primary_need: NeedType | None
@@ -205,3 +205,14 @@ class CensusExtract(Query):
     # Paged (contracts/paging.py): lines by school URN, then UPN.
     page_size: int = page_size(default=CENSUS_PAGE_SIZE, most=CENSUS_PAGE_MOST)
     after: str | None = cursor()
+
+
+class ErasureReport(View):
+    """A child's personal data erased: whose keys were destroyed, and who was kept (named on a record that
+    must still be kept)."""
+
+    pupil_id: UUID
+    erased_on: date
+    rule: str
+    people_erased: list[UUID]
+    people_kept: list[UUID]

@@ -256,3 +256,19 @@ def show(ctx: typer.Context, reply: Accepted[Any] | Answered[Any] | Rejected) ->
         typer.echo(render(reply, width()), nl=False)
     if isinstance(reply, Rejected):
         raise typer.Exit(1)
+
+
+def use_cli_keys(home: Path | None) -> None:
+    """The deployment's keys, for what the CLI works out itself (a pupil's id from their UPN: the keyed blind
+    index). From SENDCASE_KEYS or SENDCASE_KEYS_FILE, else the stack's keys file in its home folder."""
+    from services.runtime.keyring import KEYS_FILE_NAME, InMemoryKeyring, use_keyring
+    from services.runtime.settings import load_settings
+
+    settings = load_settings("cli")
+    if not settings.keys and not settings.keys_file and home is not None:
+        settings = load_settings("cli", keys_file=str(Path(home) / "keys" / KEYS_FILE_NAME))
+    try:
+        master = settings.master_keys()
+    except (OSError, ValueError) as e:
+        fail(f"Cannot name a pupil by UPN without the deployment's keys: {e}")
+    use_keyring(InMemoryKeyring(master))  # the blind index only: the CLI never seals or opens anything

@@ -12,7 +12,7 @@ from uuid import UUID
 
 import typer
 
-from contracts.identifiers import pupil_id_for
+from contracts.identifiers import validate_upn
 from contracts.notifications import (
     FailedToReach,
     NotificationCounts,
@@ -20,24 +20,26 @@ from contracts.notifications import (
     NotificationsForPupil,
     UndeliveredNotifications,
 )
-from infra.cli.common import HomeOption, build, fail, send, send_pages, session, show
+from infra.cli.common import HomeOption, build, fail, send, send_pages, session, show, use_cli_keys
+from services.runtime.keyring import pupil_id_for
 
 app = typer.Typer(help="Notifications owed and sent.", no_args_is_help=True)
 
 SchoolOption = Annotated[str | None, typer.Option("--school", help="One school's URN (default: the whole LA).")]
 
 
-def pupil_ids(upns: list[str], ids: list[UUID]) -> list[UUID]:
+def pupil_ids(ctx: typer.Context, upns: list[str], ids: list[UUID]) -> list[UUID]:
     """The pupils named by UPN (checked, check letter and all) or by id; at least one."""
     if not upns and not ids:
         fail("Say which pupil: --upn <UPN> (or --pupil-id <id>)")
-    found = []
     for upn in upns:
         try:
-            found.append(pupil_id_for(upn))
+            validate_upn(upn)
         except ValueError as e:
             fail(f"--upn {upn}: {e}")
-    return found + list(ids)
+    if upns:
+        use_cli_keys(session(ctx).home)
+    return [pupil_id_for(upn) for upn in upns] + list(ids)
 
 
 @app.command("for-pupil")
@@ -49,7 +51,7 @@ def for_pupil(
     """Every notification about a pupil, in order, with its content and delivery history."""
     if upn and pupil_id:
         fail("Name the pupil once: --upn or --pupil-id, not both")
-    [pupil] = pupil_ids([upn] if upn else [], [pupil_id] if pupil_id else [])
+    [pupil] = pupil_ids(ctx, [upn] if upn else [], [pupil_id] if pupil_id else [])
     show(ctx, send(ctx, NotificationsForPupil(pupil_id=pupil)))
 
 
@@ -91,6 +93,6 @@ def outbox(
     folder: no one need be named with --as-user). Exit code 1 when there is nothing to show."""
     from infra.demo.outbox import show_outbox
 
-    pupils = pupil_ids(upn or [], pupil_id or [])
+    pupils = pupil_ids(ctx, upn or [], pupil_id or [])
     shown = show_outbox(pupils, home if home is not None else session(ctx).home, echo=typer.echo, outbox_dir=folder)
     raise typer.Exit(0 if shown else 1)

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from contracts.envelope import Accepted, derived_id
+from contracts.envelope import Accepted
 from contracts.identifiers import NeedType
 from contracts.people import Channel, PersonToTell
 from contracts.register import (
@@ -54,7 +54,9 @@ from infra.cli.common import (
     send_pages,
     session,
     show,
+    use_cli_keys,
 )
+from services.runtime.keyring import person_id_for
 
 app = typer.Typer(help="The SEN register: the roll, SEN status and needs, transfers, census.", no_args_is_help=True)
 
@@ -228,7 +230,7 @@ PERSON_PARTS = ("name", "relationship", "email", "mobile", "channel")
 CHANNELS = ", ".join(c.value for c in Channel)
 
 
-def parse_person(upn: str, number: int, spec: str) -> PersonToTell:
+def parse_person(upn: str, number: int, spec: str, home: Path | None = None) -> PersonToTell:
     """One --person 'name|relationship|email|mobile|channel' as a PersonToTell (or one line and exit 2)."""
     parts = spec.split("|")
     if len(parts) > len(PERSON_PARTS):
@@ -236,10 +238,11 @@ def parse_person(upn: str, number: int, spec: str) -> PersonToTell:
     name, relationship, email, mobile, channel = (p.strip() for p in parts + [""] * (len(PERSON_PARTS) - len(parts)))
     if channel and channel.lower() not in {c.value for c in Channel}:
         fail(f"--person {spec!r}: {channel!r} is not a channel; the channels are {CHANNELS}")
+    use_cli_keys(home)  # a person's id comes from the keyed blind index, as the roll import makes it
     return build(
         PersonToTell,
         prefix=f"person {number}: ",
-        person_id=derived_id("person", upn, number, name),
+        person_id=person_id_for(upn, number, name),
         name=name,
         relationship=relationship or "parent",
         has_parental_responsibility=True,
@@ -264,7 +267,7 @@ def parents(
     ],
 ) -> None:
     """Record everyone with parental responsibility (replaces the list)."""
-    people = [parse_person(upn, i, spec) for i, spec in enumerate(person, start=1)]
+    people = [parse_person(upn, i, spec, session(ctx).home) for i, spec in enumerate(person, start=1)]
     show(ctx, send(ctx, build(RecordPeopleWithParentalResponsibility, upn=upn, people=people)))
 
 

@@ -19,12 +19,13 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from infra.stack.servers import EmbeddedNats, EmbeddedPostgres
+from services.runtime.keyring import MasterKeys
 from services.runtime.settings import ServiceSettings, load_settings
 
 POSTGRES_URL_VARIABLE = "SENDCASE_TEST_POSTGRES_URL"
@@ -72,6 +73,7 @@ class Sandbox:
 
     servers: Servers
     prefix: str
+    keys: str = field(default_factory=lambda: MasterKeys.generate().to_json(), repr=False)  # its own keys file
 
     def database_url(self, service: str) -> str:
         parts = urlsplit(self.servers.postgres_url)
@@ -87,6 +89,8 @@ class Sandbox:
             consumer_backoff_seconds=[0.2, 0.4],
             consumer_ack_wait_seconds=3.0,
             consumer_max_attempts=3,
+            keys=self.keys,
+            keys_database_url=self.database_url("keys"),
         )
         values.update(overrides)
         return load_settings(service, **values)
@@ -105,6 +109,8 @@ class Sandbox:
                 "SENDCASE_CONSUMER_ACK_WAIT_SECONDS": "2",
                 "SENDCASE_CONSUMER_BACKOFF_SECONDS": "[0.2, 0.5]",
                 "SENDCASE_LOG_FORMAT": "json",
+                "SENDCASE_KEYS": self.keys,
+                "SENDCASE_KEYS_DATABASE_URL": self.database_url("keys"),
             }
         )
         env.update(extra)

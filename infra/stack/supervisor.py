@@ -39,6 +39,7 @@ from infra.stack.servers import (
     stop_process,
 )
 from services.runtime.database import ensure_database
+from services.runtime.keyring import MasterKeys
 from services.runtime.retry import Backoff
 from services.runtime.settings import load_settings
 from services.runtime.streams import ensure_streams
@@ -51,6 +52,8 @@ def service_env(name: str, postgres_url: str, nats_url: str, prefix: str, home: 
     env = dict(os.environ)
     env.update(
         SENDCASE_HOME=str(home),  # e.g. the notifications file outbox is <home>/outbox
+        # every person's data key is wrapped by the master keys in this file, made on first start (docs/audit.md)
+        SENDCASE_KEYS_FILE=str(MasterKeys.ensure(home / "keys")),
         SENDCASE_POSTGRES_URL=postgres_url,
         SENDCASE_NATS_URL=nats_url,
         SENDCASE_SUBJECT_PREFIX=prefix,

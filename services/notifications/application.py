@@ -20,17 +20,27 @@ from contracts.envelope import Actor, derived_id
 from contracts.notifications import Duty, ReceiptRecorded, RequestProfessionalNotice
 from contracts.people import ContactPoint, PersonToTell
 from services.notifications.content import render
-from services.notifications.domain.notification import Notification, NotificationError, UnmetDuties, channel_plan
+from services.notifications.domain.notification import (
+    ErasedPupil,
+    Notification,
+    NotificationError,
+    UnmetDuties,
+    channel_plan,
+)
 from services.notifications.domain.rules import check_may_cancel, check_may_record_receipts, check_may_request_notice
 from services.runtime.context import current_context
 from services.runtime.errors import DomainError, NotFound
 from services.runtime.eventstore import SendcaseApplication
+from services.runtime.keyring import current_keyring
 
 NOBODY_ADDRESSEE = {"name": "Parent or carer", "relationship": "parent or carer"}
 
 
 class Notifications(SendcaseApplication):
     name = "notifications"
+    # Sealed under the pupil's key (the recipient's name and contacts under their own): what a message says
+    # about the child, and whom it names. services/runtime/sealing.py, docs/audit.md.
+    personal_fields = frozenset({"about", "facts", "subject", "body", "sms", "recipient", "recipients", "reason"})
 
     # -- duties -------------------------------------------------------------------------------------------
 
@@ -112,7 +122,10 @@ class Notifications(SendcaseApplication):
         n = self.notification(notification_id)
         if not n.is_due(current_context().now):
             raise NotificationError("This notification is not due to be sent now.", rule="not_due")
-        n.start_sending(channel)
+        if n.personal_data_erased:  # the child's records were erased since it was owed: nothing left to send
+            n.cancel("The child's personal data was erased before this could be sent.")
+        else:
+            n.start_sending(channel)
         self.save(n)
         return n
 
@@ -173,6 +186,25 @@ class Notifications(SendcaseApplication):
             else:
                 index.met(n.id)
         return [i for i in indexes.values() if i.pending_events]
+
+    def record_erasure(self, pupil_id: UUID, erased_on: date, rule: str, people_erased: list[UUID]) -> list[Any]:
+        """The register erased a child's personal data: the keys are gone already; this service forgets any it
+        holds in memory, records the fact (its views drop their copies), and cancels the duties still waiting
+        for someone to tell (there is nothing left to tell them). Returns what to save (nothing the second time)."""
+        current_keyring().forget([pupil_id, *people_erased])
+        with contextlib.suppress(AggregateNotFoundError):
+            self.repository.get(ErasedPupil.create_id(pupil_id))
+            return []
+        changed: list[Any] = [
+            ErasedPupil(pupil_id=pupil_id, erased_on=erased_on, rule=rule, people_erased=people_erased)
+        ]
+        index = self.unmet_duties(pupil_id)
+        for waiting in index.waiting if index is not None else []:
+            n = self.notification(waiting)
+            if n.unmet:
+                n.cancel("The child's personal data was erased: there is nobody left to tell.")
+                changed.append(n)
+        return changed
 
     def unmet_duties(self, pupil_id: UUID) -> UnmetDuties | None:
         try:

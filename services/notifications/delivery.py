@@ -220,7 +220,8 @@ class DeliveryWorker:
                                 continue
                             n = self.app.start_sending(notification_id, on)
                         unit.stage(saved)
-                        started.append((n, on))
+                        if n.status == "sending":  # not cancelled instead (its child's data erased)
+                            started.append((n, on))
                     except DomainError:
                         continue  # not due (yet, or any more)
             if started:

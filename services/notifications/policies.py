@@ -34,11 +34,12 @@ from contracts.plans import SupportPlanReviewOutcomeShared
 from contracts.register import (
     PeopleToTellRecorded,
     PupilAddedToSenSupport,
+    PupilErased,
     PupilRemovedFromSenRegister,
     SpecialEducationalProvisionMade,
 )
 from services.notifications.application import Notifications
-from services.notifications.domain.notification import Notification, UnmetDuties
+from services.notifications.domain.notification import ErasedPupil, Notification, UnmetDuties
 from services.runtime.clock import today_in_england
 from services.runtime.context import current_context
 from services.runtime.service import Reaction
@@ -128,11 +129,20 @@ def when_people_to_tell_are_recorded_tell_them_what_they_were_not_told(
     return app.tell_later(fact.pupil_id, people, envelope.event_id, today_in_england(current_context().now))
 
 
+def when_a_pupil_is_erased_drop_their_data(app: Notifications, envelope: EventEnvelope) -> Sequence[Any]:
+    """The register erased a child's personal data (their keys are gone): recorded here, so the views drop
+    their copies, and the duties still waiting for someone to tell about the child are cancelled."""
+    fact = envelope.payload_as(PupilErased)
+    return app.record_erasure(fact.pupil_id, fact.erased_on, fact.rule, fact.people_erased)
+
+
 def when_register_or_ehcp_event(app: Notifications, envelope: EventEnvelope) -> Sequence[Any]:
     """One consumer for every fact that creates a duty and for the people to tell being recorded, in stream
     order: a duty owed before its people were known is met by the later fact, never missed by a race."""
     if envelope.type == PeopleToTellRecorded.TYPE:
         return when_people_to_tell_are_recorded_tell_them_what_they_were_not_told(app, envelope)
+    if envelope.type == PupilErased.TYPE:
+        return when_a_pupil_is_erased_drop_their_data(app, envelope)
     return when_duty_to_tell_arises_owe_notifications(app, envelope)
 
 
@@ -141,7 +151,7 @@ def looked_up(envelope: EventEnvelope) -> list[UUID]:
     only if it does not exist yet), and the pupil's unmet duties (kept in step when nobody can be told, read
     when people are recorded)."""
     pupil_id = UUID(str(envelope.payload["pupil_id"]))
-    ids = [UnmetDuties.create_id(pupil_id)]
+    ids = [UnmetDuties.create_id(pupil_id), ErasedPupil.create_id(pupil_id)]
     if envelope.type in DUTIES:
         people = envelope.payload.get("people_to_tell") or [None]
         ids += [Notification.create_id(envelope.event_id, UUID(str(p["person_id"])) if p else None) for p in people]
@@ -149,5 +159,10 @@ def looked_up(envelope: EventEnvelope) -> list[UUID]:
 
 
 REACTIONS = [
-    Reaction("owe-notifications", [*DUTIES, PeopleToTellRecorded.TYPE], when_register_or_ehcp_event, prefetch=looked_up)
+    Reaction(
+        "owe-notifications",
+        [*DUTIES, PeopleToTellRecorded.TYPE, PupilErased.TYPE],
+        when_register_or_ehcp_event,
+        prefetch=looked_up,
+    )
 ]

@@ -17,16 +17,48 @@ from eventsourcing.application import AggregateNotFoundError
 from contracts.envelope import Actor
 from contracts.identifiers import NeedType
 from contracts.people import PersonToTell
-from contracts.register import PostalAddressForProtection, PupilView, RejectedRow, RollImportReport
+from contracts.register import (
+    ErasureReport,
+    LegalHoldKind,
+    PostalAddressForProtection,
+    PupilView,
+    RejectedRow,
+    RollImportReport,
+)
+from services.register.domain.people import PersonLinks
 from services.register.domain.pupil import Pupil
 from services.register.domain.roll import RollImport, file_fingerprint, read_roll
-from services.register.domain.rules import check_date_of_birth, check_is_schools_senco, check_may_read
+from services.register.domain.rules import (
+    check_date_of_birth,
+    check_is_schools_senco,
+    check_may_erase,
+    check_may_read,
+)
 from services.runtime.errors import DomainError, NotFound
 from services.runtime.eventstore import SendcaseApplication
+from services.runtime.keyring import current_keyring
 
 
 class Register(SendcaseApplication):
     name = "register"
+    # Sealed under the pupil's key wherever they occur (a person's name and contacts under their own key):
+    # services/runtime/sealing.py, docs/audit.md.
+    personal_fields = frozenset(
+        {
+            "upn",
+            "given_name",
+            "family_name",
+            "date_of_birth",
+            "reason",  # in a person's words, about the child
+            "note",
+            "provision",
+            "pep_reference",
+            "protected_address",
+            "healthcare_plan_reference",
+            "given_by_name",
+            "problem",  # a rejected roll row's problem may quote what the row held
+        }
+    )
 
     # --------------------------------------------------------------------------------------------------
     # Loading
@@ -133,6 +165,15 @@ class Register(SendcaseApplication):
                     on_roll_from=on_roll_from,
                 )
                 enrolled += 1
+            elif pupil.erased_on is not None:
+                rejected.append(
+                    {
+                        "row": row.line,
+                        "field": "upn",
+                        "problem": f"this pupil's records were erased on {pupil.erased_on:%d %B %Y}",
+                    }
+                )
+                continue
             elif pupil.school_urn != school_urn:
                 rejected.append(
                     {
@@ -373,6 +414,89 @@ class Register(SendcaseApplication):
         pupil.acknowledge_transfer(actor=actor, today=today, received_on=received_on)
         self.save(pupil)
         return pupil.id
+
+    # --------------------------------------------------------------------------------------------------
+    # Who is named where, legal holds, erasure (docs/audit.md)
+
+    def saved_with(self, aggregates: Sequence[Any]) -> list[Any]:
+        """Keep each person's links in step with the records that name them (so a person named on several
+        children's records is erased only with the last of them)."""
+        named: dict[str, list[UUID]] = {}
+        for a in aggregates:
+            if isinstance(a, Pupil):
+                for e in a.pending_events:
+                    if isinstance(e, Pupil.PeopleWithParentalResponsibilityRecorded):
+                        for p in e.people:
+                            named.setdefault(str(p["person_id"]), []).append(a.id)
+        if not named:
+            return []
+        links = self._links(named)
+        for person_id, pupils in named.items():
+            link = links.get(person_id) or PersonLinks(person_id=person_id)
+            links[person_id] = link
+            for pupil_id in pupils:
+                link.named_on(pupil_id)
+        return [link for link in links.values() if link.pending_events]
+
+    def _links(self, person_ids: Sequence[str] | dict[str, Any]) -> dict[str, PersonLinks]:
+        ids = [PersonLinks.create_id(p) for p in person_ids]
+        if len(ids) > 16:  # a roll file's worth: one query (get_many)
+            found: dict[UUID, PersonLinks] = self.get_many(ids)
+        else:  # a command's few, through the repository (which hands out a batch's own copies)
+            found = {}
+            for i in ids:
+                try:
+                    found[i] = self.repository.get(i)
+                except AggregateNotFoundError:
+                    continue
+        return {link.person_id: link for link in found.values()}
+
+    def pupil_by_id(self, pupil_id: UUID) -> Pupil:
+        try:
+            return self.repository.get(pupil_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"No pupil {pupil_id} is on any school's roll here.") from None
+
+    def place_legal_hold(
+        self, *, actor: Actor, today: date, pupil_id: UUID, kind: LegalHoldKind, reference: str, placed_on: date
+    ) -> UUID:
+        pupil = self.pupil_by_id(pupil_id)
+        pupil.place_legal_hold(actor=actor, today=today, kind=str(kind), reference=reference, placed_on=placed_on)
+        self.save(pupil)
+        return pupil.id
+
+    def lift_legal_hold(self, *, actor: Actor, today: date, pupil_id: UUID, reference: str, lifted_on: date) -> UUID:
+        pupil = self.pupil_by_id(pupil_id)
+        pupil.lift_legal_hold(actor=actor, today=today, reference=reference, lifted_on=lifted_on)
+        self.save(pupil)
+        return pupil.id
+
+    def erase_pupil(self, *, actor: Actor, today: date, pupil_id: UUID, rule: str) -> ErasureReport:
+        """Erase a child's personal data: their key is destroyed, and the keys of the people named on their
+        record whom no other record still kept names. Every rule is checked first; the keys are destroyed
+        once nothing can refuse any more, then the fact is stored (a crash between the two leaves the data
+        erased and the fact unrecorded: the retention job, finding the record not marked erased, erases it
+        again, which records it)."""
+        check_may_erase(actor)
+        pupil = self.pupil_by_id(pupil_id)
+        links = self._links(pupil.people_ever)
+        erased: list[str] = []
+        kept: list[str] = []
+        for person_id in pupil.people_ever:
+            link = links.get(person_id)
+            if link is not None:
+                link.record_erased(pupil.id)
+            (kept if link is not None and link.kept_by else erased).append(person_id)
+        pupil.erase(actor=actor, today=today, rule=rule, people_erased=erased, people_kept=kept)
+        current_keyring().erase([pupil.id, *(UUID(p) for p in erased)])
+        self.save(pupil, *(link for link in links.values() if link.pending_events))
+        return ErasureReport(
+            pupil_id=pupil.id,
+            erased_on=today,
+            rule=rule,
+            people_erased=[UUID(p) for p in erased],
+            people_kept=[UUID(p) for p in kept],
+        )
 
     # --------------------------------------------------------------------------------------------------
     # Reading

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from contracts.envelope import Actor, derived_id
+from contracts.envelope import Actor
 from contracts.identifiers import NeedType, SenStatus
 from contracts.register import (
     CensusFile,
@@ -32,6 +32,7 @@ from services.register.domain import census
 from services.register.domain.rules import check_may_read
 from services.runtime.errors import NotFound
 from services.runtime.eventstore import EventStore
+from services.runtime.keyring import pupil_id_for
 from services.runtime.paging import decode_cursor, encode_cursor, invalid_cursor
 from services.runtime.projection import ReadModels
 
@@ -50,7 +51,7 @@ class RegisterQueries:
 
     async def pupil_history(self, *, upn: str, actor: Actor) -> list[HistoryEntry]:
         await self.read_models.caught_up("pupil_history")
-        school, entries = await pupil_history(self.pool, derived_id("pupil", upn))
+        school, entries = await pupil_history(self.pool, pupil_id_for(upn))
         if school is None:
             raise NotFound(f"No pupil with UPN {upn} is on any school's roll here.")
         check_may_read(actor, school)
@@ -393,7 +394,7 @@ async def census_extract(
                 row["upn"],
                 row["family_name"],
                 row["given_name"],
-                row["date_of_birth"].isoformat(),
+                row["date_of_birth"].isoformat() if row["date_of_birth"] else "",  # erased
                 census.year_group_label(_year_group(row, census_date)),
                 status.value if status else "",  # blank: not on the SEN register
                 (row["primary_need"] or "")

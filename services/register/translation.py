@@ -17,6 +17,7 @@ from contracts.people import PersonToTell
 from contracts.register import (
     PeopleToTellRecorded,
     PupilAddedToSenSupport,
+    PupilErased,
     PupilRemovedFromSenRegister,
     PupilTransferred,
     SpecialEducationalProvisionMade,
@@ -103,6 +104,15 @@ def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
     # Who is to be told now: notifications owes them every duty that could not be met before.
     payload = PeopleToTellRecorded(pupil_id=event.originator_id, people_to_tell=_people_of(event))
     return payload, SubjectIds(pupil_id=event.originator_id), today_in_england(event.timestamp)
+
+
+@publish.on(Pupil.Erased)
+def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
+    # Every service drops its copies and shows "[erased]" (the keys are gone already).
+    payload = PupilErased(
+        pupil_id=event.originator_id, erased_on=event.erased_on, rule=event.rule, people_erased=event.people_erased
+    )
+    return payload, SubjectIds(pupil_id=event.originator_id), event.erased_on
 
 
 def _people_of(event: Any) -> list[PersonToTell]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate as _Aggregate
 
@@ -19,6 +20,23 @@ class Aggregate(_Aggregate):
         @staticmethod
         def create_timestamp() -> datetime:
             return current_context().now
+
+    @property
+    def data_subject(self) -> UUID | None:
+        """The person this aggregate's personal data is about (a pupil's record: the pupil), whose key seals
+        it (services/runtime/sealing.py). None for an aggregate that holds no personal data."""
+        return None
+
+    def collect_events(self) -> Any:
+        """The pending events, each told whose data it holds (stored as `data_subject`: an id, nothing
+        personal; it also finds every fact about a person for a subject access request)."""
+        events = super().collect_events()
+        subject = self.data_subject
+        if subject is not None:
+            for e in events:
+                if "data_subject" not in vars(e):
+                    object.__setattr__(e, "data_subject", subject)
+        return events
 
 
 def event_metadata(domain_event: Any) -> dict[str, Any]:

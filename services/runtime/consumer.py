@@ -47,6 +47,7 @@ from services.runtime.context import CommandContext, acting
 from services.runtime.eventstore import AlreadyProcessed, EventStore
 from services.runtime.logging import get_logger
 from services.runtime.retry import Backoff
+from services.runtime.sealing import opened
 from services.runtime.unit_of_work import unit_of_work
 
 log = get_logger(__name__)
@@ -104,7 +105,8 @@ class EventSourcedReaction:
             # deciding again, so a fact that the state has since moved past cannot fail or act a second time.
             if app.is_tracked(tracking):
                 raise AlreadyProcessed(tracking)
-            aggregates = self.react(app, envelope)
+            [fact] = opened([envelope])  # personal values arrive sealed (services/runtime/sealing.py)
+            aggregates = self.react(app, fact)
             app.save_tracked(tracking, *aggregates)
 
         try:
@@ -118,7 +120,8 @@ class EventSourcedReaction:
         contexts = [self.context(envelope) for envelope in envelopes]
 
         def work() -> list[bool]:
-            trackings = [Tracking(e.producer, e.sequence) for e in envelopes]
+            facts = opened(envelopes)  # personal values arrive sealed (services/runtime/sealing.py)
+            trackings = [Tracking(e.producer, e.sequence) for e in facts]
             # Handled before (a redelivery, the replay after a restore), or earlier in this same batch (the
             # same fact published twice): skipped without deciding again.
             handled = app.tracked_among(trackings)
@@ -127,7 +130,7 @@ class EventSourcedReaction:
             wanted = self._wanted(e for e, t in zip(envelopes, trackings, strict=True) if _key(t) not in handled)
             loaded = app.get_many(wanted) if wanted else {}
             with unit_of_work(app, holding=list(loaded.values()), absent=set(wanted) - loaded.keys()) as unit:
-                for envelope, tracking, ctx in zip(envelopes, trackings, contexts, strict=True):
+                for envelope, tracking, ctx in zip(facts, trackings, contexts, strict=True):
                     position = _key(tracking)
                     if position in handled:
                         applied.append(False)

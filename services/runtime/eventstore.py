@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
@@ -29,32 +29,38 @@ from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     Mapper,
+    MapperDeserialisationError,
     Notification,
     Recording,
     StoredEvent,
     Tracking,
     Transcoding,
+    find_id_convertor,
 )
 from eventsourcing.postgres import PostgresFactory
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, resolve_topic
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from services.runtime.context import CommandContext, acting, current_context
+from services.runtime.keyring import current_keyring
 from services.runtime.receipts import CommandReceipt, InMemoryReceiptRecorder, PostgresReceiptRecorder, collected_saves
+from services.runtime.sealing import Sealer
 from services.runtime.unit_of_work import UnitOfWorkRepository
 
 T = TypeVar("T")
 
 
 class StampingMapper(Mapper):
-    """Stores the command context's metadata with every domain event, under the key `meta`.
+    """Stores the command context's metadata with every domain event, under the key `meta`, and seals the
+    personal values in it under their person's key (services/runtime/sealing.py).
 
     eventsourcing rebuilds an event's __dict__ from its stored state, so the metadata comes back as the
     event's `meta` attribute with no further work.
     """
 
     _last: tuple[CommandContext, dict[str, Any]] | None = None  # the metadata of the last context seen
+    sealer: Sealer | None = None  # set by the application when it has personal fields
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         if "meta" not in vars(domain_event):
@@ -63,7 +69,74 @@ class StampingMapper(Mapper):
             if last is None or last[0] is not ctx:
                 last = self._last = (ctx, ctx.metadata())  # a command's thousands of events: built once
             object.__setattr__(domain_event, "meta", last[1])
-        return super().to_stored_event(domain_event)
+        sealer = self.sealer
+        if sealer is None:
+            return super().to_stored_event(domain_event)
+        # As Mapper.to_stored_event, with the state sealed before it is encoded (no compressor or cipher here).
+        event_state = dict(vars(domain_event))
+        originator_id = event_state.pop("originator_id")
+        originator_version = event_state.pop("originator_version")
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            event_state["class_version"] = class_version
+        subject = event_state.get("data_subject") or event_state.get("pupil_id")
+        wanted: set[UUID] = set()
+        sealer.subjects_to_seal(event_state, subject, wanted)
+        if wanted:
+            prepared = _prepared_keys.get()
+            keys = {s: prepared[s] for s in wanted if s in prepared} if prepared else {}
+            if len(keys) < len(wanted):
+                keys.update(current_keyring().keys(wanted - keys.keys(), create=True))
+            event_state = sealer.seal(event_state, subject, keys, self.transcoder.encode)
+        return StoredEvent(
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=get_topic(type(domain_event)),
+            state=self.transcoder.encode(event_state),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        if self.sealer is None:
+            return super().to_domain_event(stored_event)
+        return self.to_domain_events([stored_event])[0]
+
+    def to_domain_events(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
+        """Many stored events decoded, their sealed values opened with one keyring lookup for all."""
+        if self.sealer is None:
+            return [super(StampingMapper, self).to_domain_event(e) for e in stored_events]
+        states = []
+        for stored in stored_events:
+            try:
+                states.append(self.transcoder.decode(stored.state))
+            except Exception as e:
+                raise MapperDeserialisationError(
+                    f"Failed to deserialise state of stored event with topic '{stored.topic}', originator_id "
+                    f"'{stored.originator_id}' and originator_version {stored.originator_version}: {e}"
+                ) from e
+        self.sealer.open_many(states, self.transcoder.decode)
+        return [_domain_event(stored, state) for stored, state in zip(stored_events, states, strict=True)]
+
+
+def _domain_event(stored_event: StoredEvent, event_state: dict[str, Any]) -> Any:
+    """As the end of Mapper.to_domain_event: a decoded state made the domain event its topic names."""
+    cls = resolve_topic(stored_event.topic)
+    id_convertor = find_id_convertor(cls, cast(Hashable, type(stored_event.originator_id)))
+    event_state["originator_id"] = id_convertor(stored_event.originator_id)
+    event_state["originator_version"] = stored_event.originator_version
+    class_version = getattr(cls, "class_version", 1)
+    from_version = event_state.pop("class_version", 1)
+    while from_version < class_version:
+        getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(event_state)
+        from_version += 1
+    domain_event = object.__new__(cls)
+    object.__setattr__(domain_event, "__dict__", event_state)
+    return domain_event
+
+
+# Keys fetched for a whole write before its events are mapped one by one (SendcaseApplication.put_events).
+_prepared_keys: contextvars.ContextVar[dict[UUID, bytes | None] | None] = contextvars.ContextVar(
+    "prepared_keys", default=None
+)
 
 
 class DateAsISO(Transcoding):
@@ -115,13 +188,21 @@ class SendcaseApplication(Application):
     """Base of every service's application. Subclasses set `name` (it names the tables)."""
 
     env: ClassVar[dict[str, str]] = {"SINGLE_ROW_TRACKING": "f", "CREATE_TABLE": "y"}
+    # The names of the service's personal fields (a pupil's names, UPN, date of birth, free text about the
+    # child): wherever they occur in a stored event, their values are sealed under their person's key
+    # (services/runtime/sealing.py; a person's name and contact details are sealed under their own key
+    # without being named here). Empty: the service stores nothing personal.
+    personal_fields: ClassVar[frozenset[str]] = frozenset()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
 
     def construct_mapper(self) -> Mapper:
-        return StampingMapper(transcoder=self.construct_transcoder())
+        mapper = StampingMapper(transcoder=self.construct_transcoder())
+        if self.personal_fields:
+            mapper.sealer = Sealer(self.personal_fields, _keyring_keys)
+        return mapper
 
     def construct_recorder(self) -> Any:
         """The library's process recorder (events and tracking), extended with command receipts."""
@@ -176,7 +257,19 @@ class SendcaseApplication(Application):
     ) -> list[Recording]:
         """Store events already collected (and stamped: unit_of_work.staged_events) with receipts and tracking
         records, in one transaction; IntegrityError and nothing stored when any of them clashes."""
-        return self.events.put(events, command_receipts=receipts, trackings=trackings)
+        mapper: Any = self.mapper
+        if mapper.sealer is None or not events:
+            return self.events.put(events, command_receipts=receipts, trackings=trackings)
+        # The keys of every person these events hold personal data about, fetched (or made) in one go.
+        wanted: set[UUID] = set()
+        for e in events:
+            state = vars(e)
+            mapper.sealer.subjects_to_seal(state, state.get("data_subject") or state.get("pupil_id"), wanted)
+        token = _prepared_keys.set(current_keyring().keys(wanted, create=True) if wanted else None)
+        try:
+            return self.events.put(events, command_receipts=receipts, trackings=trackings)
+        finally:
+            _prepared_keys.reset(token)
 
     def get_many(self, ids: Iterable[UUID]) -> dict[UUID, Any]:
         """Many aggregates at once: every stored event of all of them read with one statement, each aggregate
@@ -203,10 +296,10 @@ class SendcaseApplication(Application):
             curs.execute(statement, (wanted,))
             rows = curs.fetchall()
         found = {}
-        to_domain_event = self.mapper.to_domain_event
+        mapper: Any = self.mapper
+        decoded = mapper.to_domain_events([StoredEvent(oid, v, t, bytes(state)) for oid, v, t, state in rows])
         aggregate: Any = None
-        for originator_id, version, topic, state in rows:
-            domain_event: Any = to_domain_event(StoredEvent(originator_id, version, topic, bytes(state)))
+        for (originator_id, version, _, _), domain_event in zip(rows, decoded, strict=True):
             if version == 1 or aggregate is None or aggregate.id != originator_id:
                 aggregate = None
             # As the library's project_aggregate, without its per-event isinstance check against a protocol
@@ -287,6 +380,10 @@ class SendcaseApplication(Application):
     def notify_channel(self) -> str | None:
         """The PostgreSQL NOTIFY channel eventsourcing signals on after each insert."""
         return getattr(self.recorder, "channel_name", None)
+
+
+def _keyring_keys(subjects: Iterable[UUID], create: bool) -> dict[UUID, bytes | None]:
+    return current_keyring().keys(subjects, create=create)
 
 
 class AlreadyProcessed(Exception):

@@ -42,8 +42,14 @@ def decoder(mapper: Any) -> Callable[[Sequence[Notification]], list[Decoded]]:
     """Decode a page of notifications with the application's mapper: an event that cannot be decoded is
     kept with its error (a projection parks it; it never stops the page)."""
     to_domain_event = mapper.to_domain_event
+    to_domain_events = getattr(mapper, "to_domain_events", None)
 
     def decode(page: Sequence[Notification]) -> list[Decoded]:
+        if to_domain_events is not None:  # the whole page at once (one keyring lookup), unless one fails
+            try:
+                return [Decoded(n, e) for n, e in zip(page, to_domain_events(page), strict=True)]
+            except Exception:
+                pass
         decoded = []
         for notification in page:
             try:

@@ -31,6 +31,7 @@ from services.runtime.database import PositionStore
 from services.runtime.logfollower import LogFollower
 from services.runtime.logging import get_logger
 from services.runtime.retry import Backoff
+from services.runtime.sealing import seal_payloads
 from services.runtime.translation import Translator
 
 log = get_logger(__name__)
@@ -155,13 +156,23 @@ class OutboxRelay:
     def prepare(self, batch: Sequence[Notification]) -> Page:
         """A page to publish: each notification decoded once, translated (internal ones skipped) and
         serialised. Run in the event store's thread pool, off the event loop."""
-        to_domain_event = self.follower.store.app.mapper.to_domain_event
-        outgoing = []
-        for notification in batch:
-            env = self.translate(to_domain_event(notification), notification.id)
+        mapper: Any = self.follower.store.app.mapper
+        translated = []
+        for notification, domain_event in zip(batch, mapper.to_domain_events(batch), strict=True):
+            env = self.translate(domain_event, notification.id)
             if env is not None:
-                subject = event_subject(self.prefix, env.type)
-                outgoing.append((notification.id, subject, env.model_dump_json().encode(), env.type))
+                translated.append((notification.id, env))
+        if mapper.sealer is not None and translated:
+            # Personal values travel sealed under their person's key, as they are stored (sealing.py).
+            sealed = seal_payloads(mapper.sealer, [(e.payload, e.subject.pupil_id) for _, e in translated])
+            translated = [
+                (position, env.model_copy(update={"payload": payload}))
+                for (position, env), payload in zip(translated, sealed, strict=True)
+            ]
+        outgoing = [
+            (position, event_subject(self.prefix, env.type), env.model_dump_json().encode(), env.type)
+            for position, env in translated
+        ]
         return Page(batch[-1].id, outgoing)
 
     def _send(self, notification_id: int, subject: str, data: bytes, kind: str) -> Awaitable[asyncio.Future[Any]]:

@@ -39,6 +39,7 @@ from services.runtime.database import PositionStore, create_pool, ensure_databas
 from services.runtime.endpoints import bounded_json, rejection_for, router_for
 from services.runtime.errors import DomainError, NotAuthorised, NotFound
 from services.runtime.eventstore import EventStore
+from services.runtime.keyring import PostgresKeyring, use_keyring
 from services.runtime.logfollower import LogFollower
 from services.runtime.logging import configure_logging, get_logger
 from services.runtime.nats_connection import tls_context, without_password
@@ -365,6 +366,9 @@ async def run_service(bootstrap: Bootstrap, settings: ServiceSettings, clock: Cl
     configure_logging(settings.service, settings.log_format, settings.log_level)
     if settings.create_database:
         await ensure_database(settings.database_url or "")
+        await ensure_database(settings.keyring_database_url)
+    keyring = PostgresKeyring(settings.keyring_database_url, settings.master_keys(), max_age=settings.key_cache_seconds)
+    use_keyring(keyring)
     service = bootstrap(settings, clock or SystemClock())
     runtime = ServiceRuntime(service)
     stop = asyncio.Event()
@@ -376,3 +380,4 @@ async def run_service(bootstrap: Bootstrap, settings: ServiceSettings, clock: Cl
         await stop.wait()
     finally:
         await runtime.stop()
+        keyring.close()

@@ -6,6 +6,7 @@ environment can hold a shared NATS URL and per-service database URLs.
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -14,6 +15,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from contracts.subjects import DEFAULT_PREFIX
+from services.runtime.keyring import KEYS_FILE_NAME, MasterKeys
 from services.runtime.nats_connection import nats_servers
 
 
@@ -74,6 +76,16 @@ class ServiceSettings(BaseSettings):
     command_ids_kept_days: float = Field(default=30, gt=0)
     local_authority_code: str = "000"  # the LA this deployment serves (3-digit DfE code)
 
+    # Trust (docs/audit.md). The keys file: master keys that wrap every person's data key, and the blind-index
+    # key; kept apart from every database (the embedded stack's is $SENDCASE_HOME/keys/sendcase-keys.json).
+    # `keys` holds the file's JSON itself, for a secret store that hands it over as a variable.
+    keys_file: str | None = None
+    keys: str | None = Field(default=None, repr=False)
+    # The keyring's own database (every service's data keys, wrapped): sendcase_keys on postgres_url's server
+    # unless named outright. In production the LA's key management service can stand behind the same interface.
+    keys_database_url: str | None = None
+    key_cache_seconds: float = Field(default=60.0, ge=0, le=3600)  # an erased person's key, at most this long
+
     @model_validator(mode="after")
     def _database_url(self) -> ServiceSettings:
         if self.database_url is None:
@@ -86,6 +98,24 @@ class ServiceSettings(BaseSettings):
         if self.database_url:
             return urlsplit(self.database_url).path.lstrip("/")
         return f"sendcase_{self.service}"
+
+    @property
+    def keyring_database_url(self) -> str:
+        if self.keys_database_url:
+            return self.keys_database_url
+        return urlunsplit(urlsplit(self.postgres_url)._replace(path="/sendcase_keys"))
+
+    def master_keys(self) -> MasterKeys:
+        """The keys file's contents; a clear error when there is none (a service never starts without)."""
+        if self.keys:
+            return MasterKeys.from_json(self.keys)
+        path = self.keys_file or os.path.join(os.environ.get("SENDCASE_HOME", ".sendcase"), "keys", KEYS_FILE_NAME)
+        if not os.path.exists(path):
+            raise FileNotFoundError(
+                f"no keys file at {path}: set SENDCASE_KEYS_FILE (or SENDCASE_KEYS), or start the embedded stack "
+                "with `sendcase up`, which makes one (docs/audit.md)"
+            )
+        return MasterKeys.load(path)
 
     @property
     def nats_servers(self) -> list[str]:

@@ -44,6 +44,7 @@ from services.register.bootstrap import bootstrap as register_bootstrap
 from services.register.domain.pupil import Pupil
 from services.runtime.client import Client
 from services.runtime.clock import FixedClock
+from services.runtime.sealing import opened
 from services.runtime.translation import integration_event_id
 from tests.support.factories import (
     OTHER_SCHOOL,
@@ -173,7 +174,10 @@ async def test_a_sencos_day_publishes_each_parent_duty_naming_everyone_with_pare
     # and who is to be told, each time it was recorded (the roll's contacts for 3 pupils, then the SENCO's)
     told = [m for m in everything if m.subject.endswith(".people_to_tell_recorded")]
     assert len(told) == 4 and all(b"Hidden Lane" not in m.data for m in told)
-    facts = [EventEnvelope.model_validate_json(m.data) for m in messages]
+    # On the stream the names travel sealed under each person's key; opened with the keyring, they read back.
+    for m in everything:
+        assert b"Jo Taylor" not in m.data and b"jo.taylor@example.org" not in m.data and u.encode() not in m.data
+    facts = opened([EventEnvelope.model_validate_json(m.data) for m in messages])
     assert [f.type for f in facts] == [
         "register.pupil_added_to_sen_support",
         "register.special_educational_provision_made",

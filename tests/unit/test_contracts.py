@@ -106,8 +106,8 @@ def test_future_date_of_birth_is_left_to_the_domain_rule() -> None:
 
 
 def test_pupil_id_for_a_upn_is_the_registers_key_for_that_pupil() -> None:
-    from contracts.identifiers import pupil_id_for
     from services.register.domain.pupil import Pupil
+    from services.runtime.keyring import pupil_id_for
 
     assert pupil_id_for(upn(1)) == Pupil.create_id(upn(1))
     assert pupil_id_for(f" {upn(1).lower()} ") == Pupil.create_id(upn(1))  # as the Upn type reads it

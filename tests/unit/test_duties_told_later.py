@@ -7,10 +7,10 @@ from uuid import uuid4
 import pytest
 
 from contracts.ehcp import DraftEhcPlanIssued
-from contracts.envelope import derived_id
 from contracts.register import PeopleToTellRecorded
 from services.notifications.application import Notifications, moved_on
 from services.notifications.policies import when_register_or_ehcp_event
+from services.register.domain.pupil import Pupil
 from services.runtime.errors import NotAuthorised
 from services.runtime.eventstore import IN_MEMORY_ENV
 from tests.conftest import SCHOOL_DAY
@@ -18,7 +18,7 @@ from tests.support.factories import caseworker, senco, upn
 from tests.support.inmemory import as_actor
 from tests.support.register_events import father, mother, pupil_added, wrap
 
-PUPIL = derived_id("pupil", upn(1))
+PUPIL = Pupil.create_id(upn(1))
 
 
 def react(app: Notifications, envelope, at: datetime = SCHOOL_DAY):

@@ -24,6 +24,7 @@ from contracts.envelope import derived_id
 from contracts.notifications import NotificationStatus as S
 from services.runtime.aggregate import Aggregate
 from services.runtime.errors import DomainError
+from services.runtime.sealing import ERASED
 
 # The order channels are tried in after the recipient's preferred one.
 CHANNEL_ORDER = ("email", "letter", "sms")
@@ -61,6 +62,18 @@ class Notification(Aggregate):
         SendFailed: ClassVar[type[Any]]
         Cancelled: ClassVar[type[Any]]
         ToldLater: ClassVar[type[Any]]
+
+    @property
+    def personal_data_erased(self) -> bool:
+        """Whom it is to, or what it says, was erased (the child's or the recipient's key destroyed)."""
+        name = (self.recipient or {}).get("name")
+        return name == ERASED or self.about == ERASED
+
+    @property
+    def data_subject(self) -> UUID:
+        """What a notification says is about the pupil: sealed under their key (the recipient's details under
+        the recipient's own)."""
+        return self.pupil_id
 
     @staticmethod
     def create_id(cause_event_id: UUID, person_id: UUID | None, **_: Any) -> UUID:
@@ -301,3 +314,22 @@ class UnmetDuties(Aggregate):
     @event("Met")
     def _met(self, notification_id: UUID) -> None:
         self.waiting = [n for n in self.waiting if n != notification_id]
+
+
+class ErasedPupil(Aggregate):
+    """The register erased a child's personal data: recorded here too, so this service's own history, and every
+    view rebuilt from it, shows when its copies were dropped (docs/audit.md). Ids only: nothing personal."""
+
+    if TYPE_CHECKING:  # made by the @event decorator below; named here so type checkers know it
+        Recorded: ClassVar[type[Any]]
+
+    @staticmethod
+    def create_id(pupil_id: UUID, **_: Any) -> UUID:
+        return derived_id("erased-pupil", pupil_id)
+
+    @event("Recorded")
+    def __init__(self, pupil_id: UUID, erased_on: date, rule: str, people_erased: list[UUID]) -> None:
+        self.pupil_id = pupil_id
+        self.erased_on = erased_on
+        self.rule = rule
+        self.people_erased = people_erased

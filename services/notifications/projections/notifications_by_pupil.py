@@ -12,9 +12,10 @@ from uuid import UUID
 
 import asyncpg
 
-from services.notifications.domain.notification import Notification
+from services.notifications.domain.notification import ErasedPupil, Notification
 from services.runtime.dispatch import EventDispatch
 from services.runtime.projection import as_columns
+from services.runtime.sealing import ERASED
 
 TABLE = "notifications_by_pupil"
 
@@ -70,8 +71,11 @@ class NotificationsByPupil:
         """Fold the batch into the rows of the notifications it touches (read once), then write them back
         with one statement: each row as applying the events one at a time left it (Owed creates a row, and
         only when it is missing; every later step changes its columns and adds a line to its history)."""
+        erased = [e.pupil_id for e, _ in events if isinstance(e, ErasedPupil.Recorded)]
         mine = [(e, position) for e, position in events if isinstance(e, Notification.Owed) or update.handles(e)]
         if not mine:
+            if erased:
+                await conn.execute(SCRUB, erased, ERASED)
             return
         touched = list({event.originator_id for event, _ in mine})
         rows: dict[UUID, dict[str, Any]] = {}
@@ -107,6 +111,8 @@ class NotificationsByPupil:
                 row["history"] = json.dumps(row["history"])
                 values.append(row_values(row))
             await conn.execute(UPSERT_ROWS, *as_columns(values, len(COLUMNS)))
+        if erased:  # after the batch's own rows: every copy of what was said about the child, and to whom, goes
+            await conn.execute(SCRUB, erased, ERASED)
 
 
 def owed_row(event: Any, position: int) -> dict[str, Any]:
@@ -251,3 +257,20 @@ def _step(event: Any, what: str, channel: str | None, detail: str | None) -> dic
         "detail": detail,
         "by": actor.get("user_id"),
     }
+
+
+# A child's personal data erased (services/notifications/domain/notification.py ErasedPupil): what each row
+# quoted (whom it was to, what it said, the reasons and each step's detail) goes; statuses and dates stay.
+SCRUB = f"""
+    UPDATE {TABLE} SET
+        recipient_name = CASE WHEN recipient_name IS NULL THEN NULL ELSE $2 END,
+        reason = CASE WHEN reason IS NULL THEN NULL ELSE $2 END,
+        subject = CASE WHEN subject IS NULL THEN NULL ELSE $2 END,
+        body = CASE WHEN body IS NULL THEN NULL ELSE $2 END,
+        sms = CASE WHEN sms IS NULL THEN NULL ELSE $2 END,
+        history = (SELECT coalesce(jsonb_agg(CASE WHEN h->'detail' = 'null'::jsonb THEN h
+                                                  ELSE jsonb_set(h, '{{detail}}', to_jsonb($2::text)) END
+                                             ORDER BY n), '[]'::jsonb)
+                   FROM jsonb_array_elements(history) WITH ORDINALITY AS x(h, n))
+    WHERE pupil_id = ANY($1::uuid[])
+"""

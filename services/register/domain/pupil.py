@@ -23,18 +23,22 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from contracts.envelope import Actor, derived_id
+from contracts.envelope import Actor
 from contracts.identifiers import NeedType, SenStatus
-from services.register.domain.census import age_on
+from services.register.domain.census import age_on, year_group_on
 from services.register.domain.rules import (
     CONSENT_GIVERS,
     YOUNG_PERSON_AGE,
     check_is_schools_senco,
+    check_may_erase,
+    check_may_hold,
     check_needs_ranked,
     check_not_in_future,
 )
 from services.runtime.aggregate import Aggregate
 from services.runtime.errors import DomainError
+from services.runtime.keyring import keyed_id
+from services.runtime.sealing import ERASED, PERSON_FIELDS
 
 
 class Pupil(Aggregate):
@@ -56,12 +60,20 @@ class Pupil(Aggregate):
         EhcPlanCeasedOffRegister: ClassVar[type[Any]]
         TransferredToSchool: ClassVar[type[Any]]
         TransferAcknowledged: ClassVar[type[Any]]
+        LegalHoldPlaced: ClassVar[type[Any]]
+        LegalHoldLifted: ClassVar[type[Any]]
+        Erased: ClassVar[type[Any]]
 
     @staticmethod
     def create_id(upn: str, **_: Any) -> UUID:
-        # The UPN is unique to a pupil for their whole school career, so it keys the record (the same key as
-        # contracts.identifiers.pupil_id_for, by which other services and the CLI name a pupil by UPN).
-        return derived_id("pupil", upn)
+        # The UPN is unique to a pupil for their whole school career, so it keys the record: through the keyed
+        # blind index (services/runtime/keyring.pupil_id_for, by which other services and the CLI name a pupil
+        # by UPN), so that nobody without the deployment's key can tell from an id whose record it is.
+        return keyed_id("pupil", upn)  # as pupil_id_for, for a UPN already checked
+
+    @property
+    def data_subject(self) -> UUID:
+        return self.id
 
     @event("Registered")
     def __init__(
@@ -98,6 +110,9 @@ class Pupil(Aggregate):
         self.ehc_plans: list[str] = []  # case ids of plans finalised for this pupil
         self.transferred_from: str | None = None
         self.awaiting_acknowledgement = False
+        self.people_ever: list[str] = []  # everyone ever named on the record (ids): erased with it, unless kept
+        self.legal_holds: dict[str, str] = {}  # reference -> kind, while it stands: no erasure
+        self.erased_on: date | None = None
 
     # --------------------------------------------------------------------------------------------------
     # Guards every change shares
@@ -108,6 +123,7 @@ class Pupil(Aggregate):
 
     def _check_school_may_change(self, actor: Actor) -> None:
         check_is_schools_senco(actor, self.school_urn)
+        self.check_not_erased()
         if self.awaiting_acknowledgement:
             raise DomainError(
                 f"{self.full_name}'s record arrived from school {self.transferred_from}; acknowledge "
@@ -178,6 +194,10 @@ class Pupil(Aggregate):
     @event("PeopleWithParentalResponsibilityRecorded")
     def _people_recorded(self, people: list[dict[str, Any]]) -> None:
         self.people = people
+        ever = getattr(self, "people_ever", None)
+        if ever is None:  # a record read back from before people_ever was kept: made from its events now
+            ever = self.people_ever = []
+        ever.extend(str(p["person_id"]) for p in people if str(p["person_id"]) not in ever)
 
     def record_looked_after(
         self,
@@ -577,6 +597,76 @@ class Pupil(Aggregate):
     @event("TransferAcknowledged")
     def _transfer_acknowledged(self, from_school_urn: str, received_on: date) -> None:
         self.awaiting_acknowledgement = False
+
+    # --------------------------------------------------------------------------------------------------
+    # Legal holds and erasure (docs/audit.md)
+
+    def check_not_erased(self) -> None:
+        if self.erased_on is not None:
+            raise DomainError(
+                f"This child's record was erased on {self.erased_on:%d %B %Y}; nothing more can be recorded on it.",
+                rule="record_erased",
+            )
+
+    def place_legal_hold(self, *, actor: Actor, today: date, kind: str, reference: str, placed_on: date) -> None:
+        check_may_hold(actor)
+        self.check_not_erased()
+        check_not_in_future(placed_on, today, "placed_on", "date the hold was placed")
+        if reference in self.legal_holds:
+            raise DomainError(f"The legal hold {reference} is already on this record.", rule="hold_already_placed")
+        self._hold_placed(kind=kind, reference=reference, placed_on=placed_on)
+
+    @event("LegalHoldPlaced")
+    def _hold_placed(self, kind: str, reference: str, placed_on: date) -> None:
+        self.legal_holds = {**self.legal_holds, reference: kind}
+
+    def lift_legal_hold(self, *, actor: Actor, today: date, reference: str, lifted_on: date) -> None:
+        check_may_hold(actor)
+        check_not_in_future(lifted_on, today, "lifted_on", "date the hold was lifted")
+        if reference not in self.legal_holds:
+            raise DomainError(
+                f"There is no legal hold {reference} on this record"
+                + (f" (holds: {', '.join(sorted(self.legal_holds))})." if self.legal_holds else "."),
+                rule="no_such_hold",
+                field="reference",
+            )
+        self._hold_lifted(reference=reference, lifted_on=lifted_on)
+
+    @event("LegalHoldLifted")
+    def _hold_lifted(self, reference: str, lifted_on: date) -> None:
+        self.legal_holds = {k: v for k, v in self.legal_holds.items() if k != reference}
+
+    def erase(self, *, actor: Actor, today: date, rule: str, people_erased: list[str], people_kept: list[str]) -> None:
+        """Record that this child's personal data is erased (the application destroys the keys). Refused while
+        a legal hold stands, and for a record erased already."""
+        check_may_erase(actor)
+        self.check_not_erased()
+        if self.legal_holds:
+            holds = ", ".join(f"{ref} ({kind})" for ref, kind in sorted(self.legal_holds.items()))
+            raise DomainError(
+                f"This child's records are under a legal hold ({holds}): nothing is erased until it is lifted.",
+                rule="legal_hold",
+            )
+        # The year group they were in (no one's date of birth) stays, so the counts by year group stay the same.
+        year_group = year_group_on(self.date_of_birth, today, self.year_group, self.on_roll_from)
+        self._erased(
+            rule=rule,
+            erased_on=today,
+            year_group=year_group,
+            people_erased=people_erased,
+            people_kept=people_kept,
+        )
+
+    @event("Erased")
+    def _erased(
+        self, rule: str, erased_on: date, year_group: int, people_erased: list[str], people_kept: list[str]
+    ) -> None:
+        self.erased_on = erased_on
+        self.upn = self.given_name = self.family_name = ERASED
+        self.date_of_birth = None  # type: ignore[assignment]  # unknown once erased
+        self.pep_reference = self.healthcare_plan_reference = None
+        self.protected_address = None
+        self.people = [{**p, **dict.fromkeys(PERSON_FIELDS)} for p in self.people]
 
     # --------------------------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from contracts.text import control_character, problem_with
 from services.register.domain.census import age_on
 from services.runtime.aggregate import Aggregate
 from services.runtime.errors import DomainError
+from services.runtime.keyring import person_id_for
 
 HEADINGS: dict[str, tuple[str, ...]] = {
     "upn": ("upn", "unique pupil number"),
@@ -206,7 +207,7 @@ def read_roll(csv_text: str, today: date) -> ReadRoll:
             channel = cell(cols["preferred channel"]).lower() or ("email" if cell(cols["email"]) else "letter")
             try:
                 person = PersonToTell(
-                    person_id=derived_id("person", upn, n, name),
+                    person_id=person_id_for(upn, n, name),
                     name=name,
                     relationship=cell(cols["relationship"]) or "parent",
                     has_parental_responsibility=True,
@@ -242,6 +243,11 @@ class RollImport(Aggregate):
     @staticmethod
     def create_id(school_urn: str, fingerprint: str, **_: Any) -> UUID:
         return derived_id("roll-import", school_urn, fingerprint)
+
+    @property
+    def data_subject(self) -> UUID:
+        """A report's rejected rows may quote pupils' details: sealed under a key of the report's own."""
+        return self.id
 
     @event("Imported")
     def __init__(

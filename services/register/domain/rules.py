@@ -86,3 +86,30 @@ def check_may_read(actor: Actor, school_urn: str | None) -> None:
         return
     where = f"school {school_urn}" if school_urn else "the whole local authority"
     raise NotAuthorised(f"You cannot see the SEN register of {where}.")
+
+
+# Who may stop, and who may carry out, the erasure of a child's records (docs/audit.md): the LA's staff, and the
+# retention job (the register service's own actor, role system).
+HOLDERS = {Role.LA_CASEWORKER, Role.LA_MANAGER, Role.DATA_OFFICER}
+ERASERS = {Role.LA_MANAGER, Role.DATA_OFFICER}
+
+
+def _at_the_la(actor: Actor) -> bool:
+    return actor.organisation.startswith("la:")
+
+
+def check_may_hold(actor: Actor) -> None:
+    if actor.role not in HOLDERS or not _at_the_la(actor):
+        raise NotAuthorised(
+            "Only the LA's caseworkers, managers and data officers can place or lift a legal hold; "
+            f"you are signed in as {actor.role.value} for {actor.organisation}."
+        )
+
+
+def check_may_erase(actor: Actor) -> None:
+    if actor.role == Role.SYSTEM or (actor.role in ERASERS and _at_the_la(actor)):
+        return
+    raise NotAuthorised(
+        "Only the LA's data officer or a manager (or the retention job) can erase a child's records; "
+        f"you are signed in as {actor.role.value} for {actor.organisation}."
+    )

@@ -20,6 +20,7 @@ from services.runtime.aggregate import event_metadata
 from services.runtime.clock import today_in_england
 from services.runtime.dispatch import EventDispatch
 from services.runtime.projection import as_columns, unnest_insert, update_all
+from services.runtime.sealing import ERASED
 
 # What happened, in a SENCO's words: (what, detail).
 describe = EventDispatch[tuple[str, str]]("a pupil's history in words")
@@ -39,6 +40,17 @@ describe.on(Pupil.PeopleWithParentalResponsibilityRecorded)(
     lambda e: (
         "people with parental responsibility recorded",
         ", ".join(f"{p['name']} ({p['relationship']})" for p in e.people),
+    )
+)
+
+
+describe.on(Pupil.LegalHoldPlaced)(lambda e: ("legal hold placed", f"{e.kind}: {e.reference}"))
+describe.on(Pupil.LegalHoldLifted)(lambda e: ("legal hold lifted", e.reference))
+describe.on(Pupil.Erased)(
+    lambda e: (
+        "personal data erased",
+        f"under {e.rule}; people erased with it: {len(e.people_erased)}, kept (named on other records): "
+        f"{len(e.people_kept)}",
     )
 )
 
@@ -262,6 +274,11 @@ class PupilHistoryView:
             await conn.execute(INSERT_HISTORY, *as_columns(history, len(HISTORY_COLUMNS)))
         if statuses:
             await conn.execute(INSERT_STATUSES, *as_columns(statuses, len(STATUS_COLUMNS)))
+        erased = [(e.originator_id, position) for e, position in pupil_events if isinstance(e, Pupil.Erased)]
+        if erased:  # what the lines before it quoted (names, notes, reasons) goes; who did what, and when, stays
+            ids, positions = [pid for pid, _ in erased], [p for _, p in erased]
+            await conn.execute(SCRUB_HISTORY, ids, positions, ERASED)
+            await conn.execute(SCRUB_STATUSES, ids, positions, ERASED)
 
 
 HISTORY_COLUMNS = (
@@ -298,3 +315,8 @@ SELECT_LATEST_STATUS = """SELECT DISTINCT ON (pupil_id) pupil_id, log_position, 
 UPSERT_SCHOOLS = unnest_insert("pupil_history_schools", SCHOOL_COLUMNS, update_all("pupil_id", SCHOOL_COLUMNS))
 INSERT_HISTORY = unnest_insert("pupil_history", HISTORY_COLUMNS)
 INSERT_STATUSES = unnest_insert("pupil_status_history", STATUS_COLUMNS)
+SCRUB_HISTORY = """UPDATE pupil_history h SET detail = $3 FROM unnest($1::uuid[], $2::bigint[]) AS e(pupil_id, pos)
+                   WHERE h.pupil_id = e.pupil_id AND h.log_position < e.pos"""
+SCRUB_STATUSES = """UPDATE pupil_status_history h SET reason = $3
+                    FROM unnest($1::uuid[], $2::bigint[]) AS e(pupil_id, pos)
+                    WHERE h.pupil_id = e.pupil_id AND h.log_position < e.pos"""

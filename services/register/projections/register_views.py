@@ -19,6 +19,7 @@ from services.register.domain.pupil import Pupil
 from services.runtime.clock import today_in_england
 from services.runtime.dispatch import EventDispatch
 from services.runtime.projection import as_columns, unnest_insert, update_all
+from services.runtime.sealing import ERASED
 
 K, E, N = SenStatus.SEN_SUPPORT.value, SenStatus.EHC_PLAN.value, SenStatus.NO_SEN.value
 
@@ -97,6 +98,20 @@ def _(e: Any) -> dict[str, Any]:
     return {"awaiting_acknowledgement": False}
 
 
+@changes.on(Pupil.Erased)
+def _(e: Any) -> dict[str, Any]:
+    # The year group the pupil was in is kept (it is no one's date of birth), so the counts by year group for
+    # any date read the same as before the erasure.
+    return {
+        "upn": ERASED,
+        "given_name": ERASED,
+        "family_name": ERASED,
+        "date_of_birth": None,
+        "year_group": e.year_group,
+        "year_group_on": e.erased_on,
+    }
+
+
 took_effect.on(Pupil.Registered)(lambda e: e.on_roll_from)
 took_effect.on(Pupil.AddedToSenSupport, Pupil.NeedsChanged, Pupil.RemovedFromSenRegister)(lambda e: e.effective_date)
 took_effect.on(Pupil.EhcPlanFinalised)(lambda e: e.issued_on)
@@ -110,7 +125,7 @@ class RegisterViews:
     as at any date on or after it: the whole LA as at such a date is read from it, not from the timeline."""
 
     name = "register_views"
-    version = 2  # 2: register_latest
+    version = 3  # 2: register_latest; 3: erasure (a date of birth may be NULL)
 
     async def setup(self, conn: asyncpg.Connection) -> None:
         await conn.execute(
@@ -120,7 +135,7 @@ class RegisterViews:
                 upn             text NOT NULL,
                 given_name      text NOT NULL,
                 family_name     text NOT NULL,
-                date_of_birth   date NOT NULL,
+                date_of_birth   date,  -- NULL once erased
                 year_group      int,
                 year_group_on   date,
                 school_urn      text NOT NULL,

@@ -1,0 +1,295 @@
+"""Personal values sealed, each under its own person's key, inside events that otherwise stay readable.
+
+A service names its personal fields once (`SendcaseApplication.personal_fields`: a pupil's names, UPN, date
+of birth, free text about the child...). Wherever those names occur in a stored domain event's state, or in
+an integration event's payload, their values are taken out and put, encrypted (AES-GCM, 96-bit random
+nonce, the person's id as associated data), into one `_sealed` value at that level:
+
+    {"school_urn": "123456", "primary_need": "SLCN", "effective_date": "2026-09-01",
+     "_sealed": {"s": "<pupil id>", "f": {"given_name": "t", "date_of_birth": "n"}, "c": "<base64>"},
+     "people_to_tell": [{"person_id": "<id>", "relationship": "mother", "_sealed": {"s": "<id>", ...}}]}
+
+Whose key: a dict holding a `person_id` (someone to tell, a parent) is that person's; every other level is
+the event's data subject (the pupil: the aggregate's `data_subject`, or the payload's `pupil_id`). Dates,
+statuses, codes, decisions and ids stay readable, so statutory facts and counts survive erasure. `f` names
+the sealed fields (names only) and what stands in for each once the key is gone: "t" the text "[erased]",
+"n" nothing (None). Opening an event whose person was erased gives those stand-ins; nothing stored changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+from uuid import UUID
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from contracts.envelope import EventEnvelope
+from services.runtime.keyring import current_keyring
+
+ERASED = "[erased]"
+SEALED = "_sealed"
+# The personal fields of anyone recorded as a person to tell (contracts.people.PersonToTell and the dicts the
+# services keep of them): in a dict with a person_id, these are sealed under that person's key.
+PERSON_FIELDS = frozenset({"name", "email", "mobile", "postal_address"})
+PERSON_ID = "person_id"
+# Fields whose stand-in once erased is nothing (None) even when they were held as text (a date in an integration
+# event's JSON, a contact detail): the contracts that carry them accept None.
+NOTHING_WHEN_ERASED = frozenset({"date_of_birth", "email", "mobile", "postal_address", "protected_address"})
+
+
+def _kind(field: str, value: Any) -> str:
+    return "t" if isinstance(value, str) and field not in NOTHING_WHEN_ERASED else "n"
+
+
+class SealingError(Exception):
+    pass
+
+
+def _person(value: Any) -> UUID | None:
+    if isinstance(value, dict):
+        pid = value.get(PERSON_ID)
+        if pid is not None:
+            return pid if isinstance(pid, UUID) else UUID(str(pid))
+    return None
+
+
+class Sealer:
+    """Seals and opens one service's events. `keys(subjects, create)` is the keyring's lookup."""
+
+    def __init__(
+        self, personal_fields: Iterable[str], keys: Callable[[Iterable[UUID], bool], dict[UUID, bytes | None]]
+    ) -> None:
+        self.personal_fields = frozenset(personal_fields)
+        self._keys = keys
+        self._ciphers: dict[bytes, AESGCM] = {}
+
+    # -------------------------------------------------------------------------------------------------
+    # Whose keys a state needs
+
+    def subjects_to_seal(
+        self, state: dict[str, Any], subject: UUID | None, into: set[UUID], *, person: bool = False
+    ) -> None:
+        """Add to `into` every person whose key sealing this state will need (as `seal` walks it)."""
+        own = False
+        for k, v in state.items():
+            if v is None:
+                continue
+            pid = _person(v)
+            if pid is not None:
+                self.subjects_to_seal(v, pid, into, person=True)
+            elif k in self.personal_fields or (person and k in PERSON_FIELDS):
+                own = True
+            elif isinstance(v, list) and v and isinstance(v[0], dict):
+                for item in v:
+                    pid = _person(item)
+                    self.subjects_to_seal(item, pid or subject, into, person=pid is not None)
+            elif isinstance(v, dict) and k != SEALED:
+                self.subjects_to_seal(v, subject, into)
+        if own:
+            if subject is None:
+                raise SealingError(
+                    f"personal data ({', '.join(sorted(k for k in state if k in self.personal_fields))}) with no "
+                    "person it belongs to: give the event's aggregate a data_subject"
+                )
+            into.add(subject)
+
+    @staticmethod
+    def sealed_subjects(state: Any, into: set[UUID]) -> None:
+        """Add to `into` every person whose sealed values are in this (stored) state."""
+        if isinstance(state, dict):
+            for k, v in state.items():
+                if k == SEALED and isinstance(v, dict):
+                    into.add(UUID(v["s"]))
+                elif isinstance(v, (dict, list)):
+                    Sealer.sealed_subjects(v, into)
+        elif isinstance(state, list):
+            for item in state:
+                if isinstance(item, (dict, list)):
+                    Sealer.sealed_subjects(item, into)
+
+    # -------------------------------------------------------------------------------------------------
+    # Sealing
+
+    def _cipher(self, key: bytes) -> AESGCM:
+        cipher = self._ciphers.get(key)
+        if cipher is None:
+            if len(self._ciphers) > 10_000:
+                self._ciphers.clear()
+            cipher = self._ciphers[key] = AESGCM(key)
+        return cipher
+
+    def seal(
+        self,
+        state: dict[str, Any],
+        subject: UUID | None,
+        keys: dict[UUID, bytes | None],
+        encode: Callable[[Any], bytes],
+        *,
+        person: bool = False,
+        erased_ok: bool = False,
+    ) -> dict[str, Any]:
+        """A copy of `state` with its personal values sealed (`keys` must hold every subject's key). A person
+        already erased: SealingError, or with `erased_ok` (re-publishing what was recorded before the erasure,
+        already opened as stand-ins) the stand-ins themselves."""
+        out: dict[str, Any] = {}
+        taken: dict[str, Any] = {}
+        for k, v in state.items():
+            if v is None:
+                out[k] = v
+                continue
+            pid = _person(v)
+            if pid is not None:
+                out[k] = self.seal(v, pid, keys, encode, person=True, erased_ok=erased_ok)
+            elif k in self.personal_fields or (person and k in PERSON_FIELDS):
+                taken[k] = v
+            elif isinstance(v, list) and v and isinstance(v[0], dict):
+                out[k] = [self._seal_item(i, subject, keys, encode, erased_ok) for i in v]
+            elif isinstance(v, dict) and k != SEALED:
+                out[k] = self.seal(v, subject, keys, encode, erased_ok=erased_ok)
+            else:
+                out[k] = v
+        if taken:
+            if subject is None:
+                raise SealingError(
+                    f"personal data ({', '.join(sorted(taken))}) with no person it belongs to: give the event's "
+                    "aggregate a data_subject"
+                )
+            key = keys.get(subject)
+            if key is None:
+                if erased_ok or all(v == ERASED for v in taken.values()):
+                    # a fact about someone erased, recorded or re-published after the erasure: it can only hold
+                    # the stand-ins, which are nothing personal
+                    out.update({k: ERASED if _kind(k, v) == "t" else None for k, v in taken.items()})
+                    return out
+                raise SealingError(f"person {subject} was erased: nothing personal can be recorded about them")
+            nonce = secrets.token_bytes(12)
+            ciphertext = self._cipher(key).encrypt(nonce, encode(taken), subject.bytes)
+            out[SEALED] = {
+                "s": str(subject),
+                "f": {k: _kind(k, v) for k, v in taken.items()},
+                "c": base64.b64encode(nonce + ciphertext).decode("ascii"),
+            }
+        return out
+
+    def _seal_item(
+        self,
+        item: Any,
+        subject: UUID | None,
+        keys: dict[UUID, bytes | None],
+        encode: Callable[[Any], bytes],
+        erased_ok: bool,
+    ) -> Any:
+        if not isinstance(item, dict):
+            return item
+        pid = _person(item)
+        return self.seal(item, pid or subject, keys, encode, person=pid is not None, erased_ok=erased_ok)
+
+    def seal_with_keys(
+        self, state: dict[str, Any], subject: UUID | None, encode: Callable[[Any], bytes]
+    ) -> dict[str, Any]:
+        """Seal one state, fetching (or making) the keys it needs."""
+        wanted: set[UUID] = set()
+        self.subjects_to_seal(state, subject, wanted)
+        if not wanted:
+            return state
+        return self.seal(state, subject, self._keys(wanted, True), encode)
+
+    # -------------------------------------------------------------------------------------------------
+    # Opening
+
+    def open(self, state: dict[str, Any], keys: dict[UUID, bytes | None], decode: Callable[[bytes], Any]) -> None:
+        """Open `state`'s sealed values in place: each back under its field, or its stand-in once erased."""
+        sealed = state.pop(SEALED, None)
+        for v in state.values():
+            if isinstance(v, dict):
+                self.open(v, keys, decode)
+            elif isinstance(v, list):
+                for item in v:
+                    if isinstance(item, dict):
+                        self.open(item, keys, decode)
+        if sealed is None:
+            return
+        subject = UUID(sealed["s"])
+        key = keys.get(subject)
+        values: dict[str, Any] | None = None
+        if key is not None:
+            raw = base64.b64decode(sealed["c"])
+            try:
+                values = decode(self._cipher(key).decrypt(raw[:12], raw[12:], subject.bytes))
+            except InvalidTag:
+                raise SealingError(f"sealed values of person {subject} do not open with their key: altered?") from None
+        if values is None:
+            values = {k: ERASED if kind == "t" else None for k, kind in sealed["f"].items()}
+        state.update(values)
+
+    def open_with_keys(self, state: dict[str, Any], decode: Callable[[bytes], Any]) -> dict[str, Any]:
+        wanted: set[UUID] = set()
+        self.sealed_subjects(state, wanted)
+        if wanted:
+            self.open(state, self._keys(wanted, False), decode)
+        return state
+
+    def open_many(self, states: list[dict[str, Any]], decode: Callable[[bytes], Any]) -> None:
+        """Open many states, with one keyring lookup for all their people."""
+        wanted: set[UUID] = set()
+        for state in states:
+            self.sealed_subjects(state, wanted)
+        if not wanted:
+            return
+        keys = self._keys(wanted, False)
+        for state in states:
+            self.open(state, keys, decode)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Integration events: payloads are JSON already (contracts models dumped in JSON mode)
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def seal_payloads(sealer: Sealer, payloads: list[tuple[dict[str, Any], UUID | None]]) -> list[dict[str, Any]]:
+    """Integration event payloads (each with its data subject, the pupil) sealed as the stored events are,
+    with one keyring lookup for the page. A person erased since: their values travel as the stand-ins."""
+    wanted: set[UUID] = set()
+    for payload, subject in payloads:
+        sealer.subjects_to_seal(payload, subject, wanted)
+    keys = sealer._keys(wanted, True) if wanted else {}
+    return [sealer.seal(p, s, keys, _json, erased_ok=True) if wanted else p for p, s in payloads]
+
+
+def open_payloads(sealer: Sealer, payloads: list[dict[str, Any]]) -> None:
+    """Open integration event payloads in place (stand-ins for people erased)."""
+    sealer.open_many(payloads, json.loads)
+
+
+def _keyring_keys(subjects: Iterable[UUID], create: bool) -> dict[UUID, bytes | None]:
+    return current_keyring().keys(subjects, create=create)
+
+
+_OPENER = Sealer((), _keyring_keys)  # opening needs no field names: each sealed value says what it holds
+
+
+def opened(envelopes: Sequence[EventEnvelope]) -> list[EventEnvelope]:
+    """Received integration events with their payloads opened (copies; a payload with nothing sealed is
+    passed as it came). Run off the event loop: the keyring may be asked."""
+    found: set[UUID] = set()
+    for e in envelopes:
+        Sealer.sealed_subjects(e.payload, found)
+    if not found:
+        return list(envelopes)
+    keys = _keyring_keys(found, False)
+    result = []
+    for e in envelopes:
+        if SEALED in json.dumps(e.payload):  # cheap enough beside the decrypting; exact
+            payload = json.loads(json.dumps(e.payload))
+            _OPENER.open(payload, keys, json.loads)
+            e = e.model_copy(update={"payload": payload})
+        result.append(e)
+    return result
