@@ -36,7 +36,7 @@ from services.register.domain.rules import (
 )
 from services.runtime.errors import DomainError, NotFound
 from services.runtime.eventstore import SendcaseApplication
-from services.runtime.keyring import current_keyring
+from services.runtime.keyring import current_keyring, person_id_for
 
 
 class Register(SendcaseApplication):
@@ -426,13 +426,16 @@ class Register(SendcaseApplication):
             if isinstance(a, Pupil):
                 for e in a.pending_events:
                     if isinstance(e, Pupil.PeopleWithParentalResponsibilityRecorded):
-                        for p in e.people:
-                            named.setdefault(str(p["person_id"]), []).append(a.id)
+                        for n, p in enumerate(e.people, start=1):
+                            # An id the register made for this record (a roll file's contact, the CLI's --person:
+                            # person_id_for this pupil's UPN) is named on no other record: nothing to link.
+                            if str(p["person_id"]) != str(person_id_for(a.upn, n, p["name"])):
+                                named.setdefault(str(p["person_id"]), []).append(a.id)
         if not named:
             return []
         links = self._links(named)
         for person_id, pupils in named.items():
-            link = links.get(person_id) or PersonLinks(person_id=person_id)
+            link = links.get(person_id) or PersonLinks(person_id=person_id, pupil_id=pupils[0])
             links[person_id] = link
             for pupil_id in pupils:
                 link.named_on(pupil_id)

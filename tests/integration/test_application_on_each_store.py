@@ -56,7 +56,8 @@ async def test_the_register_scenario_is_the_same_on_either_store(env) -> None:
         assert (view.status, view.primary_need) == (SenStatus.SEN_SUPPORT, NeedType.ASD)
         assert [h.status for h in view.history] == [SenStatus.SEN_SUPPORT, SenStatus.SEN_SUPPORT]
         assert [p.name for p in view.people_with_parental_responsibility] == ["Jo Taylor"]
-        assert app.max_notification_id() == 4  # enrolled, people, K, needs: the refused concern stored nothing
+        # enrolled, people (and who names that person: PersonLinks), K, needs: the refused concern stored nothing
+        assert app.max_notification_id() == 5
     finally:
         app.close()
 

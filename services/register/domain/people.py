@@ -27,9 +27,9 @@ class PersonLinks(Aggregate):
         return derived_id("person-links", person_id)
 
     @event("Started")
-    def __init__(self, person_id: UUID | str) -> None:
+    def __init__(self, person_id: UUID | str, pupil_id: UUID | str) -> None:
         self.person_id = str(person_id)
-        self.kept_by: list[str] = []  # the records (pupil ids) naming this person that are not erased
+        self.kept_by: list[str] = [str(pupil_id)]  # the records (pupil ids) naming this person, not erased
 
     def named_on(self, pupil_id: UUID) -> None:
         if str(pupil_id) not in self.kept_by:
