@@ -17,8 +17,13 @@ from contracts.notifications.events import (
     NotificationStatus,
 )
 from contracts.notifications.queries import (
+    AuditAttempt,
+    AuditNotification,
+    AuditReceipt,
+    AuditStep,
     CountsView,
     FailedToReach,
+    NotificationAudit,
     NotificationCounts,
     NotificationsForCase,
     NotificationsForPupil,
@@ -29,6 +34,10 @@ from contracts.notifications.queries import (
 
 __all__ = [
     "UNDELIVERED",
+    "AuditAttempt",
+    "AuditNotification",
+    "AuditReceipt",
+    "AuditStep",
     "CancelNotification",
     "CouldNotNotify",
     "CountsView",
@@ -36,6 +45,7 @@ __all__ = [
     "Duty",
     "FailedToReach",
     "NoticeRequested",
+    "NotificationAudit",
     "NotificationCounts",
     "NotificationDelivered",
     "NotificationOwed",
