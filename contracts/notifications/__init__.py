@@ -29,6 +29,7 @@ from contracts.notifications.queries import (
     NotificationsForPupil,
     NotificationsPage,
     NotificationView,
+    SentAs,
     UndeliveredNotifications,
 )
 
@@ -57,5 +58,6 @@ __all__ = [
     "NotificationsPage",
     "ReceiptRecorded",
     "RequestProfessionalNotice",
+    "SentAs",
     "UndeliveredNotifications",
 ]

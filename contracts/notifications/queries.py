@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -121,6 +122,24 @@ class AuditStep(View):
     correlation_id: UUID | None = None
 
 
+class SentAs(StrEnum):
+    """What the bytes recorded as sent are (Sent.sent_as): what an auditor hashes to check them."""
+
+    OUTBOX_FILE = "outbox_file"  # the file written to the outbox (file channel): hash the file
+    MIME_MESSAGE = "mime_message"  # the whole MIME message given to the mail server (SMTP)
+    NOTIFY_REQUEST_BODY = "notify_request_body"  # the JSON body posted to GOV.UK Notify (email, SMS)
+    LETTER_PDF = "letter_pdf"  # the letter's PDF posted to GOV.UK Notify (base64 in the request body)
+
+    @property
+    def in_words(self) -> str:
+        return {
+            SentAs.OUTBOX_FILE: "the outbox file",
+            SentAs.MIME_MESSAGE: "the MIME message given to the mail server",
+            SentAs.NOTIFY_REQUEST_BODY: "the request body posted to GOV.UK Notify",
+            SentAs.LETTER_PDF: "the letter's PDF posted to GOV.UK Notify",
+        }[self]
+
+
 class AuditReceipt(View):
     """A provider's delivery receipt, as recorded on the Delivered or SendFailed event it caused."""
 
@@ -145,7 +164,7 @@ class AuditAttempt(View):
     provider_reference: str | None = None  # the outbox file's path, the SMTP Message-ID, Notify's id
     sent_sha256: str | None = None  # of the exact bytes sent; None: not recorded (sent before 2026-12)
     sent_size: int | None = None
-    sent_as: str | None = None  # what those bytes are: the outbox file, the MIME message, Notify's request body...
+    sent_as: SentAs | None = None  # what those bytes are: the outbox file, the MIME message, Notify's request body
     delivered_at: datetime | None = None
     delivery_evidence: str | None = None  # the outbox file written; Notify's receipt in words
     receipt: AuditReceipt | None = None  # the provider's receipt (Notify), delivered or failed

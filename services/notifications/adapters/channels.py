@@ -31,6 +31,7 @@ import aiosmtplib
 from notifications_python_client.errors import APIError
 from notifications_python_client.notifications import NotificationsAPIClient
 
+from contracts.notifications import SentAs
 from services.notifications.adapters.letters import address_lines, letter_pdf
 
 
@@ -55,16 +56,10 @@ class Outcome:
     sent: dict[str, Any] | None = None  # the exact bytes sent, as facts: sent_bytes(...)
 
 
-def sent_bytes(data: bytes, what: str) -> dict[str, Any]:
+def sent_bytes(data: bytes, what: SentAs) -> dict[str, Any]:
     """The exact bytes a channel sent, as the facts stored on the Sent event: their sha256, their size, and
     what they are (so an auditor knows what to hash to check them)."""
-    return {"sent_sha256": hashlib.sha256(data).hexdigest(), "sent_size": len(data), "sent_as": what}
-
-
-OUTBOX_FILE = "the outbox file"
-MIME_MESSAGE = "the MIME message given to the mail server"
-NOTIFY_BODY = "the JSON request body posted to GOV.UK Notify"
-LETTER_PDF = "the letter's PDF, posted to GOV.UK Notify (base64 in the request body)"
+    return {"sent_sha256": hashlib.sha256(data).hexdigest(), "sent_size": len(data), "sent_as": what.value}
 
 
 @dataclass(frozen=True)
@@ -178,7 +173,7 @@ class FileOutbox:
             reference=str(path),
             delivered=True,
             how="found already in the outbox after a restart",
-            sent=sent_bytes(data, OUTBOX_FILE),
+            sent=sent_bytes(data, SentAs.OUTBOX_FILE),
         )
 
     async def receipt(self, reference: str) -> Receipt | None:
@@ -186,7 +181,7 @@ class FileOutbox:
 
 
 def _written(path: Path, data: bytes) -> Outcome:
-    sent = sent_bytes(data, OUTBOX_FILE)
+    sent = sent_bytes(data, SentAs.OUTBOX_FILE)
     how = f"written to the outbox as {path.name} (file sha256 {sent['sent_sha256']})"
     return Outcome(reference=str(path), delivered=True, how=how, sent=sent)
 
@@ -307,7 +302,7 @@ class SmtpEmail:
             reference=self.message_id(message),
             delivered=False,
             how="accepted by the mail server",
-            sent=sent_bytes(data, MIME_MESSAGE),
+            sent=sent_bytes(data, SentAs.MIME_MESSAGE),
         )
 
     async def find(self, message: Message) -> Outcome | None:
@@ -364,7 +359,11 @@ class GovUkNotify:
             pdf = letter_pdf(address_lines(r), message.body)
             request = {"reference": message.key, "content": base64.b64encode(pdf).decode("ascii")}
         body = json.dumps(request).encode("utf-8")  # ASCII: json.dumps escapes every other character
-        sent = sent_bytes(pdf, LETTER_PDF) if message.channel == "letter" else sent_bytes(body, NOTIFY_BODY)
+        sent = (
+            sent_bytes(pdf, SentAs.LETTER_PDF)
+            if message.channel == "letter"
+            else sent_bytes(body, SentAs.NOTIFY_REQUEST_BODY)
+        )
         return path, body, sent
 
     async def send(self, message: Message) -> Outcome:
