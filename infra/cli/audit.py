@@ -158,7 +158,9 @@ def as_text(audit: NotificationAudit, checks: list[Check]) -> str:
 
     def by(step: Any) -> str:
         if not step.by_user:
-            return "-"
+            return "nobody recorded"
+        if step.by_user == step.by_organisation and step.by_user.startswith("service:"):
+            return f"the {step.by_user.removeprefix('service:').replace('_', ' ')} service (automatically)"
         role = role_in_words(step.by_role) if step.by_role else "?"
         return f"{step.by_user} ({role}, {step.by_organisation})"
 

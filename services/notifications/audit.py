@@ -56,9 +56,11 @@ def audit_of(n: Notification, events: Sequence[Any]) -> NotificationAudit:
                     sent_size=getattr(e, "sent_size", None),
                     sent_as=getattr(e, "sent_as", None),
                 )
-            detail = f"{e.how}; reference {e.provider_reference}" + (
-                f"; sha256 of the bytes sent {sent_sha256}" if sent_sha256 else "; hash of the bytes sent not recorded"
-            )
+            detail = f"{e.how}; reference {e.provider_reference}"
+            if sent_sha256 is None:
+                detail += "; the hash of the bytes sent was not recorded"
+            elif sent_sha256 not in e.how:
+                detail += f"; sha256 of the bytes sent {sent_sha256}"
         elif isinstance(e, Notification.Delivered):
             receipt = _receipt(getattr(e, "receipt", None), e.timestamp)
             found = attempt_on(e.channel)
