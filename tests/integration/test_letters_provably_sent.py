@@ -17,7 +17,7 @@ import nats
 
 from contracts.envelope import Actor, Rejected, Role
 from contracts.notifications import AuditNotification, DeliveryReceipt, NotificationAudit, SentAs
-from infra.cli.audit import checks_of
+from infra.cli.audit_notification import checks_of
 from services.runtime.client import Client
 from tests.conftest import SCHOOL_DAY
 from tests.support.factories import auditor, senco, teacher

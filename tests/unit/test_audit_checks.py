@@ -7,7 +7,7 @@ from pathlib import Path
 from uuid import UUID
 
 from contracts.notifications import AuditAttempt, AuditReceipt, NotificationAudit, SentAs
-from infra.cli.audit import as_text, checks_of
+from infra.cli.audit_notification import as_text, checks_of
 
 AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 NID = UUID("7ef80fe2-57e0-5628-92ed-55003e561e4a")
