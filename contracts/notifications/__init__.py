@@ -17,18 +17,28 @@ from contracts.notifications.events import (
     NotificationStatus,
 )
 from contracts.notifications.queries import (
+    AuditAttempt,
+    AuditNotification,
+    AuditReceipt,
+    AuditStep,
     CountsView,
     FailedToReach,
+    NotificationAudit,
     NotificationCounts,
     NotificationsForCase,
     NotificationsForPupil,
     NotificationsPage,
     NotificationView,
+    SentAs,
     UndeliveredNotifications,
 )
 
 __all__ = [
     "UNDELIVERED",
+    "AuditAttempt",
+    "AuditNotification",
+    "AuditReceipt",
+    "AuditStep",
     "CancelNotification",
     "CouldNotNotify",
     "CountsView",
@@ -36,6 +46,7 @@ __all__ = [
     "Duty",
     "FailedToReach",
     "NoticeRequested",
+    "NotificationAudit",
     "NotificationCounts",
     "NotificationDelivered",
     "NotificationOwed",
@@ -47,5 +58,6 @@ __all__ = [
     "NotificationsPage",
     "ReceiptRecorded",
     "RequestProfessionalNotice",
+    "SentAs",
     "UndeliveredNotifications",
 ]

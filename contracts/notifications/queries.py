@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -102,3 +103,106 @@ class NotificationCounts(Query):
     Result = CountsView
 
     school_urn: SchoolUrn | None = None
+
+
+# -- the audit of one notification: "the letter the record says was sent is the letter that was sent" ------
+
+
+class AuditStep(View):
+    """One stored event of the notification, as it was recorded: when, by whom, what."""
+
+    position: int  # the event's version in the notification's own history (1, 2, ...)
+    at: datetime  # the service's clock when it was recorded
+    what: str  # owed, rendered, sending, sent, delivered, send_failed, could_not_notify, cancelled, told_later
+    detail: str  # the step in words
+    channel: str | None = None
+    by_user: str | None = None
+    by_role: str | None = None
+    by_organisation: str | None = None
+    correlation_id: UUID | None = None
+
+
+class SentAs(StrEnum):
+    """What the bytes recorded as sent are (Sent.sent_as): what an auditor hashes to check them."""
+
+    OUTBOX_FILE = "outbox_file"  # the file written to the outbox (file channel): hash the file
+    MIME_MESSAGE = "mime_message"  # the whole MIME message given to the mail server (SMTP)
+    NOTIFY_REQUEST_BODY = "notify_request_body"  # the JSON body posted to GOV.UK Notify (email, SMS)
+    LETTER_PDF = "letter_pdf"  # the letter's PDF posted to GOV.UK Notify (base64 in the request body)
+
+    @property
+    def in_words(self) -> str:
+        return {
+            SentAs.OUTBOX_FILE: "the outbox file",
+            SentAs.MIME_MESSAGE: "the MIME message given to the mail server",
+            SentAs.NOTIFY_REQUEST_BODY: "the request body posted to GOV.UK Notify",
+            SentAs.LETTER_PDF: "the letter's PDF posted to GOV.UK Notify",
+        }[self]
+
+
+class AuditReceipt(View):
+    """A provider's delivery receipt, as recorded on the Delivered or SendFailed event it caused."""
+
+    provider: str  # "GOV.UK Notify"
+    status: str  # the provider's status: delivered, received (a letter), permanent-failure, ...
+    provider_reference: str | None  # the provider's id for the message the receipt is about
+    reference: str | None  # the reference the message was sent with, as the provider gives it back
+    at: str | None  # when the provider says the status was reached, as it wrote it
+    via: str  # callback (the provider posted it) or poll (we asked)
+    recorded_at: datetime  # when we recorded it
+
+
+class AuditAttempt(View):
+    """One send on one channel: what left, its reference, and what became of it."""
+
+    channel: str
+    attempt: int  # on this channel: 1, 2, ...
+    key: str  # the send's key everywhere: "<notification id>.<channel>" (file name, Message-ID, Notify reference)
+    started_at: datetime
+    sent_at: datetime | None = None  # None: not recorded as sent (failed, or still sending)
+    how: str | None = None  # the channel's words: "written to the outbox as ...", "accepted by the mail server"
+    provider_reference: str | None = None  # the outbox file's path, the SMTP Message-ID, Notify's id
+    sent_sha256: str | None = None  # of the exact bytes sent; None: not recorded (sent before 2026-12)
+    sent_size: int | None = None
+    sent_as: SentAs | None = None  # what those bytes are: the outbox file, the MIME message, Notify's request body
+    delivered_at: datetime | None = None
+    delivery_evidence: str | None = None  # the outbox file written; Notify's receipt in words
+    receipt: AuditReceipt | None = None  # the provider's receipt (Notify), delivered or failed
+    failure: str | None = None  # why this attempt failed
+
+
+class NotificationAudit(View):
+    """Everything the record holds about one notification, as stored: who it was to (name and relationship,
+    never an address), why it was owed, every step with its time and actor, the content hash (and whether the
+    stored content still hashes to it), and for each send the hash of the exact bytes sent, the provider's
+    reference and the delivery receipt."""
+
+    notification_id: UUID
+    pupil_id: UUID
+    school_urn: str | None
+    case_id: UUID | None
+    duty: Duty
+    recipient_name: str | None
+    relationship: str | None
+    recipients: str  # "<name> (<relationship>)", or "nobody recorded"
+    preferred_channel: str | None
+    cause_event_id: UUID
+    cause_event_type: str
+    owed_since: date
+    status: NotificationStatus
+    reason: Paragraphs | None
+    template: str | None
+    content_hash: str | None  # sha256 of the content written (subject, body, SMS text), stored when written
+    content_hash_recomputed: str | None  # the same hash computed again now from the stored content
+    attempts: list[AuditAttempt]
+    steps: list[AuditStep]
+
+
+class AuditNotification(Query):
+    """An auditor's (or caseworker's) view of one notification as the record holds it, for checking against
+    the outbox file or the provider: `sendcase audit notification <id>`."""
+
+    SUBJECT = "notifications.audit"
+    Result = NotificationAudit
+
+    notification_id: UUID

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.application import AggregateNotFoundError, project_aggregate
 from eventsourcing.persistence import RecordConflictError
 from jinja2 import TemplateError
 
 from contracts.envelope import Actor, derived_id
-from contracts.notifications import Duty, ReceiptRecorded, RequestProfessionalNotice
+from contracts.notifications import Duty, NotificationAudit, ReceiptRecorded, RequestProfessionalNotice
 from contracts.people import ContactPoint, PersonToTell
+from services.notifications.audit import audit_of
 from services.notifications.content import render
 from services.notifications.domain.notification import (
     ErasedPupil,
@@ -27,7 +28,13 @@ from services.notifications.domain.notification import (
     UnmetDuties,
     channel_plan,
 )
-from services.notifications.domain.rules import check_may_cancel, check_may_record_receipts, check_may_request_notice
+from services.notifications.domain.rules import (
+    check_may_cancel,
+    check_may_read,
+    check_may_record_receipts,
+    check_may_request_notice,
+    check_may_see_school,
+)
 from services.runtime.context import current_context
 from services.runtime.errors import DomainError, NotFound
 from services.runtime.eventstore import SendcaseApplication
@@ -136,10 +143,12 @@ class Notifications(SendcaseApplication):
         provider_reference: str | None,
         how: str = "sent",
         delivered: bool = False,
+        sent: dict[str, Any] | None = None,
     ) -> None:
-        """The channel accepted it; `delivered` when the channel itself proves arrival (the outbox file)."""
+        """The channel accepted it; `delivered` when the channel itself proves arrival (the outbox file).
+        `sent`: the exact bytes sent, as facts (their sha256, size and what they are)."""
         n = self.notification(notification_id)
-        n.record_sent(channel, provider_reference, how)
+        n.record_sent(channel, provider_reference, how, sent)
         if delivered:
             n.record_delivered(channel, how)
         self.save(n)
@@ -156,6 +165,17 @@ class Notifications(SendcaseApplication):
         n.record_failure(channel, reason, permanent, current_context().now, backoff, max_attempts)
         self.save(n)
         return n
+
+    def audit_notification(self, notification_id: UUID, actor: Actor) -> NotificationAudit:
+        """One notification as its stored events hold it (services/notifications/audit.py): read once, from
+        the event store itself, so the audit never depends on a read model."""
+        check_may_read(actor)
+        events = list(self.events.get(notification_id))
+        n = project_aggregate(None, events)
+        if not isinstance(n, Notification):
+            raise NotFound(f"There is no notification {notification_id}.")
+        check_may_see_school(actor, n.school_urn)
+        return audit_of(n, events)
 
     def cancel(self, notification_id: UUID, reason: str, actor: Actor | None = None) -> UUID:
         """A notification not yet sent is no longer owed (the reason kept). `actor`: who asks, when a
@@ -304,35 +324,92 @@ class Notifications(SendcaseApplication):
         return [Notification.create_id(cause, p.person_id) for p in people_to_tell]
 
     def record_delivery_receipt(
-        self, *, actor: Actor, reference: str | None, status: str, id: UUID, **_rest_of_receipt: Any
+        self,
+        *,
+        actor: Actor,
+        reference: str | None,
+        status: str,
+        id: UUID,
+        created_at: datetime | None = None,
+        sent_at: datetime | None = None,
+        completed_at: datetime | None = None,
+        **_rest_of_receipt: Any,  # `to` (the address: already on the notification, not stored again) and the type
     ) -> ReceiptRecorded:
         """A GOV.UK Notify delivery receipt (forwarded over NATS, or posted to the callback receiver)."""
         check_may_record_receipts(actor)
         notification_id, channel = parse_reference(reference)
-        changed = self.record_receipt(notification_id, channel, status, str(id))
+        times = {"created_at": created_at, "sent_at": sent_at, "completed_at": completed_at}
+        changed = self.record_receipt(
+            notification_id, channel, status, str(id), receipt_fact(status, str(id), reference, "callback", **times)
+        )
         return ReceiptRecorded(notification_id=notification_id, status=changed)
 
-    def record_receipt(self, notification_id: UUID, channel: str, status: str, provider_reference: str) -> str:
-        """A delivery receipt from GOV.UK Notify (callback or poll). Returns what it changed."""
+    def record_receipt(
+        self,
+        notification_id: UUID,
+        channel: str,
+        status: str,
+        provider_reference: str,
+        receipt: dict[str, Any] | None = None,
+    ) -> str:
+        """A delivery receipt from GOV.UK Notify (callback or poll). Returns what it changed. `receipt`: the
+        receipt as facts (`receipt_fact`), stored on the Delivered or SendFailed event it causes."""
         n = self.notification(notification_id)
         if n.channel != channel or n.status not in ("sent", "sending", "delivered"):
             raise NotificationError(
                 f"Notification {notification_id} is not waiting for a receipt on {channel} (it is {n.status}).",
                 rule="unexpected_receipt",
             )
+        if n.status == "sent" and n.provider_reference not in (None, provider_reference):
+            # a late receipt for an earlier message (sent again after a temporary failure): not this send's
+            raise NotificationError(
+                f"The receipt is for GOV.UK Notify message {provider_reference}, but notification "
+                f"{notification_id} was last sent as {n.provider_reference}.",
+                rule="receipt_for_another_message",
+            )
         if status == "delivered" or (status == "received" and channel == "letter"):
             # a letter's last Notify status is "received": Royal Mail has it (Notify cannot see the doormat)
-            n.record_delivered(channel, f"GOV.UK Notify {provider_reference}: {status}")
+            n.record_delivered(channel, f"GOV.UK Notify {provider_reference}: {status}", receipt)
         elif status in ("permanent-failure", "validation-failed", "virus-scan-failed"):
-            n.record_failure(channel, f"GOV.UK Notify says {status}", True, current_context().now, timedelta(0), 1)
+            n.record_failure(
+                channel, f"GOV.UK Notify says {status}", True, current_context().now, timedelta(0), 1, receipt
+            )
         elif status in ("temporary-failure", "technical-failure"):
             n.record_failure(
-                channel, f"GOV.UK Notify says {status}", False, current_context().now, timedelta(minutes=5), 5
+                channel, f"GOV.UK Notify says {status}", False, current_context().now, timedelta(minutes=5), 5, receipt
             )
         else:
             return "no change"  # still on its way
         self.save(n)
         return n.status
+
+
+def receipt_fact(
+    status: str,
+    provider_reference: str,
+    reference: str | None,
+    via: str,
+    *,
+    created_at: datetime | str | None = None,
+    sent_at: datetime | str | None = None,
+    completed_at: datetime | str | None = None,
+) -> dict[str, Any]:
+    """A GOV.UK Notify delivery receipt as the fact stored on the Delivered or SendFailed event it causes:
+    Notify's id for the message and the reference it was sent with (ours: "<notification id>.<channel>"), the
+    status, when Notify says it reached it (completed_at, else sent_at, else created_at, as Notify wrote it),
+    and how it came (`callback`: Notify posted it; `poll`: we asked)."""
+
+    def text(value: datetime | str | None) -> str | None:
+        return value.isoformat() if isinstance(value, datetime) else value
+
+    return {
+        "provider": "GOV.UK Notify",
+        "provider_reference": provider_reference,
+        "reference": reference,
+        "status": status,
+        "at": text(completed_at) or text(sent_at) or text(created_at),
+        "via": via,
+    }
 
 
 def parse_reference(reference: str | None) -> tuple[UUID, str]:

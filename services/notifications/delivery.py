@@ -47,7 +47,7 @@ from eventsourcing.persistence import IntegrityError, RecordConflictError
 from contracts.envelope import Actor
 from services.notifications import queries
 from services.notifications.adapters.channels import Message, Outcome, PermanentFailure, TransientFailure, Transport
-from services.notifications.application import Notifications
+from services.notifications.application import Notifications, receipt_fact
 from services.notifications.domain.notification import Notification
 from services.notifications.projections import NotificationsByPupil
 from services.notifications.settings import NotificationsSettings
@@ -282,7 +282,9 @@ class DeliveryWorker:
                     with acting(self._ctx(n.id)):
                         try:
                             with collecting_saves() as saved:
-                                self.app.record_sent(n.id, channel, outcome.reference, how, outcome.delivered)
+                                self.app.record_sent(
+                                    n.id, channel, outcome.reference, how, outcome.delivered, outcome.sent
+                                )
                             unit.stage(saved)
                             recorded.append(n.id)
                         except DomainError as e:  # a Notify callback got there first (delivered, or failed)
@@ -351,6 +353,7 @@ class DeliveryWorker:
                 outcome.reference,
                 how,
                 outcome.delivered,
+                outcome.sent,
             )
         except DomainError as e:  # a Notify callback got there first (delivered, or failed): it stands
             log.info("delivery.outcome_already_known", notification_id=str(notification_id), reason=e.message)
@@ -418,13 +421,21 @@ class DeliveryWorker:
             if n.status != "sent" or n.provider_reference is None or n.channel is None:
                 continue
             try:
-                status = await self.transports[n.channel].receipt(n.provider_reference)
+                found = await self.transports[n.channel].receipt(n.provider_reference)
             except (TransientFailure, PermanentFailure) as e:
                 log.warning("delivery.receipt_unavailable", notification_id=str(n.id), reason=str(e))
                 continue
-            if status:
+            if found is not None:
+                times = {"created_at": found.created_at, "sent_at": found.sent_at, "completed_at": found.completed_at}
+                fact = receipt_fact(found.status, n.provider_reference, found.reference, "poll", **times)
                 result = await self._call(
-                    notification_id, self.app.record_receipt, notification_id, n.channel, status, n.provider_reference
+                    notification_id,
+                    self.app.record_receipt,
+                    notification_id,
+                    n.channel,
+                    found.status,
+                    n.provider_reference,
+                    fact,
                 )
                 changed += result != "no change"
         return changed

@@ -4,6 +4,7 @@ services/runtime/routes.py for what the runtime does with each line)."""
 from __future__ import annotations
 
 from contracts.notifications import (
+    AuditNotification,
     CancelNotification,
     DeliveryReceipt,
     FailedToReach,
@@ -29,5 +30,6 @@ ROUTES = Routes(
         UndeliveredNotifications: NotificationsQueries.undelivered,
         FailedToReach: NotificationsQueries.failed_to_reach,
         NotificationCounts: NotificationsQueries.counts,
+        AuditNotification: Notifications.audit_notification,
     },
 )

@@ -30,6 +30,10 @@ def caseworker() -> Actor:
     return Actor(user_id="caseworker@la.gov.uk", role=Role.LA_CASEWORKER, organisation="la:840")
 
 
+def auditor() -> Actor:
+    return Actor(user_id="auditor@la.gov.uk", role=Role.AUDITOR, organisation="la:840")
+
+
 def add_to_sen_support(serial: int = 1, urn: str = SCHOOL, **changes: Any) -> AddToSenSupport:
     values: dict[str, Any] = dict(
         school_urn=urn,

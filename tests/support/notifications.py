@@ -109,6 +109,7 @@ class Mailbox:
 
     def __init__(self) -> None:
         self.messages: list[Any] = []
+        self.received: list[bytes] = []  # each accepted message's bytes, exactly as the DATA command carried them
         self.refuse: set[str] = set()
         self.hang_next = 0
 
@@ -123,6 +124,7 @@ class Mailbox:
             self.hang_next -= 1
             await asyncio.sleep(3600)  # a server that accepts the connection and never answers
         self.messages.append(message_from_bytes(envelope.content))
+        self.received.append(envelope.original_content)
         return "250 Message accepted for delivery"
 
 

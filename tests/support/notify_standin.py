@@ -10,6 +10,7 @@ failures with `fail_next` and move a message's status (as Notify's delivery woul
 from __future__ import annotations
 
 import base64
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ def _error(status: int, error: str, message: str) -> web.Response:
 @dataclass
 class NotifyStandIn:
     posts: list[dict[str, Any]] = field(default_factory=list)  # every POST that was accepted
+    bodies: list[bytes] = field(default_factory=list)  # each accepted POST's request body, byte for byte
     attempts: int = 0  # every POST, accepted or not
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> notification
     scripted: list[tuple[int, str, str]] = field(default_factory=list)
@@ -41,10 +43,13 @@ class NotifyStandIn:
     def fail_next(self, status: int, error: str, message: str, times: int = 1) -> None:
         self.scripted.extend([(status, error, message)] * times)
 
-    def set_status(self, reference: str, status: str) -> None:
+    def set_status(self, reference: str, status: str, completed_at: str | None = None) -> None:
+        """Notify moves a message on (completed_at: when it reached a final status, as Notify writes it)."""
         for n in self.messages.values():
             if n["reference"] == reference:
                 n["status"] = status
+                if completed_at is not None:
+                    n["completed_at"] = completed_at
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth])
@@ -73,11 +78,21 @@ class NotifyStandIn:
             return _error(status, error, message)
         return None
 
-    def _store(self, kind: str, body: dict[str, Any], **extra: Any) -> web.Response:
+    def _store(self, kind: str, body: dict[str, Any], raw: bytes, **extra: Any) -> web.Response:
         nid = str(uuid.uuid4())
-        n = {"id": nid, "reference": body.get("reference"), "type": kind, "status": "created", **extra}
+        n = {
+            "id": nid,
+            "reference": body.get("reference"),
+            "type": kind,
+            "status": "created",
+            "created_at": "2026-11-23T10:00:00.000000Z",
+            "sent_at": None,
+            "completed_at": None,
+            **extra,
+        }
         self.messages[nid] = n
         self.posts.append({"kind": kind, **body})
+        self.bodies.append(raw)
         return web.json_response(
             {
                 "id": nid,
@@ -92,29 +107,32 @@ class NotifyStandIn:
     async def _email(self, request: web.Request) -> web.Response:
         if (failure := await self._scripted()) is not None:
             return failure
-        body = await request.json()
+        raw = await request.read()
+        body = json.loads(raw)
         if body.get("template_id") != EMAIL_TEMPLATE:
             return _error(400, "BadRequestError", "Template not found")
         address = body.get("email_address", "")
         if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address) or address in self.invalid_addresses:
             return _error(400, "ValidationError", "email_address Not a valid email address")
-        return self._store("email", body, email_address=address)
+        return self._store("email", body, raw, email_address=address)
 
     async def _sms(self, request: web.Request) -> web.Response:
         if (failure := await self._scripted()) is not None:
             return failure
-        body = await request.json()
+        raw = await request.read()
+        body = json.loads(raw)
         if body.get("template_id") != SMS_TEMPLATE:
             return _error(400, "BadRequestError", "Template not found")
         number = re.sub(r"[\s()+-]", "", body.get("phone_number", ""))
         if not re.fullmatch(r"(44|0)7[0-9]{9}", number) or body.get("phone_number") in self.invalid_addresses:
             return _error(400, "ValidationError", "phone_number Not a UK mobile number")
-        return self._store("sms", body, phone_number=body["phone_number"])
+        return self._store("sms", body, raw, phone_number=body["phone_number"])
 
     async def _letter(self, request: web.Request) -> web.Response:
         if (failure := await self._scripted()) is not None:
             return failure
-        body = await request.json()
+        raw = await request.read()
+        body = json.loads(raw)
         if not body.get("reference"):
             return _error(400, "ValidationError", "reference is a required property")
         try:
@@ -123,7 +141,7 @@ class NotifyStandIn:
             return _error(400, "ValidationError", "Cannot decode letter content (invalid base64 encoding)")
         if not pdf.startswith(b"%PDF"):
             return _error(400, "ValidationError", "Letter content is not a valid PDF")
-        return self._store("letter", body, postage="second")
+        return self._store("letter", body, raw, postage="second")
 
     async def _search(self, request: web.Request) -> web.Response:
         reference = request.query.get("reference")

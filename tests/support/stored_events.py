@@ -30,6 +30,7 @@ from services.notifications.translation import translate as notifications_transl
 from services.register.application import Register
 from services.register.translation import translate as register_translate
 from services.runtime.aggregate import event_metadata
+from tests.support.factories import auditor
 from tests.support.inmemory import as_actor
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "stored_events_2026_11.json"
@@ -256,6 +257,23 @@ def check_notifications(app: Notifications) -> None:
         }
         assert got == facts, facts["notification_id"]
         assert app.notification(n.id).status == facts["status"]  # as the delivery worker loads it
+        check_notification_audit(app, n)
+
+
+def check_notification_audit(app: Notifications, n: Any) -> None:
+    """The audit of a notification stored before the sent bytes and receipts were recorded (2026-12): every
+    step with its stored actor, the content hash still matching the stored content, and the hashes and
+    receipts of that time shown as not recorded (None), never guessed."""
+    audit = app.audit_notification(n.id, auditor())
+    events = list(app.events.get(n.id))
+    assert [s.position for s in audit.steps] == list(range(1, len(events) + 1))
+    assert all(s.by_user and s.by_role and s.at.tzinfo is not None for s in audit.steps)
+    assert audit.status == n.status and audit.content_hash == n.content_hash
+    assert audit.content_hash_recomputed == n.content_hash  # None for one never written
+    started = [e for e in events if type(e).__name__ == "SendingStarted"]
+    assert [(a.channel, a.attempt) for a in audit.attempts] == [(e.channel, e.attempt) for e in started]
+    for attempt in audit.attempts:
+        assert (attempt.sent_sha256, attempt.sent_size, attempt.sent_as, attempt.receipt) == (None, None, None, None)
 
 
 # -- what the scenario left, stated here too (not only in the fixture's own expected section) ----------

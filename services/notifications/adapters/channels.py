@@ -12,13 +12,15 @@ now, hanging, rate limiting).
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
-import io
+import json
 import os
 import ssl
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import formataddr
 from pathlib import Path
@@ -29,6 +31,7 @@ import aiosmtplib
 from notifications_python_client.errors import APIError
 from notifications_python_client.notifications import NotificationsAPIClient
 
+from contracts.notifications import SentAs
 from services.notifications.adapters.letters import address_lines, letter_pdf
 
 
@@ -50,6 +53,24 @@ class Outcome:
     reference: str | None  # the provider's id for the message, or the file's path
     delivered: bool  # the channel itself proves arrival (a file in the outbox)
     how: str
+    sent: dict[str, Any] | None = None  # the exact bytes sent, as facts: sent_bytes(...)
+
+
+def sent_bytes(data: bytes, what: SentAs) -> dict[str, Any]:
+    """The exact bytes a channel sent, as the facts stored on the Sent event: their sha256, their size, and
+    what they are (so an auditor knows what to hash to check them)."""
+    return {"sent_sha256": hashlib.sha256(data).hexdigest(), "sent_size": len(data), "sent_as": what.value}
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A provider's delivery receipt, as it answered when asked (`receipt`)."""
+
+    status: str
+    reference: str | None = None  # the reference the message was sent with, as the provider gives it back
+    created_at: str | None = None
+    sent_at: str | None = None
+    completed_at: str | None = None
 
 
 class TransientFailure(Exception):
@@ -69,7 +90,7 @@ class Transport(Protocol):
 
     async def find(self, message: Message) -> Outcome | None: ...
 
-    async def receipt(self, reference: str) -> str | None: ...
+    async def receipt(self, reference: str) -> Receipt | None: ...
 
 
 # -- the local file outbox ------------------------------------------------------------------------------
@@ -88,7 +109,7 @@ class FileOutbox:
     has_receipts = False
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
+        self.folder = folder.absolute()  # the path recorded with each send names the file wherever it is read
 
     def path(self, message: Message) -> Path:
         ext = "pdf" if message.channel == "letter" else "txt"
@@ -98,11 +119,7 @@ class FileOutbox:
         path = self.path(message)
         data = _file_content(message)
         await asyncio.to_thread(_write_atomically, path, data)
-        return Outcome(
-            reference=str(path),
-            delivered=True,
-            how=f"written to the outbox as {path.name} (file sha256 {hashlib.sha256(data).hexdigest()})",
-        )
+        return _written(path, data)
 
     async def send_many(self, messages: Sequence[Message]) -> list[Outcome | BaseException]:
         """Each message's outcome, or the error that stopped it, in order."""
@@ -110,7 +127,7 @@ class FileOutbox:
 
     def _write_many(self, messages: Sequence[Message]) -> list[Outcome | BaseException]:
         results: list[Outcome | BaseException | None] = [None] * len(messages)
-        written: list[tuple[int, Path, Path, int, str]] = []  # index, path, temporary path, fd, sha256
+        written: list[tuple[int, Path, Path, int, bytes]] = []  # index, path, temporary path, fd, the bytes
         try:
             for i, message in enumerate(messages):
                 try:
@@ -122,7 +139,7 @@ class FileOutbox:
                     except FileNotFoundError:  # the pupil's first message: make the folder
                         path.parent.mkdir(parents=True, exist_ok=True)
                         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-                    written.append((i, path, tmp, fd, hashlib.sha256(data).hexdigest()))
+                    written.append((i, path, tmp, fd, data))
                     view = memoryview(data)
                     while view:
                         view = view[os.write(fd, view) :]
@@ -132,7 +149,7 @@ class FileOutbox:
         finally:
             for _, _, _, fd, _ in written:
                 os.close(fd)
-        for (i, path, tmp, _, digest), error in zip(written, synced, strict=True):
+        for (i, path, tmp, _, data), error in zip(written, synced, strict=True):
             if results[i] is not None:
                 continue  # its write failed
             if error is not None:
@@ -143,19 +160,30 @@ class FileOutbox:
             except OSError as e:
                 results[i] = e
                 continue
-            results[i] = Outcome(
-                reference=str(path), delivered=True, how=f"written to the outbox as {path.name} (file sha256 {digest})"
-            )
+            results[i] = _written(path, data)
         return [r if r is not None else RuntimeError("not written") for r in results]
 
     async def find(self, message: Message) -> Outcome | None:
         path = self.path(message)
-        if path.exists():
-            return Outcome(reference=str(path), delivered=True, how="found already in the outbox after a restart")
+        try:
+            data = await asyncio.to_thread(path.read_bytes)  # complete if it exists (written, synced, renamed)
+        except FileNotFoundError:
+            return None
+        return Outcome(
+            reference=str(path),
+            delivered=True,
+            how="found already in the outbox after a restart",
+            sent=sent_bytes(data, SentAs.OUTBOX_FILE),
+        )
+
+    async def receipt(self, reference: str) -> Receipt | None:
         return None
 
-    async def receipt(self, reference: str) -> str | None:
-        return None
+
+def _written(path: Path, data: bytes) -> Outcome:
+    sent = sent_bytes(data, SentAs.OUTBOX_FILE)
+    how = f"written to the outbox as {path.name} (file sha256 {sent['sent_sha256']})"
+    return Outcome(reference=str(path), delivered=True, how=how, sent=sent)
 
 
 def _file_content(message: Message) -> bytes:
@@ -231,17 +259,27 @@ class SmtpEmail:
     def message_id(self, message: Message) -> str:
         return f"<{message.key}@{self.domain}>"
 
-    async def send(self, message: Message) -> Outcome:
+    def mime(self, message: Message) -> bytes:
+        """The exact bytes given to the mail server: made here, not by the SMTP library (which would choose an
+        encoding by what the server supports), so the hash recorded is of what was sent. Quoted-printable
+        with CRLF line ends (7-bit: any server takes it); no Date header, so the same message makes the same
+        bytes when an interrupted send is sent again."""
         email = EmailMessage()
         email["From"] = self.sender
         email["To"] = formataddr((message.recipient["name"], message.recipient["email"]))
         email["Subject"] = message.subject
         email["Message-ID"] = self.message_id(message)
         email["X-Sendcase-Content-SHA256"] = message.content_hash
-        email.set_content(message.body)
+        email.set_content(message.body, cte="quoted-printable")
+        return email.as_bytes(policy=email_policy.SMTP)
+
+    async def send(self, message: Message) -> Outcome:
+        data = self.mime(message)
         try:
             await aiosmtplib.send(
-                email,
+                data,
+                sender=self.sender,
+                recipients=[message.recipient["email"]],
                 hostname=self.host,
                 port=self.port,
                 username=self.username,
@@ -260,12 +298,17 @@ class SmtpEmail:
             raise TransientFailure(f"the mail server said {e.code} {e.message}") from e
         except (TimeoutError, aiosmtplib.SMTPException, OSError, ssl.SSLError) as e:
             raise TransientFailure(f"could not reach the mail server {self.host}:{self.port}: {e!r}") from e
-        return Outcome(reference=self.message_id(message), delivered=False, how="accepted by the mail server")
+        return Outcome(
+            reference=self.message_id(message),
+            delivered=False,
+            how="accepted by the mail server",
+            sent=sent_bytes(data, SentAs.MIME_MESSAGE),
+        )
 
     async def find(self, message: Message) -> Outcome | None:
         return None
 
-    async def receipt(self, reference: str) -> str | None:
+    async def receipt(self, reference: str) -> Receipt | None:
         return None
 
 
@@ -286,47 +329,73 @@ class GovUkNotify:
     def __init__(
         self, api_key: str, base_url: str, email_template_id: str, sms_template_id: str, timeout: float = 10.0
     ):
-        self.client = NotificationsAPIClient(api_key, base_url=base_url, timeout=timeout)
+        self.client = _ExactBodyClient(api_key, base_url=base_url, timeout=timeout)
         self.email_template_id = email_template_id
         self.sms_template_id = sms_template_id
 
-    async def send(self, message: Message) -> Outcome:
+    def request(self, message: Message) -> tuple[str, bytes, dict[str, Any]]:
+        """What is posted for a message: the API path, the exact request body, and the facts of the bytes
+        sent (a letter: its PDF, the document; email and SMS: the request body). The body is the JSON the
+        official client would make (its fields, json.dumps), made here so that it is the bytes hashed."""
         r = message.recipient
         if message.channel == "email":
-            call = lambda: self.client.send_email_notification(
-                r["email"],
-                self.email_template_id,
-                personalisation={"subject": message.subject, "body": message.body},
-                reference=message.key,
-            )
+            path = "/v2/notifications/email"
+            request: dict[str, Any] = {
+                "email_address": r["email"],
+                "template_id": self.email_template_id,
+                "personalisation": {"subject": message.subject, "body": message.body},
+                "reference": message.key,
+            }
         elif message.channel == "sms":
-            call = lambda: self.client.send_sms_notification(
-                r["mobile"],
-                self.sms_template_id,
-                personalisation={"body": message.sms},
-                reference=message.key,
-            )
+            path = "/v2/notifications/sms"
+            request = {
+                "phone_number": r["mobile"],
+                "template_id": self.sms_template_id,
+                "personalisation": {"body": message.sms},
+                "reference": message.key,
+            }
         else:
+            path = "/v2/notifications/letter"
             pdf = letter_pdf(address_lines(r), message.body)
-            call = lambda: self.client.send_precompiled_letter_notification(message.key, io.BytesIO(pdf))
-        response = await self._call(call)
+            request = {"reference": message.key, "content": base64.b64encode(pdf).decode("ascii")}
+        body = json.dumps(request).encode("utf-8")  # ASCII: json.dumps escapes every other character
+        sent = (
+            sent_bytes(pdf, SentAs.LETTER_PDF)
+            if message.channel == "letter"
+            else sent_bytes(body, SentAs.NOTIFY_REQUEST_BODY)
+        )
+        return path, body, sent
+
+    async def send(self, message: Message) -> Outcome:
+        path, body, sent = self.request(message)
+        response = await self._call(lambda: self.client.post(path, data=body))
         how = "accepted by GOV.UK Notify"
         if message.channel == "letter":
-            how += f" (PDF sha256 {hashlib.sha256(pdf).hexdigest()})"
-        return Outcome(reference=str(response["id"]), delivered=False, how=how)
+            how += f" (PDF sha256 {sent['sent_sha256']})"
+        return Outcome(reference=str(response["id"]), delivered=False, how=how, sent=sent)
 
     async def find(self, message: Message) -> Outcome | None:
         found = await self._call(lambda: self.client.get_all_notifications(reference=message.key))
         for n in found.get("notifications", []):
             if n.get("reference") == message.key:
-                return Outcome(
-                    reference=str(n["id"]), delivered=False, how="found already sent in GOV.UK Notify after a restart"
-                )
+                # the same message makes the same request: these are the bytes the interrupted send posted
+                _, _, sent = self.request(message)
+                how = "found already sent in GOV.UK Notify after a restart"
+                return Outcome(reference=str(n["id"]), delivered=False, how=how, sent=sent)
         return None
 
-    async def receipt(self, reference: str) -> str | None:
+    async def receipt(self, reference: str) -> Receipt | None:
         found = await self._call(lambda: self.client.get_notification_by_id(reference))
-        return found.get("status")
+        status = found.get("status")
+        if not status:
+            return None
+        return Receipt(
+            status=status,
+            reference=found.get("reference"),
+            created_at=found.get("created_at"),
+            sent_at=found.get("sent_at"),
+            completed_at=found.get("completed_at"),
+        )
 
     async def _call(self, call: Any) -> Any:
         try:
@@ -335,6 +404,14 @@ class GovUkNotify:
             raise classify_notify_error(e.status_code, e.message) from e
         except Exception as e:  # connection refused, timeout, a response that is not JSON
             raise TransientFailure(f"could not reach GOV.UK Notify: {e!r}") from e
+
+
+class _ExactBodyClient(NotificationsAPIClient):
+    """The official client, posting a body made already (bytes) exactly as given: the bytes hashed are the
+    bytes sent."""
+
+    def _serialize_data(self, data: Any) -> Any:
+        return data if isinstance(data, bytes) else super()._serialize_data(data)
 
 
 def classify_notify_error(status: int, detail: Any) -> Exception:

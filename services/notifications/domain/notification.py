@@ -183,31 +183,55 @@ class Notification(Aggregate):
         self.attempts = {**self.attempts, channel: attempt}
         self.retry_at = None
 
-    def record_sent(self, channel: str, provider_reference: str | None, how: str = "sent") -> None:
+    def record_sent(
+        self, channel: str, provider_reference: str | None, how: str = "sent", sent: dict[str, Any] | None = None
+    ) -> None:
+        """`sent`: the exact bytes that left, as facts (`sent_bytes(...)`): their sha256, size and what they are."""
         if self.status != S.SENDING.value or channel != self.channel:
             raise NotificationError(
                 f"Only a send in progress on {channel} can be recorded as sent.", rule="not_sending"
             )
-        self._sent(channel=channel, provider_reference=provider_reference, how=how)
+        self._sent(channel=channel, provider_reference=provider_reference, how=how, **(sent or {}))
 
+    # sent_sha256, sent_size, sent_as: the exact bytes sent (the outbox file, the MIME message, Notify's request
+    # body, the letter's PDF), recorded since 2026-12; a Sent stored before has none (None: not recorded).
     @event("Sent")
-    def _sent(self, channel: str, provider_reference: str | None, how: str) -> None:
+    def _sent(
+        self,
+        channel: str,
+        provider_reference: str | None,
+        how: str,
+        sent_sha256: str | None = None,
+        sent_size: int | None = None,
+        sent_as: str | None = None,
+    ) -> None:
         self.status = S.SENT.value
         self.provider_reference = provider_reference
 
-    def record_delivered(self, channel: str, evidence: str) -> None:
+    def record_delivered(self, channel: str, evidence: str, receipt: dict[str, Any] | None = None) -> None:
+        """`receipt`: the provider's delivery receipt as received (`receipt_fact(...)`), when there is one."""
         if self.status == S.DELIVERED.value:
             return  # a second receipt for the same message says nothing new
         if self.status not in (S.SENT.value, S.SENDING.value) or channel != self.channel:
             raise NotificationError(f"This notification was not sent on {channel}.", rule="not_sent")
-        self._delivered(channel=channel, evidence=evidence, regarding=self.regarding())
+        self._delivered(channel=channel, evidence=evidence, regarding=self.regarding(), receipt=receipt)
 
+    # receipt: recorded since 2026-12 (None: no receipt, or stored before).
     @event("Delivered")
-    def _delivered(self, channel: str, evidence: str, regarding: dict[str, Any]) -> None:
+    def _delivered(
+        self, channel: str, evidence: str, regarding: dict[str, Any], receipt: dict[str, Any] | None = None
+    ) -> None:
         self.status = S.DELIVERED.value
 
     def record_failure(
-        self, channel: str, reason: str, permanent: bool, now: datetime, backoff: timedelta, max_attempts: int
+        self,
+        channel: str,
+        reason: str,
+        permanent: bool,
+        now: datetime,
+        backoff: timedelta,
+        max_attempts: int,
+        receipt: dict[str, Any] | None = None,
     ) -> None:
         """A send failed. Transient: try the same channel again after `backoff`, up to max_attempts.
         Permanent (e.g. an invalid address) or attempts used up: that channel cannot reach them; try the
@@ -229,8 +253,11 @@ class Notification(Aggregate):
             next_channel=next_channel,
             retry_at=retry_at,
             regarding=self.regarding(),
+            receipt=receipt,
         )
 
+    # receipt: the provider's receipt that said it failed, recorded since 2026-12 (None: the send itself failed,
+    # or stored before).
     @event("SendFailed")
     def _failed(
         self,
@@ -241,6 +268,7 @@ class Notification(Aggregate):
         next_channel: str | None,
         retry_at: datetime | None,
         regarding: dict[str, Any],
+        receipt: dict[str, Any] | None = None,
     ) -> None:
         self.reason = reason
         if channel_unreachable:

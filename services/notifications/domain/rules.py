@@ -26,6 +26,12 @@ def school_scope(actor: Actor, school_urn: str | None) -> str | None:
     return school_urn
 
 
+def check_may_see_school(actor: Actor, school_urn: str | None) -> None:
+    """One notification: school staff see their own school's only."""
+    if actor.school_urn is not None and actor.school_urn != school_urn:
+        raise NotAuthorised("School staff can only see their own school's notifications.")
+
+
 def own_school_only(actor: Actor, found: list[NotificationView]) -> list[NotificationView]:
     if actor.school_urn is not None:
         return [n for n in found if n.school_urn == actor.school_urn]

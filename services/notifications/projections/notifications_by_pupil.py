@@ -222,12 +222,17 @@ update.on(Notification.SendingStarted)(
         f"attempt {e.attempt}, key {e.key}",
     )
 )
-update.on(Notification.Sent)(
-    lambda e: (
-        {"status": "sent", "provider_reference": e.provider_reference},
-        f"{e.how}; reference {e.provider_reference}",
-    )
-)
+
+
+@update.on(Notification.Sent)
+def _(e: Any) -> tuple[dict[str, Any], str | None]:
+    detail = f"{e.how}; reference {e.provider_reference}"
+    sent_sha256 = getattr(e, "sent_sha256", None)  # None: not recorded (stored before 2026-12)
+    if sent_sha256 and sent_sha256 not in e.how:
+        detail += f"; sent sha256 {sent_sha256}"
+    return {"status": "sent", "provider_reference": e.provider_reference}, detail
+
+
 update.on(Notification.Delivered)(lambda e: ({"status": "delivered"}, e.evidence))
 
 
