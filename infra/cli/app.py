@@ -33,6 +33,7 @@ from typer import Abort
 
 from contracts.envelope import Role
 from contracts.subjects import DEFAULT_PREFIX
+from infra.cli import audit as audit_commands
 from infra.cli import notifications as notifications_commands
 from infra.cli import projections as projections_commands
 from infra.cli import register as register_commands
@@ -109,6 +110,7 @@ app = typer.Typer(
 app.add_typer(register_commands.app, name="register")
 app.add_typer(notifications_commands.app, name="notifications")
 app.add_typer(projections_commands.app, name="projections")
+app.add_typer(audit_commands.app, name="audit")
 
 
 @app.callback()
@@ -183,7 +185,10 @@ def down(ctx: typer.Context, home: HomeOption = None) -> None:
 @app.command()
 def serve(service: str) -> None:
     """Run one service against the PostgreSQL and NATS given by environment variables (production)."""
+    import os
+
     from infra.stack.catalogue import bootstrap_for
+    from services.runtime.anchors import ensure_signing_key
     from services.runtime.service import run_service
     from services.runtime.settings import load_settings
 
@@ -192,7 +197,11 @@ def serve(service: str) -> None:
     except KeyError as e:
         typer.echo(str(e.args[0]), err=True)
         raise typer.Exit(2) from None
-    asyncio.run(run_service(bootstrap, load_settings(service)))
+    settings = load_settings(service)
+    if settings.anchor_signing_key is None and os.environ.get("SENDCASE_HOME"):
+        # the embedded stack's key, made on first use in $SENDCASE_HOME/keys (production gives its own: docs/audit.md)
+        settings.anchor_signing_key = str(ensure_signing_key(Path(os.environ["SENDCASE_HOME"]) / "keys"))
+    asyncio.run(run_service(bootstrap, settings))
 
 
 @app.command("create-streams")
