@@ -22,7 +22,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -159,7 +159,7 @@ class Checkpoint:
     at: str  # ISO time it was made
     key_id: str = ""
     signature: str = ""  # base64 Ed25519 signature of signed_bytes()
-    stream_sequence: int = 0  # where it is on the stream (not signed)
+    stream_sequence: int = field(default=0, compare=False)  # where it is on the stream (not signed)
 
     def signed_bytes(self) -> bytes:
         fields = {k: v for k, v in asdict(self).items() if k not in ("signature", "stream_sequence")}
