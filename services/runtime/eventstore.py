@@ -95,6 +95,8 @@ class SendcaseRecorder(PostgresReceiptRecorder):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.datastore.enable_db_functions:  # that path inserts through a stored function, past the chain
+            raise ValueError("sendcase's event store does not support POSTGRES_ENABLE_DB_FUNCTIONS (the hash chain)")
         self.chain = ChainStatements(self.datastore.schema, self.events_table_name, self.datastore.originator_id_type)
         self.insert_events_as_arrays = SQL(
             "INSERT INTO {0}.{1} AS t (originator_id, originator_version, topic, state) "
