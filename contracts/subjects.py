@@ -18,6 +18,15 @@ def all_events(prefix: str) -> str:
     return f"{prefix}.events.>"
 
 
+def audit_subject(prefix: str, service: str, kind: str = "anchor") -> str:
+    """A service's signed checkpoints of its hash chain: `sendcase.audit.register.anchor` (docs/audit.md)."""
+    return f"{prefix}.audit.{service}.{kind}"
+
+
+def all_audit(prefix: str) -> str:
+    return f"{prefix}.audit.>"
+
+
 def command_subject(prefix: str, command_subject_name: str) -> str:
     return f"{prefix}.commands.{command_subject_name}"
 

@@ -185,7 +185,10 @@ def down(ctx: typer.Context, home: HomeOption = None) -> None:
 @app.command()
 def serve(service: str) -> None:
     """Run one service against the PostgreSQL and NATS given by environment variables (production)."""
+    import os
+
     from infra.stack.catalogue import bootstrap_for
+    from services.runtime.anchors import ensure_signing_key
     from services.runtime.service import run_service
     from services.runtime.settings import load_settings
 
@@ -194,7 +197,11 @@ def serve(service: str) -> None:
     except KeyError as e:
         typer.echo(str(e.args[0]), err=True)
         raise typer.Exit(2) from None
-    asyncio.run(run_service(bootstrap, load_settings(service)))
+    settings = load_settings(service)
+    if settings.anchor_signing_key is None and os.environ.get("SENDCASE_HOME"):
+        # the embedded stack's key, made on first use in $SENDCASE_HOME/keys (production gives its own: docs/audit.md)
+        settings.anchor_signing_key = str(ensure_signing_key(Path(os.environ["SENDCASE_HOME"]) / "keys"))
+    asyncio.run(run_service(bootstrap, settings))
 
 
 @app.command("create-streams")

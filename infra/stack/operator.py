@@ -1,6 +1,7 @@
 """`sendcase create-streams`: the operator creates sendcase's streams (production services may not).
 
-Run as the NATS `operator` user (infra/production/sendcase-users.conf): it creates both streams, or brings
+Run as the NATS `operator` user (infra/production/sendcase-users.conf): it creates the three streams (events,
+dead letters, and the audit stream of signed checkpoints), or brings
 them up to date, with message deletes and purges denied, the same StreamConfig a service would use.
 """
 
@@ -18,7 +19,7 @@ from services.runtime.streams import ensure_streams
 
 
 async def create_streams(nats_url: str, prefix: str, tls: ssl.SSLContext | None = None) -> list[str]:
-    """Create or update both streams; a line about each, as it now is."""
+    """Create or update the streams; a line about each, as it now is."""
     settings = load_settings("operator", nats_url=nats_url, subject_prefix=prefix)  # replicas, duplicate window
     user = urlsplit(nats_url.split(",")[0]).username or "operator"
     nc = await nats.connect(
@@ -41,7 +42,7 @@ async def create_streams(nats_url: str, prefix: str, tls: ssl.SSLContext | None 
             replicas=settings.stream_replicas,
         )
         lines = []
-        for name in (settings.events_stream, settings.dead_letter_stream):
+        for name in (settings.events_stream, settings.dead_letter_stream, settings.audit_stream):
             info = await js.stream_info(name)
             config = info.config
             lines.append(

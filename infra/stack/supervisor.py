@@ -38,6 +38,7 @@ from infra.stack.servers import (
     stop_pid,
     stop_process,
 )
+from services.runtime.anchors import ensure_signing_key
 from services.runtime.database import ensure_database
 from services.runtime.keyring import MasterKeys
 from services.runtime.retry import Backoff
@@ -59,6 +60,8 @@ def service_env(name: str, postgres_url: str, nats_url: str, prefix: str, home: 
         SENDCASE_SUBJECT_PREFIX=prefix,
     )
     env.pop(f"SENDCASE_{name.upper()}_DATABASE_URL", None)
+    # the key that signs each service's checkpoints of its hash chain, kept apart from the database (docs/audit.md)
+    env.setdefault("SENDCASE_ANCHOR_SIGNING_KEY", str(ensure_signing_key(home / "keys")))
     return env
 
 

@@ -42,11 +42,15 @@ from eventsourcing.utils import get_topic, resolve_topic
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
+from services.runtime.chain import ChainStatements
 from services.runtime.context import CommandContext, acting, current_context
 from services.runtime.keyring import current_keyring
+from services.runtime.logging import get_logger
 from services.runtime.receipts import CommandReceipt, InMemoryReceiptRecorder, PostgresReceiptRecorder, collected_saves
 from services.runtime.sealing import Sealer
 from services.runtime.unit_of_work import UnitOfWorkRepository
+
+log = get_logger(__name__)
 
 T = TypeVar("T")
 
@@ -155,10 +159,18 @@ class DateAsISO(Transcoding):
 class SendcaseRecorder(PostgresReceiptRecorder):
     """The receipts recorder, inserting events as four plain arrays (binary uuid, bigint, text and bytea)
     instead of one array of a composite type, which psycopg writes out as text in Python: a roll import's
-    thousands of events cost a fifth as much to send. Same rows, same order, same lock and notify."""
+    thousands of events cost a fifth as much to send. Same rows, same order, same lock and notify.
+
+    It also writes each event's link in the log's hash chain (services/runtime/chain.py) in the same
+    transaction: the insert reads the chain's head as well, and the links follow, pipelined with the commit."""
+
+    chained: ClassVar[bool] = True  # off only for the benchmark's before/after figure (UnchainedRecorder)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.datastore.enable_db_functions:  # that path inserts through a stored function, past the chain
+            raise ValueError("sendcase's event store does not support POSTGRES_ENABLE_DB_FUNCTIONS (the hash chain)")
+        self.chain = ChainStatements(self.datastore.schema, self.events_table_name, self.datastore.originator_id_type)
         self.insert_events_as_arrays = SQL(
             "INSERT INTO {0}.{1} AS t (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%b::{2}[], %b::bigint[], %b::text[], %b::bytea[]) RETURNING notification_id"
@@ -168,13 +180,20 @@ class SendcaseRecorder(PostgresReceiptRecorder):
             Identifier(self.datastore.originator_id_type),  # uuid (ours), or text
         )
 
+    def create_table(self) -> None:
+        super().create_table()
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self.chain.create)
+            if self.chained and (begun := self.chain.begin_over_existing(curs)):
+                log.warning("chain.begun_over_existing_events", table=self.events_table_name, events=begun)
+
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         # As PostgresApplicationRecorder._insert_stored_events: lock the table (so the notification log has no
         # gaps a reader could pass), notify the channel, insert; only the insert's parameters differ.
         self._lock_table(curs)
         self._notify_channel(curs)
         curs.execute(
-            self.insert_events_as_arrays,
+            self.chain.insert_events if self.chained else self.insert_events_as_arrays,
             (
                 [e.originator_id for e in stored_events],
                 [e.originator_version for e in stored_events],
@@ -182,6 +201,21 @@ class SendcaseRecorder(PostgresReceiptRecorder):
                 [e.state for e in stored_events],
             ),
         )
+
+    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        if not self.chained:
+            return super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        row = curs.fetchone()
+        ids = row["ids"] or []
+        statement, params = self.chain.chained(stored_events, ids, row["head"])
+        curs.execute(statement, params)  # pipelined: sent with the commit
+        return ids
+
+
+class UnchainedRecorder(SendcaseRecorder):
+    """The recorder without the hash chain: only to measure what the chain costs (benchmarks/chain_cost.py)."""
+
+    chained: ClassVar[bool] = False
 
 
 class SendcaseApplication(Application):
@@ -193,6 +227,7 @@ class SendcaseApplication(Application):
     # (services/runtime/sealing.py; a person's name and contact details are sealed under their own key
     # without being named here). Empty: the service stores nothing personal.
     personal_fields: ClassVar[frozenset[str]] = frozenset()
+    recorder_class: ClassVar[type] = SendcaseRecorder  # (UnchainedRecorder only in the benchmark)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -207,7 +242,7 @@ class SendcaseApplication(Application):
     def construct_recorder(self) -> Any:
         """The library's process recorder (events and tracking), extended with command receipts."""
         if isinstance(self.factory, PostgresFactory):
-            self.factory.env[PostgresFactory.PROCESS_RECORDER_TOPIC] = get_topic(SendcaseRecorder)
+            self.factory.env[PostgresFactory.PROCESS_RECORDER_TOPIC] = get_topic(self.recorder_class)
             return self.factory.process_recorder()
         return InMemoryReceiptRecorder()
 

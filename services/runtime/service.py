@@ -32,6 +32,8 @@ from contracts.envelope import (
     ServiceHealth,
 )
 from contracts.subjects import event_subject, inbox_prefix, parked_events_subject, ping_subject
+from services.runtime.anchors import Anchoring
+from services.runtime.audit import ChainTampered, anchoring_for, check_chain_at_start, events_table_of, signing_key_of
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.commands import CommandBatcher
 from services.runtime.consumer import EventSourcedReaction, TrackedConsumer
@@ -120,6 +122,7 @@ class ServiceRuntime:
         self.read_side: object | None = None
         self.nc: Any = None
         self.broker: NatsBroker | None = None
+        self.anchoring: Anchoring | None = None  # publishes the hash chain's signed checkpoints (docs/audit.md)
 
     def _follower(self, batch_size: int) -> LogFollower:
         follower = LogFollower(
@@ -171,6 +174,14 @@ class ServiceRuntime:
         else:  # production: an operator creates the streams; refuse to start unless they are right
             await check_streams(js, s.subject_prefix, s.events_stream, s.dead_letter_stream)
 
+        # Tamper-evident history: the tail of the log checked against its chain and latest checkpoint (refusing
+        # to start when they disagree), then the chain's head published, signed, while the service runs.
+        events_table = events_table_of(store)
+        if events_table is not None:
+            signing_key = signing_key_of(s)
+            await check_chain_at_start(s, js, self.pool, events_table, signing_key)
+            self.anchoring = anchoring_for(s, js, self.pool, svc.clock, events_table, signing_key)
+
         self.relay = OutboxRelay(
             svc.name,
             self._follower(s.relay_batch_size),
@@ -206,6 +217,8 @@ class ServiceRuntime:
         for worker in svc.workers:
             self._spawn(worker.name, functools.partial(worker.run, self))
         self._spawn("command-receipts", self._forget_old_command_ids)
+        if self.anchoring is not None:
+            self._spawn(self.anchoring.name, self.anchoring.run)
         # Everything built at start (modules, routes, models) is kept out of the garbage collector's full
         # passes from now on: they then walk only what requests create, not the whole program, each time.
         gc.freeze()
@@ -301,6 +314,11 @@ class ServiceRuntime:
         await cancel_until_done(self.tasks)
         for consumer in self.consumers:
             await consumer.close()
+        if self.anchoring is not None:  # the head as it is at a graceful stop
+            try:
+                await asyncio.wait_for(self.anchoring.anchor_if_moved(), timeout=10)
+            except Exception as e:
+                log.warning("anchors.not_published_at_stop", error=f"{type(e).__name__}: {e}")
         if self.broker is not None:
             await self.broker.stop()
         for follower in self.followers:
@@ -375,7 +393,12 @@ async def run_service(bootstrap: Bootstrap, settings: ServiceSettings, clock: Cl
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await runtime.start()
+    try:
+        await runtime.start()
+    except ChainTampered as e:
+        log.error("service.refused_to_start", reason=str(e))
+        await runtime.stop()
+        raise SystemExit(3) from None
     try:
         await stop.wait()
     finally:

@@ -74,6 +74,19 @@ class ServiceSettings(BaseSettings):
     # How long a command's id (its idempotency key) and first reply are kept: a command sent again with the
     # same id within this time is not done again (docs/operations.md).
     command_ids_kept_days: float = Field(default=30, gt=0)
+    # Tamper-evident history (docs/audit.md). Every `anchor_seconds`, when its log moved, and once at a graceful
+    # stop, a service publishes its hash chain's head as a checkpoint signed with `anchor_signing_key` (an Ed25519
+    # private key: a PEM file's path, or the PEM itself; kept apart from the database) on the <PREFIX>_AUDIT stream.
+    # No key: no checkpoints (logged at start). `anchor_public_keys`: further public keys to trust when checking
+    # checkpoints (a PEM file, a folder of *.pem, or PEM text), e.g. the keys of before a rotation.
+    anchor_seconds: float = Field(default=60.0, gt=0)
+    anchor_signing_key: str | None = Field(default=None, repr=False)
+    anchor_public_keys: str | None = None
+    # At start a service checks the last `chain_check_at_start` events of its log against its chain and its
+    # latest checkpoint (0: not at all) and refuses to start when they do not match, naming the positions;
+    # `chain_tampering_at_start=warn` only logs it (to bring a service up while the tampering is investigated).
+    chain_check_at_start: int = Field(default=1000, ge=0)
+    chain_tampering_at_start: Literal["refuse", "warn"] = "refuse"
     local_authority_code: str = "000"  # the LA this deployment serves (3-digit DfE code)
 
     # Trust (docs/audit.md). The keys file: master keys that wrap every person's data key, and the blind-index
@@ -129,6 +142,10 @@ class ServiceSettings(BaseSettings):
     def dead_letter_stream(self) -> str:
         return stream_names(self.subject_prefix)[1]
 
+    @property
+    def audit_stream(self) -> str:
+        return audit_stream_name(self.subject_prefix)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -149,6 +166,11 @@ class ServiceSettings(BaseSettings):
 def stream_names(prefix: str) -> tuple[str, str]:
     base = prefix.upper().replace(".", "_").replace("-", "_")
     return f"{base}_EVENTS", f"{base}_DEADLETTER"
+
+
+def audit_stream_name(prefix: str) -> str:
+    """The stream of the services' signed checkpoints: <PREFIX>_AUDIT."""
+    return f"{prefix.upper().replace('.', '_').replace('-', '_')}_AUDIT"
 
 
 @cache

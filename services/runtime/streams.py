@@ -1,10 +1,12 @@
-"""The JetStream streams: one for every integration event, one for dead letters.
+"""The JetStream streams: one for every integration event, one for dead letters, and one for the services'
+signed checkpoints of their hash chains (<PREFIX>_AUDIT, subjects <prefix>.audit.>: docs/audit.md), which
+never discards a message (a full stream refuses new ones rather than dropping old ones).
 
 Retention is not time-limited: the events stream is the replayable record of every cross-service fact.
 The duplicate window is long (a week by default), so that a relay that was down for days and re-publishes
 is still deduplicated by Nats-Msg-Id; the relay also resumes from the stream's last id for its service.
 
-Both streams deny message deletes and purges (`deny_delete`, `deny_purge`): nobody, whatever their NATS
+All three deny message deletes and purges (`deny_delete`, `deny_purge`): nobody, whatever their NATS
 permissions, can remove an event or a dead letter through the JetStream API. A stream created without them
 gets them when a service next starts (NATS allows adding them by an update; it refuses to take them away
 again). They do not stop the stream itself being deleted: in production only the NATS permissions do that
@@ -21,7 +23,8 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, NotFoundError
 
-from contracts.subjects import all_dead_letters, all_events
+from contracts.subjects import all_audit, all_dead_letters, all_events
+from services.runtime.settings import audit_stream_name
 
 # A consumer's list of filter subjects and the last message by wildcard subject need nats-server 2.10;
 # an older server silently ignores the list and hands a consumer every event in the stream.
@@ -52,7 +55,19 @@ def stream_configs(
     duplicate_window_seconds: int,
     replicas: int = 1,
 ) -> list[StreamConfig]:
-    """The two streams as sendcase needs them."""
+    """The three streams as sendcase needs them (the audit stream's name follows from the prefix)."""
+    audit = StreamConfig(
+        name=audit_stream_name(prefix),
+        subjects=[all_audit(prefix)],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.NEW,  # never drop an old checkpoint
+        max_age=0,
+        duplicate_window=float(duplicate_window_seconds),
+        num_replicas=replicas,
+        deny_delete=True,
+        deny_purge=True,
+    )
     return [
         StreamConfig(
             name=name,
@@ -67,7 +82,7 @@ def stream_configs(
             deny_purge=True,  # nor the stream purged
         )
         for name, subject in ((events_stream, all_events(prefix)), (dead_letter_stream, all_dead_letters(prefix)))
-    ]
+    ] + [audit]
 
 
 async def ensure_streams(
@@ -92,13 +107,17 @@ async def ensure_streams(
 
 
 async def check_streams(js: JetStreamContext, prefix: str, events_stream: str, dead_letter_stream: str) -> None:
-    """Check, without changing anything, that both streams exist with their subjects and deny flags.
+    """Check, without changing anything, that the three streams exist with their subjects and deny flags.
 
     For a service that may not create or update streams (`manage_streams` off): it reads each stream's
     information (STREAM.INFO) and nothing else, and raises StreamsNotReady naming every problem found.
     """
     problems: list[str] = []
-    for name, subject in ((events_stream, all_events(prefix)), (dead_letter_stream, all_dead_letters(prefix))):
+    for name, subject in (
+        (events_stream, all_events(prefix)),
+        (dead_letter_stream, all_dead_letters(prefix)),
+        (audit_stream_name(prefix), all_audit(prefix)),
+    ):
         try:
             info = await js.stream_info(name)
         except NotFoundError:
