@@ -134,6 +134,7 @@ async def main(count: int, seconds: float, seed: int) -> int:
     rng = random.Random(seed)
     with scratch_servers("hostile") as (servers, root):
         sandbox = Sandbox(servers, new_prefix())
+        await sandbox.open_keyring()  # as a service does at start: the process's keyring
         register_settings = sandbox.settings("register")
         notes_settings = NotificationsSettings.of(
             sandbox.settings("notifications"),

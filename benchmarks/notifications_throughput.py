@@ -142,13 +142,17 @@ async def measure(quick: bool) -> list[Figure]:
     count = 600 if quick else 3000
     with scratch_servers("bench-notifications") as (servers, root):
         # the limit, on a database of its own on the same server
-        alone = Sandbox(servers, new_prefix()).settings("notifications")
+        alone_sandbox = Sandbox(servers, new_prefix())
+        await alone_sandbox.open_keyring()
+        alone = alone_sandbox.settings("notifications")
         await ensure_database(alone.database_url)
         limit_service = bootstrap(delivery_settings(alone, root / "outbox-alone"), FixedClock(SCHOOL_DAY))
         limit = await asyncio.to_thread(store_alone, limit_service.store.app, count, 1)
         limit_service.store.close()
 
         sandbox = Sandbox(servers, new_prefix())
+
+        await sandbox.open_keyring()  # as a service does at start: the process's keyring
         settings = sandbox.settings("notifications", consumer_batch_size=BATCH)
         await ensure_database(settings.database_url)
         # the delivery worker as deployed: woken by NOTIFY, its safety-net poll at the default (5 s)

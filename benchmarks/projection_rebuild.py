@@ -187,6 +187,7 @@ async def measure(quick: bool) -> list[Figure]:
     pupils, notifications = (4_000, 4_000) if quick else (20_000, 20_000)
     with scratch_servers("rebuild") as (servers, _root):
         sandbox = Sandbox(servers, new_prefix())
+        await sandbox.open_keyring()  # as a service does at start: the process's keyring
         figures = []
         register_settings = sandbox.settings("register")
         await ensure_database(register_settings.database_url)

@@ -179,6 +179,7 @@ async def measure(quick: bool) -> list[Figure]:
     seconds, steps = (8.0, [300, 400]) if quick else (30.0, [300, 400, 500, 600, 800])
     with scratch_servers("bench-commands") as (servers, root):
         sandbox = Sandbox(servers, new_prefix())
+        await sandbox.open_keyring()  # as a service does at start: the process's keyring
         procs = {s: start_service(s, sandbox, root) for s in ("register", "notifications")}
         nc = await nats.connect(servers.nats_url)
         try:

@@ -165,6 +165,7 @@ async def measure(
     pupils = pupils or (10_000 if quick else 50_000)
     with scratch_servers() as (servers, _root):
         sandbox = Sandbox(servers, new_prefix())
+        await sandbox.open_keyring()  # as a service does at start: the process's keyring
         settings = sandbox.settings("register")
         await ensure_database(settings.database_url)
         service = bootstrap(settings, FixedClock(NOW))

@@ -106,6 +106,7 @@ async def measure(quick: bool, schools: int | None = None, per_school: int = 100
     rng = random.Random(7)
     with scratch_servers() as (servers, _root):
         sandbox = Sandbox(servers, new_prefix())
+        await sandbox.open_keyring()  # as a service does at start: the process's keyring
         settings = sandbox.settings("register")
         await ensure_database(settings.database_url)
         service = bootstrap(settings, FixedClock(NOW))

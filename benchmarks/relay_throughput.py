@@ -85,6 +85,7 @@ async def measure(quick: bool, batch: int = 500, in_flight: int = 512) -> list[F
     events = 10_000 if quick else 50_000  # pupils: two stored events each, one of them published
     with scratch_servers("relay") as (servers, _root):
         sandbox = Sandbox(servers, new_prefix())
+        await sandbox.open_keyring()  # as a service does at start: the process's keyring
         settings = sandbox.settings("register", relay_batch_size=batch)
         await ensure_database(settings.database_url)
         service = bootstrap(settings, FixedClock(SCHOOL_DAY))

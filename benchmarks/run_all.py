@@ -32,7 +32,7 @@ BENCHMARKS = [
     "relay_throughput",
     "register_import",
     "register_queries",
-    "chain_cost",
+    "trust_cost",
 ]
 
 

@@ -77,7 +77,8 @@ def servers() -> Iterator[Servers]:
 
 @pytest.fixture
 def sandbox(servers: Servers) -> Sandbox:
-    return Sandbox(servers, new_prefix())
+    # the test process's master keys: ids the tests work out (a pupil's from their UPN) are the services' own
+    return Sandbox(servers, new_prefix(), keys=TEST_KEYRING.master.to_json())
 
 
 # A school day everyone can agree on, for deterministic tests.

@@ -25,7 +25,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from infra.stack.servers import EmbeddedNats, EmbeddedPostgres
-from services.runtime.keyring import MasterKeys
+from services.runtime.database import ensure_database
+from services.runtime.keyring import MasterKeys, PostgresKeyring, use_keyring
 from services.runtime.settings import ServiceSettings, load_settings
 
 POSTGRES_URL_VARIABLE = "SENDCASE_TEST_POSTGRES_URL"
@@ -94,6 +95,14 @@ class Sandbox:
         )
         values.update(overrides)
         return load_settings(service, **values)
+
+    async def open_keyring(self) -> PostgresKeyring:
+        """This sandbox's keyring, made the process's (as `sendcase serve` does at start), for services run in
+        this process (benchmarks; the tests use one in-memory keyring for the whole test process)."""
+        await ensure_database(self.database_url("keys"))
+        ring = PostgresKeyring(self.database_url("keys"), MasterKeys.from_json(self.keys))
+        use_keyring(ring)
+        return ring
 
     def env(self, service: str, **extra: str) -> dict[str, str]:
         """The environment for a service process in this sandbox (the production configuration path)."""

@@ -19,7 +19,7 @@ async def ensure_database(database_url: str) -> bool:
             return False
         try:
             await conn.execute(f'CREATE DATABASE "{name}"')
-        except asyncpg.DuplicateDatabaseError:  # another process won the race
+        except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):  # another process won the race
             return False
         return True
     finally:

@@ -47,7 +47,7 @@ from services.runtime.context import CommandContext, acting, current_context
 from services.runtime.keyring import current_keyring
 from services.runtime.logging import get_logger
 from services.runtime.receipts import CommandReceipt, InMemoryReceiptRecorder, PostgresReceiptRecorder, collected_saves
-from services.runtime.sealing import Sealer
+from services.runtime.sealing import Sealer, Unprepared
 from services.runtime.unit_of_work import UnitOfWorkRepository
 
 log = get_logger(__name__)
@@ -84,13 +84,13 @@ class StampingMapper(Mapper):
         if class_version > 1:
             event_state["class_version"] = class_version
         subject = event_state.get("data_subject") or event_state.get("pupil_id")
-        wanted: set[UUID] = set()
-        sealer.subjects_to_seal(event_state, subject, wanted)
-        if wanted:
-            prepared = _prepared_keys.get()
-            keys = {s: prepared[s] for s in wanted if s in prepared} if prepared else {}
-            if len(keys) < len(wanted):
-                keys.update(current_keyring().keys(wanted - keys.keys(), create=True))
+        keys = _prepared_keys.get()  # fetched for the whole write (put_events), usually
+        try:
+            event_state = sealer.seal(event_state, subject, keys or {}, self.transcoder.encode)
+        except Unprepared:
+            wanted: set[UUID] = set()
+            sealer.subjects_to_seal(event_state, subject, wanted)
+            keys = {**(keys or {}), **current_keyring().keys(wanted, create=True)}
             event_state = sealer.seal(event_state, subject, keys, self.transcoder.encode)
         return StoredEvent(
             originator_id=originator_id,

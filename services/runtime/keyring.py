@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import hmac
 import json
 import os
@@ -115,7 +114,7 @@ class MasterKeys:
 def blind_index(key: bytes, kind: str, value: str) -> bytes:
     """A keyed, deterministic token for a personal value (HMAC-SHA256): equal values give equal tokens, and
     nobody without the key can test a guess (a UPN has few enough possibilities to try them all)."""
-    return hmac.new(key, f"{kind}\x00{value}".encode(), hashlib.sha256).digest()
+    return hmac.digest(key, f"{kind}\x00{value}".encode(), "sha256")
 
 
 class Keyring(Protocol):
@@ -212,15 +211,25 @@ class PostgresKeyring:
     """Data keys in a database of their own, each wrapped by a master key held outside every database."""
 
     def __init__(self, database_url: str, master: MasterKeys, *, max_age: float = 60.0, pool_size: int = 4) -> None:
-        from psycopg_pool import ConnectionPool  # here: unit tests of pure logic need no PostgreSQL driver
+        import psycopg  # here: unit tests of pure logic need no PostgreSQL driver
+        from psycopg_pool import ConnectionPool
 
         self.master = master
         self._wrappers = {k: AESGCM(v) for k, v in master.wrapping.items()}
         self._cache = _Cache(max_age)
         self._pool = ConnectionPool(
-            database_url, min_size=1, max_size=pool_size, open=True, kwargs={"autocommit": True}, name="keyring"
+            database_url,
+            min_size=1,
+            max_size=pool_size,
+            open=True,
+            kwargs={"autocommit": True},
+            name="keyring",
+            # asked on a cache miss only: worth a round trip to lend a connection that survived a server restart
+            check=ConnectionPool.check_connection,
         )
-        with self._pool.connection() as conn:
+        # Every service makes the table if it is missing, all at once on a first start: the losers of that race
+        # find it made (CREATE TABLE IF NOT EXISTS can still collide on the catalogue: then it exists).
+        with contextlib.suppress(psycopg.errors.UniqueViolation), self._pool.connection() as conn:
             conn.execute(
                 """
                 CREATE TABLE IF NOT EXISTS subject_keys (
@@ -255,14 +264,21 @@ class PostgresKeyring:
         with self._pool.connection() as conn:
             if create:
                 new = {s: AESGCM.generate_key(256) for s in missing}
-                conn.execute(
+                made = conn.execute(
                     "INSERT INTO subject_keys (subject_id, wrapped, master_key_id) "
-                    "SELECT * FROM unnest(%s::uuid[], %s::bytea[], %s::text[]) ON CONFLICT (subject_id) DO NOTHING",
+                    "SELECT * FROM unnest(%s::uuid[], %s::bytea[], %s::text[]) ON CONFLICT (subject_id) DO NOTHING "
+                    "RETURNING subject_id",
                     (list(new), [self._wrap(s, k) for s, k in new.items()], [self.master.current] * len(new)),
-                )
-            rows = conn.execute(
-                "SELECT subject_id, master_key_id, wrapped FROM subject_keys WHERE subject_id = ANY(%s)", (missing,)
-            ).fetchall()
+                ).fetchall()
+                fetched = {r[0]: new[r[0]] for r in made}  # made just now: no need to read and unwrap them
+                missing = [s for s in missing if s not in fetched]
+            rows = (
+                conn.execute(
+                    "SELECT subject_id, master_key_id, wrapped FROM subject_keys WHERE subject_id = ANY(%s)", (missing,)
+                ).fetchall()
+                if missing
+                else []
+            )
         for subject, master_key_id, wrapped in rows:
             fetched[subject] = None if wrapped is None else self._unwrap(subject, master_key_id, bytes(wrapped))
         known = dict(fetched)

@@ -51,11 +51,19 @@ class SealingError(Exception):
 
 
 def _person(value: Any) -> UUID | None:
-    if isinstance(value, dict):
+    if type(value) is dict:
         pid = value.get(PERSON_ID)
         if pid is not None:
-            return pid if isinstance(pid, UUID) else UUID(str(pid))
+            return pid if type(pid) is UUID else UUID(str(pid))
     return None
+
+
+# Never personal, never walked: the stored metadata (who acted, correlation) and what is sealed already.
+_NOT_WALKED = frozenset({"meta", SEALED})
+
+
+class Unprepared(KeyError):
+    """A person whose key was not fetched before sealing (the caller fetches it and seals again)."""
 
 
 class Sealer:
@@ -75,25 +83,30 @@ class Sealer:
         self, state: dict[str, Any], subject: UUID | None, into: set[UUID], *, person: bool = False
     ) -> None:
         """Add to `into` every person whose key sealing this state will need (as `seal` walks it)."""
+        personal = PERSON_FIELDS | self.personal_fields if person else self.personal_fields
         own = False
         for k, v in state.items():
-            if v is None:
+            if v is None or k in _NOT_WALKED:
                 continue
-            pid = _person(v)
-            if pid is not None:
-                self.subjects_to_seal(v, pid, into, person=True)
-            elif k in self.personal_fields or (person and k in PERSON_FIELDS):
+            t = type(v)
+            if t is dict:
+                pid = _person(v)
+                if pid is not None:
+                    self.subjects_to_seal(v, pid, into, person=True)
+                elif k in personal:
+                    own = True
+                else:
+                    self.subjects_to_seal(v, subject, into)
+            elif k in personal:
                 own = True
-            elif isinstance(v, list) and v and isinstance(v[0], dict):
+            elif t is list and v and type(v[0]) is dict:
                 for item in v:
                     pid = _person(item)
                     self.subjects_to_seal(item, pid or subject, into, person=pid is not None)
-            elif isinstance(v, dict) and k != SEALED:
-                self.subjects_to_seal(v, subject, into)
         if own:
             if subject is None:
                 raise SealingError(
-                    f"personal data ({', '.join(sorted(k for k in state if k in self.personal_fields))}) with no "
+                    f"personal data ({', '.join(sorted(k for k in state if k in personal))}) with no "
                     "person it belongs to: give the event's aggregate a data_subject"
                 )
             into.add(subject)
@@ -118,7 +131,7 @@ class Sealer:
     def _cipher(self, key: bytes) -> AESGCM:
         cipher = self._ciphers.get(key)
         if cipher is None:
-            if len(self._ciphers) > 10_000:
+            if len(self._ciphers) > 200_000:
                 self._ciphers.clear()
             cipher = self._ciphers[key] = AESGCM(key)
         return cipher
@@ -138,19 +151,24 @@ class Sealer:
         already opened as stand-ins) the stand-ins themselves."""
         out: dict[str, Any] = {}
         taken: dict[str, Any] = {}
+        personal = PERSON_FIELDS | self.personal_fields if person else self.personal_fields
         for k, v in state.items():
-            if v is None:
+            if v is None or k in _NOT_WALKED:
                 out[k] = v
                 continue
-            pid = _person(v)
-            if pid is not None:
-                out[k] = self.seal(v, pid, keys, encode, person=True, erased_ok=erased_ok)
-            elif k in self.personal_fields or (person and k in PERSON_FIELDS):
+            t = type(v)
+            if t is dict:
+                pid = _person(v)
+                if pid is not None:
+                    out[k] = self.seal(v, pid, keys, encode, person=True, erased_ok=erased_ok)
+                elif k in personal:
+                    taken[k] = v
+                else:
+                    out[k] = self.seal(v, subject, keys, encode, erased_ok=erased_ok)
+            elif k in personal:
                 taken[k] = v
-            elif isinstance(v, list) and v and isinstance(v[0], dict):
+            elif t is list and v and type(v[0]) is dict:
                 out[k] = [self._seal_item(i, subject, keys, encode, erased_ok) for i in v]
-            elif isinstance(v, dict) and k != SEALED:
-                out[k] = self.seal(v, subject, keys, encode, erased_ok=erased_ok)
             else:
                 out[k] = v
         if taken:
@@ -159,7 +177,9 @@ class Sealer:
                     f"personal data ({', '.join(sorted(taken))}) with no person it belongs to: give the event's "
                     "aggregate a data_subject"
                 )
-            key = keys.get(subject)
+            if subject not in keys:
+                raise Unprepared(subject)
+            key = keys[subject]
             if key is None:
                 if erased_ok or all(v == ERASED for v in taken.values()):
                     # a fact about someone erased, recorded or re-published after the erasure: it can only hold

@@ -21,6 +21,7 @@ def audit(sandbox: Sandbox, home: Path, *args: str, as_json: bool = False) -> su
         os.environ,
         SENDCASE_NATS_URL=sandbox.servers.nats_url,
         SENDCASE_SUBJECT_PREFIX=sandbox.prefix,
+        SENDCASE_KEYS=sandbox.keys,
         SENDCASE_HOME=str(home),
         SENDCASE_USER="auditor@la.gov.uk",
         SENDCASE_ROLE="auditor",

@@ -34,6 +34,7 @@ def cli(sandbox: Sandbox, home: Path, *args: str, as_json: bool = False) -> subp
         os.environ,
         SENDCASE_NATS_URL=sandbox.servers.nats_url,
         SENDCASE_SUBJECT_PREFIX=sandbox.prefix,
+        SENDCASE_KEYS=sandbox.keys,  # the deployment's keys: a pupil named by UPN (the keyed blind index)
         SENDCASE_HOME=str(home),
         SENDCASE_USER="caseworker@la.gov.uk",
         SENDCASE_ROLE="la_caseworker",

@@ -22,6 +22,7 @@ AS_OFFICER = ["--json", "--as-user", "data@la.gov.uk", "--as-role", "data_office
 async def sendcase(settings, *args: str) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDCASE_")}
     env.update(SENDCASE_NATS_URL=settings.nats_url, SENDCASE_SUBJECT_PREFIX=settings.subject_prefix)
+    env.update(SENDCASE_KEYS=settings.keys or "")  # the deployment's keys (ids from the keyed blind index)
     proc = await asyncio.create_subprocess_exec(
         SENDCASE, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )

@@ -30,6 +30,7 @@ SCHOOLS = {"700001": range(1, 2201), "700002": range(3001, 5201), "700003": rang
 async def sendcase(settings, *args: str) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDCASE_")}
     env.update(SENDCASE_NATS_URL=settings.nats_url, SENDCASE_SUBJECT_PREFIX=settings.subject_prefix)
+    env.update(SENDCASE_KEYS=settings.keys or "")
     proc = await asyncio.create_subprocess_exec(
         SENDCASE, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
