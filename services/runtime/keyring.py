@@ -266,15 +266,19 @@ class PostgresKeyring:
                 new = {s: AESGCM.generate_key(256) for s in missing}
                 made = conn.execute(
                     "INSERT INTO subject_keys (subject_id, wrapped, master_key_id) "
-                    "SELECT * FROM unnest(%s::uuid[], %s::bytea[], %s::text[]) ON CONFLICT (subject_id) DO NOTHING "
-                    "RETURNING subject_id",
-                    (list(new), [self._wrap(s, k) for s, k in new.items()], [self.master.current] * len(new)),
+                    "SELECT s, w, %b FROM unnest(%b::uuid[], %b::bytea[]) AS n(s, w) "
+                    "ON CONFLICT (subject_id) DO NOTHING RETURNING subject_id",
+                    # binary parameters: thousands of ids and keys a roll file, not written out as text in Python
+                    (self.master.current, list(new), [self._wrap(s, k) for s, k in new.items()]),
+                    binary=True,
                 ).fetchall()
                 fetched = {r[0]: new[r[0]] for r in made}  # made just now: no need to read and unwrap them
                 missing = [s for s in missing if s not in fetched]
             rows = (
                 conn.execute(
-                    "SELECT subject_id, master_key_id, wrapped FROM subject_keys WHERE subject_id = ANY(%s)", (missing,)
+                    "SELECT subject_id, master_key_id, wrapped FROM subject_keys WHERE subject_id = ANY(%b)",
+                    (missing,),
+                    binary=True,
                 ).fetchall()
                 if missing
                 else []

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
+import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from uuid import UUID
@@ -57,6 +57,8 @@ def _person(value: Any) -> UUID | None:
             return pid if type(pid) is UUID else UUID(str(pid))
     return None
 
+
+_PLAIN = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # the C encoder; TypeError on a date
 
 # Never personal, never walked: the stored metadata (who acted, correlation) and what is sealed already.
 _NOT_WALKED = frozenset({"meta", SEALED})
@@ -187,13 +189,20 @@ class Sealer:
                     out.update({k: ERASED if _kind(k, v) == "t" else None for k, v in taken.items()})
                     return out
                 raise SealingError(f"person {subject} was erased: nothing personal can be recorded about them")
-            nonce = secrets.token_bytes(12)
-            ciphertext = self._cipher(key).encrypt(nonce, encode(taken), subject.bytes)
+            nonce = os.urandom(12)
+            try:  # plain JSON when the values are (text, numbers, lists of them: most are)
+                plain, transcoded = _PLAIN.encode(taken).encode(), False
+            except TypeError:  # a date, an id: the service's transcoder, as for the rest of the event
+                plain, transcoded = encode(taken), True
+            whose = str(subject)
+            ciphertext = self._cipher(key).encrypt(nonce, plain, whose.encode())  # bound to whose it is
             out[SEALED] = {
-                "s": str(subject),
+                "s": whose,
                 "f": {k: _kind(k, v) for k, v in taken.items()},
                 "c": base64.b64encode(nonce + ciphertext).decode("ascii"),
             }
+            if transcoded:
+                out[SEALED]["t"] = 1
         return out
 
     def _seal_item(
@@ -222,48 +231,62 @@ class Sealer:
     # -------------------------------------------------------------------------------------------------
     # Opening
 
+    @staticmethod
+    def _collect(state: dict[str, Any], into: list[tuple[dict[str, Any], dict[str, Any], str]]) -> None:
+        """Every dict in `state` holding sealed values (with the values and whose they are), in one walk."""
+        for k, v in state.items():
+            t = type(v)
+            if t is dict:
+                if k == SEALED:
+                    into.append((state, v, v["s"]))
+                elif k != "meta":
+                    Sealer._collect(v, into)
+            elif t is list:
+                for item in v:
+                    if type(item) is dict:
+                        Sealer._collect(item, into)
+
+    def _open_found(
+        self,
+        found: list[tuple[dict[str, Any], dict[str, Any], str]],
+        keys: dict[str, bytes | None],
+        decode: Callable[[bytes], Any],
+    ) -> None:
+        for holder, sealed, subject in found:
+            del holder[SEALED]
+            key = keys.get(subject)
+            values: dict[str, Any] | None = None
+            if key is not None:
+                raw = base64.b64decode(sealed["c"])
+                try:
+                    plain = self._cipher(key).decrypt(raw[:12], raw[12:], subject.encode())
+                except InvalidTag:
+                    raise SealingError(
+                        f"sealed values of person {subject} do not open with their key: altered?"
+                    ) from None
+                values = decode(plain) if sealed.get("t") else json.loads(plain)
+            if values is None:
+                values = {k: ERASED if kind == "t" else None for k, kind in sealed["f"].items()}
+            holder.update(values)
+
     def open(self, state: dict[str, Any], keys: dict[UUID, bytes | None], decode: Callable[[bytes], Any]) -> None:
         """Open `state`'s sealed values in place: each back under its field, or its stand-in once erased."""
-        sealed = state.pop(SEALED, None)
-        for v in state.values():
-            if isinstance(v, dict):
-                self.open(v, keys, decode)
-            elif isinstance(v, list):
-                for item in v:
-                    if isinstance(item, dict):
-                        self.open(item, keys, decode)
-        if sealed is None:
-            return
-        subject = UUID(sealed["s"])
-        key = keys.get(subject)
-        values: dict[str, Any] | None = None
-        if key is not None:
-            raw = base64.b64decode(sealed["c"])
-            try:
-                values = decode(self._cipher(key).decrypt(raw[:12], raw[12:], subject.bytes))
-            except InvalidTag:
-                raise SealingError(f"sealed values of person {subject} do not open with their key: altered?") from None
-        if values is None:
-            values = {k: ERASED if kind == "t" else None for k, kind in sealed["f"].items()}
-        state.update(values)
+        found: list[tuple[dict[str, Any], dict[str, Any], str]] = []
+        self._collect(state, found)
+        self._open_found(found, {str(k): v for k, v in keys.items()}, decode)
 
     def open_with_keys(self, state: dict[str, Any], decode: Callable[[bytes], Any]) -> dict[str, Any]:
-        wanted: set[UUID] = set()
-        self.sealed_subjects(state, wanted)
-        if wanted:
-            self.open(state, self._keys(wanted, False), decode)
+        self.open_many([state], decode)
         return state
 
     def open_many(self, states: list[dict[str, Any]], decode: Callable[[bytes], Any]) -> None:
         """Open many states, with one keyring lookup for all their people."""
-        wanted: set[UUID] = set()
+        found: list[tuple[dict[str, Any], dict[str, Any], str]] = []
         for state in states:
-            self.sealed_subjects(state, wanted)
-        if not wanted:
-            return
-        keys = self._keys(wanted, False)
-        for state in states:
-            self.open(state, keys, decode)
+            self._collect(state, found)
+        if found:
+            keys = self._keys({UUID(s) for s in {f[2] for f in found}}, False)
+            self._open_found(found, {str(k): v for k, v in keys.items()}, decode)
 
 
 # ---------------------------------------------------------------------------------------------------------
