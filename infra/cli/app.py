@@ -184,6 +184,7 @@ def down(ctx: typer.Context, home: HomeOption = None) -> None:
 def serve(service: str) -> None:
     """Run one service against the PostgreSQL and NATS given by environment variables (production)."""
     from infra.stack.catalogue import bootstrap_for
+    from services.runtime.errors import ConfigurationError
     from services.runtime.service import run_service
     from services.runtime.settings import load_settings
 
@@ -192,7 +193,11 @@ def serve(service: str) -> None:
     except KeyError as e:
         typer.echo(str(e.args[0]), err=True)
         raise typer.Exit(2) from None
-    asyncio.run(run_service(bootstrap, load_settings(service)))
+    try:
+        asyncio.run(run_service(bootstrap, load_settings(service)))
+    except ConfigurationError as e:  # e.g. a retention schedule that is not right: the line at fault, not a traceback
+        typer.echo(f"sendcase serve {service}: {e}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command("create-streams")

@@ -26,10 +26,13 @@ from contracts.register import (
     RegisterAsAt,
     RegisterCounts,
     RegisterEntry,
+    RetentionReview,
 )
 from services.register.application import Register
 from services.register.domain import census
-from services.register.domain.rules import check_may_read
+from services.register.domain.retention import RetentionSchedule, load_schedule
+from services.register.domain.rules import check_may_read, check_may_review_retention
+from services.register.retention import review
 from services.runtime.errors import NotFound
 from services.runtime.eventstore import EventStore
 from services.runtime.keyring import pupil_id_for
@@ -38,10 +41,13 @@ from services.runtime.projection import ReadModels
 
 
 class RegisterQueries:
-    def __init__(self, read_models: ReadModels, store: EventStore[Register]) -> None:
+    def __init__(
+        self, read_models: ReadModels, store: EventStore[Register], schedule: RetentionSchedule | None = None
+    ) -> None:
         self.read_models = read_models
         self.pool = read_models.pool
         self.store = store
+        self.schedule = schedule or load_schedule(None)  # the LA's retention schedule (default: the default one)
 
     async def pupil(self, *, upn: str, actor: Actor) -> PupilView:
         """The pupil's record (from the event store) with its status history (from the read model)."""
@@ -94,6 +100,30 @@ class RegisterQueries:
         key = _census_page_cursor(after, census_date)
         await self.read_models.caught_up("register_views")
         return await census_extract(self.pool, census_date, school_urn, as_known_at, page_size=page_size, after=key)
+
+    async def retention_due(
+        self, *, as_at: date | None, page_size: int, after: str | None, actor: Actor, today: date
+    ) -> RetentionReview:
+        """The dry run: who would be erased under the LA's retention schedule, and who is held (docs/audit.md)."""
+        check_may_review_retention(actor)
+        day, key = _retention_page_cursor(after, as_at, today)
+        await self.read_models.caught_up("register_views")
+        return await review(self.pool, self.store, self.schedule, day, page_size=page_size, after=key)
+
+
+def _retention_page_cursor(after: str | None, as_at: date | None, today: date) -> tuple[date, list[str] | None]:
+    found = decode_cursor(after, keys=("as_at", "key"))
+    if found is None:
+        return as_at or today, None
+    try:
+        pinned, key = date.fromisoformat(found["as_at"]), [str(k) for k in found["key"]]
+    except (TypeError, ValueError):
+        raise invalid_cursor() from None
+    if len(key) != 2:
+        raise invalid_cursor()
+    if as_at is not None and as_at != pinned:
+        raise invalid_cursor(f"it continues the review as at {pinned}, not {as_at}")
+    return pinned, key
 
 
 async def status_history(pool: asyncpg.Pool | asyncpg.Connection, pupil_id: Any) -> list[PupilStatusChange]:
