@@ -134,10 +134,16 @@ class RegisterCounts(View):
 
 class CensusFile(View):
     """The census SEN extract: CSV text with the DfE codes; one page of it (the heading row on the first page
-    only, so the pages' text joined in order is the whole file)."""
+    only, so the pages' text joined in order is the whole file).
+
+    A pupil whose personal data was erased since shows as erased on their own line (UPN and names "[erased]",
+    no date of birth); `erased` counts them in the whole file, `notice` says so in words, and the file's last
+    line is that notice (a "# NOTE: ..." line)."""
 
     csv: str
     next_after: str | None = None  # the next page's `after`; None: this is the last page
+    erased: int = 0
+    notice: str | None = None
 
 
 class GetPupil(Query):
@@ -202,7 +208,7 @@ class CensusExtract(Query):
     # As the register knew it at this instant (for an auditor: what a census return made then would have
     # said), leaving out changes recorded later even when they were backdated. None: everything known now.
     as_known_at: AwareDatetime | None = None
-    # Paged (contracts/paging.py): lines by school URN, then UPN.
+    # Paged (contracts/paging.py): lines by school URN, then pupil id (an order no erasure changes).
     page_size: int = page_size(default=CENSUS_PAGE_SIZE, most=CENSUS_PAGE_MOST)
     after: str | None = cursor()
 

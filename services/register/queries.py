@@ -12,6 +12,7 @@ import io
 from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -97,9 +98,11 @@ class RegisterQueries:
         actor: Actor,
     ) -> CensusFile:
         check_may_read(actor, school_urn)
-        key = _census_page_cursor(after, census_date)
+        key, erased = _census_page_cursor(after, census_date)
         await self.read_models.caught_up("register_views")
-        return await census_extract(self.pool, census_date, school_urn, as_known_at, page_size=page_size, after=key)
+        return await census_extract(
+            self.pool, census_date, school_urn, as_known_at, page_size=page_size, after=key, erased=erased
+        )
 
     async def retention_due(
         self, *, as_at: date | None, page_size: int, after: str | None, actor: Actor, today: date
@@ -384,6 +387,17 @@ async def counts_as_at(
 CENSUS_COLUMNS = ["URN", "UPN", "Surname", "Forename", "DOB", "NCYearActual", "SENprovision", "SENtype1", "SENtype2"]
 
 
+def erased_notice(erased: int) -> str:
+    """The last line of a census file in which someone has been erased: a reader cannot take the file for the
+    return as it was made (a comment line, no commas: a loader that reads it takes it as one field)."""
+    who = "1 pupil" if erased == 1 else f"{erased} pupils"
+    return (
+        f"# NOTE: {who} in this file had their personal data erased after the census (retention or an erasure "
+        "decision: docs/audit.md); their UPN and names show [erased] and their date of birth is blank; their "
+        "school; year group; SEN provision and need types are as recorded\n"
+    )
+
+
 async def census_extract(
     pool: asyncpg.Pool,
     census_date: date,
@@ -392,22 +406,32 @@ async def census_extract(
     *,
     page_size: int | None = None,
     after: list[str] | None = None,
+    erased: int | None = None,
 ) -> CensusFile:
     """CSV a data officer can load: one line per pupil on the roll, SEN provision N/K/E, and in the January
     census the ranked need types (May and October collect status only). One page of it: lines by school URN
-    and UPN after the line keyed `after` (URN, UPN), at most `page_size` (None: all); the heading row on the
-    first page only."""
+    and pupil id (an order no erasure changes) after the line keyed `after` (URN, pupil id), at most `page_size`
+    (None: all); the heading row on the first page only.
+
+    A pupil erased since shows as erased (UPN and names [erased], no date of birth) on their own line, every
+    other line as before; `erased` counts them (worked out on the first page, carried by the cursor), and the
+    file's last line says so (`erased_notice`)."""
+    args = (census_date, school_urn, known_at)
+    if erased is None:
+        erased = await pool.fetchval(
+            f"SELECT count(*) FROM ({_latest(school_urn, known_at)}) l JOIN register_pupils p USING (pupil_id) "
+            "WHERE p.date_of_birth IS NULL",
+            *args,
+        )
     rows = await pool.fetch(
         f"""
         SELECT {_PUPIL_COLUMNS}
         FROM ({_latest(school_urn, known_at)}) l JOIN register_pupils p USING (pupil_id)
-        WHERE $4::text IS NULL OR (l.school_urn, p.upn) > ($4, $5)
-        ORDER BY l.school_urn, p.upn
+        WHERE $4::text IS NULL OR (l.school_urn, l.pupil_id) > ($4, $5::uuid)
+        ORDER BY l.school_urn, l.pupil_id
         LIMIT $6
         """,
-        census_date,
-        school_urn,
-        known_at,
+        *args,
         *(after or (None, None)),
         page_size,
     )
@@ -437,20 +461,36 @@ async def census_extract(
         )
     next_after = None
     if page_size is not None and len(rows) == page_size:
-        next_after = encode_cursor(census_date=census_date, key=[rows[-1]["school_urn"], rows[-1]["upn"]])
-    return CensusFile(csv=out.getvalue(), next_after=next_after)
+        last = rows[-1]
+        next_after = encode_cursor(
+            census_date=census_date, key=[last["school_urn"], str(last["pupil_id"])], erased=erased
+        )
+    elif erased:
+        out.write(erased_notice(erased))
+    return CensusFile(
+        csv=out.getvalue(),
+        next_after=next_after,
+        erased=erased,
+        notice=erased_notice(erased).lstrip("# ").strip() if erased else None,
+    )
 
 
-def _census_page_cursor(after: str | None, census_date: date) -> list[str] | None:
-    found = decode_cursor(after, keys=("census_date", "key"))
+def _census_page_cursor(after: str | None, census_date: date) -> tuple[list[str] | None, int | None]:
+    found = decode_cursor(after, keys=("census_date", "key", "erased"))
     if found is None:
-        return None
+        return None, None
     if found["census_date"] != census_date.isoformat():
         raise invalid_cursor(f"it continues the extract for {found['census_date']}, not {census_date}")
-    key = found["key"]
+    key, erased = found["key"], found["erased"]
     if not isinstance(key, list) or len(key) != 2 or not all(isinstance(k, str) for k in key):
         raise invalid_cursor()
-    return key
+    if not isinstance(erased, int) or isinstance(erased, bool) or erased < 0:
+        raise invalid_cursor()
+    try:
+        UUID(key[1])
+    except ValueError:
+        raise invalid_cursor() from None
+    return key, erased
 
 
 async def pupil_history(pool: asyncpg.Pool, pupil_id: Any) -> tuple[str | None, list[HistoryEntry]]:
