@@ -224,8 +224,12 @@ def _register_page_cursor(after: str | None, as_at: date | None, today: date) ->
         pinned, key = date.fromisoformat(found["as_at"]), [str(k) for k in found["key"]]
     except (TypeError, ValueError):
         raise invalid_cursor() from None
-    if len(key) != 3:
+    if len(key) != 4:
         raise invalid_cursor()
+    try:
+        UUID(key[3])
+    except ValueError:
+        raise invalid_cursor() from None
     if as_at is not None and as_at != pinned:
         raise invalid_cursor(f"it continues the register as at {pinned}, not {as_at}")
     return pinned, key
@@ -242,12 +246,12 @@ def _register_page(
         SELECT (SELECT count(*) FROM on_roll) AS roll, e.*
         FROM on_roll e
         WHERE (e.status <> 'N' OR (e.removed_on > $4 AND e.removed_on <= $1))
-          AND ($5::text IS NULL OR (e.family_name, e.given_name, e.upn) > ($5, $6, $7))
-        ORDER BY e.family_name, e.given_name, e.upn
-        LIMIT $8
+          AND ($5::text IS NULL OR (e.family_name, e.given_name, e.upn, e.pupil_id) > ($5, $6, $7, $8::uuid))
+        ORDER BY e.family_name, e.given_name, e.upn, e.pupil_id
+        LIMIT $9
         """
     last_census = census.last_census_day_before(as_at)
-    return (statement, as_at, school_urn, known_at, last_census, *(after or (None, None, None)), page_size)
+    return (statement, as_at, school_urn, known_at, last_census, *(after or (None, None, None, None)), page_size)
 
 
 async def explain_register_as_at(pool: asyncpg.Pool, as_at: date, school_urn: str | None, page_size: int) -> str:
@@ -267,9 +271,10 @@ async def register_as_at(
     page_size: int | None = None,
     after: list[str] | None = None,
 ) -> RegisterAsAt:
-    """The register as at a date, one page of it: entries by family name, given name and UPN, after the entry
-    keyed `after` (family name, given name, UPN), at most `page_size` (None: all). Who is on it (K, E, or N at
-    the first census after removal) is decided in SQL, so a page is `page_size` entries long until the last."""
+    """The register as at a date, one page of it: entries by family name, given name, UPN and pupil id (the erased
+    all read "[erased]": the id keeps them apart), after the entry keyed `after` (those four), at most `page_size`
+    (None: all). Who is on it (K, E, or N at the first census after removal) is decided in SQL, so a page is
+    `page_size` entries long until the last."""
     rows = await pool.fetch(*_register_page(as_at, school_urn, known_at, page_size, after))
     entries = []
     for row in rows:
@@ -299,7 +304,9 @@ async def register_as_at(
     next_after = None
     if page_size is not None and len(rows) == page_size:
         last = rows[-1]
-        next_after = encode_cursor(as_at=as_at, key=[last["family_name"], last["given_name"], last["upn"]])
+        next_after = encode_cursor(
+            as_at=as_at, key=[last["family_name"], last["given_name"], last["upn"], str(last["pupil_id"])]
+        )
     return RegisterAsAt(school_urn=school_urn, as_at=as_at, roll=roll, entries=entries, next_after=next_after)
 
 

@@ -30,6 +30,7 @@ from contracts.register import (
     PupilIdentity,
     RecordPeopleWithParentalResponsibility,
     ReviewRetention,
+    SchoolRegister,
 )
 from services.register.bootstrap import bootstrap as register_bootstrap
 from services.register.domain.pupil import Pupil
@@ -220,6 +221,15 @@ async def test_the_retention_job_erases_exactly_those_past_retention_and_not_hel
         assert {h["pupil_id"]: [x["reference"] for x in h["holds"]] for h in _json(report)["held"]} == {
             str(pid(s)): [holds[s][0]] for s in holds
         }
+
+        # the register as at a day when they were on it: the erased (every one "[erased]") each once, page by page
+        async with Client(on.nats_url, on.subject_prefix, DATA_OFFICER) as client:
+            then = SchoolRegister(as_at=THEN.date(), page_size=2)
+            paged = [e async for r in client.pages(then) for e in r.result.entries]
+            whole = await client.query(then.model_copy(update={"page_size": 1000}))
+        assert [e.pupil_id for e in paged] == [e.pupil_id for e in whole.result.entries]
+        assert {e.pupil_id for e in paged} == {pid(s) for s in SERIALS if on_sen_register(s)}
+        assert sum(e.family_name == ERASED for e in paged) == len([s for s in expected if on_sen_register(s)]) >= 2
 
         # run again (the same day or the next): nothing more to erase, the held still held
         job = register.service.worker("retention")
