@@ -38,6 +38,18 @@ def keyring() -> InMemoryKeyring:
     return TEST_KEYRING
 
 
+@pytest.fixture
+def own_keyring() -> Iterator[InMemoryKeyring]:
+    """A keyring of the test's own for a test that erases people: the same blind index (so ids are the same), its own
+    data keys, so that the keys it destroys stay destroyed for it alone and not for the tests after it."""
+    own = InMemoryKeyring(TEST_KEYRING.master)
+    use_keyring(own)
+    try:
+        yield own
+    finally:
+        use_keyring(TEST_KEYRING)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # The tier is the folder: tests/unit, tests/integration, tests/e2e (run one with -m).
     for item in items:

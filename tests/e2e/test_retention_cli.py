@@ -26,7 +26,7 @@ LAS = Path(__file__).resolve().parents[2] / "infra" / "local_authorities"
 SCHOOL = "100009"
 AS_OFFICER = ["--json", "--as-user", "data@la.gov.uk", "--as-role", "data_officer", "--as-org", "la:840"]
 AS_CASEWORKER = ["--json", "--as-user", "cw@la.gov.uk", "--as-role", "la_caseworker", "--as-org", "la:840"]
-# serials of their own (their keys are erased for the rest of the session): born 2005, 2006, 2020, 2007
+# serials of their own (and a keyring of its own: `own_keyring`): born 2005, 2006, 2020, 2007
 BORN = {7201: "01/02/2005", 7202: "03/04/2006", 7203: "05/06/2020", 7204: "07/08/2007"}
 LATER = datetime(2040, 1, 15, 10, 30, tzinfo=UTC)
 
@@ -50,7 +50,7 @@ def pid(serial: int) -> str:
     return str(Pupil.create_id(upn(serial)))
 
 
-async def test_holds_erasure_and_the_retention_dry_run_from_the_terminal(sandbox: Sandbox) -> None:
+async def test_holds_erasure_and_the_retention_dry_run_from_the_terminal(sandbox: Sandbox, own_keyring) -> None:
     settings = RegisterSettings.of(sandbox.settings("register"), retention_schedule=LAS / "840" / "retention.toml")
     clock = FixedClock(datetime(2026, 11, 23, 10, 30, tzinfo=UTC))
     async with running_service(register_bootstrap, settings, clock) as register:

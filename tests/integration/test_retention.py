@@ -50,7 +50,7 @@ LATER_DAY = date(2040, 1, 15)
 SCHOOLS = ("100001", "100002", "100003")
 DATA_OFFICER = Actor(user_id="data.officer@la.gov.uk", role=Role.DATA_OFFICER, organisation="la:840")
 SEN_RULE, PUPIL_RULE = "sen-records: date of birth + 31 years", "pupil-records: date of birth + 25 years"
-# Serials of their own: erased here, their keys are gone for the rest of the test session (one keyring).
+# Serials of their own (and a keyring of their own, `own_keyring`): nothing here touches another test's pupils.
 SERIALS = range(7001, 7061)
 
 
@@ -120,8 +120,9 @@ async def review(client: Client, page_size: int = 7) -> list[Any]:
 
 
 async def test_the_retention_job_erases_exactly_those_past_retention_and_not_held(
-    sandbox: Sandbox, keyring: InMemoryKeyring
+    sandbox: Sandbox, own_keyring: InMemoryKeyring
 ) -> None:
+    keyring = own_keyring  # the keys it destroys are destroyed for this test alone
     due_sen = [s for s in SERIALS if due(s) and on_sen_register(s)]
     due_other = [s for s in SERIALS if due(s) and not on_sen_register(s)]
     kept = [s for s in SERIALS if not due(s)]
@@ -207,6 +208,8 @@ async def test_the_retention_job_erases_exactly_those_past_retention_and_not_hel
             assert gone == (name == "c+d"), name
 
         # each erasure is a recorded fact: by the register service, under its rule
+        await register.read_side.read_models.caught_up("pupil_history")
+        await register.read_side.read_models.caught_up("register_views")
         history = await register.pool.fetch(
             "SELECT pupil_id, detail, by_user, by_role FROM pupil_history WHERE what = 'personal data erased'"
         )
@@ -261,7 +264,9 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-async def test_a_past_census_regenerated_after_an_erasure_is_the_same_file_but_for_the_erased(sandbox: Sandbox) -> None:
+async def test_a_past_census_regenerated_after_an_erasure_is_the_same_file_but_for_the_erased(
+    sandbox: Sandbox, own_keyring: InMemoryKeyring
+) -> None:
     settings = sandbox.settings("register")
     census_day = date(2026, 10, 1)
     async with running_service(register_bootstrap, settings, FixedClock(THEN)):
