@@ -34,9 +34,9 @@ use_keyring(TEST_KEYRING)
 
 
 @pytest.fixture
-def keyring() -> Iterator[InMemoryKeyring]:
-    """A keyring of this test's own (the same blind index, so ids agree): for a test that erases people, whose
-    keys other tests, using the same pupils in their own sandboxes, still need."""
+def own_keyring() -> Iterator[InMemoryKeyring]:
+    """A keyring of the test's own for a test that erases people: the same blind index (so ids are the same), its own
+    data keys, so that the keys it destroys stay destroyed for it alone and not for the tests after it."""
     own = InMemoryKeyring(TEST_KEYRING.master)
     use_keyring(own)
     try:

@@ -134,10 +134,16 @@ class RegisterCounts(View):
 
 class CensusFile(View):
     """The census SEN extract: CSV text with the DfE codes; one page of it (the heading row on the first page
-    only, so the pages' text joined in order is the whole file)."""
+    only, so the pages' text joined in order is the whole file).
+
+    A pupil whose personal data was erased since shows as erased on their own line (UPN and names "[erased]",
+    no date of birth); `erased` counts them in the whole file, `notice` says so in words, and the file's last
+    line is that notice (a "# NOTE: ..." line)."""
 
     csv: str
     next_after: str | None = None  # the next page's `after`; None: this is the last page
+    erased: int = 0
+    notice: str | None = None
 
 
 class GetPupil(Query):
@@ -202,7 +208,7 @@ class CensusExtract(Query):
     # As the register knew it at this instant (for an auditor: what a census return made then would have
     # said), leaving out changes recorded later even when they were backdated. None: everything known now.
     as_known_at: AwareDatetime | None = None
-    # Paged (contracts/paging.py): lines by school URN, then UPN.
+    # Paged (contracts/paging.py): lines by school URN, then pupil id (an order no erasure changes).
     page_size: int = page_size(default=CENSUS_PAGE_SIZE, most=CENSUS_PAGE_MOST)
     after: str | None = cursor()
 
@@ -216,3 +222,58 @@ class ErasureReport(View):
     rule: str
     people_erased: list[UUID]
     people_kept: list[UUID]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Retention (docs/audit.md, "Retention and legal holds")
+
+RETENTION_PAGE_SIZE, RETENTION_PAGE_MOST = 1000, 2000
+
+
+class LegalHoldView(View):
+    kind: str  # contracts.register.LegalHoldKind
+    reference: str
+
+
+class RetentionRuleView(View):
+    name: str  # e.g. "sen-records"
+    label: str  # how an erasure names it: "sen-records: date of birth + 31 years"
+    applies_to: str  # "all", "sen" or "ehc-plan"
+    years: int
+    source: str
+
+
+class RetentionCandidate(View):
+    """A child whose records have passed retention: nothing that names them (only the id, the school, the year
+    of birth). `holds`: the legal holds that stop their erasure (none: they are erased on the next run)."""
+
+    pupil_id: UUID
+    school_urn: str
+    year_of_birth: int
+    rule: str  # the rule's label
+    kept_until: date
+    holds: list[LegalHoldView] = Field(default_factory=list)
+
+
+class RetentionReview(View):
+    """One page of the children whose records have passed retention under the LA's schedule, as at a day."""
+
+    local_authority: str | None
+    schedule: str  # its name
+    schedule_file: str
+    rules: list[RetentionRuleView]
+    as_at: date
+    candidates: list[RetentionCandidate]  # this page's, by school URN and pupil id
+    next_after: str | None = None
+
+
+class ReviewRetention(Query):
+    """Who would be erased under the LA's retention schedule, and who is held (by which hold): the dry run.
+    For the LA's data officer or a manager."""
+
+    SUBJECT = "register.retention_due"
+    Result = RetentionReview
+
+    as_at: date | None = None  # None: today (and the same day on every later page)
+    page_size: int = page_size(default=RETENTION_PAGE_SIZE, most=RETENTION_PAGE_MOST)
+    after: str | None = cursor()

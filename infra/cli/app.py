@@ -189,6 +189,7 @@ def serve(service: str) -> None:
 
     from infra.stack.catalogue import bootstrap_for
     from services.runtime.anchors import ensure_signing_key
+    from services.runtime.errors import ConfigurationError
     from services.runtime.service import run_service
     from services.runtime.settings import load_settings
 
@@ -201,7 +202,11 @@ def serve(service: str) -> None:
     if settings.anchor_signing_key is None and os.environ.get("SENDCASE_HOME"):
         # the embedded stack's key, made on first use in $SENDCASE_HOME/keys (production gives its own: docs/audit.md)
         settings.anchor_signing_key = str(ensure_signing_key(Path(os.environ["SENDCASE_HOME"]) / "keys"))
-    asyncio.run(run_service(bootstrap, settings))
+    try:
+        asyncio.run(run_service(bootstrap, settings))
+    except ConfigurationError as e:  # e.g. a retention schedule that is not right: the line at fault, not a traceback
+        typer.echo(f"sendcase serve {service}: {e}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command("create-streams")

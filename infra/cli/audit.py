@@ -18,15 +18,19 @@ from typing import Annotated, Any
 import typer
 
 from infra.cli.audit_notification import notification
+from infra.cli.audit_retention import retention, retention_schedule
 from infra.cli.common import HomeOption, as_json, fail, session
 from infra.stack.catalogue import SERVICES
 
 app = typer.Typer(
-    help="Check the record: that the stored history was not altered, and what was sent (docs/audit.md).",
+    help="Check the record (the history unaltered, what was sent) and apply the LA's retention schedule "
+    "(docs/audit.md).",
     no_args_is_help=True,
 )
 # The other audit commands, each its own module's function, registered here with one line.
 app.command("notification")(notification)
+app.command("retention")(retention)
+app.command("retention-schedule")(retention_schedule)
 
 
 def _settings(service: str, home: Path | None) -> Any:

@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+from uuid import UUID
 
 import typer
 
@@ -24,11 +25,15 @@ from contracts.register import (
     CensusExtract,
     ChangeNeeds,
     EnrolPupil,
+    ErasePupil,
     GetPupil,
     GiveConsentToShare,
     ImportRoll,
     LaCounts,
+    LegalHoldKind,
+    LiftLegalHold,
     NoteConcern,
+    PlaceLegalHold,
     PostalAddressForProtection,
     PupilHistory,
     PupilIdentity,
@@ -56,7 +61,7 @@ from infra.cli.common import (
     show,
     use_cli_keys,
 )
-from services.runtime.keyring import person_id_for
+from services.runtime.keyring import person_id_for, pupil_id_for
 
 app = typer.Typer(help="The SEN register: the roll, SEN status and needs, transfers, census.", no_args_is_help=True)
 
@@ -422,6 +427,89 @@ def census_extract(
         fail(f"--output {output}: cannot write it ({e.strerror or e})")
     lines = csv.count("\n")
     if session(ctx).json:
-        typer.echo(as_json({"written": str(output), "lines": lines}))
+        typer.echo(as_json({"written": str(output), "lines": lines, "erased": reply.result.erased}))
     else:
         typer.echo(f"Wrote the census extract as at {census_date.date()} to {output} ({lines} lines).")
+        if reply.result.erased:
+            typer.echo(f"NOTE: {reply.result.notice}.", err=True)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Legal holds and erasure (docs/audit.md, "Retention and legal holds"): the LA's officers
+
+
+def pupil_named(ctx: typer.Context, upn: str | None, pupil_id: str | None) -> UUID:
+    """The pupil an LA officer names: by UPN (their id worked out with the deployment's keys, as the register
+    does) or by the pupil id a retention report shows. One of the two, or one line and exit 2."""
+    if (upn is None) == (pupil_id is None):
+        fail("Name the pupil: --upn <UPN> or --pupil-id <id from `sendcase audit retention`> (one of the two).")
+    if pupil_id is not None:
+        try:
+            return UUID(pupil_id)
+        except ValueError:
+            fail(f"--pupil-id {pupil_id!r} is not a pupil id (`sendcase audit retention` shows them)")
+    use_cli_keys(session(ctx).home)
+    try:
+        return pupil_id_for(upn or "")
+    except ValueError as e:
+        fail(f"--upn: {e}")
+
+
+UpnOf = Annotated[str | None, typer.Option("--upn", help="The pupil's UPN.")]
+PupilId = Annotated[str | None, typer.Option("--pupil-id", help="Or the pupil's id (as retention reports show it).")]
+HoldReference = Annotated[
+    str, typer.Option("--reference", help="The appeal's, complaint's or claim's own reference, e.g. EH840/26/00123.")
+]
+
+
+@app.command("hold")
+def hold(
+    ctx: typer.Context,
+    kind: Annotated[LegalHoldKind, typer.Option(help="What the hold is for.")],
+    reference: HoldReference,
+    upn: UpnOf = None,
+    pupil_id: PupilId = None,
+    placed_on: Day = None,
+) -> None:
+    """Place a legal hold on a child's record (an appeal, an Ombudsman investigation, litigation): nothing of it is
+    erased, by the retention job or anyone, until the hold is lifted. LA caseworkers, managers, data officers."""
+    who = pupil_named(ctx, upn, pupil_id)
+    command = build(PlaceLegalHold, pupil_id=who, kind=kind, reference=reference, placed_on=day(placed_on))
+    show(ctx, send(ctx, command))
+
+
+@app.command("lift-hold")
+def lift_hold(
+    ctx: typer.Context,
+    reference: HoldReference,
+    upn: UpnOf = None,
+    pupil_id: PupilId = None,
+    lifted_on: Day = None,
+) -> None:
+    """Lift a legal hold: the matter is closed, and the LA's retention schedule decides again."""
+    who = pupil_named(ctx, upn, pupil_id)
+    show(ctx, send(ctx, build(LiftLegalHold, pupil_id=who, reference=reference, lifted_on=day(lifted_on))))
+
+
+@app.command("erase")
+def erase(
+    ctx: typer.Context,
+    rule: Annotated[
+        str,
+        typer.Option(
+            help="Why: the rule of the LA's retention schedule, or the decision, that requires it, e.g. "
+            "'sen-records: date of birth + 31 years'. Kept with the erasure."
+        ),
+    ],
+    upn: UpnOf = None,
+    pupil_id: PupilId = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Erase without asking (for a script).")] = False,
+) -> None:
+    """Erase a child's personal data from every service, for good: their key is destroyed, and the keys of the
+    people named on their record whom no record still kept names. The statutory facts stay. Refused under a legal
+    hold. The LA's data officer or a manager. (`sendcase audit retention` lists whom the schedule requires.)"""
+    who = pupil_named(ctx, upn, pupil_id)
+    command = build(ErasePupil, pupil_id=who, rule=rule)
+    if not yes and not typer.confirm(f"Erase pupil {who}'s personal data for good, under {rule!r}?", err=True):
+        fail("Nothing was erased.", code=1)
+    show(ctx, send(ctx, command))

@@ -45,6 +45,7 @@ from services.runtime.retry import Backoff
 from services.runtime.settings import load_settings
 from services.runtime.streams import ensure_streams
 
+LOCAL_AUTHORITIES = Path(__file__).resolve().parent.parent / "local_authorities"  # <code>/retention.toml
 RESTARTS_PER_MINUTE = 5
 RESTART_DELAYS = Backoff.doubling(0.5, 8.0)  # before the 1st, 2nd, ... restart within a minute
 
@@ -62,6 +63,11 @@ def service_env(name: str, postgres_url: str, nats_url: str, prefix: str, home: 
     env.pop(f"SENDCASE_{name.upper()}_DATABASE_URL", None)
     # the key that signs each service's checkpoints of its hash chain, kept apart from the database (docs/audit.md)
     env.setdefault("SENDCASE_ANCHOR_SIGNING_KEY", str(ensure_signing_key(home / "keys")))
+    if name == "register" and "SENDCASE_REGISTER_RETENTION_SCHEDULE" not in env:
+        # the LA's own retention schedule, when this build has one for SENDCASE_LOCAL_AUTHORITY_CODE (docs/audit.md)
+        schedule = LOCAL_AUTHORITIES / env.get("SENDCASE_LOCAL_AUTHORITY_CODE", "000") / "retention.toml"
+        if schedule.is_file():
+            env["SENDCASE_REGISTER_RETENTION_SCHEDULE"] = str(schedule)
     return env
 
 

@@ -501,6 +501,15 @@ class Register(SendcaseApplication):
             people_kept=[UUID(p) for p in kept],
         )
 
+    def legal_holds(self, pupil_ids: Sequence[UUID]) -> dict[UUID, dict[str, str] | None]:
+        """Each record's legal holds now (reference -> kind), read from the records themselves (one query), not a
+        view; None for a record already erased (or not found). For the retention review and job."""
+        found: dict[UUID, Pupil] = self.get_many(list(pupil_ids))
+        return {
+            pid: (dict(p.legal_holds) if (p := found.get(pid)) is not None and p.erased_on is None else None)
+            for pid in pupil_ids
+        }
+
     # --------------------------------------------------------------------------------------------------
     # Reading
 

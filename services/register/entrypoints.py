@@ -24,6 +24,7 @@ from contracts.register import (
     RecordPeopleWithParentalResponsibility,
     RecordSenProvision,
     RemoveFromSenRegister,
+    ReviewRetention,
     SchoolRegister,
     TransferPupil,
     WithdrawConsentToShare,
@@ -59,5 +60,6 @@ ROUTES = Routes(
         SchoolRegister: RegisterQueries.school_register,
         LaCounts: RegisterQueries.counts,
         CensusExtract: RegisterQueries.census_extract,
+        ReviewRetention: RegisterQueries.retention_due,
     },
 )

@@ -12,6 +12,7 @@ import io
 from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -26,10 +27,13 @@ from contracts.register import (
     RegisterAsAt,
     RegisterCounts,
     RegisterEntry,
+    RetentionReview,
 )
 from services.register.application import Register
 from services.register.domain import census
-from services.register.domain.rules import check_may_read
+from services.register.domain.retention import RetentionSchedule, load_schedule
+from services.register.domain.rules import check_may_read, check_may_review_retention
+from services.register.retention import review
 from services.runtime.errors import NotFound
 from services.runtime.eventstore import EventStore
 from services.runtime.keyring import pupil_id_for
@@ -38,10 +42,13 @@ from services.runtime.projection import ReadModels
 
 
 class RegisterQueries:
-    def __init__(self, read_models: ReadModels, store: EventStore[Register]) -> None:
+    def __init__(
+        self, read_models: ReadModels, store: EventStore[Register], schedule: RetentionSchedule | None = None
+    ) -> None:
         self.read_models = read_models
         self.pool = read_models.pool
         self.store = store
+        self.schedule = schedule or load_schedule(None)  # the LA's retention schedule (default: the default one)
 
     async def pupil(self, *, upn: str, actor: Actor) -> PupilView:
         """The pupil's record (from the event store) with its status history (from the read model)."""
@@ -91,9 +98,35 @@ class RegisterQueries:
         actor: Actor,
     ) -> CensusFile:
         check_may_read(actor, school_urn)
-        key = _census_page_cursor(after, census_date)
+        key, erased = _census_page_cursor(after, census_date)
         await self.read_models.caught_up("register_views")
-        return await census_extract(self.pool, census_date, school_urn, as_known_at, page_size=page_size, after=key)
+        return await census_extract(
+            self.pool, census_date, school_urn, as_known_at, page_size=page_size, after=key, erased=erased
+        )
+
+    async def retention_due(
+        self, *, as_at: date | None, page_size: int, after: str | None, actor: Actor, today: date
+    ) -> RetentionReview:
+        """The dry run: who would be erased under the LA's retention schedule, and who is held (docs/audit.md)."""
+        check_may_review_retention(actor)
+        day, key = _retention_page_cursor(after, as_at, today)
+        await self.read_models.caught_up("register_views")
+        return await review(self.pool, self.store, self.schedule, day, page_size=page_size, after=key)
+
+
+def _retention_page_cursor(after: str | None, as_at: date | None, today: date) -> tuple[date, list[str] | None]:
+    found = decode_cursor(after, keys=("as_at", "key"))
+    if found is None:
+        return as_at or today, None
+    try:
+        pinned, key = date.fromisoformat(found["as_at"]), [str(k) for k in found["key"]]
+    except (TypeError, ValueError):
+        raise invalid_cursor() from None
+    if len(key) != 2:
+        raise invalid_cursor()
+    if as_at is not None and as_at != pinned:
+        raise invalid_cursor(f"it continues the review as at {pinned}, not {as_at}")
+    return pinned, key
 
 
 async def status_history(pool: asyncpg.Pool | asyncpg.Connection, pupil_id: Any) -> list[PupilStatusChange]:
@@ -191,8 +224,12 @@ def _register_page_cursor(after: str | None, as_at: date | None, today: date) ->
         pinned, key = date.fromisoformat(found["as_at"]), [str(k) for k in found["key"]]
     except (TypeError, ValueError):
         raise invalid_cursor() from None
-    if len(key) != 3:
+    if len(key) != 4:
         raise invalid_cursor()
+    try:
+        UUID(key[3])
+    except ValueError:
+        raise invalid_cursor() from None
     if as_at is not None and as_at != pinned:
         raise invalid_cursor(f"it continues the register as at {pinned}, not {as_at}")
     return pinned, key
@@ -209,12 +246,12 @@ def _register_page(
         SELECT (SELECT count(*) FROM on_roll) AS roll, e.*
         FROM on_roll e
         WHERE (e.status <> 'N' OR (e.removed_on > $4 AND e.removed_on <= $1))
-          AND ($5::text IS NULL OR (e.family_name, e.given_name, e.upn) > ($5, $6, $7))
-        ORDER BY e.family_name, e.given_name, e.upn
-        LIMIT $8
+          AND ($5::text IS NULL OR (e.family_name, e.given_name, e.upn, e.pupil_id) > ($5, $6, $7, $8::uuid))
+        ORDER BY e.family_name, e.given_name, e.upn, e.pupil_id
+        LIMIT $9
         """
     last_census = census.last_census_day_before(as_at)
-    return (statement, as_at, school_urn, known_at, last_census, *(after or (None, None, None)), page_size)
+    return (statement, as_at, school_urn, known_at, last_census, *(after or (None, None, None, None)), page_size)
 
 
 async def explain_register_as_at(pool: asyncpg.Pool, as_at: date, school_urn: str | None, page_size: int) -> str:
@@ -234,9 +271,10 @@ async def register_as_at(
     page_size: int | None = None,
     after: list[str] | None = None,
 ) -> RegisterAsAt:
-    """The register as at a date, one page of it: entries by family name, given name and UPN, after the entry
-    keyed `after` (family name, given name, UPN), at most `page_size` (None: all). Who is on it (K, E, or N at
-    the first census after removal) is decided in SQL, so a page is `page_size` entries long until the last."""
+    """The register as at a date, one page of it: entries by family name, given name, UPN and pupil id (the erased
+    all read "[erased]": the id keeps them apart), after the entry keyed `after` (those four), at most `page_size`
+    (None: all). Who is on it (K, E, or N at the first census after removal) is decided in SQL, so a page is
+    `page_size` entries long until the last."""
     rows = await pool.fetch(*_register_page(as_at, school_urn, known_at, page_size, after))
     entries = []
     for row in rows:
@@ -266,7 +304,9 @@ async def register_as_at(
     next_after = None
     if page_size is not None and len(rows) == page_size:
         last = rows[-1]
-        next_after = encode_cursor(as_at=as_at, key=[last["family_name"], last["given_name"], last["upn"]])
+        next_after = encode_cursor(
+            as_at=as_at, key=[last["family_name"], last["given_name"], last["upn"], str(last["pupil_id"])]
+        )
     return RegisterAsAt(school_urn=school_urn, as_at=as_at, roll=roll, entries=entries, next_after=next_after)
 
 
@@ -354,6 +394,17 @@ async def counts_as_at(
 CENSUS_COLUMNS = ["URN", "UPN", "Surname", "Forename", "DOB", "NCYearActual", "SENprovision", "SENtype1", "SENtype2"]
 
 
+def erased_notice(erased: int) -> str:
+    """The last line of a census file in which someone has been erased: a reader cannot take the file for the
+    return as it was made (a comment line, no commas: a loader that reads it takes it as one field)."""
+    who = "1 pupil" if erased == 1 else f"{erased} pupils"
+    return (
+        f"# NOTE: {who} in this file had their personal data erased after the census (retention or an erasure "
+        "decision: docs/audit.md); their UPN and names show [erased] and their date of birth is blank; their "
+        "school; year group; SEN provision and need types are as recorded\n"
+    )
+
+
 async def census_extract(
     pool: asyncpg.Pool,
     census_date: date,
@@ -362,22 +413,32 @@ async def census_extract(
     *,
     page_size: int | None = None,
     after: list[str] | None = None,
+    erased: int | None = None,
 ) -> CensusFile:
     """CSV a data officer can load: one line per pupil on the roll, SEN provision N/K/E, and in the January
     census the ranked need types (May and October collect status only). One page of it: lines by school URN
-    and UPN after the line keyed `after` (URN, UPN), at most `page_size` (None: all); the heading row on the
-    first page only."""
+    and pupil id (an order no erasure changes) after the line keyed `after` (URN, pupil id), at most `page_size`
+    (None: all); the heading row on the first page only.
+
+    A pupil erased since shows as erased (UPN and names [erased], no date of birth) on their own line, every
+    other line as before; `erased` counts them (worked out on the first page, carried by the cursor), and the
+    file's last line says so (`erased_notice`)."""
+    args = (census_date, school_urn, known_at)
+    if erased is None:
+        erased = await pool.fetchval(
+            f"SELECT count(*) FROM ({_latest(school_urn, known_at)}) l JOIN register_pupils p USING (pupil_id) "
+            "WHERE p.date_of_birth IS NULL",
+            *args,
+        )
     rows = await pool.fetch(
         f"""
         SELECT {_PUPIL_COLUMNS}
         FROM ({_latest(school_urn, known_at)}) l JOIN register_pupils p USING (pupil_id)
-        WHERE $4::text IS NULL OR (l.school_urn, p.upn) > ($4, $5)
-        ORDER BY l.school_urn, p.upn
+        WHERE $4::text IS NULL OR (l.school_urn, l.pupil_id) > ($4, $5::uuid)
+        ORDER BY l.school_urn, l.pupil_id
         LIMIT $6
         """,
-        census_date,
-        school_urn,
-        known_at,
+        *args,
         *(after or (None, None)),
         page_size,
     )
@@ -407,20 +468,36 @@ async def census_extract(
         )
     next_after = None
     if page_size is not None and len(rows) == page_size:
-        next_after = encode_cursor(census_date=census_date, key=[rows[-1]["school_urn"], rows[-1]["upn"]])
-    return CensusFile(csv=out.getvalue(), next_after=next_after)
+        last = rows[-1]
+        next_after = encode_cursor(
+            census_date=census_date, key=[last["school_urn"], str(last["pupil_id"])], erased=erased
+        )
+    elif erased:
+        out.write(erased_notice(erased))
+    return CensusFile(
+        csv=out.getvalue(),
+        next_after=next_after,
+        erased=erased,
+        notice=erased_notice(erased).lstrip("# ").strip() if erased else None,
+    )
 
 
-def _census_page_cursor(after: str | None, census_date: date) -> list[str] | None:
-    found = decode_cursor(after, keys=("census_date", "key"))
+def _census_page_cursor(after: str | None, census_date: date) -> tuple[list[str] | None, int | None]:
+    found = decode_cursor(after, keys=("census_date", "key", "erased"))
     if found is None:
-        return None
+        return None, None
     if found["census_date"] != census_date.isoformat():
         raise invalid_cursor(f"it continues the extract for {found['census_date']}, not {census_date}")
-    key = found["key"]
+    key, erased = found["key"], found["erased"]
     if not isinstance(key, list) or len(key) != 2 or not all(isinstance(k, str) for k in key):
         raise invalid_cursor()
-    return key
+    if not isinstance(erased, int) or isinstance(erased, bool) or erased < 0:
+        raise invalid_cursor()
+    try:
+        UUID(key[1])
+    except ValueError:
+        raise invalid_cursor() from None
+    return key, erased
 
 
 async def pupil_history(pool: asyncpg.Pool, pupil_id: Any) -> tuple[str | None, list[HistoryEntry]]:

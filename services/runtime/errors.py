@@ -39,3 +39,8 @@ class ServiceStopping(Conflict):
     command id) is safe."""
 
     rule = "service_stopping"
+
+
+class ConfigurationError(ValueError):
+    """A service cannot start with the configuration it was given (a setting, a file): the message says which
+    and what is wrong, for `sendcase serve` to print as one line."""

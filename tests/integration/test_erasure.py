@@ -69,7 +69,9 @@ def _readable(blob: bytes, what: list[bytes]) -> list[bytes]:
     return [s for s in what if s in blob]
 
 
-async def test_an_erased_child_leaves_nothing_readable_and_the_facts_stay(sandbox: Sandbox, tmp_path, keyring) -> None:
+async def test_an_erased_child_leaves_nothing_readable_and_the_facts_stay(
+    sandbox: Sandbox, tmp_path, own_keyring
+) -> None:
     settings = sandbox.settings("register")
     async with running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)) as register:
         async with notifications_service(sandbox.settings("notifications"), delivery_settings(tmp_path)) as notes:

@@ -113,3 +113,13 @@ def check_may_erase(actor: Actor) -> None:
         "Only the LA's data officer or a manager (or the retention job) can erase a child's records; "
         f"you are signed in as {actor.role.value} for {actor.organisation}."
     )
+
+
+def check_may_review_retention(actor: Actor) -> None:
+    """Who may see which children's records have passed retention (the dry run): those who may erase them."""
+    if actor.role in ERASERS and _at_the_la(actor):
+        return
+    raise NotAuthorised(
+        "Only the LA's data officer or a manager can review which records have passed retention; "
+        f"you are signed in as {actor.role.value} for {actor.organisation}."
+    )
