@@ -34,6 +34,7 @@ from typer import Abort
 from contracts.envelope import Role
 from contracts.subjects import DEFAULT_PREFIX
 from infra.cli import audit as audit_commands
+from infra.cli import keys as keys_commands
 from infra.cli import notifications as notifications_commands
 from infra.cli import projections as projections_commands
 from infra.cli import register as register_commands
@@ -111,6 +112,7 @@ app.add_typer(register_commands.app, name="register")
 app.add_typer(notifications_commands.app, name="notifications")
 app.add_typer(projections_commands.app, name="projections")
 app.add_typer(audit_commands.app, name="audit")
+app.add_typer(keys_commands.app, name="keys")
 
 
 @app.callback()

@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -339,6 +339,20 @@ class PostgresKeyring:
 
     def blind_index(self, kind: str, value: str) -> bytes:
         return blind_index(self.master.blind_index, kind, value)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts only, never a key: people with a key, erased, and how many keys each master key wraps."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT master_key_id, count(*) FILTER (WHERE wrapped IS NOT NULL), "
+                "count(*) FILTER (WHERE wrapped IS NULL) FROM subject_keys GROUP BY master_key_id"
+            ).fetchall()
+        return {
+            "people": sum(r[1] + r[2] for r in rows),
+            "erased": sum(r[2] for r in rows),
+            "wrapped_by": {r[0]: r[1] for r in rows if r[1]},
+            "current": self.master.current,
+        }
 
 
 # The process's keyring: a process serves one service (or, in tests, several sharing one keyring, as the

@@ -22,6 +22,7 @@ import base64
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -190,10 +191,12 @@ class Sealer:
                     return out
                 raise SealingError(f"person {subject} was erased: nothing personal can be recorded about them")
             nonce = os.urandom(12)
-            try:  # plain JSON when the values are (text, numbers, lists of them: most are)
-                plain, transcoded = _PLAIN.encode(taken).encode(), False
-            except TypeError:  # a date, an id: the service's transcoder, as for the rest of the event
-                plain, transcoded = encode(taken), True
+            dates = [k for k, v in taken.items() if type(v) is date]
+            plain_values = {**taken, **{k: taken[k].isoformat() for k in dates}} if dates else taken
+            try:  # plain JSON when the values are (text, numbers, dates, lists of them: all of them, so far)
+                plain, transcoded = _PLAIN.encode(plain_values).encode(), False
+            except TypeError:  # an id, an instant: the service's transcoder, as for the rest of the event
+                plain, transcoded, dates = encode(taken), True, []
             whose = str(subject)
             ciphertext = self._cipher(key).encrypt(nonce, plain, whose.encode())  # bound to whose it is
             out[SEALED] = {
@@ -203,6 +206,8 @@ class Sealer:
             }
             if transcoded:
                 out[SEALED]["t"] = 1
+            elif dates:
+                out[SEALED]["d"] = dates  # held as ISO text inside: made dates again when opened
         return out
 
     def _seal_item(
@@ -264,7 +269,12 @@ class Sealer:
                     raise SealingError(
                         f"sealed values of person {subject} do not open with their key: altered?"
                     ) from None
-                values = decode(plain) if sealed.get("t") else json.loads(plain)
+                if sealed.get("t"):
+                    values = decode(plain)
+                else:
+                    values = json.loads(plain)
+                    for k in sealed.get("d", ()):
+                        values[k] = date.fromisoformat(values[k])
             if values is None:
                 values = {k: ERASED if kind == "t" else None for k, kind in sealed["f"].items()}
             holder.update(values)

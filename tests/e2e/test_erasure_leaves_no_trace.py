@@ -6,6 +6,7 @@ their mother is readable in the services' log files, nor in the JetStream store'
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 from datetime import date
@@ -19,6 +20,7 @@ from contracts.envelope import Actor, Role
 from contracts.register import ErasePupil, RecordPeopleWithParentalResponsibility
 from infra.stack.servers import all_pids, arguments
 from services.runtime.client import Client
+from services.runtime.keyring import MasterKeys, PostgresKeyring
 from tests.e2e.test_services_in_processes import answers_ping
 from tests.support.factories import add_to_sen_support, senco, upn
 from tests.support.register_events import mother
@@ -48,6 +50,17 @@ def jetstream_store(nats_url: str) -> Path | None:
             store = dict(pairwise(args)).get("-sd")
             return Path(store) if store else None
     return None
+
+
+def keys_held(sandbox: Sandbox) -> list[bytes]:
+    """Every person's data key in the sandbox's keyring, unwrapped (as a service would)."""
+    ring = PostgresKeyring(sandbox.database_url("keys"), MasterKeys.from_json(sandbox.keys), max_age=0)
+    try:
+        with ring._pool.connection() as conn:
+            people = [r[0] for r in conn.execute("SELECT subject_id FROM subject_keys").fetchall()]
+        return [k for k in ring.keys(people, create=False).values() if k is not None]
+    finally:
+        ring.close()
 
 
 def readable_in(folder: Path, pattern: str = "*") -> dict[str, list[bytes]]:
@@ -96,6 +109,7 @@ async def test_an_erased_child_is_in_no_log_file_and_nowhere_on_the_stream_s_dis
                 return len(rows) >= 1
 
             await eventually(told, timeout=60, what="the mother told")
+            data_keys = keys_held(sandbox)
             erased = await la.command(ErasePupil(pupil_id=pupil_id, rule="sen-records: date of birth + 31 years"))
             assert erased.outcome == "accepted", erased
 
@@ -114,6 +128,12 @@ async def test_an_erased_child_is_in_no_log_file_and_nowhere_on_the_stream_s_dis
         proc.terminate()
         proc.wait(20)
     assert readable_in(logs, "*.log") == {}
+    # nor any key: the master keys, the blind-index key, or any person's data key (read before the erasure)
+    master = MasterKeys.from_json(sandbox.keys)
+    assert data_keys, "the services made no keys: the test proves nothing"
+    log_bytes = b"".join(p.read_bytes() for p in logs.glob("*.log"))
+    for key in (*master.wrapping.values(), master.blind_index, *data_keys):
+        assert base64.b64encode(key) not in log_bytes and key.hex().encode() not in log_bytes and key not in log_bytes
     store = jetstream_store(url)
     assert store is not None or external_servers() is not None, "the embedded nats-server's store was not found"
     if store is not None:  # embedded servers: the stream's own files on disk
