@@ -382,10 +382,11 @@ async def _supervise(name: str, run: Callable[[], Awaitable[None]]) -> None:
 async def run_service(bootstrap: Bootstrap, settings: ServiceSettings, clock: Clock | None = None) -> None:
     """Run one service until SIGINT or SIGTERM (the production path: `sendcase serve <service>`)."""
     configure_logging(settings.service, settings.log_format, settings.log_level)
+    master = settings.master_keys()  # first: no keys, no service (and nothing touched)
     if settings.create_database:
         await ensure_database(settings.database_url or "")
         await ensure_database(settings.keyring_database_url)
-    keyring = PostgresKeyring(settings.keyring_database_url, settings.master_keys(), max_age=settings.key_cache_seconds)
+    keyring = PostgresKeyring(settings.keyring_database_url, master, max_age=settings.key_cache_seconds)
     use_keyring(keyring)
     service = bootstrap(settings, clock or SystemClock())
     runtime = ServiceRuntime(service)

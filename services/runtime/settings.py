@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from contracts.subjects import DEFAULT_PREFIX
+from services.runtime.errors import ConfigurationError
 from services.runtime.keyring import KEYS_FILE_NAME, MasterKeys
 from services.runtime.nats_connection import nats_servers
 
@@ -121,14 +122,20 @@ class ServiceSettings(BaseSettings):
     def master_keys(self) -> MasterKeys:
         """The keys file's contents; a clear error when there is none (a service never starts without)."""
         if self.keys:
-            return MasterKeys.from_json(self.keys)
+            try:
+                return MasterKeys.from_json(self.keys)
+            except ValueError as e:
+                raise ConfigurationError(f"SENDCASE_KEYS: {e}") from None
         path = self.keys_file or os.path.join(os.environ.get("SENDCASE_HOME", ".sendcase"), "keys", KEYS_FILE_NAME)
         if not os.path.exists(path):
-            raise FileNotFoundError(
+            raise ConfigurationError(
                 f"no keys file at {path}: set SENDCASE_KEYS_FILE (or SENDCASE_KEYS), or start the embedded stack "
                 "with `sendcase up`, which makes one (docs/audit.md)"
             )
-        return MasterKeys.load(path)
+        try:
+            return MasterKeys.load(path)
+        except (OSError, ValueError) as e:
+            raise ConfigurationError(f"keys file {path}: {e}") from None
 
     @property
     def nats_servers(self) -> list[str]:
