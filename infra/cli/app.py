@@ -264,7 +264,9 @@ def recover(
     from infra.cli.common import as_json, fail
     from infra.stack.catalogue import bootstrap_for
     from services.runtime.clock import SystemClock
+    from services.runtime.errors import ConfigurationError
     from services.runtime.recovery import RecoveryRefused, recover_service
+    from services.runtime.service import open_keyring
     from services.runtime.settings import load_settings
 
     try:
@@ -272,10 +274,20 @@ def recover(
     except KeyError as e:
         fail(str(e.args[0]))
     settings = load_settings(service)
+
+    async def recovered() -> Any:
+        keyring = await open_keyring(settings)  # the report opens what the lost facts hold, as the service would
+        try:
+            return await recover_service(
+                bootstrap, settings, SystemClock(), report_dir=report_dir.resolve(), dry_run=dry_run
+            )
+        finally:
+            keyring.close()
+
     try:
-        found = asyncio.run(
-            recover_service(bootstrap, settings, SystemClock(), report_dir=report_dir.resolve(), dry_run=dry_run)
-        )
+        found = asyncio.run(recovered())
+    except ConfigurationError as e:
+        fail(f"sendcase recover: {e}")
     except RecoveryRefused as e:
         fail(f"sendcase recover: {e}", code=1)
     except (OSError, nats.errors.Error) as e:

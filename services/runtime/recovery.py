@@ -32,13 +32,14 @@ message skipped as handled).
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import nats
@@ -50,7 +51,9 @@ from nats.js.errors import NotFoundError
 from contracts.subjects import ping_subject, service_events
 from services.runtime.clock import Clock
 from services.runtime.database import POSITIONS_DDL, set_position
+from services.runtime.keyring import current_keyring
 from services.runtime.outbox import RECOVERED, RELAY, published_position
+from services.runtime.sealing import Sealer, open_payloads
 from services.runtime.service import Bootstrap, ServiceDefinition, tracked_consumers
 from services.runtime.settings import ServiceSettings
 
@@ -464,11 +467,18 @@ def write_report(found: Recovery, folder: Path, now: datetime) -> Path:
                 "type": f.type,
                 "stream_sequence": f.stream_sequence,
                 "published_at": f.published_at.isoformat() if f.published_at else None,
-                "event": f.event,
+                "event": copy.deepcopy(f.event),  # opened below for the report; kept sealed everywhere else
             }
             for f in found.lost
         ],
     }
+    # The personal values travel sealed (services/runtime/sealing.py): opened for the person who reconciles
+    # them, with the deployment's keyring (`sendcase recover` opens it as a service does); "[erased]" where
+    # the person was erased since.
+    events = [f["event"] for f in cast(list[dict[str, Any]], document["lost"]) if isinstance(f["event"], dict)]
+    payloads = [e["payload"] for e in events if isinstance(e.get("payload"), dict)]
+    with contextlib.suppress(RuntimeError):  # no keyring in this process: left sealed
+        open_payloads(Sealer((), lambda subjects, create: current_keyring().keys(subjects, create=create)), payloads)
     for attempt in range(1, 1000):  # never over an earlier report
         path = folder / (f"{stem}.json" if attempt == 1 else f"{stem}-{attempt}.json")
         try:

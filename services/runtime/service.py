@@ -41,7 +41,7 @@ from services.runtime.database import PositionStore, create_pool, ensure_databas
 from services.runtime.endpoints import bounded_json, rejection_for, router_for
 from services.runtime.errors import DomainError, NotAuthorised, NotFound
 from services.runtime.eventstore import EventStore
-from services.runtime.keyring import PostgresKeyring, use_keyring
+from services.runtime.keyring import MasterKeys, PostgresKeyring, use_keyring
 from services.runtime.logfollower import LogFollower
 from services.runtime.logging import configure_logging, get_logger
 from services.runtime.nats_connection import tls_context, without_password
@@ -379,15 +379,24 @@ async def _supervise(name: str, run: Callable[[], Awaitable[None]]) -> None:
             await asyncio.sleep(delay)
 
 
+async def open_keyring(settings: ServiceSettings, master: MasterKeys | None = None) -> PostgresKeyring:
+    """The deployment's keyring (services/runtime/keyring.py), made this process's: what every service, and any
+    command that reads personal data as a service does (`sendcase recover`), opens before anything else."""
+    master = master or settings.master_keys()
+    if settings.create_database:
+        await ensure_database(settings.keyring_database_url)
+    keyring = PostgresKeyring(settings.keyring_database_url, master, max_age=settings.key_cache_seconds)
+    use_keyring(keyring)
+    return keyring
+
+
 async def run_service(bootstrap: Bootstrap, settings: ServiceSettings, clock: Clock | None = None) -> None:
     """Run one service until SIGINT or SIGTERM (the production path: `sendcase serve <service>`)."""
     configure_logging(settings.service, settings.log_format, settings.log_level)
     master = settings.master_keys()  # first: no keys, no service (and nothing touched)
     if settings.create_database:
         await ensure_database(settings.database_url or "")
-        await ensure_database(settings.keyring_database_url)
-    keyring = PostgresKeyring(settings.keyring_database_url, master, max_age=settings.key_cache_seconds)
-    use_keyring(keyring)
+    keyring = await open_keyring(settings, master)
     service = bootstrap(settings, clock or SystemClock())
     runtime = ServiceRuntime(service)
     stop = asyncio.Event()

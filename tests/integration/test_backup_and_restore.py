@@ -231,6 +231,10 @@ async def test_back_up_write_more_restore_recover_write_more_and_count(sandbox: 
     assert register_lost.lost_types == {ADDED: 3, PEOPLE: 3}
     listed = json.loads(register_lost.report_file.read_text())  # type: ignore[union-attr]
     assert {f["event"]["subject"]["pupil_id"] for f in listed["lost"]} == {pupil(4), pupil(5), pupil(6)}
+    # the report is for a person to reconcile: what was sealed on the stream is opened in it (and only in it)
+    added = [f["event"]["payload"] for f in listed["lost"] if f["type"] == ADDED]
+    assert sorted(p["upn"] for p in added) == sorted(upn(n) for n in (4, 5, 6)) and "_sealed" not in str(added)
+    assert all("_sealed" in json.dumps(f.event) for f in register_lost.lost if f.type == ADDED)
     # notifications' own facts of pupils 4-6: for each, a duty not met, then owed to and delivered to two parents
     assert recovered["notifications"].lost_types == {CouldNotNotify.TYPE: 3, NotificationDelivered.TYPE: 6, OWED: 9}
     assert recovered["register"].consumers_reset == {"register-ehc-plans": 0}
