@@ -186,7 +186,8 @@ def assemble(
     with parental responsibility, every message to the family and the full history, redacted per policy."""
     r = _Redactions(policy)
     raw: dict[str, dict[str, Any]] = {}
-    for service, answers in pages.items():
+    order = list(SERVICES)  # the register first, then the others as a family would look for them
+    for service, answers in sorted(pages.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0])):
         raw[service] = {
             "erased": any(p.erased for p in answers),
             "records": [rec.model_dump(mode="json") for p in answers for rec in p.records],

@@ -40,7 +40,9 @@ from services.runtime.paging import decode_cursor, encode_cursor, invalid_cursor
 # access requests) and its auditors. Nobody at a school, and no service.
 ASKERS = frozenset({Role.DATA_OFFICER, Role.AUDITOR})
 # An event's own bookkeeping, shown apart (position, when, by whom) or not at all.
-NOT_DETAILS = frozenset({"originator_id", "originator_version", "timestamp", "meta", "data_subject"})
+NOT_DETAILS = frozenset(
+    {"originator_id", "originator_version", "originator_topic", "timestamp", "meta", "data_subject"}
+)
 IN_MEMORY_PAGE = 10_000
 
 
