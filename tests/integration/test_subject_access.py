@@ -52,7 +52,9 @@ from tests.support.stack import Sandbox, eventually, running_service
 DATA_OFFICER = Actor(user_id="d.officer@la.gov.uk", role=Role.DATA_OFFICER, organisation="la:840")
 AUDITOR = Actor(user_id="auditor@la.gov.uk", role=Role.AUDITOR, organisation="la:840")
 TODAY = SCHOOL_DAY.date()
-MOTHER = mother(31, name="Ewa Nowak", email="ewa.nowak@example.org", mobile="07700 900311")
+# The test process shares one keyring (tests/conftest.py), in which this child is erased: a serial no other test uses.
+SERIAL = 97031
+MOTHER = mother(SERIAL, name="Ewa Nowak", email="ewa.nowak@example.org", mobile="07700 900311")
 GRANDMOTHER = PersonToTell(
     person_id=UUID("3f0c2a1e-8d4b-4f7a-9c61-5b2e7d9a0c31"),
     name="Halina Nowak",
@@ -65,11 +67,11 @@ GRANDMOTHER = PersonToTell(
 PROVISION = "Speech and language therapy, twice weekly, with a visual timetable"
 REASON = "Little progress after two APDR cycles; finds group work overwhelming"
 PROTECTED = PostalAddressForProtection(lines=["1 Hidden Close"], town="Durham", postcode="DH9 9ZZ")
-CHILD = {"upn": upn(31), "given_name": "Zuzanna", "family_name": "Nowak", "date_of_birth": date(2016, 2, 29)}
+CHILD = {"upn": upn(SERIAL), "given_name": "Zuzanna", "family_name": "Nowak", "date_of_birth": date(2016, 2, 29)}
 # Everything personal entered about the child and her family: none of it readable once she is erased.
 PERSONAL = [
     "Zuzanna",
-    upn(31),
+    upn(SERIAL),
     "2016-02-29",
     "Ewa Nowak",
     "ewa.nowak@example.org",
@@ -92,15 +94,15 @@ async def test_a_childs_export_holds_every_fact_and_message_entered_redacted_as_
                 Client(settings.nats_url, settings.subject_prefix, caseworker()) as la,
             ):
                 added = add_to_sen_support(
-                    31, pupil=CHILD, effective_date=date(2026, 9, 10), reason=REASON, evidence_reference="APDR 2"
+                    SERIAL, pupil=CHILD, effective_date=date(2026, 9, 10), reason=REASON, evidence_reference="APDR 2"
                 )
                 pupil_id = (await school.command(added)).result.pupil_id
                 for command in (
-                    RecordPeopleWithParentalResponsibility(upn=upn(31), people=[MOTHER, GRANDMOTHER]),
+                    RecordPeopleWithParentalResponsibility(upn=upn(SERIAL), people=[MOTHER, GRANDMOTHER]),
                     RecordLookedAfter(
-                        upn=upn(31), looked_after=True, pep_reference="PEP-31", protected_address=PROTECTED
+                        upn=upn(SERIAL), looked_after=True, pep_reference="PEP-31", protected_address=PROTECTED
                     ),
-                    RecordSenProvision(upn=upn(31), provision=PROVISION, effective_date=date(2026, 10, 1)),
+                    RecordSenProvision(upn=upn(SERIAL), provision=PROVISION, effective_date=date(2026, 10, 1)),
                 ):
                     reply = await school.command(command)
                     assert reply.outcome == "accepted", reply
@@ -175,7 +177,7 @@ async def test_a_childs_export_holds_every_fact_and_message_entered_redacted_as_
                 assert pupil["as_it_stands"]["primary_need"] == "SLCN"
                 assert pupil["as_it_stands"]["pep_reference"] == "PEP-31"
                 assert pupil["as_it_stands"]["protected_address"] == "[withheld]"
-                assert export["child"]["given_name"] == "Zuzanna" and export["child"]["upn"] == upn(31)
+                assert export["child"]["given_name"] == "Zuzanna" and export["child"]["upn"] == upn(SERIAL)
 
                 # the people with parental responsibility shown; the grandmother's details removed, marked
                 assert [p["name"] for p in register_part["people_with_parental_responsibility"]] == ["Ewa Nowak"]
