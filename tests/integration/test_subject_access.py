@@ -52,7 +52,7 @@ from tests.support.stack import Sandbox, eventually, running_service
 DATA_OFFICER = Actor(user_id="d.officer@la.gov.uk", role=Role.DATA_OFFICER, organisation="la:840")
 AUDITOR = Actor(user_id="auditor@la.gov.uk", role=Role.AUDITOR, organisation="la:840")
 TODAY = SCHOOL_DAY.date()
-# The test process shares one keyring (tests/conftest.py), in which this child is erased: a serial no other test uses.
+# A serial no other test uses (the child is erased, on the test's own keyring: tests/conftest.py own_keyring).
 SERIAL = 97031
 MOTHER = mother(SERIAL, name="Ewa Nowak", email="ewa.nowak@example.org", mobile="07700 900311")
 GRANDMOTHER = PersonToTell(
@@ -83,7 +83,7 @@ PERSONAL = [
 
 
 async def test_a_childs_export_holds_every_fact_and_message_entered_redacted_as_the_la_says(
-    sandbox: Sandbox, tmp_path: Path
+    sandbox: Sandbox, tmp_path: Path, own_keyring
 ) -> None:
     settings = sandbox.settings("register")
     async with running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)) as register:
