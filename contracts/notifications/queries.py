@@ -11,6 +11,7 @@ from contracts.envelope import Query, View
 from contracts.identifiers import SchoolUrn
 from contracts.notifications.events import Duty, NotificationStatus
 from contracts.paging import cursor, page_size
+from contracts.subject_access import SubjectAccess
 from contracts.text import Paragraphs
 
 
@@ -206,3 +207,7 @@ class AuditNotification(Query):
     Result = NotificationAudit
 
     notification_id: UUID
+
+
+class NotificationsSubjectAccess(SubjectAccess):
+    SUBJECT = "notifications.subject_access"

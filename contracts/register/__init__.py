@@ -18,7 +18,9 @@ from contracts.register.commands import (
     RecordOtherRegisters,
     RecordPeopleWithParentalResponsibility,
     RecordSenProvision,
+    RecordSubjectAccessRequest,
     RemoveFromSenRegister,
+    Requester,
     TransferPupil,
     WithdrawConsentToShare,
 )
@@ -46,6 +48,7 @@ from contracts.register.queries import (
     RegisterAsAt,
     RegisterCounts,
     RegisterEntry,
+    RegisterSubjectAccess,
     RejectedRow,
     RetentionCandidate,
     RetentionReview,
@@ -53,6 +56,7 @@ from contracts.register.queries import (
     ReviewRetention,
     RollImportReport,
     SchoolRegister,
+    SubjectAccessRequestRecorded,
 )
 
 __all__ = [
@@ -90,11 +94,14 @@ __all__ = [
     "RecordOtherRegisters",
     "RecordPeopleWithParentalResponsibility",
     "RecordSenProvision",
+    "RecordSubjectAccessRequest",
     "RegisterAsAt",
     "RegisterCounts",
     "RegisterEntry",
+    "RegisterSubjectAccess",
     "RejectedRow",
     "RemoveFromSenRegister",
+    "Requester",
     "RetentionCandidate",
     "RetentionReview",
     "RetentionRuleView",
@@ -102,6 +109,7 @@ __all__ = [
     "RollImportReport",
     "SchoolRegister",
     "SpecialEducationalProvisionMade",
+    "SubjectAccessRequestRecorded",
     "TransferPupil",
     "WithdrawConsentToShare",
 ]

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 from contracts.envelope import Command, Contract, PupilRef
 from contracts.identifiers import NeedType, SchoolUrn, Upn
 from contracts.people import PersonToTell
-from contracts.register.queries import ErasureReport, RollImportReport
+from contracts.register.queries import ErasureReport, RollImportReport, SubjectAccessRequestRecorded
 from contracts.text import Paragraphs, RawText
 
 
@@ -238,3 +238,26 @@ class ErasePupil(Command):
 
     pupil_id: UUID
     rule: str = Field(min_length=1, max_length=200)  # e.g. "sen-records: date of birth + 31 years"
+
+
+class Requester(StrEnum):
+    """Who made a subject access request about a child (never their name: the request is recorded as a fact)."""
+
+    PARENT = "parent"  # someone with parental responsibility, for the child
+    YOUNG_PERSON = "young_person"  # the child or young person themself
+    REPRESENTATIVE = "representative"  # someone acting for either, with their authority (e.g. a solicitor)
+
+
+class RecordSubjectAccessRequest(Command):
+    """The LA's data officer records a subject access request about a child (UK GDPR Article 15) before answering
+    it: who asked (the kind of requester, never a name), the LA's reference, the day it was received (the month
+    to answer runs from it). Sent by `sendcase audit subject-access` each time it makes the export; the same
+    reference again records that the export was made again."""
+
+    SUBJECT = "register.record_subject_access_request"
+    Result = SubjectAccessRequestRecorded
+
+    pupil_id: UUID
+    reference: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9][A-Za-z0-9/_.:-]*$")
+    requester: Requester
+    received_on: date

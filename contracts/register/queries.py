@@ -11,6 +11,7 @@ from contracts.envelope import Query, View
 from contracts.identifiers import NeedType, SchoolUrn, SenStatus, Upn
 from contracts.paging import cursor, page_size
 from contracts.people import PersonToTell
+from contracts.subject_access import SubjectAccess
 from contracts.text import Paragraphs
 
 # Page sizes (contracts/paging.py): a register entry is about 300 bytes of JSON, a census line about 100.
@@ -277,3 +278,19 @@ class ReviewRetention(Query):
     as_at: date | None = None  # None: today (and the same day on every later page)
     page_size: int = page_size(default=RETENTION_PAGE_SIZE, most=RETENTION_PAGE_MOST)
     after: str | None = cursor()
+
+
+class SubjectAccessRequestRecorded(View):
+    """A subject access request recorded: when it must be answered by (one month from receipt: UK GDPR
+    Article 12(3)), and how many times an export was made for it."""
+
+    request_id: UUID
+    pupil_id: UUID
+    reference: str
+    received_on: date
+    respond_by: date
+    exports_made: int
+
+
+class RegisterSubjectAccess(SubjectAccess):
+    SUBJECT = "register.subject_access"

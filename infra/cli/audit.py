@@ -19,6 +19,7 @@ import typer
 
 from infra.cli.audit_notification import notification
 from infra.cli.audit_retention import retention, retention_schedule
+from infra.cli.audit_subject_access import subject_access
 from infra.cli.common import HomeOption, as_json, fail, session
 from infra.stack.catalogue import SERVICES
 
@@ -31,6 +32,7 @@ app = typer.Typer(
 app.command("notification")(notification)
 app.command("retention")(retention)
 app.command("retention-schedule")(retention_schedule)
+app.command("subject-access")(subject_access)
 
 
 def _settings(service: str, home: Path | None) -> Any:

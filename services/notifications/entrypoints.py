@@ -11,6 +11,7 @@ from contracts.notifications import (
     NotificationCounts,
     NotificationsForCase,
     NotificationsForPupil,
+    NotificationsSubjectAccess,
     RequestProfessionalNotice,
     UndeliveredNotifications,
 )
@@ -31,5 +32,6 @@ ROUTES = Routes(
         FailedToReach: NotificationsQueries.failed_to_reach,
         NotificationCounts: NotificationsQueries.counts,
         AuditNotification: Notifications.audit_notification,
+        NotificationsSubjectAccess: Notifications.subject_access,
     },
 )

@@ -24,6 +24,7 @@ from contracts.register import (
     PupilView,
     RejectedRow,
     RollImportReport,
+    SubjectAccessRequestRecorded,
 )
 from services.register.domain.people import PersonLinks
 from services.register.domain.pupil import Pupil
@@ -33,10 +34,13 @@ from services.register.domain.rules import (
     check_is_schools_senco,
     check_may_erase,
     check_may_read,
+    check_not_in_future,
 )
+from services.register.domain.subject_access import SubjectAccessRequest
 from services.runtime.errors import DomainError, NotFound
 from services.runtime.eventstore import SendcaseApplication
 from services.runtime.keyring import current_keyring, person_id_for
+from services.runtime.subject_access import check_may_ask
 
 
 class Register(SendcaseApplication):
@@ -509,6 +513,34 @@ class Register(SendcaseApplication):
             pid: (dict(p.legal_holds) if (p := found.get(pid)) is not None and p.erased_on is None else None)
             for pid in pupil_ids
         }
+
+    # --------------------------------------------------------------------------------------------------
+    # Subject access (docs/audit.md): the request is a fact in the log; the answer is every service's
+    # `subject_access` (services/runtime/subject_access.py), assembled by `sendcase audit subject-access`
+
+    def record_subject_access_request(
+        self, *, actor: Actor, today: date, pupil_id: UUID, reference: str, requester: str, received_on: date
+    ) -> SubjectAccessRequestRecorded:
+        check_may_ask(actor)
+        check_not_in_future(received_on, today, "received_on", "date the request was received")
+        try:
+            request: SubjectAccessRequest = self.repository.get(SubjectAccessRequest.create_id(reference))
+        except AggregateNotFoundError:
+            request = SubjectAccessRequest(
+                reference=reference, pupil_id=pupil_id, requester=str(requester), received_on=received_on
+            )
+        else:
+            request.check_same_request(pupil_id, str(requester), received_on)
+        request.export_made(made_on=today)
+        self.save(request)
+        return SubjectAccessRequestRecorded(
+            request_id=request.id,
+            pupil_id=request.pupil_id,
+            reference=request.reference,
+            received_on=request.received_on,
+            respond_by=request.respond_by,
+            exports_made=request.exports_made,
+        )
 
     # --------------------------------------------------------------------------------------------------
     # Reading

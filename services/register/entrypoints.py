@@ -23,6 +23,8 @@ from contracts.register import (
     RecordOtherRegisters,
     RecordPeopleWithParentalResponsibility,
     RecordSenProvision,
+    RecordSubjectAccessRequest,
+    RegisterSubjectAccess,
     RemoveFromSenRegister,
     ReviewRetention,
     SchoolRegister,
@@ -52,6 +54,7 @@ ROUTES = Routes(
         PlaceLegalHold: Register.place_legal_hold,
         LiftLegalHold: Register.lift_legal_hold,
         ErasePupil: Register.erase_pupil,
+        RecordSubjectAccessRequest: Register.record_subject_access_request,
     },
     queries={
         GetPupil: RegisterQueries.pupil,
@@ -61,5 +64,6 @@ ROUTES = Routes(
         LaCounts: RegisterQueries.counts,
         CensusExtract: RegisterQueries.census_extract,
         ReviewRetention: RegisterQueries.retention_due,
+        RegisterSubjectAccess: Register.subject_access,
     },
 )

@@ -7,7 +7,7 @@ context's actor and correlation metadata once stored (see eventstore.StampingMap
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate as _Aggregate
@@ -16,6 +16,12 @@ from services.runtime.context import current_context
 
 
 class Aggregate(_Aggregate):
+    # Subject access (services/runtime/subject_access.py): how the record is shown in an export ("record", or
+    # "message" for something sent to the family), and the fields it never discloses, even to the person it
+    # is about (each shown as "[withheld]" wherever it occurs in the record and its history).
+    shown_in_subject_access: ClassVar[str] = "record"
+    withheld_from_subject_access: ClassVar[frozenset[str]] = frozenset()
+
     class Event(_Aggregate.Event):
         @staticmethod
         def create_timestamp() -> datetime:

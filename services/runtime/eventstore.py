@@ -48,6 +48,7 @@ from services.runtime.keyring import current_keyring
 from services.runtime.logging import get_logger
 from services.runtime.receipts import CommandReceipt, InMemoryReceiptRecorder, PostgresReceiptRecorder, collected_saves
 from services.runtime.sealing import Sealer, Unprepared
+from services.runtime.subject_access import subject_access as _subject_access
 from services.runtime.unit_of_work import UnitOfWorkRepository
 
 log = get_logger(__name__)
@@ -259,6 +260,10 @@ class SendcaseApplication(Application):
             collected.extend(o for o in objs if o is not None)
             return []
         return super().save(*objs, *self.saved_with(objs), **kwargs)
+
+    # Everything the service holds about a child (subject access, services/runtime/subject_access.py): a
+    # service's entrypoints bind its contracts' SubjectAccess query to it, one line.
+    subject_access = _subject_access
 
     def loaded_by(self, commands: Sequence[Any]) -> list[Any]:
         """The ids of the aggregates these commands will load, so that a batch of them loads all in one query

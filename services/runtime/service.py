@@ -51,6 +51,7 @@ from services.runtime.retry import Backoff
 from services.runtime.routes import Routes
 from services.runtime.settings import ServiceSettings
 from services.runtime.streams import check_server_version, check_streams, ensure_streams
+from services.runtime.subject_access import check_declared as check_subject_access_declared
 from services.runtime.translation import Translator
 
 log = get_logger(__name__)
@@ -202,6 +203,7 @@ class ServiceRuntime:
         for consumer in self.consumers:
             await consumer.setup()
 
+        check_subject_access_declared(svc.store.app, svc.routes)
         read_sides = [self.read_side] if self.read_side is not None else []
         bound = svc.routes.bind(svc.store, *read_sides, batcher=self.commands)
         router = router_for(svc.name, s.subject_prefix, bound, svc.clock, in_flight=s.requests_in_flight)

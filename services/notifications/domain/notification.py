@@ -63,6 +63,8 @@ class Notification(Aggregate):
         Cancelled: ClassVar[type[Any]]
         ToldLater: ClassVar[type[Any]]
 
+    shown_in_subject_access = "message"  # a subject access export shows it as a message sent to the family
+
     @property
     def personal_data_erased(self) -> bool:
         """Whom it is to, or what it says, was erased (the child's or the recipient's key destroyed)."""
@@ -354,6 +356,11 @@ class ErasedPupil(Aggregate):
     @staticmethod
     def create_id(pupil_id: UUID, **_: Any) -> UUID:
         return derived_id("erased-pupil", pupil_id)
+
+    @property
+    def data_subject(self) -> UUID:
+        """About the child (ids only, nothing sealed): so a subject access export shows when the copies went."""
+        return self.pupil_id
 
     @event("Recorded")
     def __init__(self, pupil_id: UUID, erased_on: date, rule: str, people_erased: list[UUID]) -> None:

@@ -64,6 +64,10 @@ class Pupil(Aggregate):
         LegalHoldLifted: ClassVar[type[Any]]
         Erased: ClassVar[type[Any]]
 
+    # A child looked after's protected address is never disclosed, not even in a subject access export: the
+    # requester may be the person the child is protected from (docs/audit.md, "Subject access").
+    withheld_from_subject_access = frozenset({"protected_address"})
+
     @staticmethod
     def create_id(upn: str, **_: Any) -> UUID:
         # The UPN is unique to a pupil for their whole school career, so it keys the record: through the keyed
