@@ -115,18 +115,7 @@ class RegisterQueries:
 
 
 def _retention_page_cursor(after: str | None, as_at: date | None, today: date) -> tuple[date, list[str] | None]:
-    found = decode_cursor(after, keys=("as_at", "key"))
-    if found is None:
-        return as_at or today, None
-    try:
-        pinned, key = date.fromisoformat(found["as_at"]), [str(k) for k in found["key"]]
-    except (TypeError, ValueError):
-        raise invalid_cursor() from None
-    if len(key) != 2:
-        raise invalid_cursor()
-    if as_at is not None and as_at != pinned:
-        raise invalid_cursor(f"it continues the review as at {pinned}, not {as_at}")
-    return pinned, key
+    return _pinned_page_cursor(after, as_at, today, 2, "the review")
 
 
 async def status_history(pool: asyncpg.Pool | asyncpg.Connection, pupil_id: Any) -> list[PupilStatusChange]:
@@ -217,6 +206,19 @@ def _census_status(row: asyncpg.Record, as_at: date) -> SenStatus | None:
 
 def _register_page_cursor(after: str | None, as_at: date | None, today: date) -> tuple[date, list[str] | None]:
     """The date the register is read as at (the first page's, on every later page) and the last entry's key."""
+    pinned, key = _pinned_page_cursor(after, as_at, today, 4, "the register")
+    if key is not None:
+        try:
+            UUID(key[3])
+        except ValueError:
+            raise invalid_cursor() from None
+    return pinned, key
+
+
+def _pinned_page_cursor(
+    after: str | None, as_at: date | None, today: date, key_length: int, what: str
+) -> tuple[date, list[str] | None]:
+    """A paged read as at a date: the date (the first page's, on every later page) and the last row's key."""
     found = decode_cursor(after, keys=("as_at", "key"))
     if found is None:
         return as_at or today, None
@@ -224,14 +226,10 @@ def _register_page_cursor(after: str | None, as_at: date | None, today: date) ->
         pinned, key = date.fromisoformat(found["as_at"]), [str(k) for k in found["key"]]
     except (TypeError, ValueError):
         raise invalid_cursor() from None
-    if len(key) != 4:
+    if len(key) != key_length:
         raise invalid_cursor()
-    try:
-        UUID(key[3])
-    except ValueError:
-        raise invalid_cursor() from None
     if as_at is not None and as_at != pinned:
-        raise invalid_cursor(f"it continues the register as at {pinned}, not {as_at}")
+        raise invalid_cursor(f"it continues {what} as at {pinned}, not {as_at}")
     return pinned, key
 
 

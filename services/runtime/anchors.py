@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import json
 import os
@@ -28,12 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import nats.errors
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from contracts.subjects import audit_subject
@@ -41,6 +38,7 @@ from services.runtime.chain import chain_table_name
 from services.runtime.clock import Clock
 from services.runtime.logging import get_logger
 from services.runtime.singleton import run_in_one_replica
+from services.runtime.streams import every_message
 
 log = get_logger(__name__)
 
@@ -217,40 +215,14 @@ async def all_checkpoints(
 ) -> tuple[list[Checkpoint], list[tuple[int, str]]]:
     """Every checkpoint the service published, in stream order, and the messages that are not checkpoints
     (stream sequence, why). Read with a throw-away consumer that acknowledges nothing."""
-    subject = audit_subject(prefix, service)
-    try:
-        await js.get_last_msg(stream, subject)
-    except NotFoundError:
-        return [], []
-    config = ConsumerConfig(
-        deliver_policy=DeliverPolicy.ALL,
-        ack_policy=AckPolicy.NONE,
-        inactive_threshold=60.0,
-        mem_storage=True,
-        description=f"sendcase audit verify {service}: reads the checkpoints",
-    )
-    sub = await js.pull_subscribe(subject, stream=stream, config=config)
-    name = (await sub.consumer_info()).name
     found: list[Checkpoint] = []
     malformed: list[tuple[int, str]] = []
-    try:
-        while True:
-            try:
-                batch = await sub.fetch(1000, timeout=5)
-            except (nats.errors.TimeoutError, TimeoutError):
-                break
-            for msg in batch:
-                try:
-                    found.append(Checkpoint.from_message(msg.data, msg.metadata.sequence.stream))
-                except ValueError as e:
-                    malformed.append((msg.metadata.sequence.stream, str(e)))
-            if not batch or batch[-1].metadata.num_pending == 0:
-                break
-    finally:
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
-        with contextlib.suppress(Exception):
-            await js.delete_consumer(stream, name)
+    doing = f"sendcase audit verify {service}: reads the checkpoints"
+    for msg in await every_message(js, stream, audit_subject(prefix, service), doing):
+        try:
+            found.append(Checkpoint.from_message(msg.data, msg.metadata.sequence.stream))
+        except ValueError as e:
+            malformed.append((msg.metadata.sequence.stream, str(e)))
     return found, malformed
 
 

@@ -45,7 +45,6 @@ import asyncpg
 import nats
 import nats.errors
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from contracts.subjects import ping_subject, service_events
@@ -56,6 +55,7 @@ from services.runtime.outbox import RECOVERED, RELAY, published_position
 from services.runtime.sealing import Sealer, open_payloads
 from services.runtime.service import Bootstrap, ServiceDefinition, tracked_consumers
 from services.runtime.settings import ServiceSettings
+from services.runtime.streams import every_message
 
 RECOVERIES_DDL = """
 CREATE TABLE IF NOT EXISTS runtime_recoveries (
@@ -371,50 +371,25 @@ async def published_by(js: JetStreamContext, stream: str, subject: str, service:
 
     (The largest id, not the last message's: a relay retrying a failed publish can put an id after a larger
     one.) Read with a throw-away consumer that acknowledges nothing."""
-    try:
-        await js.get_last_msg(stream, subject)
-    except NotFoundError:
-        return []
-    config = ConsumerConfig(
-        deliver_policy=DeliverPolicy.ALL,
-        ack_policy=AckPolicy.NONE,
-        inactive_threshold=60.0,
-        mem_storage=True,
-        description=f"sendcase recover {service}: reads the service's facts",
-    )
-    sub = await js.pull_subscribe(subject, stream=stream, config=config)
-    name = (await sub.consumer_info()).name
     found: list[LostFact] = []
-    try:
-        while True:
-            try:
-                batch = await sub.fetch(SCAN_BATCH, timeout=5)
-            except (nats.errors.TimeoutError, TimeoutError):
-                break
-            for msg in batch:
-                number = published_position(msg, service)
-                if number is None:
-                    continue
-                try:
-                    event = json.loads(msg.data)
-                except ValueError:
-                    event = msg.data.decode(errors="replace")
-                found.append(
-                    LostFact(
-                        notification_id=number,
-                        type=(msg.headers or {}).get("Sendcase-Type") or _type_of(event),
-                        stream_sequence=msg.metadata.sequence.stream,
-                        published_at=msg.metadata.timestamp,
-                        event=event,
-                    )
-                )
-            if not batch or batch[-1].metadata.num_pending == 0:
-                break
-    finally:
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
-        with contextlib.suppress(Exception):
-            await js.delete_consumer(stream, name)
+    doing = f"sendcase recover {service}: reads the service's facts"
+    for msg in await every_message(js, stream, subject, doing, batch=SCAN_BATCH):
+        number = published_position(msg, service)
+        if number is None:
+            continue
+        try:
+            event = json.loads(msg.data)
+        except ValueError:
+            event = msg.data.decode(errors="replace")
+        found.append(
+            LostFact(
+                notification_id=number,
+                type=(msg.headers or {}).get("Sendcase-Type") or _type_of(event),
+                stream_sequence=msg.metadata.sequence.stream,
+                published_at=msg.metadata.timestamp,
+                event=event,
+            )
+        )
     found.sort(key=lambda f: f.notification_id)
     return found
 

@@ -18,9 +18,20 @@ and refuses to start when one is missing or not as it should be.
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 import nats.errors
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.errors import APIError, NotFoundError
 
 from contracts.subjects import all_audit, all_dead_letters, all_events
@@ -140,3 +151,37 @@ async def check_streams(js: JetStreamContext, prefix: str, events_stream: str, d
             + "; ".join(problems)
             + ". An operator creates or fixes them: see docs/operations.md, 'NATS in production'."
         )
+
+
+async def every_message(js: JetStreamContext, stream: str, subject: str, doing: str, batch: int = 1000) -> list[Any]:
+    """Every message of a subject in a stream, in stream order (none if there is none), read with a throw-away
+    consumer that acknowledges nothing and is deleted after (`doing` names it, for whoever lists consumers)."""
+    try:
+        await js.get_last_msg(stream, subject)
+    except NotFoundError:
+        return []
+    config = ConsumerConfig(
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.NONE,
+        inactive_threshold=60.0,
+        mem_storage=True,
+        description=doing,
+    )
+    sub = await js.pull_subscribe(subject, stream=stream, config=config)
+    name = (await sub.consumer_info()).name
+    found: list[Any] = []
+    try:
+        while True:
+            try:
+                fetched = await sub.fetch(batch, timeout=5)
+            except (nats.errors.TimeoutError, TimeoutError):
+                break
+            found.extend(fetched)
+            if not fetched or fetched[-1].metadata.num_pending == 0:
+                break
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+        with contextlib.suppress(Exception):
+            await js.delete_consumer(stream, name)
+    return found
