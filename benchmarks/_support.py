@@ -9,6 +9,7 @@ infra.stack.scratch, as the tests' do.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,11 @@ from contracts.people import Channel, PersonToTell, PostalAddress
 from contracts.register import PupilAddedToSenSupport
 from contracts.subjects import event_subject
 from services.notifications.settings import NotificationsSettings
+from services.register.application import Register
 from services.register.domain.pupil import Pupil
+from services.runtime.keyring import current_keyring
 from services.runtime.outbox import message_id
+from services.runtime.sealing import Sealer, seal_payloads
 from services.runtime.settings import ServiceSettings
 from services.runtime.translation import integration_event_id
 
@@ -84,8 +88,18 @@ def pupil_added(sequence: int, people: list[PersonToTell] | None = None) -> Even
     )
 
 
+def sealed(envelope: EventEnvelope) -> EventEnvelope:
+    """The event as the register's relay publishes it: personal values sealed under each person's key, in the
+    process's keyring (services/runtime/sealing.py)."""
+    sealer = Sealer(Register.personal_fields, lambda subjects, create: current_keyring().keys(subjects, create=create))
+    [payload] = seal_payloads(sealer, [(envelope.payload, envelope.subject.pupil_id)])
+    return envelope.model_copy(update={"payload": payload})
+
+
 async def publish(js: Any, prefix: str, envelope: EventEnvelope) -> None:
-    """Publish an integration event to JetStream with its producer's deduplication id."""
+    """Publish an integration event to JetStream with its producer's deduplication id, sealed as the register's
+    relay would (in a thread: the keyring may be asked)."""
+    envelope = await asyncio.to_thread(sealed, envelope)
     await js.publish(
         event_subject(prefix, envelope.type),
         envelope.model_dump_json().encode(),

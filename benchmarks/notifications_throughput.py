@@ -62,6 +62,10 @@ sys.path.insert(0, {root!r})
 import nats
 from benchmarks._support import publish, pupil_added
 from benchmarks.notifications_throughput import parent
+from services.runtime.keyring import MasterKeys, PostgresKeyring, use_keyring
+
+# the deployment's keyring, as the register's relay has it: the events go out sealed
+use_keyring(PostgresKeyring({keys_url!r}, MasterKeys.from_json({keys!r})))
 
 async def main(url, prefix, first, count):
     nc = await nats.connect(url)
@@ -78,9 +82,17 @@ asyncio.run(main({url!r}, {prefix!r}, {first}, {count}))
 """
 
 
-async def publish_from_another_process(url: str, prefix: str, first: int, count: int) -> Any:
-    """Start the publisher; returns (process, go): awaiting go() starts the publishing."""
-    code = PUBLISHER.format(root=str(ROOT), url=url, prefix=prefix, first=first, count=count)
+async def publish_from_another_process(sandbox: Sandbox, url: str, prefix: str, first: int, count: int) -> Any:
+    """Start the publisher (with the sandbox's keyring); returns (process, go): awaiting go() starts the publishing."""
+    code = PUBLISHER.format(
+        root=str(ROOT),
+        url=url,
+        prefix=prefix,
+        first=first,
+        count=count,
+        keys_url=sandbox.database_url("keys"),
+        keys=sandbox.keys,
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-c", code, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT
     )
@@ -160,7 +172,9 @@ async def measure(quick: bool) -> list[Figure]:
         runtime = ServiceRuntime(bootstrap(delivering, FixedClock(SCHOOL_DAY)))
         await runtime.start()
         try:
-            process, go = await publish_from_another_process(settings.nats_url, settings.subject_prefix, 1, count)
+            process, go = await publish_from_another_process(
+                sandbox, settings.nats_url, settings.subject_prefix, 1, count
+            )
             cpu0, t0 = time.process_time(), time.perf_counter()
             await go()
             while await delivered(runtime) < count:

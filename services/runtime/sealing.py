@@ -330,19 +330,13 @@ _OPENER = Sealer((), _keyring_keys)  # opening needs no field names: each sealed
 
 
 def opened(envelopes: Sequence[EventEnvelope]) -> list[EventEnvelope]:
-    """Received integration events with their payloads opened (copies; a payload with nothing sealed is
-    passed as it came). Run off the event loop: the keyring may be asked."""
-    found: set[UUID] = set()
+    """Received integration events with their payloads opened in place (each envelope's payload is its own,
+    parsed from its message), with one keyring lookup for them all. Run off the event loop: the keyring may be
+    asked."""
+    found: list[tuple[dict[str, Any], dict[str, Any], str]] = []
     for e in envelopes:
-        Sealer.sealed_subjects(e.payload, found)
-    if not found:
-        return list(envelopes)
-    keys = _keyring_keys(found, False)
-    result = []
-    for e in envelopes:
-        if SEALED in json.dumps(e.payload):  # cheap enough beside the decrypting; exact
-            payload = json.loads(json.dumps(e.payload))
-            _OPENER.open(payload, keys, json.loads)
-            e = e.model_copy(update={"payload": payload})
-        result.append(e)
-    return result
+        Sealer._collect(e.payload, found)
+    if found:
+        keys = _keyring_keys({UUID(s) for s in {f[2] for f in found}}, False)
+        _OPENER._open_found(found, {str(k): v for k, v in keys.items()}, json.loads)
+    return list(envelopes)
