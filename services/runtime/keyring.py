@@ -210,9 +210,26 @@ class InMemoryKeyring:
 class PostgresKeyring:
     """Data keys in a database of their own, each wrapped by a master key held outside every database."""
 
-    def __init__(self, database_url: str, master: MasterKeys, *, max_age: float = 60.0, pool_size: int = 4) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        master: MasterKeys,
+        *,
+        max_age: float = 60.0,
+        pool_size: int = 4,
+        flushed_with_the_events: bool = False,
+    ) -> None:
+        """`flushed_with_the_events`: the keyring's database is on the same PostgreSQL server as the event store
+        of the service using it (the embedded stack; service.open_keyring decides). A new key's commit then does
+        not wait for its own flush to disk: the server writes one log, in order, so the commit of the events
+        sealed with the key, which does wait, flushes the key's insert first. A key is never durable later than
+        the events that need it, and a command is spared a second disk flush. (An erasure always waits.)"""
         import psycopg  # here: unit tests of pure logic need no PostgreSQL driver
         from psycopg_pool import ConnectionPool
+
+        def configure(conn: Any) -> None:
+            if flushed_with_the_events:
+                conn.execute("SET synchronous_commit = off")
 
         self.master = master
         self._wrappers = {k: AESGCM(v) for k, v in master.wrapping.items()}
@@ -224,9 +241,9 @@ class PostgresKeyring:
             open=True,
             kwargs={"autocommit": True},
             name="keyring",
-            # asked on a cache miss only: worth a round trip to lend a connection that survived a server restart
-            check=ConnectionPool.check_connection,
+            configure=configure,
         )
+        self._operational = psycopg.OperationalError
         # Every service makes the table if it is missing, all at once on a first start: the losers of that race
         # find it made (CREATE TABLE IF NOT EXISTS can still collide on the catalogue: then it exists).
         with contextlib.suppress(psycopg.errors.UniqueViolation), self._pool.connection() as conn:
@@ -257,6 +274,14 @@ class PostgresKeyring:
         return wrapper.decrypt(wrapped[:12], wrapped[12:], subject.bytes)
 
     def keys(self, subjects: Iterable[UUID], *, create: bool) -> dict[UUID, bytes | None]:
+        wanted = list(subjects)
+        try:
+            return self._keys_once(wanted, create)
+        except self._operational:  # pooled connections lost (the server restarted): replaced, then once more
+            self._pool.check()
+            return self._keys_once(wanted, create)
+
+    def _keys_once(self, subjects: list[UUID], create: bool) -> dict[UUID, bytes | None]:
         found, missing = self._cache.get(subjects)
         if not missing:
             return found
@@ -294,7 +319,8 @@ class PostgresKeyring:
     def erase(self, subjects: Iterable[UUID]) -> list[UUID]:
         wanted = list(dict.fromkeys(subjects))
         self._cache.drop(wanted)
-        with self._pool.connection() as conn:
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SET LOCAL synchronous_commit = on")  # an erasure is on disk before it is answered
             rows = conn.execute(
                 "UPDATE subject_keys SET wrapped = NULL, erased_at = now() "
                 "WHERE subject_id = ANY(%s) AND wrapped IS NOT NULL RETURNING subject_id",

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import asyncpg
 from faststream.nats import NatsBroker, NatsRouter
@@ -387,9 +388,20 @@ async def open_keyring(settings: ServiceSettings, master: MasterKeys | None = No
     master = master or settings.master_keys()
     if settings.create_database:
         await ensure_database(settings.keyring_database_url)
-    keyring = PostgresKeyring(settings.keyring_database_url, master, max_age=settings.key_cache_seconds)
+    keyring = PostgresKeyring(
+        settings.keyring_database_url,
+        master,
+        max_age=settings.key_cache_seconds,
+        flushed_with_the_events=same_server(settings.keyring_database_url, settings.database_url or ""),
+    )
     use_keyring(keyring)
     return keyring
+
+
+def same_server(one: str, other: str) -> bool:
+    """Do two PostgreSQL URLs name databases on the same server (host and port)?"""
+    a, b = urlsplit(one), urlsplit(other)
+    return (a.hostname or "127.0.0.1", a.port or 5432) == (b.hostname or "127.0.0.1", b.port or 5432)
 
 
 async def run_service(bootstrap: Bootstrap, settings: ServiceSettings, clock: Clock | None = None) -> None:
