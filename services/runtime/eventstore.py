@@ -47,7 +47,7 @@ from services.runtime.context import CommandContext, acting, current_context
 from services.runtime.keyring import current_keyring
 from services.runtime.logging import get_logger
 from services.runtime.receipts import CommandReceipt, InMemoryReceiptRecorder, PostgresReceiptRecorder, collected_saves
-from services.runtime.sealing import Sealer, Unprepared
+from services.runtime.sealing import SEALED, Sealer, Unprepared
 from services.runtime.subject_access import subject_access as _subject_access
 from services.runtime.unit_of_work import UnitOfWorkRepository
 
@@ -118,7 +118,11 @@ class StampingMapper(Mapper):
                     f"Failed to deserialise state of stored event with topic '{stored.topic}', originator_id "
                     f"'{stored.originator_id}' and originator_version {stored.originator_version}: {e}"
                 ) from e
-        self.sealer.open_many(states, self.transcoder.decode)
+        # Only the events holding sealed values are walked (a byte search, in C, finds them: most lifecycle
+        # events, a notification sent or delivered, hold nothing personal).
+        sealed = [state for stored, state in zip(stored_events, states, strict=True) if SEALED_MARK in stored.state]
+        if sealed:
+            self.sealer.open_many(sealed, self.transcoder.decode)
         return [_domain_event(stored, state) for stored, state in zip(stored_events, states, strict=True)]
 
 
@@ -137,6 +141,8 @@ def _domain_event(stored_event: StoredEvent, event_state: dict[str, Any]) -> Any
     object.__setattr__(domain_event, "__dict__", event_state)
     return domain_event
 
+
+SEALED_MARK = f'"{SEALED}"'.encode()  # how a sealed value's key looks in a stored event's JSON
 
 # Keys fetched for a whole write before its events are mapped one by one (SendcaseApplication.put_events).
 _prepared_keys: contextvars.ContextVar[dict[UUID, bytes | None] | None] = contextvars.ContextVar(
