@@ -39,7 +39,7 @@ from services.register.domain.rules import (
 from services.register.domain.subject_access import SubjectAccessRequest
 from services.runtime.errors import DomainError, NotFound
 from services.runtime.eventstore import SendcaseApplication
-from services.runtime.keyring import current_keyring, person_id_for
+from services.runtime.keyring import person_id_for
 from services.runtime.subject_access import check_may_ask
 
 
@@ -61,6 +61,7 @@ class Register(SendcaseApplication):
             "healthcare_plan_reference",
             "given_by_name",
             "problem",  # a rejected roll row's problem may quote what the row held
+            "evidence_reference",  # free text: which review, which report
         }
     )
 
@@ -479,11 +480,11 @@ class Register(SendcaseApplication):
         return pupil.id
 
     def erase_pupil(self, *, actor: Actor, today: date, pupil_id: UUID, rule: str) -> ErasureReport:
-        """Erase a child's personal data: their key is destroyed, and the keys of the people named on their
-        record whom no other record still kept names. Every rule is checked first; the keys are destroyed
-        once nothing can refuse any more, then the fact is stored (a crash between the two leaves the data
-        erased and the fact unrecorded: the retention job, finding the record not marked erased, erases it
-        again, which records it)."""
+        """Erase a child's personal data: their key, and the keys of the people named on their record whom no
+        other record still kept names. The fact is stored first (with the record, and the links of everyone
+        named on it: a legal hold or a new link saved meanwhile makes it clash, and it is decided again); the
+        keys are destroyed by the register's own reaction to it (services/register/policies.py), after it is
+        stored and published, and again on every redelivery until that is done."""
         check_may_erase(actor)
         pupil = self.pupil_by_id(pupil_id)
         links = self._links(pupil.people_ever)
@@ -495,7 +496,6 @@ class Register(SendcaseApplication):
                 link.record_erased(pupil.id)
             (kept if link is not None and link.kept_by else erased).append(person_id)
         pupil.erase(actor=actor, today=today, rule=rule, people_erased=erased, people_kept=kept)
-        current_keyring().erase([pupil.id, *(UUID(p) for p in erased)])
         self.save(pupil, *(link for link in links.values() if link.pending_events))
         return ErasureReport(
             pupil_id=pupil.id,

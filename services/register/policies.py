@@ -12,9 +12,11 @@ from collections.abc import Sequence
 
 from contracts.ehcp import EhcPlanCeased, EhcPlanFinalised
 from contracts.envelope import EventEnvelope
+from contracts.register import PupilErased
 from services.register.application import Register
 from services.register.domain.pupil import Pupil
 from services.runtime.errors import NotFound
+from services.runtime.keyring import current_keyring
 from services.runtime.service import Reaction
 
 
@@ -65,4 +67,16 @@ def when_ehcp_event(app: Register, envelope: EventEnvelope) -> Sequence[Pupil]:
 
 
 # One wildcard subject, one durable consumer: the plan's facts are handled in stream order.
-REACTIONS = [Reaction("ehc-plans", ["ehcp.*"], when_ehcp_event)]
+def when_a_pupil_is_erased_destroy_the_keys(app: Register, envelope: EventEnvelope) -> Sequence[Pupil]:
+    """The register's own fact `register.pupil_erased`, once stored and published: the keys it names are
+    destroyed now (never before the fact is stored, so nothing that could still refuse the erasure, a legal
+    hold placed that moment, can come after the keys are gone). Done again on a redelivery: harmless."""
+    fact = envelope.payload_as(PupilErased)
+    current_keyring().erase([fact.pupil_id, *fact.people_erased])
+    return []
+
+
+REACTIONS = [
+    Reaction("ehc-plans", ["ehcp.*"], when_ehcp_event),
+    Reaction("erase-keys", [PupilErased.TYPE], when_a_pupil_is_erased_destroy_the_keys),
+]

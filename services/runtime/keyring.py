@@ -26,7 +26,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -189,6 +189,7 @@ class InMemoryKeyring:
         return found
 
     def erase(self, subjects: Iterable[UUID]) -> list[UUID]:
+        _keys_forgotten()
         gone = []
         with self._lock:
             for s in subjects:
@@ -201,7 +202,7 @@ class InMemoryKeyring:
         return {s for s in subjects if s in self._keys and self._keys[s] is None}
 
     def forget(self, subjects: Iterable[UUID]) -> None:
-        pass
+        _keys_forgotten()
 
     def blind_index(self, kind: str, value: str) -> bytes:
         return blind_index(self.master.blind_index, kind, value)
@@ -319,6 +320,7 @@ class PostgresKeyring:
     def erase(self, subjects: Iterable[UUID]) -> list[UUID]:
         wanted = list(dict.fromkeys(subjects))
         self._cache.drop(wanted)
+        _keys_forgotten()
         with self._pool.connection() as conn, conn.transaction():
             conn.execute("SET LOCAL synchronous_commit = on")  # an erasure is on disk before it is answered
             rows = conn.execute(
@@ -344,6 +346,7 @@ class PostgresKeyring:
 
     def forget(self, subjects: Iterable[UUID]) -> None:
         self._cache.drop(subjects)
+        _keys_forgotten()
 
     def rewrap(self) -> int:
         """Wrap every data key not yet under the current master key by it (after a master key rotation)."""
@@ -379,6 +382,21 @@ class PostgresKeyring:
             "wrapped_by": {r[0]: r[1] for r in rows if r[1]},
             "current": self.master.current,
         }
+
+
+# What else holds keys in this process (the sealers' ciphers, one set a service's application), told to drop
+# them when keys are forgotten or destroyed here: an erased key leaves the process's memory at once, not only the
+# keyring's cache.
+_droppers: list[Callable[[], None]] = []
+
+
+def when_keys_forgotten(drop: Callable[[], None]) -> None:
+    _droppers.append(drop)
+
+
+def _keys_forgotten() -> None:
+    for drop in list(_droppers):
+        drop()
 
 
 # The process's keyring: a process serves one service (or, in tests, several sharing one keyring, as the

@@ -30,7 +30,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from contracts.envelope import EventEnvelope
-from services.runtime.keyring import current_keyring
+from services.runtime.keyring import current_keyring, when_keys_forgotten
 
 ERASED = "[erased]"
 SEALED = "_sealed"
@@ -78,6 +78,7 @@ class Sealer:
         self.personal_fields = frozenset(personal_fields)
         self._keys = keys
         self._ciphers: dict[bytes, AESGCM] = {}
+        when_keys_forgotten(self._ciphers.clear)  # an erased key leaves this process's memory with the keyring's
 
     # -------------------------------------------------------------------------------------------------
     # Whose keys a state needs
@@ -184,12 +185,11 @@ class Sealer:
                 raise Unprepared(subject)
             key = keys[subject]
             if key is None:
-                if erased_ok or all(v == ERASED for v in taken.values()):
-                    # a fact about someone erased, recorded or re-published after the erasure: it can only hold
-                    # the stand-ins, which are nothing personal
-                    out.update({k: ERASED if _kind(k, v) == "t" else None for k, v in taken.items()})
-                    return out
-                raise SealingError(f"person {subject} was erased: nothing personal can be recorded about them")
+                # Someone erased: a fact about them recorded or re-published after the erasure (a service reacting
+                # to an event it received opened as stand-ins) holds the stand-ins, which are nothing personal;
+                # nothing else of theirs can be recorded (the services refuse changes to an erased record first).
+                out.update({k: ERASED if _kind(k, v) == "t" else None for k, v in taken.items()})
+                return out
             nonce = os.urandom(12)
             dates = [k for k, v in taken.items() if type(v) is date]
             plain_values = {**taken, **{k: taken[k].isoformat() for k in dates}} if dates else taken

@@ -652,7 +652,11 @@ class Pupil(Aggregate):
                 rule="legal_hold",
             )
         # The year group they were in (no one's date of birth) stays, so the counts by year group stay the same.
-        year_group = year_group_on(self.date_of_birth, today, self.year_group, self.on_roll_from)
+        year_group = (
+            year_group_on(self.date_of_birth, today, self.year_group, self.on_roll_from)
+            if self.date_of_birth is not None or (self.year_group is not None and self.on_roll_from is not None)
+            else None  # no date of birth to tell it by (already unreadable), and none recorded
+        )
         self._erased(
             rule=rule,
             erased_on=today,
@@ -663,7 +667,7 @@ class Pupil(Aggregate):
 
     @event("Erased")
     def _erased(
-        self, rule: str, erased_on: date, year_group: int, people_erased: list[str], people_kept: list[str]
+        self, rule: str, erased_on: date, year_group: int | None, people_erased: list[str], people_kept: list[str]
     ) -> None:
         self.erased_on = erased_on
         self.upn = self.given_name = self.family_name = ERASED

@@ -315,8 +315,11 @@ SELECT_LATEST_STATUS = """SELECT DISTINCT ON (pupil_id) pupil_id, log_position, 
 UPSERT_SCHOOLS = unnest_insert("pupil_history_schools", SCHOOL_COLUMNS, update_all("pupil_id", SCHOOL_COLUMNS))
 INSERT_HISTORY = unnest_insert("pupil_history", HISTORY_COLUMNS)
 INSERT_STATUSES = unnest_insert("pupil_status_history", STATUS_COLUMNS)
-SCRUB_HISTORY = """UPDATE pupil_history h SET detail = $3 FROM unnest($1::uuid[], $2::bigint[]) AS e(pupil_id, pos)
+SCRUB_HISTORY = """UPDATE pupil_history h SET detail = $3,
+                   evidence_reference = CASE WHEN h.evidence_reference IS NULL THEN NULL ELSE $3 END
+                   FROM unnest($1::uuid[], $2::bigint[]) AS e(pupil_id, pos)
                    WHERE h.pupil_id = e.pupil_id AND h.log_position < e.pos"""
-SCRUB_STATUSES = """UPDATE pupil_status_history h SET reason = $3
+SCRUB_STATUSES = """UPDATE pupil_status_history h SET reason = $3,
+                    evidence_reference = CASE WHEN h.evidence_reference IS NULL THEN NULL ELSE $3 END
                     FROM unnest($1::uuid[], $2::bigint[]) AS e(pupil_id, pos)
                     WHERE h.pupil_id = e.pupil_id AND h.log_position < e.pos"""
