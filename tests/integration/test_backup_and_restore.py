@@ -237,7 +237,7 @@ async def test_back_up_write_more_restore_recover_write_more_and_count(sandbox: 
     assert all("_sealed" in json.dumps(f.event) for f in register_lost.lost if f.type == ADDED)
     # notifications' own facts of pupils 4-6: for each, a duty not met, then owed to and delivered to two parents
     assert recovered["notifications"].lost_types == {CouldNotNotify.TYPE: 3, NotificationDelivered.TYPE: 6, OWED: 9}
-    assert recovered["register"].consumers_reset == {"register-ehc-plans": 0}
+    assert recovered["register"].consumers_reset == {"register-ehc-plans": 0, "register-erase-keys": 0}
     assert recovered["notifications"].consumers_reset == {CONSUMER: 12}  # every register fact, from the start
     assert await relay_start(register_bootstrap, reg) == register_head
 
@@ -348,7 +348,10 @@ async def test_the_recover_command_refuses_while_the_service_runs_and_says_what_
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["lost_count"] == 0 and summary["stream_head"] == 2 and summary["database_max"] == 2
-    assert summary["next_id_after"] == 3 and summary["consumers_reset"] == {"register-ehc-plans": 0}
+    assert summary["next_id_after"] == 3 and summary["consumers_reset"] == {
+        "register-ehc-plans": 0,
+        "register-erase-keys": 0,
+    }
     assert list(tmp_path.glob("recovery-*.json")) == []  # nothing lost, no list to write
     unknown = await asyncio.to_thread(sendcase, sandbox, "recover", "nosuch", cwd=tmp_path)
     assert unknown.returncode == 2 and "no service called 'nosuch'" in unknown.stderr
