@@ -44,10 +44,9 @@ from psycopg.sql import SQL, Identifier
 
 from services.runtime.chain import ChainStatements
 from services.runtime.context import CommandContext, acting, current_context
-from services.runtime.keyring import current_keyring
 from services.runtime.logging import get_logger
 from services.runtime.receipts import CommandReceipt, InMemoryReceiptRecorder, PostgresReceiptRecorder, collected_saves
-from services.runtime.sealing import SEALED, Sealer, Unprepared
+from services.runtime.sealing import SEALED, Sealer, Unprepared, keyring_keys
 from services.runtime.subject_access import subject_access as _subject_access
 from services.runtime.unit_of_work import UnitOfWorkRepository
 
@@ -91,7 +90,7 @@ class StampingMapper(Mapper):
         except Unprepared:
             wanted: set[UUID] = set()
             sealer.subjects_to_seal(event_state, subject, wanted)
-            keys = {**(keys or {}), **current_keyring().keys(wanted, create=True)}
+            keys = {**(keys or {}), **keyring_keys(wanted, True)}
             event_state = sealer.seal(event_state, subject, keys, self.transcoder.encode)
         return StoredEvent(
             originator_id=originator_id,
@@ -220,7 +219,7 @@ class SendcaseRecorder(PostgresReceiptRecorder):
 
 
 class UnchainedRecorder(SendcaseRecorder):
-    """The recorder without the hash chain: only to measure what the chain costs (benchmarks/chain_cost.py)."""
+    """The recorder without the hash chain: only to measure what the chain costs (benchmarks/trust_cost.py)."""
 
     chained: ClassVar[bool] = False
 
@@ -243,7 +242,7 @@ class SendcaseApplication(Application):
     def construct_mapper(self) -> Mapper:
         mapper = StampingMapper(transcoder=self.construct_transcoder())
         if self.personal_fields:
-            mapper.sealer = Sealer(self.personal_fields, _keyring_keys)
+            mapper.sealer = Sealer(self.personal_fields, keyring_keys)
         return mapper
 
     def construct_recorder(self) -> Any:
@@ -311,7 +310,7 @@ class SendcaseApplication(Application):
         for e in events:
             state = vars(e)
             mapper.sealer.subjects_to_seal(state, state.get("data_subject") or state.get("pupil_id"), wanted)
-        token = _prepared_keys.set(current_keyring().keys(wanted, create=True) if wanted else None)
+        token = _prepared_keys.set(keyring_keys(wanted, True) if wanted else None)
         try:
             return self.events.put(events, command_receipts=receipts, trackings=trackings)
         finally:
@@ -426,10 +425,6 @@ class SendcaseApplication(Application):
     def notify_channel(self) -> str | None:
         """The PostgreSQL NOTIFY channel eventsourcing signals on after each insert."""
         return getattr(self.recorder, "channel_name", None)
-
-
-def _keyring_keys(subjects: Iterable[UUID], create: bool) -> dict[UUID, bytes | None]:
-    return current_keyring().keys(subjects, create=create)
 
 
 class AlreadyProcessed(Exception):

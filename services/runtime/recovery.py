@@ -50,9 +50,8 @@ from nats.js.errors import NotFoundError
 from contracts.subjects import ping_subject, service_events
 from services.runtime.clock import Clock
 from services.runtime.database import POSITIONS_DDL, set_position
-from services.runtime.keyring import current_keyring
 from services.runtime.outbox import RECOVERED, RELAY, published_position
-from services.runtime.sealing import Sealer, open_payloads
+from services.runtime.sealing import Sealer, keyring_keys, open_payloads
 from services.runtime.service import Bootstrap, ServiceDefinition, tracked_consumers
 from services.runtime.settings import ServiceSettings
 from services.runtime.streams import every_message
@@ -453,7 +452,7 @@ def write_report(found: Recovery, folder: Path, now: datetime) -> Path:
     events = [f["event"] for f in cast(list[dict[str, Any]], document["lost"]) if isinstance(f["event"], dict)]
     payloads = [e["payload"] for e in events if isinstance(e.get("payload"), dict)]
     with contextlib.suppress(RuntimeError):  # no keyring in this process: left sealed
-        open_payloads(Sealer((), lambda subjects, create: current_keyring().keys(subjects, create=create)), payloads)
+        open_payloads(Sealer((), keyring_keys), payloads)
     for attempt in range(1, 1000):  # never over an earlier report
         path = folder / (f"{stem}.json" if attempt == 1 else f"{stem}-{attempt}.json")
         try:

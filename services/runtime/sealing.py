@@ -115,20 +115,6 @@ class Sealer:
                 )
             into.add(subject)
 
-    @staticmethod
-    def sealed_subjects(state: Any, into: set[UUID]) -> None:
-        """Add to `into` every person whose sealed values are in this (stored) state."""
-        if isinstance(state, dict):
-            for k, v in state.items():
-                if k == SEALED and isinstance(v, dict):
-                    into.add(UUID(v["s"]))
-                elif isinstance(v, (dict, list)):
-                    Sealer.sealed_subjects(v, into)
-        elif isinstance(state, list):
-            for item in state:
-                if isinstance(item, (dict, list)):
-                    Sealer.sealed_subjects(item, into)
-
     # -------------------------------------------------------------------------------------------------
     # Sealing
 
@@ -148,11 +134,9 @@ class Sealer:
         encode: Callable[[Any], bytes],
         *,
         person: bool = False,
-        erased_ok: bool = False,
     ) -> dict[str, Any]:
-        """A copy of `state` with its personal values sealed (`keys` must hold every subject's key). A person
-        already erased: SealingError, or with `erased_ok` (re-publishing what was recorded before the erasure,
-        already opened as stand-ins) the stand-ins themselves."""
+        """A copy of `state` with its personal values sealed (`keys` must hold every subject's key: else
+        Unprepared). A person already erased: their values stored as the stand-ins."""
         out: dict[str, Any] = {}
         taken: dict[str, Any] = {}
         personal = PERSON_FIELDS | self.personal_fields if person else self.personal_fields
@@ -164,15 +148,15 @@ class Sealer:
             if t is dict:
                 pid = _person(v)
                 if pid is not None:
-                    out[k] = self.seal(v, pid, keys, encode, person=True, erased_ok=erased_ok)
+                    out[k] = self.seal(v, pid, keys, encode, person=True)
                 elif k in personal:
                     taken[k] = v
                 else:
-                    out[k] = self.seal(v, subject, keys, encode, erased_ok=erased_ok)
+                    out[k] = self.seal(v, subject, keys, encode)
             elif k in personal:
                 taken[k] = v
             elif t is list and v and type(v[0]) is dict:
-                out[k] = [self._seal_item(i, subject, keys, encode, erased_ok) for i in v]
+                out[k] = [self._seal_item(i, subject, keys, encode) for i in v]
             else:
                 out[k] = v
         if taken:
@@ -216,12 +200,11 @@ class Sealer:
         subject: UUID | None,
         keys: dict[UUID, bytes | None],
         encode: Callable[[Any], bytes],
-        erased_ok: bool,
     ) -> Any:
         if not isinstance(item, dict):
             return item
         pid = _person(item)
-        return self.seal(item, pid or subject, keys, encode, person=pid is not None, erased_ok=erased_ok)
+        return self.seal(item, pid or subject, keys, encode, person=pid is not None)
 
     def seal_with_keys(
         self, state: dict[str, Any], subject: UUID | None, encode: Callable[[Any], bytes]
@@ -279,12 +262,6 @@ class Sealer:
                 values = {k: ERASED if kind == "t" else None for k, kind in sealed["f"].items()}
             holder.update(values)
 
-    def open(self, state: dict[str, Any], keys: dict[UUID, bytes | None], decode: Callable[[bytes], Any]) -> None:
-        """Open `state`'s sealed values in place: each back under its field, or its stand-in once erased."""
-        found: list[tuple[dict[str, Any], dict[str, Any], str]] = []
-        self._collect(state, found)
-        self._open_found(found, {str(k): v for k, v in keys.items()}, decode)
-
     def open_with_keys(self, state: dict[str, Any], decode: Callable[[bytes], Any]) -> dict[str, Any]:
         self.open_many([state], decode)
         return state
@@ -314,7 +291,7 @@ def seal_payloads(sealer: Sealer, payloads: list[tuple[dict[str, Any], UUID | No
     for payload, subject in payloads:
         sealer.subjects_to_seal(payload, subject, wanted)
     keys = sealer._keys(wanted, True) if wanted else {}
-    return [sealer.seal(p, s, keys, _json, erased_ok=True) if wanted else p for p, s in payloads]
+    return [sealer.seal(p, s, keys, _json) if wanted else p for p, s in payloads]
 
 
 def open_payloads(sealer: Sealer, payloads: list[dict[str, Any]]) -> None:
@@ -322,11 +299,11 @@ def open_payloads(sealer: Sealer, payloads: list[dict[str, Any]]) -> None:
     sealer.open_many(payloads, json.loads)
 
 
-def _keyring_keys(subjects: Iterable[UUID], create: bool) -> dict[UUID, bytes | None]:
+def keyring_keys(subjects: Iterable[UUID], create: bool) -> dict[UUID, bytes | None]:
     return current_keyring().keys(subjects, create=create)
 
 
-_OPENER = Sealer((), _keyring_keys)  # opening needs no field names: each sealed value says what it holds
+_OPENER = Sealer((), keyring_keys)  # opening needs no field names: each sealed value says what it holds
 
 
 def opened(envelopes: Sequence[EventEnvelope]) -> list[EventEnvelope]:
@@ -337,6 +314,6 @@ def opened(envelopes: Sequence[EventEnvelope]) -> list[EventEnvelope]:
     for e in envelopes:
         Sealer._collect(e.payload, found)
     if found:
-        keys = _keyring_keys({UUID(s) for s in {f[2] for f in found}}, False)
+        keys = keyring_keys({UUID(s) for s in {f[2] for f in found}}, False)
         _OPENER._open_found(found, {str(k): v for k, v in keys.items()}, json.loads)
     return list(envelopes)
