@@ -40,12 +40,18 @@ class Role(StrEnum):
     SYSTEM = "system"  # a service acting on its own policy, e.g. a reaction to another service's event
 
 
-_ORGANISATION = re.compile(r"^(school:[0-9]{6}|la:[0-9]{3}|service:[a-z_]+)$")
+# school:<URN> for school staff; la:<code> for the LA's staff; org:<name> for a professional outside the LA
+# (health, social care: e.g. org:nhs-cdd-ft); citizen for parents and young people, who act for themselves
+# (what they may see is what they were invited to: docs/security.md); service:<name> for a service's policy.
+_ORGANISATION = re.compile(r"^(school:[0-9]{6}|la:[0-9]{3}|org:[a-z0-9][a-z0-9-]{0,62}|citizen|service:[a-z_]+)$")
 
 
 def _validate_organisation(value: str) -> str:
     if not _ORGANISATION.match(value):
-        raise ValueError("organisation is 'school:<6-digit URN>', 'la:<3-digit LA code>' or 'service:<name>'")
+        raise ValueError(
+            "organisation is 'school:<6-digit URN>', 'la:<3-digit LA code>', 'org:<name in lower case>', "
+            "'citizen' or 'service:<name>'"
+        )
     return value
 
 

@@ -33,8 +33,10 @@ from contracts.notifications.queries import (
     SentAs,
     UndeliveredNotifications,
 )
+from contracts.service import ServiceContract
 
 __all__ = [
+    "CONTRACT",
     "UNDELIVERED",
     "AuditAttempt",
     "AuditNotification",
@@ -63,3 +65,20 @@ __all__ = [
     "SentAs",
     "UndeliveredNotifications",
 ]
+
+CONTRACT = ServiceContract(
+    name="notifications",
+    description="Every message owed to a parent, young person or professional, and its delivery.",
+    commands=(RequestProfessionalNotice, DeliveryReceipt, CancelNotification),
+    queries=(
+        NotificationsForPupil,
+        NotificationsForCase,
+        UndeliveredNotifications,
+        FailedToReach,
+        NotificationCounts,
+        AuditNotification,
+        NotificationsSubjectAccess,
+    ),
+    # GOV.UK Notify's receipts come to the service's own callback endpoint, authenticated by Notify's token
+    not_for_people=frozenset({DeliveryReceipt}),
+)

@@ -58,8 +58,10 @@ from contracts.register.queries import (
     SchoolRegister,
     SubjectAccessRequestRecorded,
 )
+from contracts.service import ServiceContract
 
 __all__ = [
+    "CONTRACT",
     "AcknowledgeTransfer",
     "AddToSenSupport",
     "CensusExtract",
@@ -113,3 +115,38 @@ __all__ = [
     "TransferPupil",
     "WithdrawConsentToShare",
 ]
+
+CONTRACT = ServiceContract(
+    name="register",
+    description="The SEN register: each school's roll, SEN status (N/K/E) and ranked needs, transfers, census.",
+    commands=(
+        EnrolPupil,
+        ImportRoll,
+        RecordPeopleWithParentalResponsibility,
+        RecordLookedAfter,
+        RecordOtherRegisters,
+        GiveConsentToShare,
+        WithdrawConsentToShare,
+        NoteConcern,
+        AddToSenSupport,
+        ChangeNeeds,
+        RemoveFromSenRegister,
+        RecordSenProvision,
+        TransferPupil,
+        AcknowledgeTransfer,
+        PlaceLegalHold,
+        LiftLegalHold,
+        ErasePupil,
+        RecordSubjectAccessRequest,
+    ),
+    queries=(
+        GetPupil,
+        GetRollImport,
+        PupilHistory,
+        SchoolRegister,
+        LaCounts,
+        CensusExtract,
+        ReviewRetention,
+        RegisterSubjectAccess,
+    ),
+)

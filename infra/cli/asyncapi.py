@@ -9,19 +9,16 @@ import sys
 from importlib import import_module
 from pathlib import Path
 
+from contracts.catalogue import CATALOGUE
 from services.runtime.asyncapi import asyncapi_document
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "asyncapi"
-SERVICES = {
-    "register": "The SEN register: each school's roll, SEN status (N/K/E) and ranked needs, transfers, census.",
-    "notifications": "Every message owed to a parent, young person or professional, and its delivery.",
-}
 
 
 def documents() -> dict[str, str]:
     return {
-        name: asyncapi_document(name, import_module(f"services.{name}.entrypoints").ROUTES, description)
-        for name, description in SERVICES.items()
+        name: asyncapi_document(name, import_module(f"services.{name}.entrypoints").ROUTES, contract.description)
+        for name, contract in CATALOGUE.items()
     }
 
 
