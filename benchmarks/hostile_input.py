@@ -148,7 +148,7 @@ async def main(count: int, seconds: float, seed: int) -> int:
         notes = ServiceRuntime(notifications_bootstrap(notes_settings, FixedClock(SCHOOL_DAY)))
         await register.start()
         await notes.start()
-        nc = await nats.connect(register_settings.nats_url)
+        nc = await nats.connect(sandbox.servers.nats_url)  # as the operator (a stand-in for the gateway)
         outcomes: Counter[str] = Counter()
         accepted: dict[int, set[str]] = {}
         unanswered = 0

@@ -173,7 +173,7 @@ async def measure(quick: bool) -> list[Figure]:
         await runtime.start()
         try:
             process, go = await publish_from_another_process(
-                sandbox, settings.nats_url, settings.subject_prefix, 1, count
+                sandbox, sandbox.servers.nats_url, settings.subject_prefix, 1, count
             )
             cpu0, t0 = time.process_time(), time.perf_counter()
             await go()

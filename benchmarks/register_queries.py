@@ -126,7 +126,7 @@ async def measure(quick: bool, schools: int | None = None, per_school: int = 100
                 t0 = time.perf_counter()
                 await counts_as_at(runtime.pool, OCTOBER_CENSUS, None)
                 sql_only.append((time.perf_counter() - t0) * 1000)
-            async with Client(settings.nats_url, settings.subject_prefix, DATA_OFFICER, timeout=30) as client:
+            async with Client(sandbox.servers.nats_url, settings.subject_prefix, DATA_OFFICER, timeout=30) as client:
                 for _ in range(5):  # warm: connections, prepared statements
                     await client.query(SchoolRegister(school_urn=school_urn(0), as_at=OCTOBER_CENSUS))
                     await client.query(LaCounts(as_at=OCTOBER_CENSUS))

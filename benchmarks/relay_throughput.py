@@ -93,7 +93,7 @@ async def measure(quick: bool, batch: int = 500, in_flight: int = 512) -> list[F
         pool = await create_pool(settings.database_url)
         positions = PositionStore(pool)
         await positions.setup()
-        nc = await nats.connect(settings.nats_url)
+        nc = await nats.connect(sandbox.servers.nats_url)  # as the operator: it makes the streams
         js = nc.jetstream(publish_async_max_pending=4000)
         await ensure_streams(
             js,

@@ -15,7 +15,9 @@ A new service joins by declaring its `CONTRACT` in its contracts package and add
 
 from __future__ import annotations
 
-from contracts.service import ServiceContract
+from contracts.service import ServiceContract, name_of
+
+__all__ = ["CATALOGUE", "ServiceContract", "name_of"]
 
 
 def _catalogue() -> dict[str, ServiceContract]:

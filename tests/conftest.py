@@ -16,6 +16,7 @@ from tests.support.stack import (
     Servers,
     external_servers,
     new_prefix,
+    use_servers,
 )
 
 # Processes the tests start (`sendcase ...`, `python -m infra.cli serve ...`) run this checkout's code, not
@@ -64,12 +65,15 @@ def servers() -> Iterator[Servers]:
     """Real PostgreSQL and NATS JetStream, started once per test session."""
     external = external_servers()
     if external is not None:
+        use_servers(external)
         yield external
         return
     root = server_dir("test-servers")
     embedded = EmbeddedServers(root)
     try:
-        yield embedded.start()
+        started = embedded.start()
+        use_servers(started)
+        yield started
     finally:
         embedded.stop()
         shutil.rmtree(root, ignore_errors=True)

@@ -11,6 +11,7 @@ Replies are printed as text for a person; `sendcase --json ...` prints them as J
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import sys
@@ -258,7 +259,9 @@ def recover(
 ) -> None:
     """After restoring a service's database from a backup, with every replica of the service stopped: report
     the facts lost with the restore, move new ids past the stream, let the relay resume and the consumers replay
-    (docs/operations.md, "Backup and restore"). Uses the service's settings, as `serve` does."""
+    (docs/operations.md, "Backup and restore"). Uses the service's settings, as `serve` does, but reaches NATS
+    as the operator (it resets the service's consumers, which the service's own NATS user may not): from
+    SENDCASE_OPERATOR_NATS_URL, else the running stack's operator."""
     import nats.errors
 
     from infra.cli.common import as_json, fail
@@ -274,6 +277,15 @@ def recover(
     except KeyError as e:
         fail(str(e.args[0]))
     settings = load_settings(service)
+    operator_url = os.environ.get("SENDCASE_OPERATOR_NATS_URL")
+    if not operator_url:
+        from infra.stack.nats_users import stack_nats_url
+        from infra.stack.servers import StackState, sendcase_home
+
+        home = sendcase_home(session(ctx).home)
+        state = StackState.load(home)
+        operator_url = stack_nats_url(home, state.nats_url) if state is not None else settings.nats_url
+    settings = settings.model_copy(update={"nats_url": operator_url})
 
     async def recovered() -> Any:
         keyring = await open_keyring(settings)  # the report opens what the lost facts hold, as the service would

@@ -48,8 +48,11 @@ def _settings(service: str, home: Path | None) -> Any:
             f"sendcase audit: no running sendcase found in {where}: start it with `sendcase up` "
             "(or set SENDCASE_NATS_URL)"
         )
+    from infra.stack.nats_users import stack_nats_url
+
+    nats_url = stack_nats_url(where, state.nats_url)  # as the operator: it reads the audit stream
     return load_settings(
-        service, postgres_url=state.postgres_url, nats_url=state.nats_url, subject_prefix=state.subject_prefix
+        service, postgres_url=state.postgres_url, nats_url=nats_url, subject_prefix=state.subject_prefix
     )
 
 

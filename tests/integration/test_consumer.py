@@ -19,7 +19,7 @@ from services.runtime.database import ensure_database
 from services.runtime.streams import ensure_streams
 from tests.conftest import SCHOOL_DAY
 from tests.support.register_events import publish, pupil_added
-from tests.support.stack import Sandbox, eventually, stream_messages
+from tests.support.stack import Sandbox, as_operator, eventually, stream_messages
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ async def world(sandbox: Sandbox):
     settings = sandbox.settings("notifications")
     await ensure_database(settings.database_url)
     service = notifications_bootstrap(settings, FixedClock(SCHOOL_DAY))
-    nc = await nats.connect(settings.nats_url)
+    nc = await nats.connect(as_operator(settings.nats_url))
     js = nc.jetstream()
     await ensure_streams(
         js, settings.subject_prefix, settings.events_stream, settings.dead_letter_stream, duplicate_window_seconds=3600
@@ -165,7 +165,7 @@ async def test_a_poison_message_is_dead_lettered_after_its_attempts_and_does_not
     await eventually(dead_lettered, what="the poison message in the dead-letter stream")
     # three deliveries (each run on its own), plus a run in each batch it came in with others (then dropped)
     assert attempts[2] >= 3
-    [letter] = await stream_messages(settings.nats_url, settings.dead_letter_stream)
+    [letter] = await stream_messages(as_operator(settings.nats_url), settings.dead_letter_stream)
     assert letter.subject == dead_letter_subject(settings.subject_prefix, "notifications-test")
     assert letter.headers["Sendcase-Attempts"] == "3"
     assert "this pupil's record cannot be read" in letter.headers["Sendcase-Reason"]
@@ -184,7 +184,7 @@ async def test_a_message_that_is_not_an_envelope_is_dead_lettered_at_once(world)
         return consumer.dead_lettered == 1 and consumer.applied == 1
 
     await eventually(done, what="garbage dead-lettered, good message applied")
-    [letter] = await stream_messages(settings.nats_url, settings.dead_letter_stream)
+    [letter] = await stream_messages(as_operator(settings.nats_url), settings.dead_letter_stream)
     assert letter.headers["Sendcase-Attempts"] == "1"
     assert "not a sendcase event envelope" in letter.headers["Sendcase-Reason"]
 

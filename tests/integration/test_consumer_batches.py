@@ -26,7 +26,7 @@ from services.runtime.database import ensure_database
 from services.runtime.streams import ensure_streams
 from tests.conftest import SCHOOL_DAY
 from tests.support.register_events import mother, publish, pupil_added, wrap
-from tests.support.stack import Sandbox, eventually, stream_messages
+from tests.support.stack import Sandbox, as_operator, eventually, stream_messages
 
 
 class CountingReaction(EventSourcedReaction):
@@ -49,7 +49,7 @@ async def world(sandbox: Sandbox):
     settings = sandbox.settings("notifications")
     await ensure_database(settings.database_url)
     service = notifications_bootstrap(settings, FixedClock(SCHOOL_DAY))
-    nc = await nats.connect(settings.nats_url)
+    nc = await nats.connect(as_operator(settings.nats_url))
     js = nc.jetstream()
     await ensure_streams(
         js, settings.subject_prefix, settings.events_stream, settings.dead_letter_stream, duplicate_window_seconds=3600
@@ -114,7 +114,7 @@ async def test_a_batch_whose_reaction_fails_is_applied_one_at_a_time_and_only_th
     assert calls[3] >= 3  # retried on its own until its attempts were used up
     owed = stored(Notification.Owed)
     assert sorted(e.about for e in owed) == sorted(f"Sam Taylor{n}" for n in (1, 2, 4, 5, 6, 7, 8))  # once each
-    [letter] = await stream_messages(settings.nats_url, settings.dead_letter_stream)
+    [letter] = await stream_messages(as_operator(settings.nats_url), settings.dead_letter_stream)
     assert letter.headers["Sendcase-Attempts"] == "3"
     assert "cannot be read" in letter.headers["Sendcase-Reason"]
     assert consumer.duplicates == 0

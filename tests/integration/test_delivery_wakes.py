@@ -10,13 +10,13 @@ import nats
 
 from tests.support.notifications import delivery_settings, notifications_service, outbox_files, rows, worker
 from tests.support.register_events import mother, publish, pupil_added
-from tests.support.stack import Sandbox, eventually
+from tests.support.stack import Sandbox, as_operator, eventually
 
 
 async def test_a_new_notification_is_delivered_promptly_without_polling(sandbox: Sandbox, tmp_path) -> None:
     settings, outbox = sandbox.settings("notifications"), tmp_path / "outbox"
     async with notifications_service(settings, delivery_settings(outbox, poll_seconds=30)) as runtime:
-        nc = await nats.connect(settings.nats_url)
+        nc = await nats.connect(as_operator(settings.nats_url))
         js = nc.jetstream()
         try:
             for serial in (1, 2):
@@ -40,7 +40,7 @@ async def test_many_due_notifications_are_delivered_in_batches_each_once(sandbox
     settings, outbox = sandbox.settings("notifications"), tmp_path / "outbox"
     count = 60
     async with notifications_service(settings, delivery_settings(outbox, batch_size=25)) as runtime:
-        nc = await nats.connect(settings.nats_url)
+        nc = await nats.connect(as_operator(settings.nats_url))
         js = nc.jetstream()
         try:
             for serial in range(1, count + 1):

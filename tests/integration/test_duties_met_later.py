@@ -14,14 +14,14 @@ from tests.conftest import SCHOOL_DAY
 from tests.support.factories import add_to_sen_support, senco, upn
 from tests.support.notifications import delivery_settings, notifications_service, outbox_files, rows
 from tests.support.register_events import father, mother
-from tests.support.stack import Sandbox, eventually, running_service
+from tests.support.stack import Sandbox, as_operator, eventually, running_service
 
 
 async def test_parents_recorded_after_the_pupil_was_added_are_told_then_once(sandbox: Sandbox, tmp_path) -> None:
     settings = sandbox.settings("register")
     async with running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)):
         async with notifications_service(sandbox.settings("notifications"), delivery_settings(tmp_path)) as notes:
-            async with Client(settings.nats_url, settings.subject_prefix, senco()) as client:
+            async with Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as client:
                 added = await client.command(add_to_sen_support(1, effective_date=date(2026, 11, 20)))
                 pupil_id = added.result.pupil_id
 

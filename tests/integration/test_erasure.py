@@ -33,7 +33,7 @@ from tests.conftest import SCHOOL_DAY
 from tests.support.factories import add_to_sen_support, senco, upn
 from tests.support.notifications import delivery_settings, notifications_service, rows
 from tests.support.register_events import father, mother
-from tests.support.stack import Sandbox, eventually, running_service, stream_messages
+from tests.support.stack import Sandbox, as_operator, eventually, running_service, stream_messages
 
 DATA_OFFICER = Actor(user_id="data.officer@la.gov.uk", role=Role.DATA_OFFICER, organisation="la:840")
 CASEWORKER = Actor(user_id="caseworker@la.gov.uk", role=Role.LA_CASEWORKER, organisation="la:840")
@@ -76,9 +76,9 @@ async def test_an_erased_child_leaves_nothing_readable_and_the_facts_stay(
     async with running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)) as register:
         async with notifications_service(sandbox.settings("notifications"), delivery_settings(tmp_path)) as notes:
             async with (
-                Client(settings.nats_url, settings.subject_prefix, senco()) as school,
-                Client(settings.nats_url, settings.subject_prefix, DATA_OFFICER) as la,
-                Client(settings.nats_url, settings.subject_prefix, CASEWORKER) as caseworker,
+                Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as school,
+                Client(as_operator(settings.nats_url), settings.subject_prefix, DATA_OFFICER) as la,
+                Client(as_operator(settings.nats_url), settings.subject_prefix, CASEWORKER) as caseworker,
             ):
                 child = add_to_sen_support(
                     7,
@@ -117,7 +117,7 @@ async def test_an_erased_child_leaves_nothing_readable_and_the_facts_stay(
                 # nothing personal was ever in the clear in the event store or on the stream
                 events = await register.pool.fetch("SELECT state FROM register_events")
                 assert not _readable(b"".join(bytes(r["state"]) for r in events), SECRETS)
-                stream = await stream_messages(settings.nats_url, settings.events_stream)
+                stream = await stream_messages(as_operator(settings.nats_url), settings.events_stream)
                 assert not _readable(b"".join(m.data for m in stream), [*SECRETS, SIBLING_NAME])
 
                 before = await caseworker.query(LaCounts(as_at=date(2026, 10, 1)))
@@ -166,7 +166,7 @@ async def test_an_erased_child_leaves_nothing_readable_and_the_facts_stay(
                 # the stream: the erased person's sealed values no longer open for anyone
                 from services.runtime.sealing import opened
 
-                stream = await stream_messages(settings.nats_url, settings.events_stream)
+                stream = await stream_messages(as_operator(settings.nats_url), settings.events_stream)
                 from contracts.envelope import EventEnvelope
 
                 envelopes = opened([EventEnvelope.model_validate_json(m.data) for m in stream])

@@ -18,7 +18,7 @@ from tests.conftest import SCHOOL_DAY
 from tests.support.factories import add_to_sen_support, senco, upn
 from tests.support.notifications import delivery_settings, notifications_service, rows
 from tests.support.register_events import mother
-from tests.support.stack import Sandbox, running_service
+from tests.support.stack import Sandbox, as_operator, running_service
 
 
 async def test_an_idle_service_does_not_crash_and_a_command_reaches_notifications_in_under_a_second(
@@ -31,7 +31,7 @@ async def test_an_idle_service_does_not_crash_and_a_command_reaches_notification
         async with running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)):
             async with notifications_service(sandbox.settings("notifications"), delivery_settings(tmp_path)) as notes:
                 await asyncio.sleep(12)  # a dozen empty one-second fetches for each consumer
-                async with Client(settings.nats_url, settings.subject_prefix, senco()) as client:
+                async with Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as client:
                     await client.command(add_to_sen_support(1))
                     await asyncio.sleep(1.5)
                     start = time.monotonic()

@@ -32,7 +32,7 @@ from tests.support.notifications import (
 )
 from tests.support.notify_standin import start_standin
 from tests.support.register_events import father, mother, publish, pupil_added
-from tests.support.stack import Sandbox
+from tests.support.stack import Sandbox, as_operator
 
 
 def sha256(data: bytes) -> str:
@@ -40,14 +40,14 @@ def sha256(data: bytes) -> str:
 
 
 async def send(settings, *events) -> None:
-    nc = await nats.connect(settings.nats_url)
+    nc = await nats.connect(as_operator(settings.nats_url))
     for e in events:
         await publish(nc.jetstream(), settings.subject_prefix, e)
     await nc.close()
 
 
 async def audit_of(settings, notification_id, actor: Actor | None = None) -> NotificationAudit:
-    async with Client(settings.nats_url, settings.subject_prefix, actor or auditor()) as client:
+    async with Client(as_operator(settings.nats_url), settings.subject_prefix, actor or auditor()) as client:
         reply = await client.query(AuditNotification(notification_id=notification_id))
     assert reply.outcome == "answered", reply
     return reply.result
@@ -156,7 +156,7 @@ async def test_notify_request_bodies_and_letter_pdfs_are_hashed_and_receipts_rec
             standin.set_status(f"{email['notification_id']}.email", "delivered", "2026-11-23T10:30:05.000000Z")
             await settled(runtime, by_email.subject.pupil_id, 1, statuses=("delivered",))
             gateway = Actor.service("notify_callbacks")
-            async with Client(settings.nats_url, settings.subject_prefix, gateway) as client:
+            async with Client(as_operator(settings.nats_url), settings.subject_prefix, gateway) as client:
                 callback = dict(
                     id=UUID(letter["provider_reference"]),
                     reference=f"{letter['notification_id']}.letter",
@@ -218,7 +218,7 @@ async def test_who_may_audit_a_notification(sandbox: Sandbox, tmp_path: Path) ->
         [row] = await settled(runtime, event.subject.pupil_id, 1, statuses=("delivered",))
         notification_id = row["notification_id"]
         stored = await runtime.pool.fetchval("SELECT count(*) FROM notifications_events")
-        async with Client(settings.nats_url, settings.subject_prefix, auditor()) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, auditor()) as client:
             own = await client.query(AuditNotification(notification_id=notification_id), actor=senco("123456"))
             assert own.outcome == "answered" and own.result.notification_id == notification_id
             other_school = await client.query(AuditNotification(notification_id=notification_id), actor=senco("654321"))

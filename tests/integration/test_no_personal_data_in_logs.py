@@ -28,7 +28,7 @@ from tests.support.factories import senco, upn
 from tests.support.notifications import delivery_settings, notifications_service, rows
 from tests.support.register_events import father, mother
 from tests.support.register_factories import PROTECTED
-from tests.support.stack import Sandbox, eventually, running_service
+from tests.support.stack import Sandbox, as_operator, eventually, running_service
 
 PERSONAL = [
     "Ruby",
@@ -60,7 +60,7 @@ async def test_a_sencos_day_leaves_no_personal_data_in_the_logs(sandbox: Sandbox
     settings = sandbox.settings("register")
     async with running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)) as register:
         async with notifications_service(sandbox.settings("notifications"), delivery_settings(tmp_path)) as notes:
-            async with Client(settings.nats_url, settings.subject_prefix, senco()) as client:
+            async with Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as client:
                 ruby = PupilIdentity(
                     upn=upn(7), given_name="Ruby", family_name="Okonkwo-Hale", date_of_birth=date(2016, 5, 2)
                 )

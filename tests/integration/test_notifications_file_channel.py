@@ -36,7 +36,7 @@ from tests.support.notifications import (
 )
 from tests.support.register_events import father, mother, publish, pupil_added, wrap
 from tests.support.replies import json_result
-from tests.support.stack import Sandbox, eventually
+from tests.support.stack import Sandbox, as_operator, eventually
 
 
 async def publish_again(js, prefix, envelope) -> None:
@@ -54,7 +54,7 @@ async def test_each_person_with_parental_responsibility_gets_one_message_even_wh
     settings, outbox = sandbox.settings("notifications"), tmp_path / "outbox"
     event = pupil_added(1, [mother(1), father(1)])
     async with notifications_service(settings, delivery_settings(outbox)) as runtime:
-        nc = await nats.connect(settings.nats_url)
+        nc = await nats.connect(as_operator(settings.nats_url))
         js = nc.jetstream()
         await publish(js, settings.subject_prefix, event)
         await publish_again(js, settings.subject_prefix, event)
@@ -113,7 +113,7 @@ async def test_a_restart_mid_send_reconciles_instead_of_sending_twice(
         }
 
     async with notifications_service(settings, delivery, crashing) as runtime:
-        nc = await nats.connect(settings.nats_url)
+        nc = await nats.connect(as_operator(settings.nats_url))
         await publish(nc.jetstream(), settings.subject_prefix, event)
         await nc.close()
         await settled(runtime, event.subject.pupil_id, 1, statuses=("sending",))
@@ -163,7 +163,7 @@ async def test_queries_show_what_was_sent_what_did_not_arrive_and_counts(sandbox
         update={"payload": {**pupil_added(6, [mother(6)]).payload, "school_urn": "654321"}}
     )
     async with notifications_service(settings, delivery_settings(outbox)) as runtime:
-        nc = await nats.connect(settings.nats_url)
+        nc = await nats.connect(as_operator(settings.nats_url))
         js = nc.jetstream()
         for e in (nobody, no_details, reached, draft, other_school):
             await publish(js, settings.subject_prefix, e)
@@ -177,7 +177,7 @@ async def test_queries_show_what_was_sent_what_did_not_arrive_and_counts(sandbox
 
         await eventually(all_settled, what="five notifications settled")
 
-        async with Client(settings.nats_url, settings.subject_prefix, caseworker()) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, caseworker()) as client:
             answer = await client.query(NotificationsForPupil(pupil_id=reached.subject.pupil_id))
             assert isinstance(answer, Answered)
             assert [(n["duty"], n["status"]) for n in json_result(answer)] == [
@@ -280,7 +280,7 @@ async def test_a_professional_notice_asked_for_twice_is_sent_once_to_each_profes
         contact=ContactPoint(name="SEND Casework Team"),
     )
     async with notifications_service(settings, delivery_settings(outbox)) as runtime:
-        async with Client(settings.nats_url, settings.subject_prefix, caseworker()) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, caseworker()) as client:
             first, second = await client.command(notice), await client.command(notice)
             assert isinstance(first, Accepted) and first.result == second.result
             refused = await client.command(notice, actor=senco())

@@ -26,11 +26,11 @@ from tests.support.notifications import (
 from tests.support.notify_standin import start_standin
 from tests.support.register_events import father, mother, publish, pupil_added
 from tests.support.replies import json_result
-from tests.support.stack import Sandbox, eventually
+from tests.support.stack import Sandbox, as_operator, eventually
 
 
 async def send(settings, *events) -> None:
-    nc = await nats.connect(settings.nats_url)
+    nc = await nats.connect(as_operator(settings.nats_url))
     for e in events:
         await publish(nc.jetstream(), settings.subject_prefix, e)
     await nc.close()
@@ -71,7 +71,7 @@ async def test_smtp_email_is_keyed_by_the_notification_and_a_refused_address_fal
             assert letter.name == f"{fallback['notification_id']}.letter.pdf"
             assert lost["reason"].startswith("the mail server refused the address")
 
-            async with Client(settings.nats_url, settings.subject_prefix, caseworker()) as client:
+            async with Client(as_operator(settings.nats_url), settings.subject_prefix, caseworker()) as client:
                 failed = json_result(await client.query(FailedToReach(school_urn="123456")))["notifications"]
             assert [(n["recipient_name"], n["status"], n["unreachable_channels"]) for n in failed] == [
                 ("Alex Taylor12", "delivered", ["email"]),
@@ -165,7 +165,7 @@ async def test_a_notify_callback_updates_delivery_and_a_malformed_one_is_rejecte
                 created_at=SCHOOL_DAY,
                 notification_type="email",
             )
-            async with Client(settings.nats_url, settings.subject_prefix, gateway) as client:
+            async with Client(as_operator(settings.nats_url), settings.subject_prefix, gateway) as client:
                 malformed = await client.command(DeliveryReceipt.model_construct(**{**callback, "status": "exploded"}))
                 assert isinstance(malformed, Rejected) and malformed.code == "invalid"
                 assert malformed.field_errors[0].field == "command.status"

@@ -16,7 +16,7 @@ from services.runtime.outbox import RECOVERED, RELAY, OutboxRelay, StreamAheadOf
 from services.runtime.streams import ensure_streams
 from tests.conftest import SCHOOL_DAY, TODAY
 from tests.support.factories import add_kwargs, add_to_sen_support, senco
-from tests.support.stack import Sandbox, eventually, stream_messages
+from tests.support.stack import Sandbox, as_operator, eventually, stream_messages
 
 
 class Crash(Exception):
@@ -31,7 +31,7 @@ async def parts(sandbox: Sandbox):
     pool = await create_pool(settings.database_url)
     positions = PositionStore(pool)
     await positions.setup()
-    nc = await nats.connect(settings.nats_url)
+    nc = await nats.connect(as_operator(settings.nats_url))
     js = nc.jetstream()
     await ensure_streams(
         js, settings.subject_prefix, settings.events_stream, settings.dead_letter_stream, duplicate_window_seconds=3600
@@ -72,7 +72,7 @@ async def parts(sandbox: Sandbox):
 
 async def published_sequences(settings) -> list[int]:
     messages = await stream_messages(
-        settings.nats_url, settings.events_stream, f"{settings.subject_prefix}.events.register."
+        as_operator(settings.nats_url), settings.events_stream, f"{settings.subject_prefix}.events.register."
     )
     return [json.loads(m.data)["sequence"] for m in messages]
 
@@ -154,7 +154,7 @@ async def test_relay_wakes_on_notify_and_publishes_in_log_order(parts) -> None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert await published_sequences(settings) == list(range(2, 41, 2))
-    messages = await stream_messages(settings.nats_url, settings.events_stream)
+    messages = await stream_messages(as_operator(settings.nats_url), settings.events_stream)
     assert [m.headers["Nats-Msg-Id"] for m in messages] == [f"register:{n}" for n in range(2, 41, 2)]
 
 

@@ -14,7 +14,7 @@ from services.runtime.context import CommandContext
 from tests.conftest import SCHOOL_DAY, TODAY
 from tests.support.factories import add_to_sen_support, caseworker, senco, upn
 from tests.support.register_factories import enrol_kwargs
-from tests.support.stack import Sandbox, eventually, running_service
+from tests.support.stack import Sandbox, as_operator, eventually, running_service
 
 MANAGER = caseworker().model_copy(update={"role": "la_manager", "user_id": "manager@la.gov.uk"})
 
@@ -33,7 +33,7 @@ async def test_an_event_the_view_cannot_take_is_parked_and_the_view_carries_on(s
                 today=TODAY,
                 **enrol_kwargs(serial, family_name=family, on_roll_from=date(2026, 9, 1)),
             )
-        async with Client(settings.nats_url, settings.subject_prefix, senco()) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as client:
             assert (await client.command(add_to_sen_support(3))).outcome == "accepted"
 
             async def register_shows_1_and_3():

@@ -53,7 +53,7 @@ EVENTS, DEAD_LETTERS = stream_names(PREFIX)
 PASSWORDS = {
     "register": "pRegister7f3a",
     "notifications": "pNotifications2b9c",
-    "client": "pClient5d1e",
+    "gateway": "pGateway5d1e",
     "operator": "pOperator8c4f",
 }
 REFUSED = 1.0  # seconds to wait for an answer that a refused request never gets
@@ -190,12 +190,12 @@ def test_the_server_does_not_start_when_a_password_variable_is_not_set(tmp_path:
     shutil.copy(USERS_FILE, tmp_path / USERS_FILE.name)
     (tmp_path / "node.conf").write_text(f"listen: 127.0.0.1:{free_port()}\ninclude {USERS_FILE.name}\n")
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NATS_PASSWORD")}
-    env.update({f"{user.upper()}_NATS_PASSWORD": p for user, p in PASSWORDS.items() if user != "client"})
+    env.update({f"{user.upper()}_NATS_PASSWORD": p for user, p in PASSWORDS.items() if user != "gateway"})
     check = subprocess.run(
         [EmbeddedNats.binary(), "-t", "-c", str(tmp_path / "node.conf")], env=env, capture_output=True, text=True
     )
     assert check.returncode != 0
-    assert "CLIENT_NATS_PASSWORD" in check.stderr + check.stdout
+    assert "GATEWAY_NATS_PASSWORD" in check.stderr + check.stdout
 
 
 # --- a service user ------------------------------------------------------------------------------------------
@@ -292,18 +292,18 @@ async def test_register_answers_only_its_own_requests_and_reads_only_its_own_inb
     async with production_nats.connect("register") as (nc, errors):
         await nc.subscribe("sendcase.commands.notifications.>")
         await nc.subscribe("sendcase.events.>")
-        await nc.subscribe("_INBOX.client.>")
+        await nc.subscribe("_INBOX.gateway.>")
         await nc.subscribe("_INBOX.>")
-        await nc.publish("_INBOX.client.abc", b"a reply nobody asked register for")
-        for subject in ("sendcase.commands.notifications.>", "sendcase.events.>", "_INBOX.client.>", "_INBOX.>"):
+        await nc.publish("_INBOX.gateway.abc", b"a reply nobody asked register for")
+        for subject in ("sendcase.commands.notifications.>", "sendcase.events.>", "_INBOX.gateway.>", "_INBOX.>"):
             assert await violations(errors, subject), subject
-        assert await violations(errors, "_INBOX.client.abc")
+        assert await violations(errors, "_INBOX.gateway.abc")
 
 
 # --- people's tools ----------------------------------------------------------------------------------------------
 
 
-async def test_client_sends_a_request_to_a_service_and_reads_the_reply(production_nats) -> None:
+async def test_the_gateway_sends_a_request_to_a_service_and_reads_the_reply(production_nats) -> None:
     async with production_nats.connect("register") as (service, service_errors):
 
         async def answer(msg: Any) -> None:
@@ -311,14 +311,14 @@ async def test_client_sends_a_request_to_a_service_and_reads_the_reply(productio
 
         await service.subscribe("sendcase.commands.register.>", queue="register", cb=answer)
         await service.flush()
-        async with production_nats.connect("client") as (nc, errors):
+        async with production_nats.connect("gateway") as (nc, errors):
             reply = await nc.request("sendcase.commands.register.add_to_sen_support", b"Sam", timeout=5)
             assert reply.data == b"done: Sam"
             assert errors == [] and service_errors == []
 
 
-async def test_client_cannot_publish_events_nor_use_jetstream_nor_read_others(production_nats, streams) -> None:
-    async with production_nats.connect("client") as (nc, errors):
+async def test_the_gateway_cannot_publish_events_nor_use_jetstream_nor_read_others(production_nats, streams) -> None:
+    async with production_nats.connect("gateway") as (nc, errors):
         await nc.publish("sendcase.events.register.pupil_added_to_sen_support", b"{}")
         assert await violations(errors, "sendcase.events.register.pupil_added_to_sen_support")
         await nc.publish("sendcase.admin.register.parked_events", b"{}")
@@ -328,6 +328,34 @@ async def test_client_cannot_publish_events_nor_use_jetstream_nor_read_others(pr
         assert await violations(errors, "$JS.API.STREAM.INFO")
         await nc.subscribe("_INBOX.register.>")
         assert await violations(errors, "_INBOX.register.>")
+
+
+async def test_only_the_gateway_and_the_operator_may_send_a_command(production_nats) -> None:
+    """A service may not send commands (to another service or itself): it changes another's records only
+    through events the other reacts to (contracts/catalogue.py)."""
+    for user in ("register", "notifications"):
+        async with production_nats.connect(user) as (nc, errors):
+            for subject in ("sendcase.commands.register.add_to_sen_support", "sendcase.commands.notifications.cancel"):
+                await nc.publish(subject, b"{}")
+                assert await violations(errors, subject), (user, subject)
+    async with production_nats.connect("operator") as (nc, errors):
+        await nc.publish("sendcase.commands.register.add_to_sen_support", b"{}")
+        await nc.flush()
+        await asyncio.sleep(0.2)
+        assert errors == []
+
+
+async def test_the_gateway_sends_only_what_people_may_send(production_nats) -> None:
+    """GOV.UK Notify's receipts reach notifications through its own callback, never through the gateway; and
+    the gateway may not ask a service about its parked events (an operator's request)."""
+    async with production_nats.connect("gateway") as (nc, errors):
+        for subject in (
+            "sendcase.commands.notifications.delivery_receipt",
+            "sendcase.admin.register.parked_events",
+            "sendcase.commands.register.no_such_command",
+        ):
+            await nc.publish(subject, b"{}")
+            assert await violations(errors, subject), subject
 
 
 # --- the operator and the server -------------------------------------------------------------------------------
@@ -402,7 +430,7 @@ async def test_each_service_runs_as_its_own_user_without_managing_streams(
     )
     log_start = production_nats.log.stat().st_size
     async with running_service(bootstrap_for(service), settings, FixedClock(SCHOOL_DAY)) as runtime:
-        async with Client(production_nats.url("client"), PREFIX, senco()) as client:
+        async with Client(production_nats.url("gateway"), PREFIX, senco()) as client:
             health = ServiceHealth.model_validate_json(
                 (await client.nc.request(f"sendcase.ping.{service}", b"", timeout=5)).data
             )
@@ -510,7 +538,7 @@ async def test_with_tls_a_service_and_a_client_connect_with_their_certificates_a
         )
         async with running_service(bootstrap_for("register"), settings, FixedClock(SCHOOL_DAY)):
             tls = tls_context(ca, cert, key)
-            async with Client(server.url("client", scheme="tls"), PREFIX, senco(), tls=tls) as client:
+            async with Client(server.url("gateway", scheme="tls"), PREFIX, senco(), tls=tls) as client:
                 assert client.nc.connected_url.scheme == "tls"
                 reply = await client.command(add_to_sen_support())
                 assert isinstance(reply, Accepted)

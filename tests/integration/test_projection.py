@@ -16,13 +16,13 @@ from tests.support.notifications import (
 )
 from tests.support.register_events import mother, publish, pupil_added
 from tests.support.replies import json_result
-from tests.support.stack import Sandbox, eventually
+from tests.support.stack import Sandbox, as_operator, eventually
 
 
 async def test_notifications_view_rebuilds_identically_and_answers_queries(sandbox: Sandbox, tmp_path) -> None:
     settings = sandbox.settings("notifications")
     async with notifications_service(settings, delivery_settings(tmp_path / "outbox")) as runtime:
-        nc = await nats.connect(settings.nats_url)
+        nc = await nats.connect(as_operator(settings.nats_url))
         js = nc.jetstream()
         for seq in range(1, 31):
             await publish(js, settings.subject_prefix, pupil_added(seq, [mother(seq)]))
@@ -42,7 +42,7 @@ async def test_notifications_view_rebuilds_identically_and_answers_queries(sandb
         await asyncio.sleep(1.0)
         assert worker(runtime).sends == sends == 30 and len(outbox_files(tmp_path / "outbox")) == 30
 
-        async with Client(settings.nats_url, settings.subject_prefix, caseworker()) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, caseworker()) as client:
             pupil_id = pupil_added(7).subject.pupil_id
             answer = await client.query(NotificationsForPupil(pupil_id=pupil_id))
             assert isinstance(answer, Answered)

@@ -12,7 +12,7 @@ from services.runtime.client import Client
 from services.runtime.clock import FixedClock
 from tests.conftest import SCHOOL_DAY
 from tests.support.factories import add_to_sen_support, senco, upn
-from tests.support.stack import Sandbox, running_service
+from tests.support.stack import Sandbox, as_operator, running_service
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ async def register(sandbox: Sandbox):
     # The views poll rarely here, so only the read side's wait (or luck with NOTIFY) can show the write.
     settings = sandbox.settings("register", poll_seconds=5.0)
     async with running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)) as runtime:
-        async with Client(settings.nats_url, settings.subject_prefix, senco()) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as client:
             yield runtime, client
 
 

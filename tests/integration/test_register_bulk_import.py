@@ -22,7 +22,7 @@ from services.runtime.eventstore import IN_MEMORY_ENV, postgres_env
 from services.runtime.receipts import CommandReceipt, collecting_saves
 from tests.support.factories import OTHER_SCHOOL, SCHOOL, senco, upn
 from tests.support.register_factories import ROLL_DAY, roll_csv
-from tests.support.stack import Sandbox, running_service
+from tests.support.stack import Sandbox, as_operator, running_service
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 
@@ -114,7 +114,7 @@ async def test_an_import_sent_again_is_done_once(sandbox: Sandbox) -> None:
     settings = sandbox.settings("register")
     async with running_service(register_bootstrap, settings, FixedClock(NOW)) as runtime:
         app = runtime.service.store.app
-        async with Client(settings.nats_url, settings.subject_prefix, senco()) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as client:
             command = ImportRoll(
                 school_urn=SCHOOL, file_name="roll.csv", csv_text=roll_csv(range(1, 1501)), on_roll_from=ROLL_DAY
             )

@@ -17,7 +17,7 @@ from services.runtime.clock import FixedClock
 from services.runtime.context import CommandContext, reset_context, set_context
 from tests.support.factories import OTHER_SCHOOL, SCHOOL, senco, upn
 from tests.support.register_factories import ROLL_DAY, roll_csv
-from tests.support.stack import Sandbox, eventually, running_service
+from tests.support.stack import Sandbox, as_operator, eventually, running_service
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 DATA_OFFICER = Actor(user_id="data@la.gov.uk", role=Role.DATA_OFFICER, organisation="la:840")
@@ -58,7 +58,7 @@ async def la(sandbox: Sandbox):
     """Two schools: 80 and 60 pupils on roll, 30 of them on SEN support, a few removed since (shown as N)."""
     settings = sandbox.settings("register")
     async with running_service(register_bootstrap, settings, FixedClock(NOW)) as runtime:
-        async with Client(settings.nats_url, settings.subject_prefix, DATA_OFFICER) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, DATA_OFFICER) as client:
             for urn, serials in ((SCHOOL, range(1, 81)), (OTHER_SCHOOL, range(101, 161))):
                 command = ImportRoll(
                     school_urn=urn, file_name="r.csv", csv_text=roll_csv(serials), on_roll_from=ROLL_DAY

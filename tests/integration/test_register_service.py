@@ -57,7 +57,7 @@ from tests.support.factories import (
 from tests.support.register_events import publish
 from tests.support.register_factories import PROTECTED, ROLL_DAY, parent, roll_csv
 from tests.support.replies import json_result
-from tests.support.stack import Sandbox, eventually, running_service, stream_messages
+from tests.support.stack import Sandbox, as_operator, eventually, running_service, stream_messages
 
 NOW = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
 DATA_OFFICER = Actor(user_id="data@la.gov.uk", role=Role.DATA_OFFICER, organisation="la:840")
@@ -68,7 +68,7 @@ async def register(sandbox: Sandbox):
     settings = sandbox.settings("register")
     clock = FixedClock(NOW)
     async with running_service(register_bootstrap, settings, clock) as runtime:
-        async with Client(settings.nats_url, settings.subject_prefix, senco()) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as client:
             yield runtime, client, settings
 
 
@@ -166,7 +166,9 @@ async def test_a_sencos_day_publishes_each_parent_duty_naming_everyone_with_pare
     prefix = settings.subject_prefix
 
     async def published():
-        msgs = await stream_messages(settings.nats_url, settings.events_stream, f"{prefix}.events.register.")
+        msgs = await stream_messages(
+            as_operator(settings.nats_url), settings.events_stream, f"{prefix}.events.register."
+        )
         duties = [m for m in msgs if not m.subject.endswith(".people_to_tell_recorded")]
         return (duties, msgs) if len(duties) == 3 else None
 
@@ -299,7 +301,7 @@ async def test_the_las_plan_decisions_set_e_and_take_it_away_exactly_once(regist
         ),
         1,
     )
-    nc = await nats.connect(settings.nats_url)
+    nc = await nats.connect(as_operator(settings.nats_url))
     js = nc.jetstream()
     await publish(js, settings.subject_prefix, finalised)
 
@@ -469,7 +471,7 @@ async def test_a_plan_for_a_pupil_on_no_roll_is_dead_lettered_and_does_not_hold_
     runtime, client, settings = register
     await import_school(client, SCHOOL, range(1, 3))
     stranger, known = upn(77), upn(1)
-    nc = await nats.connect(settings.nats_url)
+    nc = await nats.connect(as_operator(settings.nats_url))
     js = nc.jetstream()
     for sequence, who in ((1, stranger), (2, known)):
         await publish(
@@ -495,7 +497,7 @@ async def test_a_plan_for_a_pupil_on_no_roll_is_dead_lettered_and_does_not_hold_
     await eventually(known_is_e, what="the known pupil's plan applied")
     [consumer] = [c for c in runtime.consumers if c.name.endswith("ehc-plans")]  # (and erase-keys)
     await eventually(lambda: _true(consumer.dead_lettered == 1), what="the stranger's plan dead-lettered")
-    dead = await stream_messages(settings.nats_url, settings.dead_letter_stream)
+    dead = await stream_messages(as_operator(settings.nats_url), settings.dead_letter_stream)
     assert len(dead) == 1 and stranger in dead[0].data.decode()
     assert "on no school's roll" in dead[0].headers["Sendcase-Reason"]
 

@@ -41,7 +41,7 @@ from services.runtime.keyring import InMemoryKeyring, person_id_for
 from services.runtime.sealing import ERASED
 from tests.support.factories import caseworker, senco, upn
 from tests.support.register_events import father, mother
-from tests.support.stack import Sandbox, eventually, running_service
+from tests.support.stack import Sandbox, as_operator, eventually, running_service
 
 LAS = Path(__file__).resolve().parents[2] / "infra" / "local_authorities"
 THEN = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
@@ -147,7 +147,7 @@ async def test_the_retention_job_erases_exactly_those_past_retention_and_not_hel
     # 2026: the LA's schools import their rolls, SENCOs add pupils to SEN support, the LA places holds
     settings = RegisterSettings.of(sandbox.settings("register"), retention_schedule=LAS / "840" / "retention.toml")
     async with running_service(register_bootstrap, settings, FixedClock(THEN)):
-        async with Client(settings.nats_url, settings.subject_prefix, caseworker()) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, caseworker()) as client:
             for urn in SCHOOLS:
                 imported = ImportRoll(
                     school_urn=urn, file_name="roll.csv", csv_text=roll(urn), on_roll_from=date(2026, 9, 3)
@@ -175,7 +175,7 @@ async def test_the_retention_job_erases_exactly_those_past_retention_and_not_hel
     # 2040, the job still off: the dry run lists who would be erased and who is held, and changes nothing
     async with running_service(register_bootstrap, settings, FixedClock(LATER)) as register:
         stored_before = register.service.store.app.max_notification_id()
-        async with Client(settings.nats_url, settings.subject_prefix, DATA_OFFICER) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, DATA_OFFICER) as client:
             refused = await client.query(ReviewRetention(), actor=caseworker())
             assert isinstance(refused, Rejected) and refused.rule == "not_authorised"
             found = await review(client)
@@ -226,7 +226,7 @@ async def test_the_retention_job_erases_exactly_those_past_retention_and_not_hel
         }
 
         # the register as at a day when they were on it: the erased (every one "[erased]") each once, page by page
-        async with Client(on.nats_url, on.subject_prefix, DATA_OFFICER) as client:
+        async with Client(as_operator(on.nats_url), on.subject_prefix, DATA_OFFICER) as client:
             then = SchoolRegister(as_at=THEN.date(), page_size=2)
             paged = [e async for r in client.pages(then) for e in r.result.entries]
             whole = await client.query(then.model_copy(update={"page_size": 1000}))
@@ -238,12 +238,12 @@ async def test_the_retention_job_erases_exactly_those_past_retention_and_not_hel
         job = register.service.worker("retention")
         again = await job.run_once(register.read_side, LATER_DAY)
         assert (again.erased, len(again.held), again.failed) == ([], 2, [])
-        async with Client(on.nats_url, on.subject_prefix, DATA_OFFICER) as client:
+        async with Client(as_operator(on.nats_url), on.subject_prefix, DATA_OFFICER) as client:
             left = await review(client, page_size=1000)
         assert {c.pupil_id for c in left} == {pid(held_sen), pid(held_other)}
 
         # the hold lifted, the next run erases the child
-        async with Client(on.nats_url, on.subject_prefix, caseworker()) as client:
+        async with Client(as_operator(on.nats_url), on.subject_prefix, caseworker()) as client:
             ref = holds[held_other][0]
             await ok(client, LiftLegalHold(pupil_id=pid(held_other), reference=ref, lifted_on=LATER_DAY))
         third = await job.run_once(register.read_side, LATER_DAY)
@@ -270,7 +270,7 @@ async def test_a_past_census_regenerated_after_an_erasure_is_the_same_file_but_f
     settings = sandbox.settings("register")
     census_day = date(2026, 10, 1)
     async with running_service(register_bootstrap, settings, FixedClock(THEN)):
-        async with Client(settings.nats_url, settings.subject_prefix, DATA_OFFICER) as client:
+        async with Client(as_operator(settings.nats_url), settings.subject_prefix, DATA_OFFICER) as client:
             urn = SCHOOLS[0]
             lines = ["UPN,Legal Surname,Legal Forename,DOB,NC Year"]
             lines += [f"{upn(s)},Census{s},Kim,{born(s):%d/%m/%Y}," for s in range(7101, 7109)]

@@ -3,11 +3,16 @@
 Against the real server the tests run on (the embedded one unless SENDCASE_TEST_NATS_URL is set). What
 NATS does, found by running it: deny_delete and deny_purge can be added to a stream by an update, and an
 update can never take them away again ("stream configuration update can not cancel deny ...").
+
+These tests look at the streams' own flags and at what a service does about the streams, so they run on a
+NATS server of their own that lets anyone do anything: on the servers the other tests use, and in every
+deployment, NATS's permissions refuse a purge or a delete before JetStream sees it (infra/stack/nats_users.py,
+tested in test_production_nats_config.py). Each layer holds on its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import nats
 import pytest
@@ -15,14 +20,30 @@ from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 from nats.js.errors import APIError
 
+from infra.stack.servers import EmbeddedNats
 from services.register.bootstrap import bootstrap as register_bootstrap
 from services.runtime.streams import StreamsNotReady, check_streams, ensure_streams, stream_configs
-from tests.support.stack import Sandbox, running_service
+from tests.support.stack import Sandbox, Servers, new_prefix, running_service
 
 # JetStream's error codes (nats-server's errors.json), as the server answered when these tests were written.
 PURGE_NOT_PERMITTED = 10110  # "stream purge not permitted"
 DELETE_NOT_PERMITTED = 10057  # "message delete not permitted"
 CANNOT_CANCEL_DENY = 10052  # "stream configuration update can not cancel deny ..."
+
+
+@pytest.fixture(scope="module")
+def bare_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("bare-nats")
+    server = EmbeddedNats(root / "nats", root / "nats.log")  # no users: no permissions to stop anything
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def sandbox(servers: Servers, bare_nats: str) -> Sandbox:
+    return Sandbox(Servers(servers.postgres_url, bare_nats), new_prefix())
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ from tests.conftest import SCHOOL_DAY
 from tests.support.factories import SCHOOL, add_to_sen_support, caseworker, senco, upn
 from tests.support.notifications import delivery_settings, notifications_service, rows
 from tests.support.register_events import mother
-from tests.support.stack import Sandbox, eventually, running_service
+from tests.support.stack import Sandbox, as_operator, eventually, running_service
 
 DATA_OFFICER = Actor(user_id="d.officer@la.gov.uk", role=Role.DATA_OFFICER, organisation="la:840")
 AUDITOR = Actor(user_id="auditor@la.gov.uk", role=Role.AUDITOR, organisation="la:840")
@@ -89,9 +89,9 @@ async def test_a_childs_export_holds_every_fact_and_message_entered_redacted_as_
     async with running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)) as register:
         async with notifications_service(sandbox.settings("notifications"), delivery_settings(tmp_path)) as notes:
             async with (
-                Client(settings.nats_url, settings.subject_prefix, senco()) as school,
-                Client(settings.nats_url, settings.subject_prefix, DATA_OFFICER) as officer,
-                Client(settings.nats_url, settings.subject_prefix, caseworker()) as la,
+                Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as school,
+                Client(as_operator(settings.nats_url), settings.subject_prefix, DATA_OFFICER) as officer,
+                Client(as_operator(settings.nats_url), settings.subject_prefix, caseworker()) as la,
             ):
                 added = add_to_sen_support(
                     SERIAL, pupil=CHILD, effective_date=date(2026, 9, 10), reason=REASON, evidence_reference="APDR 2"

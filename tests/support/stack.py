@@ -14,6 +14,7 @@ from typing import Any
 
 import nats
 
+from infra.stack.nats_users import OPERATOR
 from infra.stack.scratch import (  # noqa: F401  (re-exported for the tests)
     EmbeddedServers,
     Sandbox,
@@ -27,6 +28,22 @@ from services.runtime.database import ensure_database
 from services.runtime.nats_connection import nats_servers
 from services.runtime.service import Bootstrap, ServiceRuntime
 from services.runtime.settings import ServiceSettings
+
+_servers: list[Servers] = []
+
+
+def use_servers(servers: Servers) -> None:
+    """The test session's servers (the `servers` fixture says which), for as_operator."""
+    _servers[:] = [servers]
+
+
+def as_operator(url: str) -> str:
+    """The same NATS server, as the operator: what a test reads or sends itself (a stream's messages, a
+    command as a person) it does as the operator, while each service runs as its own NATS user."""
+    servers = _servers[0] if _servers else None
+    if servers is None or servers.credentials is None:
+        return url
+    return servers.credentials.url(OPERATOR, url)
 
 
 @contextlib.asynccontextmanager
@@ -48,7 +65,7 @@ async def running_service(
 
 async def stream_messages(nats_url: str, stream: str, subject_prefix: str | None = None) -> list[Any]:
     """Every message in a stream, in order (for small test streams)."""
-    nc = await nats.connect(nats_servers(nats_url))
+    nc = await nats.connect(nats_servers(as_operator(nats_url)))
     try:
         js = nc.jetstream()
         info = await js.stream_info(stream)
