@@ -179,7 +179,9 @@ def operator_permissions(n: Names) -> Permissions:
             f"{p}.ping.>",
         ],
         deny_publish=deny,
-        subscribe=["_INBOX.>"],
+        # every inbox, and the facts as they go by (`nats sub 'sendcase.events.>'`: personal data in them is
+        # sealed), the dead letters and the checkpoints
+        subscribe=["_INBOX.>", f"{p}.events.>", f"{p}.deadletter.>", f"{p}.audit.>"],
     )
 
 
