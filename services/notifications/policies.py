@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from contracts import access
 from contracts.ehcp import (
     AdviceRequested,
     AnnualReviewInvitation,
@@ -32,6 +33,7 @@ from contracts.envelope import EventEnvelope, EventPayload
 from contracts.notifications import Duty
 from contracts.plans import SupportPlanReviewOutcomeShared
 from contracts.register import (
+    InvitationIssued,
     PeopleToTellRecorded,
     PupilAddedToSenSupport,
     PupilErased,
@@ -39,6 +41,7 @@ from contracts.register import (
     SpecialEducationalProvisionMade,
 )
 from services.notifications.application import Notifications
+from services.notifications.domain.grants import ReaderGrants
 from services.notifications.domain.notification import ErasedPupil, Notification, UnmetDuties
 from services.runtime.clock import today_in_england
 from services.runtime.context import current_context
@@ -55,6 +58,7 @@ NOBODY_WITH_PR = (
     "parents' and carers' details so that they can be told."
 )
 NO_PROFESSIONAL = "Cannot notify: the request names no professional to send it to."
+NO_INVITEE = "Cannot notify: the invitation names nobody to send the code to. Please invite the person again."
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ DUTIES: dict[str, DutyRule] = {
         DutyRule(AnnualReviewInvitation, Duty.ANNUAL_REVIEW_INVITATION, lambda p: p.meeting_on, LA_CONTACT),
         DutyRule(AnnualReviewOutcome, Duty.ANNUAL_REVIEW_OUTCOME, lambda p: p.decided_on, LA_CONTACT),
         DutyRule(EhcPlanCeased, Duty.EHC_PLAN_CEASED, lambda p: p.ceased_on, LA_CONTACT),
+        # A family member invited to see the child's record is sent their one-time code (docs/register.md).
+        DutyRule(InvitationIssued, Duty.ACCESS_INVITATION, lambda p: p.issued_on, SCHOOL_CONTACT, NO_INVITEE),
     ]
 }
 
@@ -158,11 +164,39 @@ def looked_up(envelope: EventEnvelope) -> list[UUID]:
     return ids
 
 
+# Grants, from every service that grants access (register: families; ehcp, later: professionals): any service's
+# `<service>.access_granted` and `<service>.access_revoked` (contracts/access.py), and the register's erasures.
+GRANTED, REVOKED = "*.access_granted", "*.access_revoked"
+
+
+def when_access_changes_keep_the_grants(app: Notifications, envelope: EventEnvelope) -> Sequence[Any]:
+    """Who, besides staff, may read the messages about a child: learnt from the granting services' facts, never from
+    their tables; an erasure ends every grant for the child."""
+    if envelope.type == PupilErased.TYPE:
+        erased = envelope.payload_as(PupilErased)
+        return app.end_grants(erased.pupil_id, erased.erased_on, "the child's personal data was erased")
+    if envelope.type.endswith(".access_granted"):
+        return app.learn_grant(access.AccessGranted.model_validate(envelope.payload))
+    if envelope.type.endswith(".access_revoked"):
+        return app.learn_revocation(access.AccessRevoked.model_validate(envelope.payload))
+    return []
+
+
+def grants_looked_up(envelope: EventEnvelope) -> list[UUID]:
+    return [ReaderGrants.create_id(UUID(str(envelope.payload["pupil_id"])))]
+
+
 REACTIONS = [
     Reaction(
         "owe-notifications",
         [*DUTIES, PeopleToTellRecorded.TYPE, PupilErased.TYPE],
         when_register_or_ehcp_event,
         prefetch=looked_up,
-    )
+    ),
+    Reaction(
+        "reader-grants",
+        [GRANTED, REVOKED, PupilErased.TYPE],
+        when_access_changes_keep_the_grants,
+        prefetch=grants_looked_up,
+    ),
 ]
