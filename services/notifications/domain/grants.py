@@ -21,6 +21,8 @@ from services.runtime.aggregate import Aggregate
 
 
 class ReaderGrants(Aggregate):
+    withheld_from_subject_access = frozenset({"user_id"})  # a reader's account id: nothing about the child
+
     if TYPE_CHECKING:  # made by the @event decorators below; named here so type checkers know them
         Begun: ClassVar[type[Any]]
         Granted: ClassVar[type[Any]]

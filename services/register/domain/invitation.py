@@ -78,6 +78,10 @@ class Invitation(Aggregate):
         Accepted: ClassVar[type[Any]]
         Withdrawn: ClassVar[type[Any]]
 
+    # In a subject access export: who accepted it by their id at their identity provider is never shown (it
+    # identifies their account, and may be another family member's), nor the nonce its code is made from.
+    withheld_from_subject_access = frozenset({"user_id", "nonce"})
+
     @staticmethod
     def create_id(nonce: str, **_: Any) -> UUID:
         return invitation_id_for(code_for(nonce).replace("-", ""))

@@ -73,7 +73,9 @@ class Pupil(Aggregate):
 
     # A child looked after's protected address is never disclosed, not even in a subject access export: the
     # requester may be the person the child is protected from (docs/audit.md, "Subject access").
-    withheld_from_subject_access = frozenset({"protected_address"})
+    # Nor is a family member's id at their identity provider (a grant's user_id): it identifies their account, nothing
+    # about the child, and may be another family member's.
+    withheld_from_subject_access = frozenset({"protected_address", "user_id"})
 
     @staticmethod
     def create_id(upn: str, **_: Any) -> UUID:
