@@ -33,10 +33,10 @@ from contracts.register import (
 from services.register.application import Register
 from services.register.domain import census
 from services.register.domain.retention import RetentionSchedule, load_schedule
-from services.register.domain.rules import check_may_accept, check_may_read, check_may_review_retention, is_family
+from services.register.domain.rules import check_may_read, check_may_review_retention, is_family
 from services.register.retention import review
 from services.runtime.access import check_granted
-from services.runtime.errors import NotFound
+from services.runtime.errors import NotAuthorised, NotFound
 from services.runtime.eventstore import EventStore
 from services.runtime.keyring import pupil_id_for
 from services.runtime.paging import decode_cursor, encode_cursor, invalid_cursor
@@ -77,7 +77,11 @@ class RegisterQueries:
 
     async def my_children(self, *, actor: Actor) -> list[ChildAccess]:
         """The children whose records the signed-in parent or young person may see (their grants, as they stand)."""
-        check_may_accept(actor)
+        if not is_family(actor) or actor.organisation != "citizen":
+            raise NotAuthorised(
+                "This lists the children a parent or young person, signed in as themself, was invited to see; you are "
+                f"signed in as {actor.role.value} for {actor.organisation}."
+            )
         await self.read_models.caught_up("access_grants", "register_views")
         rows = await self.pool.fetch(
             """SELECT g.pupil_id, g.role, g.relationship, g.granted_on, p.upn, p.given_name, p.family_name,
