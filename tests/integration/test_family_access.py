@@ -331,6 +331,12 @@ async def test_erasing_the_child_ends_every_grant(sandbox: Sandbox, tmp_path: Pa
 
         await eventually(refused_by_notifications, what="notifications ended her grant on the erasure")
 
+        async def scrubbed() -> Any:  # the same fact also drops notifications' copies: both effects, once each
+            found = await rows(notes, pupil_id)
+            return found and all(r["recipient_name"] in ("[erased]", None) for r in found)
+
+        await eventually(scrubbed, what="notifications dropped its copies on the same erasure")
+
 
 async def test_the_read_of_a_record_refused_or_shown_to_a_parent_is_in_the_childs_read_log(
     sandbox: Sandbox, tmp_path: Path
