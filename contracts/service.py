@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from contracts.envelope import Command, Query
+
+QueryKind = TypeVar("QueryKind", bound=type[Query])
 
 
 @dataclass(frozen=True)
@@ -42,3 +47,21 @@ class ServiceContract:
 def name_of(message: type[Command] | type[Query]) -> str:
     """`register.add_to_sen_support` -> `add_to_sen_support`: the message's name within its service."""
     return message.SUBJECT.split(".", 1)[1]
+
+
+def declared_queries(base: QueryKind) -> list[QueryKind]:
+    """Every query declared as a kind of `base` (e.g. each service's SubjectAccess) in every contracts package, so a
+    new service's joins by being declared: in the order of their subjects."""
+    import contracts
+
+    for module in pkgutil.iter_modules(contracts.__path__):
+        if module.ispkg:
+            importlib.import_module(f"contracts.{module.name}")
+    found: dict[str, QueryKind] = {}
+    pending = list(base.__subclasses__())
+    while pending:
+        query = pending.pop()
+        pending.extend(query.__subclasses__())
+        if getattr(query, "SUBJECT", None):
+            found[query.SUBJECT] = query  # type: ignore[assignment]
+    return [found[s] for s in sorted(found)]

@@ -14,14 +14,13 @@ data (staff user ids, other people named): the export removes what the LA's poli
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
 from contracts.envelope import Query, View
 from contracts.paging import cursor, page_size
+from contracts.service import declared_queries
 
 # Page sizes (contracts/paging.py): a fact is a few hundred bytes, a message's up to several KB (its text).
 SUBJECT_ACCESS_PAGE_SIZE, SUBJECT_ACCESS_PAGE_MOST = 100, 500
@@ -87,16 +86,4 @@ class SubjectAccess(Query):
 def subject_access_queries() -> list[type[SubjectAccess]]:
     """Every service's subject access query, from every contracts package (a new service's joins by being
     declared): in the order of their subjects."""
-    import contracts
-
-    for module in pkgutil.iter_modules(contracts.__path__):
-        if module.ispkg:
-            importlib.import_module(f"contracts.{module.name}")
-    found: dict[str, type[SubjectAccess]] = {}
-    pending = list(SubjectAccess.__subclasses__())
-    while pending:
-        query = pending.pop()
-        pending.extend(query.__subclasses__())
-        if getattr(query, "SUBJECT", None):
-            found[query.SUBJECT] = query
-    return [found[s] for s in sorted(found)]
+    return declared_queries(SubjectAccess)

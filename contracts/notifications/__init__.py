@@ -28,6 +28,7 @@ from contracts.notifications.queries import (
     NotificationsForCase,
     NotificationsForPupil,
     NotificationsPage,
+    NotificationsReads,
     NotificationsSubjectAccess,
     NotificationView,
     SentAs,
@@ -59,6 +60,7 @@ __all__ = [
     "NotificationsForCase",
     "NotificationsForPupil",
     "NotificationsPage",
+    "NotificationsReads",
     "NotificationsSubjectAccess",
     "ReceiptRecorded",
     "RequestProfessionalNotice",
@@ -78,6 +80,7 @@ CONTRACT = ServiceContract(
         NotificationCounts,
         AuditNotification,
         NotificationsSubjectAccess,
+        NotificationsReads,
     ),
     # GOV.UK Notify's receipts come to the service's own callback endpoint, authenticated by Notify's token
     not_for_people=frozenset({DeliveryReceipt}),

@@ -28,6 +28,7 @@ class Duty(StrEnum):
     ANNUAL_REVIEW_OUTCOME = "annual_review_outcome"  # Regs 20, Regs 22
     EHC_PLAN_CEASED = "ehc_plan_ceased"  # CFA s.45, Regs 31, with appeal rights
     PROFESSIONAL_NOTICE = "professional_notice"  # a time-driven notice an owning service asked for
+    ACCESS_INVITATION = "access_invitation"  # a family member invited to see the child's record: their one-time code
 
 
 class NotificationStatus(StrEnum):

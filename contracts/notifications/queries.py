@@ -11,6 +11,7 @@ from contracts.envelope import Query, View
 from contracts.identifiers import SchoolUrn
 from contracts.notifications.events import Duty, NotificationStatus
 from contracts.paging import cursor, page_size
+from contracts.read_log import ChildReads
 from contracts.subject_access import SubjectAccess
 from contracts.text import Paragraphs
 
@@ -211,3 +212,7 @@ class AuditNotification(Query):
 
 class NotificationsSubjectAccess(SubjectAccess):
     SUBJECT = "notifications.subject_access"
+
+
+class NotificationsReads(ChildReads):
+    SUBJECT = "notifications.reads"

@@ -11,7 +11,14 @@ from pydantic import Field, model_validator
 from contracts.envelope import Command, Contract, PupilRef
 from contracts.identifiers import NeedType, SchoolUrn, Upn
 from contracts.people import PersonToTell
-from contracts.register.queries import ErasureReport, RollImportReport, SubjectAccessRequestRecorded
+from contracts.register.queries import (
+    AccessGrantRef,
+    AccessRevokedReport,
+    ErasureReport,
+    InvitationSent,
+    RollImportReport,
+    SubjectAccessRequestRecorded,
+)
 from contracts.text import Paragraphs, RawText
 
 
@@ -261,3 +268,46 @@ class RecordSubjectAccessRequest(Command):
     reference: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9][A-Za-z0-9/_.:-]*$")
     requester: Requester
     received_on: date
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Families see their child's record through a verified invitation (docs/security.md, docs/register.md)
+
+
+class InvitePerson(Command):
+    """The SENCO of the pupil's school (or an LA caseworker) invites a person with parental responsibility recorded
+    for the pupil, or the young person (16 or over, recorded among the people with relationship "young person"),
+    to see the pupil's record. A one-time code is sent to the contact details the school recorded for them (by the
+    notifications service); it expires after 14 days, and a newer invitation to the same person replaces it."""
+
+    SUBJECT = "register.invite_person"
+    Result = InvitationSent
+
+    upn: Upn
+    person_id: UUID  # as the pupil's record names them (`sendcase register pupil`)
+    # Who is inviting, as the family knows them: the message says it (e.g. "Mrs A Khan, SENCO").
+    invited_by_name: str = Field(min_length=1, max_length=200)
+
+
+class AcceptInvitation(Command):
+    """A parent or young person, signed in as themself (organisation citizen), enters the code they were sent: they
+    may then see the child's record (and the messages sent to them about the child). A code works once, for the
+    role it was sent for, until it expires; repeated wrong codes lock the person out for a while."""
+
+    SUBJECT = "register.accept_invitation"
+    Result = AccessGrantRef
+
+    # As it was sent ("K7QM-3XD9-TWPA"); spaces and dashes, and the case, do not matter.
+    code: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9 -]+$")
+
+
+class RevokeAccess(Command):
+    """The SENCO of the pupil's school (or an LA caseworker) ends a person's access to the pupil's record: every
+    grant made through an invitation to them, and any invitation to them still waiting, end now."""
+
+    SUBJECT = "register.revoke_access"
+    Result = AccessRevokedReport
+
+    upn: Upn
+    person_id: UUID
+    reason: str = Field(min_length=5, max_length=500)

@@ -7,9 +7,10 @@ from uuid import UUID
 
 from pydantic import Field
 
-from contracts.envelope import EventPayload
+from contracts import access
+from contracts.envelope import EventPayload, Role
 from contracts.identifiers import NeedType
-from contracts.people import PersonToTell
+from contracts.people import ContactPoint, PersonToTell
 from contracts.text import Paragraphs
 
 
@@ -102,3 +103,43 @@ class PupilErased(EventPayload):
     erased_on: date
     rule: str
     people_erased: list[UUID] = Field(default_factory=list)
+
+
+class InvitationIssued(EventPayload):
+    """A person with parental responsibility (or the young person) was invited to see the pupil's record: the
+    notifications service sends them the one-time code (`people_to_tell`: the one person invited, with the contact
+    details the school recorded). The code, the names and the contacts travel sealed (docs/audit.md)."""
+
+    TYPE = "register.invitation_issued"
+    SCHEMA_VERSION = 1
+
+    invitation_id: UUID
+    pupil_id: UUID
+    school_urn: str
+    given_name: str
+    family_name: str
+    role: Role  # parent or young_person: the role the code lets them act in
+    relationship: str
+    code: str  # the one-time code, as the person types it
+    issued_on: date
+    expires_on: date
+    invited_by_name: str
+    invited_by_role: Role
+    invited_by_organisation: str
+    contact: ContactPoint  # whom to ask about it: the person who invited them
+    people_to_tell: list[PersonToTell] = Field(default_factory=list)
+
+
+class AccessGranted(access.AccessGranted):
+    """A parent or young person accepted an invitation: they may see the pupil's record (contracts/access.py)."""
+
+    TYPE = "register.access_granted"
+    SCHEMA_VERSION = 1
+
+
+class AccessRevoked(access.AccessRevoked):
+    """A family member's access to the pupil's record ended: revoked by the school or the LA, or the pupil's record
+    erased (contracts/access.py)."""
+
+    TYPE = "register.access_revoked"
+    SCHEMA_VERSION = 1

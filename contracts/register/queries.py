@@ -7,10 +7,11 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, Field
 
-from contracts.envelope import Query, View
+from contracts.envelope import Query, Role, View
 from contracts.identifiers import NeedType, SchoolUrn, SenStatus, Upn
 from contracts.paging import cursor, page_size
 from contracts.people import PersonToTell
+from contracts.read_log import ChildReads
 from contracts.subject_access import SubjectAccess
 from contracts.text import Paragraphs
 
@@ -294,3 +295,58 @@ class SubjectAccessRequestRecorded(View):
 
 class RegisterSubjectAccess(SubjectAccess):
     SUBJECT = "register.subject_access"
+
+
+class RegisterReads(ChildReads):
+    SUBJECT = "register.reads"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Families see their child's record through a verified invitation (docs/security.md, docs/register.md)
+
+
+class InvitationSent(View):
+    """An invitation was made and its code is on its way to the person (never the code itself)."""
+
+    invitation_id: UUID
+    pupil_id: UUID
+    person_id: UUID
+    role: Role  # the role its code lets them act in: parent, or young_person
+    relationship: str
+    expires_on: date  # the code works up to and including this day
+
+
+class AccessGrantRef(View):
+    """An invitation accepted: the signed-in person may now see the child's record."""
+
+    grant_id: UUID
+    pupil_id: UUID
+    role: Role
+    relationship: str
+
+
+class AccessRevokedReport(View):
+    pupil_id: UUID
+    person_id: UUID
+    grants_ended: int
+    invitations_withdrawn: int
+
+
+class ChildAccess(View):
+    """A child whose record the signed-in parent or young person may see."""
+
+    pupil_id: UUID
+    upn: str
+    given_name: str
+    family_name: str
+    school_urn: str
+    role: Role
+    relationship: str
+    granted_on: date
+
+
+class MyChildren(Query):
+    """The children whose records the signed-in parent or young person was invited to see (and accepted)."""
+
+    SUBJECT = "register.my_children"
+    Result = list[ChildAccess]

@@ -1,7 +1,8 @@
 """`sendcase audit verify`: was any stored fact changed, removed, slipped in or moved? (docs/audit.md)
 
 Walks each service's whole event log (read in pages) against its hash chain and against every checkpoint it
-signed and published on the audit stream, and reports each problem by position (the event's notification id).
+signed and published on the audit stream, and reports each problem by position (the event's notification id); then
+its read log (every read of a child's record by a person: services/runtime/read_log.py) the same way.
 Reads the databases and NATS the way `sendcase recover` does: from SENDCASE_* environment variables when
 SENDCASE_NATS_URL is set (production: a read-only database user is enough), else from the running `sendcase up`.
 The public keys that check the checkpoints' signatures: --public-key (repeatable), else SENDCASE_ANCHOR_PUBLIC_KEYS,
@@ -18,6 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from infra.cli.audit_notification import notification
+from infra.cli.audit_reads import reads
 from infra.cli.audit_retention import retention, retention_schedule
 from infra.cli.audit_subject_access import subject_access
 from infra.cli.common import HomeOption, as_json, fail, session
@@ -33,6 +35,7 @@ app.command("notification")(notification)
 app.command("retention")(retention)
 app.command("retention-schedule")(retention_schedule)
 app.command("subject-access")(subject_access)
+app.command("reads")(reads)
 
 
 def _settings(service: str, home: Path | None) -> Any:
@@ -76,7 +79,7 @@ def _public_keys(given: list[Path], settings: Any, home: Path | None) -> dict[st
 async def _verify(services: list[str], given: list[Path], home: Path | None) -> list[Any]:
     import nats
 
-    from services.runtime.audit import verify_service
+    from services.runtime.audit import verify_read_log_of, verify_service
     from services.runtime.nats_connection import tls_context
 
     results = []
@@ -94,6 +97,8 @@ async def _verify(services: list[str], given: list[Path], home: Path | None) -> 
         )
         try:
             results.append(await verify_service(settings, nc.jetstream(), keys))
+            # and its read log (who looked at children's records: docs/security.md), chained and anchored the same way
+            results.append(await verify_read_log_of(settings, nc.jetstream(), keys))
         finally:
             await nc.close()
     return results
@@ -116,7 +121,8 @@ def verify(
     home: HomeOption = None,
 ) -> None:
     """Walk each service's whole log against its hash chain and its signed checkpoints; report every event
-    altered, deleted, inserted or reordered, by position. Exit code 1 when anything is found."""
+    altered, deleted, inserted or reordered, by position; and its read log the same way. Exit code 1 when anything
+    is found."""
     import asyncpg
     import nats.errors
 

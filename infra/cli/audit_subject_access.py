@@ -4,9 +4,10 @@ sends it to the family (UK GDPR Article 15; docs/audit.md, "Subject access").
 The LA's data officer (or an auditor) names the child (--pupil ID or --upn) and the request (its reference,
 who made it, the day it was received). The request is first recorded as a fact in the register's log (ids and
 dates only); then every service that declares a subject access query (contracts/subject_access.py) is asked,
-page after page, and the export is assembled (infra/cli/subject_access_export.py): a self-contained HTML
-document, or with --format json the machine-readable copy, other people's personal data removed as the LA's
-policy says (SENDCASE_SUBJECT_ACCESS_*) and each removal marked.
+page after page, and so is its read log (who looked at the child's records: contracts/read_log.py), and the export
+is assembled (infra/cli/subject_access_export.py): a self-contained HTML document, or with --format json the
+machine-readable copy, other people's personal data removed as the LA's policy says (SENDCASE_SUBJECT_ACCESS_*) and
+each removal marked.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import typer
 
 from contracts.envelope import Rejected
 from contracts.identifiers import validate_upn
+from contracts.read_log import ReadsPage, read_log_queries
 from contracts.register import RecordSubjectAccessRequest, Requester
 from contracts.subject_access import HeldPage, subject_access_queries
 from infra.cli.common import DAY_FORMATS, actor, build, day, exchange, fail, session, show, use_cli_keys
@@ -98,6 +100,13 @@ def subject_access(
         if isinstance(answer, Rejected):
             show(ctx, answer)
         held[service] = answer
+    reads: dict[str, list[ReadsPage]] = {}  # who looked at the records, each service's read log
+    for reads_query in read_log_queries():
+        service = reads_query.SUBJECT.split(".", 1)[0]
+        answer = exchange(ctx, service, _pages(reads_query(pupil_id=pupil)))
+        if isinstance(answer, Rejected):
+            show(ctx, answer)
+        reads[service] = answer
     result = recorded.result
     export = assemble(
         pupil,
@@ -113,6 +122,7 @@ def subject_access(
         produced_at=datetime.now(UTC),
         produced_by={"user": who.user_id, "role": who.role.value, "organisation": who.organisation},
         la_code=who.organisation.partition(":")[2],
+        reads=reads,
     )
     text = to_json(export) if format is ExportFormat.JSON else to_html(export)
     if output is None:
@@ -134,8 +144,8 @@ def subject_access(
 
 
 def _pages(query: Any) -> Any:
-    async def ask(client: Any) -> list[HeldPage] | Rejected:
-        pages: list[HeldPage] = []
+    async def ask(client: Any) -> list[Any] | Rejected:
+        pages: list[Any] = []
         async for reply in client.pages(query):
             if isinstance(reply, Rejected):
                 return reply

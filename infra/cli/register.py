@@ -20,6 +20,7 @@ from contracts.envelope import Accepted
 from contracts.identifiers import NeedType
 from contracts.people import Channel, PersonToTell
 from contracts.register import (
+    AcceptInvitation,
     AcknowledgeTransfer,
     AddToSenSupport,
     CensusExtract,
@@ -29,9 +30,11 @@ from contracts.register import (
     GetPupil,
     GiveConsentToShare,
     ImportRoll,
+    InvitePerson,
     LaCounts,
     LegalHoldKind,
     LiftLegalHold,
+    MyChildren,
     NoteConcern,
     PlaceLegalHold,
     PostalAddressForProtection,
@@ -42,6 +45,7 @@ from contracts.register import (
     RecordPeopleWithParentalResponsibility,
     RecordSenProvision,
     RemoveFromSenRegister,
+    RevokeAccess,
     RollImportReport,
     SchoolRegister,
     TransferPupil,
@@ -513,3 +517,82 @@ def erase(
     if not yes and not typer.confirm(f"Erase pupil {who}'s personal data for good, under {rule!r}?", err=True):
         fail("Nothing was erased.", code=1)
     show(ctx, send(ctx, command))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Families see a child's record through a verified invitation (docs/register.md, "Families")
+
+
+def person_on_record(ctx: typer.Context, upn: str, person: str | None, person_id: str | None) -> UUID:
+    """The person a SENCO names: by the id the pupil's record gives them, or by their name as recorded (looked up in
+    the record the SENCO may read). One of the two, or one line and exit 2."""
+    if (person is None) == (person_id is None):
+        fail("Name the person: --person '<their name as recorded>' or --person-id <id> (one of the two).")
+    if person_id is not None:
+        try:
+            return UUID(person_id)
+        except ValueError:
+            fail(f"--person-id {person_id!r} is not a person's id (`sendcase --json register pupil <UPN>` shows them)")
+    reply = send(ctx, build(GetPupil, upn=upn))
+    if reply.outcome != "answered":
+        show(ctx, reply)
+    wanted = " ".join((person or "").split()).casefold()
+    found = [p for p in reply.result.people_with_parental_responsibility if p.name.casefold() == wanted]
+    if len(found) != 1:
+        names = ", ".join(f"{p.name} ({p.relationship})" for p in reply.result.people_with_parental_responsibility)
+        problem = "Nobody called" if not found else f"{len(found)} people are called"
+        fail(f"--person: {problem} {person!r} on this pupil's record; recorded: {names or 'nobody'}")
+    return found[0].person_id
+
+
+PersonName = Annotated[str | None, typer.Option("--person", help="Their name, as recorded on the pupil's record.")]
+PersonId = Annotated[str | None, typer.Option("--person-id", help="Or their id on the pupil's record.")]
+
+
+@app.command("invite")
+def invite(
+    ctx: typer.Context,
+    upn: Upn,
+    invited_by: Annotated[
+        str, typer.Option("--invited-by", help="Who you are, as the family knows you, e.g. 'Mrs A Khan, SENCO'.")
+    ],
+    person: PersonName = None,
+    person_id: PersonId = None,
+) -> None:
+    """Invite a person with parental responsibility recorded for the pupil (or the young person, 16 or over) to see
+    the pupil's record: a one-time code is sent to the contact details recorded for them, valid for 14 days. A newer
+    invitation replaces an older one. The pupil's school's SENCO, or an LA caseworker."""
+    who = person_on_record(ctx, upn, person, person_id)
+    show(ctx, send(ctx, build(InvitePerson, upn=upn, person_id=who, invited_by_name=invited_by)))
+
+
+@app.command("revoke-access")
+def revoke_access(
+    ctx: typer.Context,
+    upn: Upn,
+    reason: Reason,
+    person: PersonName = None,
+    person_id: PersonId = None,
+) -> None:
+    """End a person's access to the pupil's record: their access, and any invitation still waiting for them. The
+    pupil's school's SENCO, or an LA caseworker."""
+    who = person_on_record(ctx, upn, person, person_id)
+    show(ctx, send(ctx, build(RevokeAccess, upn=upn, person_id=who, reason=reason)))
+
+
+@app.command("accept-invitation")
+def accept_invitation(
+    ctx: typer.Context,
+    code: Annotated[
+        str, typer.Argument(help="The code you were sent, e.g. K7QM-3XD9-TWPA.", show_default=False, metavar="CODE")
+    ],
+) -> None:
+    """As a parent or young person, signed in as yourself (--as-role parent --as-org citizen): enter the code you were
+    sent, to see the child's record. Each code works once; wrong codes lock code entry for a while."""
+    show(ctx, send(ctx, build(AcceptInvitation, code=code)))
+
+
+@app.command("my-children")
+def my_children(ctx: typer.Context) -> None:
+    """As a parent or young person: the children whose records you may see (`sendcase register pupil <UPN>`)."""
+    show(ctx, send(ctx, MyChildren()))

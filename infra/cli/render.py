@@ -77,6 +77,7 @@ DUTY_NAMES: dict[Duty, str] = {
     Duty.ANNUAL_REVIEW_OUTCOME: "annual review outcome",
     Duty.EHC_PLAN_CEASED: "EHC plan ceased (appeal rights)",
     Duty.PROFESSIONAL_NOTICE: "notice to professionals",
+    Duty.ACCESS_INVITATION: "invitation to see the record (one-time code)",
 }
 
 NOTIFICATION_STATUS_NAMES: dict[NotificationStatus, str] = {

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.read_log import ReadsPage
 from contracts.subject_access import WITHHELD, HeldPage
 
 ERASED = "[erased]"  # as services/runtime/sealing.py: a value whose person's key was destroyed
@@ -166,10 +167,27 @@ def _redact_people(value: Any, r: _Redactions) -> Any:
 
 def _by(fact: dict[str, Any], r: _Redactions) -> dict[str, Any]:
     user, role = fact.get("by_user"), fact.get("by_role")
+    if role in FAMILY_ROLES:  # a family member (accepting an invitation): by their role only
+        return {"user": None, "role": role, "organisation": fact.get("by_organisation")}
     if user and role != "system" and r.policy.staff_names == "redact":
         r.counts["staff"] += 1
         user = REDACTED_STAFF
     return {"user": user, "role": role, "organisation": fact.get("by_organisation")}
+
+
+FAMILY_ROLES = ("parent", "young_person")
+
+
+def _reader(read: dict[str, Any], r: _Redactions) -> dict[str, Any]:
+    """Who looked: staff by role and organisation (their user id as the policy says); a family member by their role
+    only (their id at their identity provider is nothing the family needs, and may be another family member's)."""
+    user, role = read.get("user_id"), read.get("role")
+    if role in FAMILY_ROLES:
+        user = None
+    elif user and r.policy.staff_names == "redact":
+        r.counts["staff"] += 1
+        user = REDACTED_STAFF
+    return {"user": user, "role": role, "organisation": read.get("organisation")}
 
 
 def assemble(
@@ -181,9 +199,11 @@ def assemble(
     produced_at: datetime,
     produced_by: dict[str, str],
     la_code: str,
+    reads: dict[str, list[ReadsPage]] | None = None,
 ) -> dict[str, Any]:
     """The export (plain JSON-ready data): a cover, then per service the records as they stand, the people
-    with parental responsibility, every message to the family and the full history, redacted per policy."""
+    with parental responsibility, every message to the family, the full history and who looked at the records (each
+    service's read log), redacted per policy."""
     r = _Redactions(policy)
     raw: dict[str, dict[str, Any]] = {}
     order = list(SERVICES)  # the register first, then the others as a family would look for them
@@ -196,7 +216,11 @@ def assemble(
     # whom the policy withholds: staff (their user ids) and people named (their names)
     for part in raw.values():
         for fact in part["facts"]:
-            if fact.get("by_user") and fact.get("by_role") != "system" and policy.staff_names == "redact":
+            if (
+                fact.get("by_user")
+                and fact.get("by_role") not in ("system", *FAMILY_ROLES)
+                and policy.staff_names == "redact"
+            ):
                 r.staff.add(fact["by_user"])
         for person in _people_in([part["records"], part["facts"]]):
             name = person.get("name")
@@ -246,6 +270,16 @@ def assemble(
             for person in _people_in(record["as_it_stands"]):
                 if person.get("has_parental_responsibility"):
                     people[str(person["person_id"])] = person
+        looked = [
+            {
+                "at": read.read_at.isoformat(),
+                "what": read.query,
+                "by": _reader(read.model_dump(mode="json"), r),
+                "outcome": read.outcome,
+            }
+            for page in (reads or {}).get(service, [])
+            for read in page.reads
+        ]
         services.append(
             {
                 "service": service,
@@ -256,6 +290,7 @@ def assemble(
                 "people_with_parental_responsibility": list(people.values()),
                 "messages": messages,
                 "history": history,
+                "reads": looked,
             }
         )
     withheld = json.dumps(services).count(json.dumps(WITHHELD))
@@ -484,7 +519,7 @@ def to_html(export: dict[str, Any]) -> str:
         "<h3>What it covers</h3><ul>",
     ]
     for s in e["services"]:
-        count = f"{len(s['history'])} recorded facts, {len(s['messages'])} messages"
+        count = f"{len(s['history'])} recorded facts, {len(s['messages'])} messages, {len(s.get('reads', []))} looks"
         out.append(f"<li><strong>{html.escape(s['title'])}</strong>: {html.escape(s['about'])} ({count})</li>")
     out.append("</ul>")
     if e["nothing_held"]:
@@ -575,5 +610,20 @@ def to_html(export: dict[str, Any]) -> str:
             )
             + "</table>"
         )
+        if s.get("reads"):
+            out.append("<h3>Who has looked at these records</h3>")
+            out.append(
+                "<p>Every time someone looked at the child's records here, or was refused, it was recorded: when, "
+                "what they looked at, and who (by role and organisation).</p>"
+            )
+            out.append(
+                '<table class="history"><tr><th>When</th><th>What</th><th>By</th><th>Shown</th></tr>'
+                + "".join(
+                    f"<tr><td>{_text(rd['at'])}</td><td>{html.escape(label(rd['what'].split('.', 1)[-1]))}</td>"
+                    f"<td>{_by_html(rd['by'])}</td><td>{'yes' if rd['outcome'] == 'read' else 'no: refused'}</td></tr>"
+                    for rd in s["reads"]
+                )
+                + "</table>"
+            )
     out.append("</body></html>")
     return "\n".join(out) + "\n"

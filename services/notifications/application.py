@@ -16,11 +16,13 @@ from eventsourcing.application import AggregateNotFoundError, project_aggregate
 from eventsourcing.persistence import RecordConflictError
 from jinja2 import TemplateError
 
+from contracts import access
 from contracts.envelope import Actor, derived_id
 from contracts.notifications import Duty, NotificationAudit, ReceiptRecorded, RequestProfessionalNotice
 from contracts.people import ContactPoint, PersonToTell
 from services.notifications.audit import audit_of
 from services.notifications.content import render
+from services.notifications.domain.grants import ReaderGrants
 from services.notifications.domain.notification import (
     ErasedPupil,
     Notification,
@@ -35,6 +37,7 @@ from services.notifications.domain.rules import (
     check_may_request_notice,
     check_may_see_school,
 )
+from services.runtime.access import Grant
 from services.runtime.context import current_context
 from services.runtime.errors import DomainError, NotFound
 from services.runtime.eventstore import SendcaseApplication
@@ -47,7 +50,9 @@ class Notifications(SendcaseApplication):
     name = "notifications"
     # Sealed under the pupil's key (the recipient's name and contacts under their own): what a message says
     # about the child, and whom it names. services/runtime/sealing.py, docs/audit.md.
-    personal_fields = frozenset({"about", "facts", "subject", "body", "sms", "recipient", "recipients", "reason"})
+    personal_fields = frozenset(
+        {"about", "facts", "subject", "body", "sms", "recipient", "recipients", "reason", "user_id"}
+    )
 
     # -- duties -------------------------------------------------------------------------------------------
 
@@ -270,6 +275,51 @@ class Notifications(SendcaseApplication):
             unmet.told_later([n.id for n in created], f"owed again on {today:%d %B %Y} to the people recorded then")
             changed += [*created, unmet]
         return changed
+
+    # -- who, besides staff, may read the messages about a child (domain/grants.py) --------------------------
+
+    def _reader_grants(self, pupil_id: UUID) -> ReaderGrants | None:
+        try:
+            found: ReaderGrants = self.repository.get(ReaderGrants.create_id(pupil_id))
+        except AggregateNotFoundError:
+            return None
+        return found
+
+    def reader_grants(self, pupil_id: UUID) -> list[Grant]:
+        found = self._reader_grants(pupil_id)
+        return found.standing() if found is not None else []
+
+    def learn_grant(self, fact: access.AccessGranted) -> list[ReaderGrants]:
+        grants = self._reader_grants(fact.pupil_id) or ReaderGrants(pupil_id=fact.pupil_id)
+        grants.learn(
+            Grant(
+                grant_id=fact.grant_id,
+                user_id=fact.user_id,
+                role=fact.role,
+                pupil_id=fact.pupil_id,
+                relationship=fact.relationship,
+                granted_on=fact.granted_on,
+                person_id=fact.person_id,
+                case_id=fact.case_id,
+                until=fact.until,
+                until_event=fact.until_event,
+            )
+        )
+        return [grants] if grants.pending_events else []
+
+    def learn_revocation(self, fact: access.AccessRevoked) -> list[ReaderGrants]:
+        grants = self._reader_grants(fact.pupil_id)
+        if grants is None:
+            return []
+        grants.forget(fact.grant_id, fact.revoked_on, fact.reason)
+        return [grants] if grants.pending_events else []
+
+    def end_grants(self, pupil_id: UUID, ended_on: date, reason: str) -> list[ReaderGrants]:
+        grants = self._reader_grants(pupil_id)
+        if grants is None:
+            return []
+        grants.end_all(ended_on, reason)
+        return [grants] if grants.pending_events else []
 
     # -- asked for by other services or people -------------------------------------------------------------
 

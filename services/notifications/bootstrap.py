@@ -58,7 +58,7 @@ def bootstrap(settings: ServiceSettings, clock: Clock, env: dict[str, str] | Non
         store=store,
         translate=translate,
         routes=ROUTES,
-        read_side=NotificationsQueries,
+        read_side=lambda read_models: NotificationsQueries(read_models, store),
         reactions=REACTIONS,
         projections=[NotificationsByPupil()],
         workers=workers,

@@ -1,5 +1,6 @@
-"""The notifications service's commands and queries, each bound to the method that answers it (see
-services/runtime/routes.py for what the runtime does with each line)."""
+"""The notifications service's commands and queries, each bound to the method that answers it, and which children
+each query shows (see services/runtime/routes.py for what the runtime does with each line, services/runtime/
+read_log.py for the read log it keeps from `reads`)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from contracts.notifications import (
     NotificationCounts,
     NotificationsForCase,
     NotificationsForPupil,
+    NotificationsReads,
     NotificationsSubjectAccess,
     RequestProfessionalNotice,
     UndeliveredNotifications,
 )
 from services.notifications.application import Notifications
 from services.notifications.queries import NotificationsQueries
+from services.runtime.read_log import NO_CHILD, ReadLog, child, children
 from services.runtime.routes import Routes
 
 ROUTES = Routes(
@@ -33,5 +36,16 @@ ROUTES = Routes(
         NotificationCounts: NotificationsQueries.counts,
         AuditNotification: Notifications.audit_notification,
         NotificationsSubjectAccess: Notifications.subject_access,
+        NotificationsReads: ReadLog.reads,
+    },
+    reads={
+        NotificationsForPupil: child("pupil_id"),
+        NotificationsForCase: children(lambda found: (n.pupil_id for n in found)),
+        UndeliveredNotifications: children(lambda page: (n.pupil_id for n in page.notifications)),
+        FailedToReach: children(lambda page: (n.pupil_id for n in page.notifications)),
+        AuditNotification: children(lambda audit: [audit.pupil_id]),
+        NotificationsSubjectAccess: child("pupil_id"),
+        NotificationsReads: child("pupil_id"),
+        NotificationCounts: NO_CHILD,  # counts by duty and status
     },
 )

@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from contracts import access
 from contracts.ehcp import (
     AdviceRequested,
     AnnualReviewInvitation,
@@ -32,6 +33,7 @@ from contracts.envelope import EventEnvelope, EventPayload
 from contracts.notifications import Duty
 from contracts.plans import SupportPlanReviewOutcomeShared
 from contracts.register import (
+    InvitationIssued,
     PeopleToTellRecorded,
     PupilAddedToSenSupport,
     PupilErased,
@@ -39,6 +41,7 @@ from contracts.register import (
     SpecialEducationalProvisionMade,
 )
 from services.notifications.application import Notifications
+from services.notifications.domain.grants import ReaderGrants
 from services.notifications.domain.notification import ErasedPupil, Notification, UnmetDuties
 from services.runtime.clock import today_in_england
 from services.runtime.context import current_context
@@ -55,6 +58,7 @@ NOBODY_WITH_PR = (
     "parents' and carers' details so that they can be told."
 )
 NO_PROFESSIONAL = "Cannot notify: the request names no professional to send it to."
+NO_INVITEE = "Cannot notify: the invitation names nobody to send the code to. Please invite the person again."
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ DUTIES: dict[str, DutyRule] = {
         DutyRule(AnnualReviewInvitation, Duty.ANNUAL_REVIEW_INVITATION, lambda p: p.meeting_on, LA_CONTACT),
         DutyRule(AnnualReviewOutcome, Duty.ANNUAL_REVIEW_OUTCOME, lambda p: p.decided_on, LA_CONTACT),
         DutyRule(EhcPlanCeased, Duty.EHC_PLAN_CEASED, lambda p: p.ceased_on, LA_CONTACT),
+        # A family member invited to see the child's record is sent their one-time code (docs/register.md).
+        DutyRule(InvitationIssued, Duty.ACCESS_INVITATION, lambda p: p.issued_on, SCHOOL_CONTACT, NO_INVITEE),
     ]
 }
 
@@ -131,27 +137,48 @@ def when_people_to_tell_are_recorded_tell_them_what_they_were_not_told(
 
 def when_a_pupil_is_erased_drop_their_data(app: Notifications, envelope: EventEnvelope) -> Sequence[Any]:
     """The register erased a child's personal data (their keys are gone): recorded here, so the views drop
-    their copies, and the duties still waiting for someone to tell about the child are cancelled."""
+    their copies, the duties still waiting for someone to tell about the child are cancelled, and every grant to
+    read the child's messages ends."""
     fact = envelope.payload_as(PupilErased)
-    return app.record_erasure(fact.pupil_id, fact.erased_on, fact.rule, fact.people_erased)
+    return [
+        *app.record_erasure(fact.pupil_id, fact.erased_on, fact.rule, fact.people_erased),
+        *app.end_grants(fact.pupil_id, fact.erased_on, "the child's personal data was erased"),
+    ]
+
+
+# Grants, from every service that grants access (register: families; ehcp, later: professionals): any service's
+# `<service>.access_granted` and `<service>.access_revoked` (contracts/access.py).
+GRANTED, REVOKED = "*.access_granted", "*.access_revoked"
+
+
+def when_access_changes_keep_the_grants(app: Notifications, envelope: EventEnvelope) -> Sequence[Any]:
+    """Who, besides staff, may read the messages about a child: learnt from the granting services' facts, never from
+    their tables."""
+    if envelope.type.endswith(".access_granted"):
+        return app.learn_grant(access.AccessGranted.model_validate(envelope.payload))
+    return app.learn_revocation(access.AccessRevoked.model_validate(envelope.payload))
 
 
 def when_register_or_ehcp_event(app: Notifications, envelope: EventEnvelope) -> Sequence[Any]:
-    """One consumer for every fact that creates a duty and for the people to tell being recorded, in stream
-    order: a duty owed before its people were known is met by the later fact, never missed by a race."""
+    """One consumer for every fact that creates a duty, for the people to tell being recorded, for grants and for
+    erasures, in stream order: a duty owed before its people were known is met by the later fact, never missed by a
+    race, and a grant is never learnt after the erasure that ended it. (One consumer, too, because a service records
+    each fact it handled once, by its producer and position: two of its consumers could not both act on one fact.)"""
     if envelope.type == PeopleToTellRecorded.TYPE:
         return when_people_to_tell_are_recorded_tell_them_what_they_were_not_told(app, envelope)
     if envelope.type == PupilErased.TYPE:
         return when_a_pupil_is_erased_drop_their_data(app, envelope)
+    if envelope.type.endswith((".access_granted", ".access_revoked")):
+        return when_access_changes_keep_the_grants(app, envelope)
     return when_duty_to_tell_arises_owe_notifications(app, envelope)
 
 
 def looked_up(envelope: EventEnvelope) -> list[UUID]:
     """What the reaction to an event looks up: the notification each person named would be owed (it is owed
-    only if it does not exist yet), and the pupil's unmet duties (kept in step when nobody can be told, read
-    when people are recorded)."""
+    only if it does not exist yet), the pupil's unmet duties (kept in step when nobody can be told, read
+    when people are recorded), and the grants to read the pupil's messages."""
     pupil_id = UUID(str(envelope.payload["pupil_id"]))
-    ids = [UnmetDuties.create_id(pupil_id), ErasedPupil.create_id(pupil_id)]
+    ids = [UnmetDuties.create_id(pupil_id), ErasedPupil.create_id(pupil_id), ReaderGrants.create_id(pupil_id)]
     if envelope.type in DUTIES:
         people = envelope.payload.get("people_to_tell") or [None]
         ids += [Notification.create_id(envelope.event_id, UUID(str(p["person_id"])) if p else None) for p in people]
@@ -161,7 +188,7 @@ def looked_up(envelope: EventEnvelope) -> list[UUID]:
 REACTIONS = [
     Reaction(
         "owe-notifications",
-        [*DUTIES, PeopleToTellRecorded.TYPE, PupilErased.TYPE],
+        [*DUTIES, PeopleToTellRecorded.TYPE, PupilErased.TYPE, GRANTED, REVOKED],
         when_register_or_ehcp_event,
         prefetch=looked_up,
     )

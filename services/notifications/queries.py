@@ -8,7 +8,8 @@ reads themselves; the delivery worker uses the last three to find candidates.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -21,23 +22,42 @@ from contracts.notifications import (
     NotificationsPage,
     NotificationView,
 )
-from services.notifications.domain.rules import check_may_read, own_school_only, school_scope
+from services.notifications.domain.rules import addressed_to, check_may_read, own_school_only, school_scope
 from services.notifications.projections import TABLE
+from services.runtime.access import check_granted, reads_by_grant
+from services.runtime.eventstore import EventStore
 from services.runtime.paging import decode_cursor, encode_cursor, invalid_cursor
 from services.runtime.projection import ReadModels
 
 
 class NotificationsQueries:
-    def __init__(self, read_models: ReadModels) -> None:
+    def __init__(self, read_models: ReadModels, store: EventStore[Any] | None = None) -> None:
         self.read_models = read_models
         self.pool = read_models.pool
+        self.store = store  # for the grants families and professionals read by (domain/grants.py)
 
-    async def for_pupil(self, *, pupil_id: UUID, actor: Actor) -> list[NotificationView]:
+    async def _grants(self, pupil_id: UUID) -> list[Any]:
+        if self.store is None:
+            return []
+        return await self.store.call(None, self.store.app.reader_grants, pupil_id)
+
+    async def for_pupil(self, *, pupil_id: UUID, actor: Actor, today: date) -> list[NotificationView]:
+        if reads_by_grant(actor):  # a parent, young person or professional: the messages to them, by their grant
+            grant = check_granted(actor, await self._grants(pupil_id), pupil_id, today)
+            await self.read_models.caught_up()
+            return addressed_to(grant, await notifications_for_pupil(self.pool, pupil_id))
         check_may_read(actor)
         await self.read_models.caught_up()
         return own_school_only(actor, await notifications_for_pupil(self.pool, pupil_id))
 
-    async def for_case(self, *, case_id: UUID, actor: Actor) -> list[NotificationView]:
+    async def for_case(self, *, case_id: UUID, actor: Actor, today: date) -> list[NotificationView]:
+        if reads_by_grant(actor):
+            await self.read_models.caught_up()
+            found = await notifications_for_case(self.pool, case_id)
+            pupil_id = found[0].pupil_id if found else None  # none found: refused alike, nothing learnt
+            grants = await self._grants(pupil_id) if pupil_id is not None else []
+            grant = check_granted(actor, grants, pupil_id, today, case_id=case_id)
+            return addressed_to(grant, found)
         check_may_read(actor)
         await self.read_models.caught_up()
         return own_school_only(actor, await notifications_for_case(self.pool, case_id))

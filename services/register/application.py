@@ -8,17 +8,20 @@ anything is saved, so a refused command stores nothing. Who is acting (`actor`) 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
-from contracts.envelope import Actor
+from contracts.envelope import Actor, derived_id
 from contracts.identifiers import NeedType
 from contracts.people import PersonToTell
 from contracts.register import (
+    AccessGrantRef,
+    AccessRevokedReport,
     ErasureReport,
+    InvitationSent,
     LegalHoldKind,
     PostalAddressForProtection,
     PupilView,
@@ -26,18 +29,30 @@ from contracts.register import (
     RollImportReport,
     SubjectAccessRequestRecorded,
 )
+from services.register.domain.invitation import (
+    DAYS_VALID,
+    CodeAttempts,
+    Invitation,
+    invitation_id_for,
+    new_nonce,
+    normalised_code,
+)
 from services.register.domain.people import PersonLinks
 from services.register.domain.pupil import Pupil
 from services.register.domain.roll import RollImport, file_fingerprint, read_roll
 from services.register.domain.rules import (
     check_date_of_birth,
     check_is_schools_senco,
+    check_may_accept,
     check_may_erase,
+    check_may_invite,
     check_may_read,
     check_not_in_future,
+    is_family,
 )
 from services.register.domain.subject_access import SubjectAccessRequest
-from services.runtime.errors import DomainError, NotFound
+from services.runtime.access import Grant, check_granted
+from services.runtime.errors import DomainError, NotFound, RefusedAndRecorded
 from services.runtime.eventstore import SendcaseApplication
 from services.runtime.keyring import person_id_for
 from services.runtime.subject_access import check_may_ask
@@ -62,6 +77,9 @@ class Register(SendcaseApplication):
             "given_by_name",
             "problem",  # a rejected roll row's problem may quote what the row held
             "evidence_reference",  # free text: which review, which report
+            "user_id",  # a family member's id at their identity provider (a grant, an invitation accepted)
+            "invited_by_name",  # as the family knows the person who invited them
+            "code",  # an invitation's one-time code, in the integration event only (never stored here)
         }
     )
 
@@ -545,10 +563,30 @@ class Register(SendcaseApplication):
     # --------------------------------------------------------------------------------------------------
     # Reading
 
-    def pupil_record(self, *, upn: str, actor: Actor) -> PupilView:
-        """The pupil's record now, without its status history (the read side adds that from its view)."""
+    def pupil_record(self, *, upn: str, actor: Actor, today: date) -> PupilView:
+        """The pupil's record now, without its status history (the read side adds that from its view). A parent or
+        young person sees it through their grant only, without the other people's contact details."""
+        if is_family(actor):
+            found = self._pupil_or_none(upn)
+            # the same refusal whether the pupil exists or not: nobody learns whose records there are
+            grant = check_granted(actor, found.access_grants() if found else [], found.id if found else None, today)
+            assert found is not None
+            view = self._view(found)
+            own = [p for p in view.people_with_parental_responsibility if p.person_id == grant.person_id]
+            return view.model_copy(update={"people_with_parental_responsibility": own})
         pupil = self.pupil(upn)
         check_may_read(actor, pupil.school_urn)
+        return self._view(pupil)
+
+    def family_grants(self, pupil_id: UUID) -> list[Grant]:
+        """Who, besides staff, may see a pupil's record now (none for a pupil not on any roll)."""
+        try:
+            pupil: Pupil = self.repository.get(pupil_id)
+        except AggregateNotFoundError:
+            return []
+        return pupil.access_grants()
+
+    def _view(self, pupil: Pupil) -> PupilView:
         consent = None
         if pupil.consent is not None:
             consent = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in pupil.consent.items()}
@@ -575,4 +613,130 @@ class Register(SendcaseApplication):
             consent_to_share=consent,
             ehc_plans=list(pupil.ehc_plans),
             awaiting_acknowledgement_from=pupil.transferred_from if pupil.awaiting_acknowledgement else None,
+        )
+
+    # --------------------------------------------------------------------------------------------------
+    # Families see the record through a verified invitation (domain/invitation.py; docs/register.md)
+
+    def invite_person(
+        self, *, actor: Actor, today: date, upn: str, person_id: UUID, invited_by_name: str
+    ) -> InvitationSent:
+        pupil = self.pupil(upn)
+        person, role = pupil.who_may_be_invited(actor, person_id, today)
+        expires_on = today + timedelta(days=DAYS_VALID)
+        invitation = Invitation(
+            nonce=new_nonce(),
+            pupil_id=pupil.id,
+            school_urn=pupil.school_urn,
+            given_name=pupil.given_name,
+            family_name=pupil.family_name,
+            person=person,
+            role=role.value,
+            invited_by_name=invited_by_name,
+            invited_by_role=actor.role.value,
+            invited_by_organisation=actor.organisation,
+            issued_on=today,
+            expires_on=expires_on,
+        )
+        earlier = self._invitation_to(pupil, person_id)
+        if earlier is not None and earlier.waiting:  # its code stops working: the newest is the one to use
+            earlier.withdraw(withdrawn_on=today, reason="a newer invitation was sent to the same person")
+        pupil.invitation_made(invitation_id=invitation.id, person_id=person_id, made_on=today, expires_on=expires_on)
+        self.save(pupil, invitation, earlier)
+        return InvitationSent(
+            invitation_id=invitation.id,
+            pupil_id=pupil.id,
+            person_id=person_id,
+            role=role,
+            relationship=invitation.relationship,
+            expires_on=expires_on,
+        )
+
+    def _invitation_to(self, pupil: Pupil, person_id: UUID) -> Invitation | None:
+        invitation_id = getattr(pupil, "invitations", {}).get(str(person_id))
+        if invitation_id is None:
+            return None
+        try:
+            found: Invitation = self.repository.get(UUID(invitation_id))
+        except AggregateNotFoundError:
+            return None
+        return found
+
+    def accept_invitation(self, *, actor: Actor, today: date, now: datetime, code: str) -> AccessGrantRef:
+        """The signed-in parent or young person enters their code: a grant to see the child's record. A wrong code
+        is refused and counted (RefusedAndRecorded: the count is kept although the command is refused)."""
+        check_may_accept(actor)
+        attempts = self._attempts(actor.user_id)
+        attempts.check_not_locked(now)
+        typed = normalised_code(code)
+        invitation: Invitation | None = None
+        if typed is not None:
+            try:
+                invitation = self.repository.get(invitation_id_for(typed))
+            except AggregateNotFoundError:
+                invitation = None
+        if invitation is None:
+            attempts.wrong_code(at=now)
+            left = attempts.left_before_lockout(now)
+            raise RefusedAndRecorded(
+                "That code is not right: check it against the message you were sent (12 letters and numbers; O and 0, "
+                "and I and 1, are the same)."
+                + (
+                    f" After {left} more wrong code{'s' if left != 1 else ''}, code entry is locked for a while."
+                    if left
+                    else " Code entry is now locked for a while."
+                ),
+                record=[attempts],
+                rule="wrong_code",
+                field="code",
+            )
+        invitation.check_may_be_accepted(actor, today)
+        pupil = self.pupil_by_id(invitation.pupil_id)
+        if pupil.erased_on is not None:
+            raise DomainError(
+                "This invitation can no longer be used: the record it was for is closed.", rule="invitation_void"
+            )
+        grant = Grant(
+            grant_id=derived_id("grant", invitation.id),
+            user_id=actor.user_id,
+            role=actor.role,
+            pupil_id=pupil.id,
+            relationship=invitation.relationship,
+            granted_on=today,
+            person_id=invitation.person_id,
+        )
+        pupil.grant_access(grant)
+        invitation.accept(user_id=actor.user_id, accepted_on=today, grant_id=grant.grant_id)
+        self.save(pupil, invitation)
+        return AccessGrantRef(
+            grant_id=grant.grant_id, pupil_id=pupil.id, role=grant.role, relationship=grant.relationship
+        )
+
+    def _attempts(self, user_id: str) -> CodeAttempts:
+        try:
+            found: CodeAttempts = self.repository.get(CodeAttempts.id_for(user_id))
+        except AggregateNotFoundError:
+            return CodeAttempts.of(user_id)
+        return found
+
+    def revoke_access(
+        self, *, actor: Actor, today: date, upn: str, person_id: UUID, reason: str
+    ) -> AccessRevokedReport:
+        pupil = self.pupil(upn)
+        check_may_invite(actor, pupil.school_urn, "end a family member's access to this pupil's record")
+        ended = pupil.revoke_access_of(person_id, today, reason)
+        invitation = self._invitation_to(pupil, person_id)
+        withdrawn = invitation is not None and invitation.waiting
+        if invitation is not None and withdrawn:
+            invitation.withdraw(withdrawn_on=today, reason=reason)
+        if not ended and not withdrawn:
+            raise DomainError(
+                f"Person {person_id} has no access to {pupil.full_name}'s record and no invitation waiting: nothing "
+                "to end.",
+                rule="no_access_to_end",
+                field="person_id",
+            )
+        self.save(pupil, invitation if withdrawn else None)
+        return AccessRevokedReport(
+            pupil_id=pupil.id, person_id=person_id, grants_ended=len(ended), invitations_withdrawn=int(withdrawn)
         )

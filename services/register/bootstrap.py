@@ -6,7 +6,7 @@ from services.register.application import Register
 from services.register.domain.retention import ScheduleError, load_schedule
 from services.register.entrypoints import ROUTES
 from services.register.policies import REACTIONS
-from services.register.projections import PupilHistoryView, RegisterViews
+from services.register.projections import AccessGrantsView, PupilHistoryView, RegisterViews
 from services.register.queries import RegisterQueries
 from services.register.retention import RetentionJob
 from services.register.settings import RegisterSettings
@@ -40,6 +40,6 @@ def bootstrap(settings: ServiceSettings, clock: Clock, env: dict[str, str] | Non
         routes=ROUTES,
         read_side=lambda read_models: RegisterQueries(read_models, store, schedule),
         reactions=REACTIONS,
-        projections=[RegisterViews(), PupilHistoryView()],
+        projections=[RegisterViews(), PupilHistoryView(), AccessGrantsView()],
         workers=[RetentionJob(store, clock, schedule, settings)],
     )

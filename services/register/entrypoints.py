@@ -1,9 +1,16 @@
-"""The register's commands and queries, each bound to the method that answers it (see
-services/runtime/routes.py for what the runtime does with each line)."""
+"""The register's commands and queries, each bound to the method that answers it, and which children each query
+shows (see services/runtime/routes.py for what the runtime does with each line, services/runtime/read_log.py for
+the read log it keeps from `reads`)."""
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
+from uuid import UUID
+
 from contracts.register import (
+    AcceptInvitation,
     AcknowledgeTransfer,
     AddToSenSupport,
     CensusExtract,
@@ -14,8 +21,10 @@ from contracts.register import (
     GetRollImport,
     GiveConsentToShare,
     ImportRoll,
+    InvitePerson,
     LaCounts,
     LiftLegalHold,
+    MyChildren,
     NoteConcern,
     PlaceLegalHold,
     PupilHistory,
@@ -24,16 +33,30 @@ from contracts.register import (
     RecordPeopleWithParentalResponsibility,
     RecordSenProvision,
     RecordSubjectAccessRequest,
+    RegisterReads,
     RegisterSubjectAccess,
     RemoveFromSenRegister,
     ReviewRetention,
+    RevokeAccess,
     SchoolRegister,
     TransferPupil,
     WithdrawConsentToShare,
 )
 from services.register.application import Register
 from services.register.queries import RegisterQueries
+from services.runtime.keyring import pupil_id_for
+from services.runtime.read_log import NO_CHILD, ReadLog, child, children
 from services.runtime.routes import Routes
+from services.runtime.sealing import ERASED
+
+
+def census_pupils(extract: object) -> Iterator[UUID]:
+    """The pupils a page of the census extract shows: each line's UPN (an erased pupil's shows nothing of them)."""
+    for row in csv.DictReader(io.StringIO(str(getattr(extract, "csv", "")))):
+        upn = (row.get("UPN") or "").strip()
+        if upn and upn != ERASED and not upn.startswith("#"):
+            yield pupil_id_for(upn)
+
 
 ROUTES = Routes(
     commands={
@@ -55,6 +78,9 @@ ROUTES = Routes(
         LiftLegalHold: Register.lift_legal_hold,
         ErasePupil: Register.erase_pupil,
         RecordSubjectAccessRequest: Register.record_subject_access_request,
+        InvitePerson: Register.invite_person,
+        AcceptInvitation: Register.accept_invitation,
+        RevokeAccess: Register.revoke_access,
     },
     queries={
         GetPupil: RegisterQueries.pupil,
@@ -65,5 +91,21 @@ ROUTES = Routes(
         CensusExtract: RegisterQueries.census_extract,
         ReviewRetention: RegisterQueries.retention_due,
         RegisterSubjectAccess: Register.subject_access,
+        MyChildren: RegisterQueries.my_children,
+        RegisterReads: ReadLog.reads,
+    },
+    reads={
+        GetPupil: child("upn"),
+        PupilHistory: child("upn"),
+        SchoolRegister: children(lambda register: (e.pupil_id for e in register.entries)),
+        CensusExtract: children(census_pupils),
+        MyChildren: children(lambda found: (c.pupil_id for c in found)),
+        RegisterSubjectAccess: child("pupil_id"),
+        RegisterReads: child("pupil_id"),
+        # no child's record: a roll import's report (rows rejected, counts), counts, and the retention review (ids,
+        # schools and years of birth only, for the LA's data officer to decide on erasures)
+        GetRollImport: NO_CHILD,
+        LaCounts: NO_CHILD,
+        ReviewRetention: NO_CHILD,
     },
 )

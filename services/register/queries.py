@@ -20,6 +20,7 @@ from contracts.envelope import Actor
 from contracts.identifiers import NeedType, SenStatus
 from contracts.register import (
     CensusFile,
+    ChildAccess,
     CountLine,
     HistoryEntry,
     PupilStatusChange,
@@ -32,9 +33,10 @@ from contracts.register import (
 from services.register.application import Register
 from services.register.domain import census
 from services.register.domain.retention import RetentionSchedule, load_schedule
-from services.register.domain.rules import check_may_read, check_may_review_retention
+from services.register.domain.rules import check_may_read, check_may_review_retention, is_family
 from services.register.retention import review
-from services.runtime.errors import NotFound
+from services.runtime.access import check_granted
+from services.runtime.errors import NotAuthorised, NotFound
 from services.runtime.eventstore import EventStore
 from services.runtime.keyring import pupil_id_for
 from services.runtime.paging import decode_cursor, encode_cursor, invalid_cursor
@@ -50,19 +52,46 @@ class RegisterQueries:
         self.store = store
         self.schedule = schedule or load_schedule(None)  # the LA's retention schedule (default: the default one)
 
-    async def pupil(self, *, upn: str, actor: Actor) -> PupilView:
+    async def pupil(self, *, upn: str, actor: Actor, today: date) -> PupilView:
         """The pupil's record (from the event store) with its status history (from the read model)."""
-        record = await self.store.call(None, self.store.app.pupil_record, upn=upn, actor=actor)
+        record = await self.store.call(None, self.store.app.pupil_record, upn=upn, actor=actor, today=today)
         await self.read_models.caught_up("pupil_history")
-        return record.model_copy(update={"history": await status_history(self.pool, record.pupil_id)})
+        history = await status_history(self.pool, record.pupil_id)
+        if is_family(actor):
+            history = [h.model_copy(update={"by_user": STAFF_AS_FAMILIES_SEE_THEM}) for h in history]
+        return record.model_copy(update={"history": history})
 
-    async def pupil_history(self, *, upn: str, actor: Actor) -> list[HistoryEntry]:
+    async def pupil_history(self, *, upn: str, actor: Actor, today: date) -> list[HistoryEntry]:
+        pupil_id = pupil_id_for(upn)
+        if is_family(actor):  # through their grant only, refused alike whether the pupil exists or not
+            grants = await self.store.call(None, self.store.app.family_grants, pupil_id)
+            check_granted(actor, grants, pupil_id, today)
         await self.read_models.caught_up("pupil_history")
-        school, entries = await pupil_history(self.pool, pupil_id_for(upn))
+        school, entries = await pupil_history(self.pool, pupil_id)
         if school is None:
             raise NotFound(f"No pupil with UPN {upn} is on any school's roll here.")
+        if is_family(actor):
+            return [_as_families_see_it(e) for e in entries]
         check_may_read(actor, school)
         return entries
+
+    async def my_children(self, *, actor: Actor) -> list[ChildAccess]:
+        """The children whose records the signed-in parent or young person may see (their grants, as they stand)."""
+        if not is_family(actor) or actor.organisation != "citizen":
+            raise NotAuthorised(
+                "This lists the children a parent or young person, signed in as themself, was invited to see; you are "
+                f"signed in as {actor.role.value} for {actor.organisation}."
+            )
+        await self.read_models.caught_up("access_grants", "register_views")
+        rows = await self.pool.fetch(
+            """SELECT g.pupil_id, g.role, g.relationship, g.granted_on, p.upn, p.given_name, p.family_name,
+                      p.school_urn
+               FROM register_access_grants g JOIN register_pupils p USING (pupil_id)
+               WHERE g.user_id = $1 AND g.role = $2 ORDER BY g.log_position""",
+            actor.user_id,
+            actor.role.value,
+        )
+        return [ChildAccess(**dict(r)) for r in rows]
 
     async def school_register(
         self,
@@ -112,6 +141,17 @@ class RegisterQueries:
         day, key = _retention_page_cursor(after, as_at, today)
         await self.read_models.caught_up("register_views")
         return await review(self.pool, self.store, self.schedule, day, page_size=page_size, after=key)
+
+
+# A parent or young person sees who did what by role and organisation (the school's SENCO), not staff members'
+# user ids (usually their work email), as the subject access export shows them by default (docs/audit.md).
+STAFF_AS_FAMILIES_SEE_THEM = "[staff]"
+
+
+def _as_families_see_it(entry: HistoryEntry) -> HistoryEntry:
+    if entry.by_organisation == "citizen":
+        return entry
+    return entry.model_copy(update={"by_user": STAFF_AS_FAMILIES_SEE_THEM})
 
 
 def _retention_page_cursor(after: str | None, as_at: date | None, today: date) -> tuple[date, list[str] | None]:

@@ -2,8 +2,11 @@
 
 Published: the facts that create a duty to tell parents (added to the register, removed from it, special
 educational provision made: CFA 2014 s.68; Durham 2b), each naming everyone with parental
-responsibility; and a pupil's record moving school. Never published: a child looked after's protected
-address (it is on no event translated here), consent, notes of concern, the other registers.
+responsibility; and a pupil's record moving school. Families invited to see the record: the invitation (for
+notifications to send its one-time code, made again here from the invitation's nonce: it is stored nowhere), and
+each grant and its end (for every service holding the child's records: contracts/access.py). Never published: a
+child looked after's protected address (it is on no event translated here), consent, notes of concern, the other
+registers.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from contracts.envelope import EventEnvelope, EventPayload, SubjectIds
+from contracts.envelope import EventEnvelope, EventPayload, Role, SubjectIds
 from contracts.identifiers import NeedType
-from contracts.people import PersonToTell
+from contracts.people import ContactPoint, PersonToTell
 from contracts.register import (
+    AccessGranted,
+    AccessRevoked,
+    InvitationIssued,
     PeopleToTellRecorded,
     PupilAddedToSenSupport,
     PupilErased,
@@ -22,7 +28,9 @@ from contracts.register import (
     PupilTransferred,
     SpecialEducationalProvisionMade,
 )
+from services.register.domain.invitation import Invitation, code_for
 from services.register.domain.pupil import Pupil
+from services.runtime.access import Grant
 from services.runtime.clock import today_in_england
 from services.runtime.dispatch import EventDispatch
 from services.runtime.translation import envelope
@@ -113,6 +121,54 @@ def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
         pupil_id=event.originator_id, erased_on=event.erased_on, rule=event.rule, people_erased=event.people_erased
     )
     return payload, SubjectIds(pupil_id=event.originator_id), event.erased_on
+
+
+@publish.on(Invitation.Issued)
+def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
+    payload = InvitationIssued(
+        invitation_id=event.originator_id,
+        pupil_id=event.pupil_id,
+        school_urn=event.school_urn,
+        given_name=event.given_name,
+        family_name=event.family_name,
+        role=Role(event.role),
+        relationship=str(event.person["relationship"]),
+        code=code_for(event.nonce),
+        issued_on=event.issued_on,
+        expires_on=event.expires_on,
+        invited_by_name=event.invited_by_name,
+        invited_by_role=Role(event.invited_by_role),
+        invited_by_organisation=event.invited_by_organisation,
+        contact=ContactPoint(name=event.invited_by_name),
+        people_to_tell=[PersonToTell.model_validate(event.person)],
+    )
+    return payload, SubjectIds(pupil_id=event.pupil_id, school_urn=event.school_urn), event.issued_on
+
+
+@publish.on(Pupil.AccessGranted)
+def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
+    grant = Grant.from_dict(event.grant)
+    payload = AccessGranted(
+        grant_id=grant.grant_id,
+        pupil_id=event.originator_id,
+        user_id=grant.user_id,
+        role=grant.role,
+        relationship=grant.relationship,
+        person_id=grant.person_id,
+        case_id=grant.case_id,
+        granted_on=grant.granted_on,
+        until=grant.until,
+        until_event=grant.until_event,
+    )
+    return payload, SubjectIds(pupil_id=event.originator_id), grant.granted_on
+
+
+@publish.on(Pupil.AccessRevoked)
+def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
+    payload = AccessRevoked(
+        grant_id=event.grant_id, pupil_id=event.originator_id, revoked_on=event.revoked_on, reason=event.reason
+    )
+    return payload, SubjectIds(pupil_id=event.originator_id), event.revoked_on
 
 
 def _people_of(event: Any) -> list[PersonToTell]:

@@ -43,6 +43,7 @@ from services.runtime.streams import every_message
 log = get_logger(__name__)
 
 PRIVATE_KEY_FILE = "anchor-signing-key.pem"
+ANCHOR = "anchor"  # the event log's checkpoints: <prefix>.audit.<service>.anchor
 PUBLIC_KEY_FILE = "anchor-signing-key.pub.pem"
 
 
@@ -201,24 +202,28 @@ class Checkpoint:
         return None
 
 
-async def latest_checkpoint(js: JetStreamContext, stream: str, prefix: str, service: str) -> Checkpoint | None:
-    """The last checkpoint the service published (None: none yet). Raises ValueError for a malformed one."""
+async def latest_checkpoint(
+    js: JetStreamContext, stream: str, prefix: str, service: str, kind: str = ANCHOR
+) -> Checkpoint | None:
+    """The last checkpoint the service published (None: none yet) of its event log (or of its read log, kind
+    "reads"). Raises ValueError for a malformed one."""
     try:
-        msg = await js.get_last_msg(stream, audit_subject(prefix, service))
+        msg = await js.get_last_msg(stream, audit_subject(prefix, service, kind))
     except NotFoundError:
         return None
     return Checkpoint.from_message(msg.data or b"", msg.seq or 0)
 
 
 async def all_checkpoints(
-    js: JetStreamContext, stream: str, prefix: str, service: str
+    js: JetStreamContext, stream: str, prefix: str, service: str, kind: str = ANCHOR
 ) -> tuple[list[Checkpoint], list[tuple[int, str]]]:
-    """Every checkpoint the service published, in stream order, and the messages that are not checkpoints
-    (stream sequence, why). Read with a throw-away consumer that acknowledges nothing."""
+    """Every checkpoint the service published (of its event log, or of its read log: kind "reads"), in stream
+    order, and the messages that are not checkpoints (stream sequence, why). Read with a throw-away consumer that
+    acknowledges nothing."""
     found: list[Checkpoint] = []
     malformed: list[tuple[int, str]] = []
     doing = f"sendcase audit verify {service}: reads the checkpoints"
-    for msg in await every_message(js, stream, audit_subject(prefix, service), doing):
+    for msg in await every_message(js, stream, audit_subject(prefix, service, kind), doing):
         try:
             found.append(Checkpoint.from_message(msg.data, msg.metadata.sequence.stream))
         except ValueError as e:
@@ -231,7 +236,10 @@ async def all_checkpoints(
 
 class Anchoring:
     """A service's supervised loop publishing its chain's head (one replica at a time), and its last anchor at
-    a graceful stop (any replica: a checkpoint of a position already published is dropped as a duplicate)."""
+    a graceful stop (any replica: a checkpoint of a position already published is dropped as a duplicate).
+
+    The event log's chain by default; the read log's (services/runtime/read_log.py) with `kind="reads"`,
+    `chain_table` its table and `position_column="position"`: its checkpoints name `<service>.reads`."""
 
     name = "anchors"
 
@@ -248,16 +256,24 @@ class Anchoring:
         stream: str,
         every_seconds: float,
         database_url: str,
+        kind: str = ANCHOR,
+        chain_table: str | None = None,
+        position_column: str = "notification_id",
     ) -> None:
         self.service, self.key, self.js, self.pool, self.clock = service, key, js, pool, clock
-        self.chain = chain_table_name(events_table)
+        self.chain = chain_table or chain_table_name(events_table)
+        self.kind, self.column = kind, position_column
+        self.log_name = service if kind == ANCHOR else f"{service}.{kind}"  # what its checkpoints name
+        if kind != ANCHOR:
+            self.name = f"anchors:{kind}"
         self.prefix, self.stream, self.every, self.database_url = prefix, stream, every_seconds, database_url
         self.public = {key_id(key.public_key()): key.public_key()}
         self.last: Checkpoint | None = None
         self._lock = asyncio.Lock()
 
     async def run(self, runtime: Any = None) -> None:
-        await run_in_one_replica(self.database_url, f"{self.service}-anchors", self.anchor_forever)
+        lock = f"{self.service}-anchors" if self.kind == ANCHOR else f"{self.service}-anchors-{self.kind}"
+        await run_in_one_replica(self.database_url, lock, self.anchor_forever)
 
     async def anchor_forever(self) -> None:
         while True:
@@ -266,7 +282,7 @@ class Anchoring:
 
     async def _latest_trusted(self) -> Checkpoint | None:
         try:
-            latest = await latest_checkpoint(self.js, self.stream, self.prefix, self.service)
+            latest = await latest_checkpoint(self.js, self.stream, self.prefix, self.service, self.kind)
         except ValueError:
             return None
         return latest if latest is not None and latest.problem(self.public) is None else None
@@ -277,33 +293,34 @@ class Anchoring:
         async with self._lock:
             if self.last is None:
                 self.last = await self._latest_trusted()
+            column = self.column
             head = await self.pool.fetchrow(
-                f'SELECT notification_id, chain_hash FROM "{self.chain}" ORDER BY notification_id DESC LIMIT 1'
+                f'SELECT {column}, chain_hash FROM "{self.chain}" ORDER BY {column} DESC LIMIT 1'
             )
-            if head is None or (self.last is not None and head["notification_id"] <= self.last.position):
+            if head is None or (self.last is not None and head[0] <= self.last.position):
                 return None
             since = self.last.position if self.last is not None and self.last.position < head[0] else 0
             counted = await self.pool.fetchval(
-                f'SELECT count(*) FROM "{self.chain}" WHERE notification_id > $1 AND notification_id <= $2',
+                f'SELECT count(*) FROM "{self.chain}" WHERE {column} > $1 AND {column} <= $2',
                 since,
-                head["notification_id"],
+                head[0],
             )
             events = counted + (self.last.events if since and self.last is not None else 0)
             checkpoint = Checkpoint(
-                service=self.service,
-                position=head["notification_id"],
+                service=self.log_name,
+                position=head[0],
                 chain_hash=bytes(head["chain_hash"]).hex(),
                 events=int(events),
                 at=self.clock.now().isoformat(),
             ).signed(self.key)
             await self.js.publish(
-                audit_subject(self.prefix, self.service),
+                audit_subject(self.prefix, self.service, self.kind),
                 checkpoint.to_json(),
                 stream=self.stream,
-                headers={"Nats-Msg-Id": f"{self.service}:anchor:{checkpoint.position}"},
+                headers={"Nats-Msg-Id": f"{self.service}:{self.kind}:{checkpoint.position}"},
             )
             self.last = checkpoint
-            log.info("anchors.published", position=checkpoint.position, events=checkpoint.events)
+            log.info("anchors.published", log=self.log_name, position=checkpoint.position, events=checkpoint.events)
             return checkpoint
 
 

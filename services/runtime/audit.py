@@ -26,7 +26,7 @@ from services.runtime.logging import get_logger
 from services.runtime.settings import ServiceSettings
 from services.runtime.verify import Verification, verify_log, verify_tail
 
-log = get_logger(__name__)
+_log = get_logger(__name__)
 
 
 class ChainTampered(RuntimeError):
@@ -69,7 +69,7 @@ async def check_chain_at_start(
         problems.append(f"its latest checkpoint on {settings.audit_stream} is not a checkpoint ({e})")
     keys = trusted_keys(settings, signing_key)
     if latest is not None and latest.key_id not in keys:
-        log.warning("chain.checkpoint_key_unknown", key_id=latest.key_id, position=latest.position)
+        _log.warning("chain.checkpoint_key_unknown", key_id=latest.key_id, position=latest.position)
         latest = None  # signed by a key we were not given: give it in anchor_public_keys to check it
     async with pool.acquire() as conn:
         found = await verify_tail(
@@ -77,7 +77,7 @@ async def check_chain_at_start(
         )
     problems += [f.says for f in found.findings]
     if not problems:
-        log.info(
+        _log.info(
             "chain.verified_at_start",
             events=found.events,
             up_to=found.last_position,
@@ -93,7 +93,7 @@ async def check_chain_at_start(
         + "` for the whole log (docs/audit.md)."
     )
     if settings.chain_tampering_at_start == "warn":
-        log.error("chain.tampered", problems=problems, refusing=False)
+        _log.error("chain.tampered", problems=problems, refusing=False)
         return found
     raise ChainTampered(message)
 
@@ -105,12 +105,16 @@ def anchoring_for(
     clock: Clock,
     events_table: str,
     signing_key: Ed25519PrivateKey | None,
+    **log: Any,
 ) -> Anchoring | None:
+    """The loop publishing a chain's signed head: the event log's, or with `log` (kind, chain_table,
+    position_column) another chain's, the read log's (services/runtime/read_log.py)."""
     if signing_key is None:
-        log.warning(
-            "anchors.off",
-            why="no anchor_signing_key: the chain's head is not published outside the database (docs/audit.md)",
-        )
+        if not log:
+            _log.warning(
+                "anchors.off",
+                why="no anchor_signing_key: the chain's head is not published outside the database (docs/audit.md)",
+            )
         return None
     return Anchoring(
         settings.service,
@@ -123,6 +127,7 @@ def anchoring_for(
         stream=settings.audit_stream,
         every_seconds=settings.anchor_seconds,
         database_url=settings.database_url or "",
+        **log,
     )
 
 
@@ -148,4 +153,30 @@ async def verify_service(
         found.add("checkpoint", None, f"message {sequence} on {settings.audit_stream} is not a checkpoint: {why}")
     if not keys and checkpoints:
         found.add("checkpoint", None, "no public key was given, so no checkpoint could be checked (--public-key)")
+    return found
+
+
+async def verify_read_log_of(
+    settings: ServiceSettings,
+    js: JetStreamContext,
+    keys: dict[str, Ed25519PublicKey],
+    *,
+    page: int = 5_000,
+) -> Verification:
+    """The whole read log of a service (services/runtime/read_log.py) against its chain and every checkpoint of it
+    (`sendcase audit verify`)."""
+    from services.runtime.read_log import KIND, TABLE, verify_read_log
+
+    checkpoints, malformed = await all_checkpoints(
+        js, settings.audit_stream, settings.subject_prefix, settings.service, KIND
+    )
+    conn = await asyncpg.connect(settings.database_url or "")
+    try:
+        if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", TABLE):
+            return Verification(f"{settings.service} read log", counted="reads")  # nothing read yet
+        found: Verification = await verify_read_log(conn, settings.service, checkpoints, keys, page=page)
+    finally:
+        await conn.close()
+    for sequence, why in malformed:
+        found.add("checkpoint", None, f"message {sequence} on {settings.audit_stream} is not a checkpoint: {why}")
     return found

@@ -43,7 +43,7 @@ import structlog
 from eventsourcing.persistence import IntegrityError
 
 from services.runtime.context import CommandContext, acting
-from services.runtime.errors import ServiceStopping
+from services.runtime.errors import RefusedAndRecorded, ServiceStopping
 from services.runtime.eventstore import EventStore
 from services.runtime.logging import get_logger
 from services.runtime.receipts import CommandReceipt, collecting_saves
@@ -215,7 +215,10 @@ class CommandBatcher:
         the application keeps in step with them) stamped and taken for the group's save."""
         with acting(command.ctx), _logged_as(command.ctx):
             with collecting_saves() as changed:
-                result = command.execute()
+                try:
+                    result = command.execute()
+                except RefusedAndRecorded as refusal:  # refused, and the refusal's own record kept (errors.py)
+                    return _Done(command, staged_events(refusal.record), None, refusal)
             events = staged_events(changed)
             reply = command.reply_for(result)
         receipt = None
@@ -243,6 +246,7 @@ class CommandBatcher:
             return False
         for done in group:
             done.command.outcome = done.reply
+            done.command.failed = isinstance(done.reply, BaseException)  # a refusal whose record was kept
         group.clear()
         return True
 

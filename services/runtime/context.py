@@ -27,12 +27,26 @@ class CommandContext:
     command_id: UUID | None = None  # the idempotency key of the command being handled, if it is one
 
     def metadata(self) -> dict[str, Any]:
-        """What is stored beside every domain event recorded in this context."""
+        """What is stored beside every domain event recorded in this context. A parent's or young person's user id
+        (their id at their own identity provider: the family's personal data, not staff data) is stored as a keyed
+        pseudonym (`citizen_pseudonym`), never in the clear: a stored event's metadata is never sealed or changed."""
+        actor = self.actor.model_dump(mode="json")
+        if self.actor.organisation == "citizen":
+            actor["user_id"] = citizen_pseudonym(self.actor.user_id)
         return {
-            "actor": self.actor.model_dump(mode="json"),
+            "actor": actor,
             "correlation_id": str(self.correlation_id),
             "causation_id": str(self.causation_id) if self.causation_id else None,
         }
+
+
+def citizen_pseudonym(user_id: str) -> str:
+    """How a family member is named in stored metadata: `citizen:` and the keyed blind index of their user id
+    (services/runtime/keyring.py): the same person always has the same pseudonym, and nobody without the deployment's
+    blind-index key can tell whose it is."""
+    from services.runtime.keyring import current_keyring
+
+    return "citizen:" + current_keyring().blind_index("citizen", user_id)[:16].hex()
 
 
 _current: ContextVar[CommandContext] = ContextVar("sendcase_command_context")

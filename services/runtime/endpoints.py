@@ -5,6 +5,11 @@ Every handler's signature is its contract: it takes `CommandEnvelope[TheCommand]
 `QueryEnvelope[TheQuery]`) and answers `Accepted[TheCommand.Result]` (or `Answered[...]`) or `Rejected`,
 so the AsyncAPI document FastStream generates (docs/asyncapi/) describes every message exactly.
 
+Two rules hold here for every service alike (docs/security.md, "Inside the services"): a command from an auditor is
+refused before any service's code runs (services/runtime/authorisation.py), and every read of a child's record by a
+person is recorded in the service's read log before the answer goes (services/runtime/read_log.py): a read that
+cannot be recorded is not answered.
+
 Whatever happens, the caller gets a reply and the service keeps running:
 - a body that is not JSON, or that does not match the contract: Rejected(invalid) with each field at
   fault (the `RequestGuard` middleware, before the handler runs); nothing is called, nothing stored;
@@ -37,11 +42,13 @@ from contracts.envelope import (
     RejectionCode,
 )
 from contracts.subjects import command_subject, query_subject
+from services.runtime.authorisation import check_may_change
 from services.runtime.clock import Clock
 from services.runtime.commands import Replayed
 from services.runtime.context import CommandContext
 from services.runtime.errors import Conflict, DomainError, NotAuthorised, NotFound
 from services.runtime.logging import get_logger
+from services.runtime.read_log import ReadLog
 from services.runtime.routes import BoundRoute
 
 log = get_logger(__name__)
@@ -170,9 +177,10 @@ class RequestGuard(BaseMiddleware):
             return internal_error(None)
 
 
-def _handler(bound: BoundRoute, clock: Clock) -> Callable[..., Any]:
+def _handler(bound: BoundRoute, clock: Clock, read_log: ReadLog | None = None) -> Callable[..., Any]:
     route = bound.route
     is_command = issubclass(route.message, Command)
+    reads = route.reads if read_log is not None and not is_command else None
     envelope_type: Any = (CommandEnvelope if is_command else QueryEnvelope)[route.message]
     success: Any = (Accepted if is_command else Answered)[route.message.Result]
     subject_name = route.message.SUBJECT
@@ -190,13 +198,26 @@ def _handler(bound: BoundRoute, clock: Clock) -> Callable[..., Any]:
             correlation_id=str(ctx.correlation_id), request=subject_name, user=ctx.actor.user_id
         ):
             try:
+                if is_command:
+                    check_may_change(ctx.actor)  # an auditor changes nothing, in any service
                 reply = await bound.call(payload, ctx)
             except DomainError as e:
                 log.info("request.rejected", rule=e.rule, field=e.field)  # the words name the child: not logged
+                if reads is not None and read_log is not None and isinstance(e, NotAuthorised):
+                    try:  # a refused look at a child is recorded too (best effort: the refusal stands either way)
+                        await read_log.refused(reads, payload, ctx.actor, ctx.now, ctx.correlation_id)
+                    except Exception:
+                        log.exception("read_log.refusal_not_recorded")
                 return rejection_for(e, ctx.correlation_id)
             except Exception:
                 log.exception("request.failed")
                 return internal_error(ctx.correlation_id)
+            if reads is not None and read_log is not None:
+                try:  # recorded before it is answered: a read that cannot be recorded is not answered
+                    await read_log.shown(reads, payload, reply.result, ctx.actor, ctx.now, ctx.correlation_id)
+                except Exception:
+                    log.exception("read_log.not_recorded")
+                    return internal_error(ctx.correlation_id)
             if isinstance(reply, Replayed):
                 log.info("request.repeated", first_reply="returned again, nothing done")
                 return bounded(success.model_validate_json(reply.reply), ctx.correlation_id, is_command)
@@ -211,15 +232,23 @@ def _handler(bound: BoundRoute, clock: Clock) -> Callable[..., Any]:
     return handle
 
 
-def router_for(service: str, prefix: str, routes: list[BoundRoute], clock: Clock, in_flight: int = 128) -> NatsRouter:
+def router_for(
+    service: str,
+    prefix: str,
+    routes: list[BoundRoute],
+    clock: Clock,
+    in_flight: int = 128,
+    read_log: ReadLog | None = None,
+) -> NatsRouter:
     """One router per service: a subscriber per command and query, in the service's queue group (so
     replicas share the load), every request guarded, up to `in_flight` requests per subject handled at
-    once (commands then meet in the service's CommandBatcher and are saved together)."""
+    once (commands then meet in the service's CommandBatcher and are saved together). Every read of a child's
+    record is recorded in `read_log` (None only for a test's router of made-up queries)."""
     router = NatsRouter(middlewares=[RequestGuard])
     for bound in routes:
         message = bound.route.message
         subject = (command_subject if issubclass(message, Command) else query_subject)(prefix, message.SUBJECT)
         router.subscriber(
             subject, queue=service, title=f"{message.SUBJECT}", decoder=bounded_json, max_workers=in_flight
-        )(_handler(bound, clock))
+        )(_handler(bound, clock, read_log))
     return router

@@ -6,6 +6,9 @@ nothing is stored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 
 class DomainError(Exception):
     """A business rule says no. `rule` is a stable machine name, `message` is for a person."""
@@ -22,6 +25,19 @@ class DomainError(Exception):
 
 class NotAuthorised(DomainError):
     rule = "not_authorised"
+
+
+class RefusedAndRecorded(DomainError):
+    """A refusal that is itself a fact to keep (a wrong invitation code: wrong codes entered by one person lock them
+    out for a while). The command is refused with this message, and the changes of the aggregates in `record`, and
+    only those, are stored (services/runtime/commands.py, routes.py); a command refused so keeps no receipt, so
+    sending it again is judged again."""
+
+    def __init__(
+        self, message: str, *, record: Sequence[Any], rule: str | None = None, field: str | None = None
+    ) -> None:
+        super().__init__(message, rule=rule, field=field)
+        self.record = list(record)
 
 
 class NotFound(DomainError):

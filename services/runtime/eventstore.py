@@ -260,9 +260,10 @@ class SendcaseApplication(Application):
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """Save now; or, inside a routed command, collect for the runtime to save once with the command's
         receipt (services/runtime/receipts.py)."""
+        objs = tuple(o for o in objs if o is not None)  # "save this, and that if there is one"
         collected = collected_saves()
         if collected is not None and not kwargs:
-            collected.extend(o for o in objs if o is not None)
+            collected.extend(objs)
             return []
         return super().save(*objs, *self.saved_with(objs), **kwargs)
 

@@ -15,7 +15,10 @@ and the runtime does the rest, the same way for every service:
 - it crosses the sync/async boundary: a plain method of the service's eventsourcing application runs in
   the event store's thread pool inside the command context; an `async def` of the read side is awaited;
 - it turns what the function returns into the message's declared `Result` (a function may return just
-  the id when the Result is a one-field reference such as PupilRef).
+  the id when the Result is a one-field reference such as PupilRef);
+- it records every read of a child's record by a person in the service's read log, from what each query declares
+  it shows (`reads={GetPupil: child("upn"), SchoolRegister: children(...), LaCounts: NO_CHILD}`;
+  services/runtime/read_log.py): a service whose query does not say does not start.
 
 Each declaration is checked when the service is built, so a route that cannot work fails at start with a
 message naming the function and the field, not at the first request.
@@ -35,9 +38,10 @@ from contracts.envelope import Accepted, Answered, Command, Query
 from services.runtime.clock import today_in_england
 from services.runtime.commands import CommandBatcher, Replayed
 from services.runtime.context import CommandContext, acting
-from services.runtime.errors import Conflict
+from services.runtime.errors import Conflict, RefusedAndRecorded
 from services.runtime.eventstore import EventStore
 from services.runtime.logging import get_logger
+from services.runtime.read_log import Reads
 from services.runtime.receipts import CommandReceipt, collecting_saves
 
 log = get_logger(__name__)
@@ -55,6 +59,7 @@ class RouteError(TypeError):
 class Route:
     message: type[Command] | type[Query]
     function: Callable[..., Any]
+    reads: Reads | None = None  # a query: which children it shows (services/runtime/read_log.py)
 
     @property
     def kind(self) -> Literal["command", "query"]:
@@ -148,14 +153,18 @@ class Routes:
         *,
         commands: Mapping[type[Command], Callable[..., Any]] | None = None,
         queries: Mapping[type[Query], Callable[..., Any]] | None = None,
+        reads: Mapping[type[Query], Reads] | None = None,
     ) -> None:
         self.routes: list[Route] = []
+        reads = dict(reads or {})
+        if unrouted := [q.__name__ for q in reads if q not in (queries or {})]:
+            raise RouteError(f"reads are declared for {', '.join(unrouted)}, which are not routed")
         self._plans: dict[Route, tuple[Callable[[Any, CommandContext], dict[str, Any]], Callable[[Any], Any]]] = {}
         for declared, kind in ((commands or {}, Command), (queries or {}, Query)):
             for message, function in declared.items():
                 if not issubclass(message, kind):
                     raise RouteError(f"{message.__name__} is not a {kind.__name__}")
-                route = Route(message, function)
+                route = Route(message, function, reads.get(message) if kind is Query else None)  # type: ignore[arg-type]
                 # Checked now, once: a wrong declaration stops the service being built.
                 if route.kind == "command" and route.is_async:
                     raise RouteError(f"{route.name}: a command is answered by the application (a plain method)")
@@ -234,8 +243,19 @@ def _caller(
         if ctx.command_id is not None and (first := app.find_receipt(ctx.command_id)) is not None:
             return Replayed(first)
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            refusal: RefusedAndRecorded | None = None
             with collecting_saves() as changed:
-                result = coerce(getattr(owner, name)(**unpack(message, ctx)))
+                try:
+                    result = coerce(getattr(owner, name)(**unpack(message, ctx)))
+                except RefusedAndRecorded as e:  # refused, and the refusal's own record kept (errors.py)
+                    refusal = e
+            if refusal is not None:
+                try:
+                    app.save(*refusal.record)
+                except IntegrityError:
+                    log.info("command.conflict", attempt=attempt, command=route.message.SUBJECT)
+                    continue
+                raise refusal
             reply = accepted(result=result, correlation_id=ctx.correlation_id)
             try:
                 if ctx.command_id is None:

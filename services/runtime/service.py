@@ -48,6 +48,10 @@ from services.runtime.logging import configure_logging, get_logger
 from services.runtime.nats_connection import tls_context, without_password
 from services.runtime.outbox import OutboxRelay
 from services.runtime.projection import Projection, ProjectionRunner, ReadModels
+from services.runtime.read_log import KIND as READS_KIND
+from services.runtime.read_log import TABLE as READ_LOG_TABLE
+from services.runtime.read_log import ReadLog
+from services.runtime.read_log import check_declared as check_reads_declared
 from services.runtime.retry import Backoff
 from services.runtime.routes import Routes
 from services.runtime.settings import ServiceSettings
@@ -125,6 +129,8 @@ class ServiceRuntime:
         self.nc: Any = None
         self.broker: NatsBroker | None = None
         self.anchoring: Anchoring | None = None  # publishes the hash chain's signed checkpoints (docs/audit.md)
+        self.read_log: ReadLog | None = None  # every read of a child's record by a person (read_log.py)
+        self.read_log_anchoring: Anchoring | None = None
 
     def _follower(self, batch_size: int) -> LogFollower:
         follower = LogFollower(
@@ -146,6 +152,8 @@ class ServiceRuntime:
         self.read_side = svc.read_side(read_models) if svc.read_side else None
         positions = PositionStore(self.pool)
         await positions.setup()
+        self.read_log = ReadLog(svc.name, self.pool)
+        await self.read_log.setup()
 
         # One NATS connection per service: FastStream's, shared by the request/reply endpoints, the relay
         # and the tracked consumers.
@@ -183,6 +191,18 @@ class ServiceRuntime:
             signing_key = signing_key_of(s)
             await check_chain_at_start(s, js, self.pool, events_table, signing_key)
             self.anchoring = anchoring_for(s, js, self.pool, svc.clock, events_table, signing_key)
+            # the read log's chain too, under its own subject (<prefix>.audit.<service>.reads)
+            self.read_log_anchoring = anchoring_for(
+                s,
+                js,
+                self.pool,
+                svc.clock,
+                events_table,
+                signing_key,
+                kind=READS_KIND,
+                chain_table=READ_LOG_TABLE,
+                position_column="position",
+            )
 
         self.relay = OutboxRelay(
             svc.name,
@@ -205,9 +225,17 @@ class ServiceRuntime:
             await consumer.setup()
 
         check_subject_access_declared(svc.store.app, svc.routes)
+        check_reads_declared(svc.routes, svc.store.app)
         read_sides = [self.read_side] if self.read_side is not None else []
-        bound = svc.routes.bind(svc.store, *read_sides, batcher=self.commands)
-        router = router_for(svc.name, s.subject_prefix, bound, svc.clock, in_flight=s.requests_in_flight)
+        bound = svc.routes.bind(svc.store, *read_sides, self.read_log, batcher=self.commands)
+        router = router_for(
+            svc.name,
+            s.subject_prefix,
+            bound,
+            svc.clock,
+            in_flight=s.requests_in_flight,
+            read_log=self.read_log,
+        )
         self._add_ping(router)
         self.broker.include_router(router)
         await self.broker.start()
@@ -220,8 +248,9 @@ class ServiceRuntime:
         for worker in svc.workers:
             self._spawn(worker.name, functools.partial(worker.run, self))
         self._spawn("command-receipts", self._forget_old_command_ids)
-        if self.anchoring is not None:
-            self._spawn(self.anchoring.name, self.anchoring.run)
+        for anchoring in (self.anchoring, self.read_log_anchoring):
+            if anchoring is not None:
+                self._spawn(anchoring.name, anchoring.run)
         # Everything built at start (modules, routes, models) is kept out of the garbage collector's full
         # passes from now on: they then walk only what requests create, not the whole program, each time.
         gc.freeze()
@@ -317,11 +346,13 @@ class ServiceRuntime:
         await cancel_until_done(self.tasks)
         for consumer in self.consumers:
             await consumer.close()
-        if self.anchoring is not None:  # the head as it is at a graceful stop
+        for anchoring in (self.anchoring, self.read_log_anchoring):  # the heads as they are at a graceful stop
+            if anchoring is None:
+                continue
             try:
-                await asyncio.wait_for(self.anchoring.anchor_if_moved(), timeout=10)
+                await asyncio.wait_for(anchoring.anchor_if_moved(), timeout=10)
             except Exception as e:
-                log.warning("anchors.not_published_at_stop", error=f"{type(e).__name__}: {e}")
+                log.warning("anchors.not_published_at_stop", log=anchoring.log_name, error=f"{type(e).__name__}: {e}")
         if self.broker is not None:
             await self.broker.stop()
         for follower in self.followers:

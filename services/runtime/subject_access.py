@@ -9,7 +9,8 @@ each aggregate folded to the record as it stands. Nothing here knows a service: 
 its `SubjectAccess` query (contracts/subject_access.py) to `SendcaseApplication.subject_access`, one line.
 
 What an aggregate never discloses, even to the person it is about, it names in `withheld_from_subject_access`
-(a child looked after's protected address): each such value is "[withheld]" wherever it occurs. How a record is
+(a child looked after's protected address; an invitation's one-time code): each such value is "[withheld]" wherever
+it occurs, under its own name or quoted in a text (a letter that states the code). How a record is
 shown (a record, or a message sent to the family) is its `shown_in_subject_access`.
 
 Read from the event store, not a read model: the store is the whole record (read models are views of parts of
@@ -61,6 +62,7 @@ class _Held:
     record_id: UUID
     events: list[tuple[int, Any]] = field(default_factory=list)
     aggregate: Any = None
+    quoted: list[str] = field(default_factory=list)  # withheld values, to withhold where a text quotes them
 
 
 def subject_access(self: Any, *, pupil_id: UUID, page_size: int, after: str | None, actor: Actor) -> HeldPage:
@@ -113,6 +115,7 @@ def held_about(app: Any, pupil_id: UUID) -> list[_Held]:
         for _, event in h.events:
             aggregate = event.mutate(aggregate)
         h.aggregate = aggregate
+        h.quoted = _withheld_values([aggregate, *(e for _, e in h.events)], _withheld(aggregate))
         held.append(h)
     return held
 
@@ -150,6 +153,7 @@ def _fact(position: int, event: Any, held: _Held) -> HeldFact:
     state = vars(event)
     actor = (state.get("meta") or {}).get("actor") or {}
     withheld = _withheld(held.aggregate)
+    quoted = held.quoted
     return HeldFact(
         position=position,
         recorded_at=event.timestamp,
@@ -159,13 +163,14 @@ def _fact(position: int, event: Any, held: _Held) -> HeldFact:
         by_user=actor.get("user_id"),
         by_role=actor.get("role"),
         by_organisation=actor.get("organisation"),
-        details={k: plain(v, withheld, k) for k, v in state.items() if k not in NOT_DETAILS},
+        details={k: plain(v, withheld, k, quoted) for k, v in state.items() if k not in NOT_DETAILS},
     )
 
 
 def _record(held: _Held) -> HeldRecord:
     aggregate = held.aggregate
     withheld = _withheld(aggregate)
+    quoted = held.quoted
     state = {k: v for k, v in vars(aggregate).items() if not k.startswith("_")}
     return HeldRecord(
         record_id=held.record_id,
@@ -173,7 +178,7 @@ def _record(held: _Held) -> HeldRecord:
         shown_as=getattr(aggregate, "shown_in_subject_access", "record"),
         first_recorded_at=held.events[0][1].timestamp,
         last_changed_at=held.events[-1][1].timestamp,
-        as_it_stands={k: plain(v, withheld, k) for k, v in state.items()},
+        as_it_stands={k: plain(v, withheld, k, quoted) for k, v in state.items()},
     )
 
 
@@ -181,19 +186,48 @@ def _withheld(aggregate: Any) -> frozenset[str]:
     return frozenset(getattr(aggregate, "withheld_from_subject_access", ()))
 
 
-def plain(value: Any, withheld: Iterable[str] = (), key: str | None = None) -> Any:
-    """A stored value as plain JSON-ready data, with every value under a withheld field name "[withheld]"."""
+def plain(value: Any, withheld: Iterable[str] = (), key: str | None = None, quoted: Iterable[str] = ()) -> Any:
+    """A stored value as plain JSON-ready data, with every value under a withheld field name "[withheld]", and every
+    text quoting one of `quoted` (the withheld values themselves) with it replaced by "[withheld]"."""
     if key is not None and key in withheld and value is not None:
         return WITHHELD
     if isinstance(value, dict):
-        return {str(k): plain(v, withheld, str(k)) for k, v in value.items()}
+        return {str(k): plain(v, withheld, str(k), quoted) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [plain(v, withheld) for v in value]
+        return [plain(v, withheld, None, quoted) for v in value]
     if isinstance(value, Enum):
         return value.value
-    if isinstance(value, (str, int, float, bool, UUID, date, datetime)) or value is None:
+    if isinstance(value, str):
+        for secret in quoted:
+            value = value.replace(secret, WITHHELD)
+        return value
+    if isinstance(value, (int, float, bool, UUID, date, datetime)) or value is None:
         return value
     return str(value)
+
+
+def _withheld_values(sources: Iterable[Any], withheld: frozenset[str]) -> list[str]:
+    """The texts held under a withheld field name anywhere in these (an aggregate, its events): to be withheld also
+    where a text quotes them. Only texts of some length (a short one would match by chance)."""
+    if not withheld:
+        return []
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if k in withheld and isinstance(v, str) and len(v) >= 6:
+                    found.add(v)
+                else:
+                    walk(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v)
+
+    for source in sources:
+        if source is not None:
+            walk({k: v for k, v in vars(source).items() if k != "meta"})
+    return sorted(found, key=len, reverse=True)
 
 
 def check_declared(app: Any, routes: Iterable[Any]) -> None:

@@ -50,6 +50,7 @@ class Verification:
     findings: list[Finding] = field(default_factory=list)
     not_listed: int = 0  # findings beyond MAX_FINDINGS
     tail_only: bool = False
+    counted: str = "events"  # what the log holds: events, or reads (a read log: services/runtime/read_log.py)
 
     @property
     def clean(self) -> bool:
@@ -62,7 +63,7 @@ class Verification:
             self.not_listed += 1
 
     def summary(self) -> str:
-        what = f"the last {self.events} events" if self.tail_only else f"{self.events} events"
+        what = f"the last {self.events} {self.counted}" if self.tail_only else f"{self.events} {self.counted}"
         if self.clean:
             anchored = (
                 f"anchored at {checkpoint_time(self.anchored)} (position {self.anchored.position}, key "

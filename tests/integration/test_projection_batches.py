@@ -7,12 +7,14 @@ import asyncio
 from datetime import date, timedelta
 from typing import Any
 
+from contracts.envelope import Role, derived_id
 from contracts.identifiers import NeedType
 from services.notifications.bootstrap import bootstrap as notifications_bootstrap
 from services.notifications.domain.notification import Notification
 from services.register.bootstrap import bootstrap as register_bootstrap
 from services.register.domain.pupil import Pupil
 from services.register.projections.pupil_history import status_history_of
+from services.runtime.access import Grant
 from services.runtime.clock import FixedClock
 from services.runtime.context import CommandContext, reset_context, set_context
 from services.runtime.database import PositionStore, create_pool, ensure_database
@@ -33,6 +35,7 @@ REGISTER_TABLES = {
         "SELECT * FROM pupil_history_schools ORDER BY pupil_id",
         "SELECT * FROM pupil_status_history ORDER BY pupil_id, log_position",
     ],
+    "access_grants": ["SELECT * FROM register_access_grants ORDER BY grant_id"],
 }
 NOTIFICATION_TABLES = {"notifications_by_pupil": ["SELECT * FROM notifications_by_pupil ORDER BY notification_id"]}
 
@@ -47,7 +50,8 @@ def in_context(fn: Any) -> None:
 
 def mixed_register_history(app: Any, family_names: dict[int, str] | None = None) -> None:
     """Pupil 1: K, needs changed, removed (N), K again, moved school. Pupil 2: K, then removed. Pupil 3: only
-    on the roll. Pupil 4: K, moved, the move acknowledged. All saved together (one page, one batch)."""
+    on the roll, its mother and father given access and the mother's ended. Pupil 4: K, moved, the move acknowledged.
+    All saved together (one page, one batch)."""
     names = family_names or {}
 
     def store() -> None:
@@ -63,7 +67,7 @@ def mixed_register_history(app: Any, family_names: dict[int, str] | None = None)
                     on_roll_from=date(2026, 9, 3),
                 )
             )
-        one, two, _three, four = pupils
+        one, two, three, four = pupils
         support = dict(actor=senco(), today=TODAY, secondary_need=None, evidence_reference=None)
         for pupil in (one, two, four):
             pupil.add_to_sen_support(
@@ -82,6 +86,19 @@ def mixed_register_history(app: Any, family_names: dict[int, str] | None = None)
         for pupil in (one, four):
             pupil.transfer_to(actor=senco(), today=TODAY, to_school_urn="654321", leaving_date=TODAY, reason="moved")
         four.acknowledge_transfer(actor=senco("654321"), today=TODAY, received_on=TODAY)
+        for parent in ("mum", "dad"):
+            three.grant_access(
+                Grant(
+                    grant_id=derived_id("grant", parent),
+                    user_id=f"urn:fdc:gov.uk:2022:{parent}",
+                    role=Role.PARENT,
+                    pupil_id=three.id,
+                    relationship="mother" if parent == "mum" else "father",
+                    granted_on=TODAY,
+                    person_id=derived_id("person", parent),
+                )
+            )
+        three.revoke_access_of(derived_id("person", "mum"), TODAY, "court order")
         app.save(*pupils)
 
     in_context(store)
@@ -190,6 +207,8 @@ async def test_register_views_in_batches_equal_one_event_at_a_time(sandbox: Sand
         ("N", None),
         ("K", "SEMH"),
     ]
+    [[grant]] = found["access_grants"][0]  # the father's stands, the mother's was ended
+    assert (grant["relationship"], grant["user_id"]) == ("father", "urn:fdc:gov.uk:2022:dad")
 
 
 async def test_status_history_in_batches_equals_the_pure_fold(sandbox: Sandbox) -> None:
@@ -234,7 +253,7 @@ async def test_a_bad_event_in_a_batch_is_parked_alone_and_the_rest_of_the_batch_
         mixed_register_history(service.store.app, family_names={2: "Tay\x00lor"})  # as old data could be
         positions = PositionStore(pool)
         await positions.setup()
-        [views, _history] = service.projections
+        [views, _history, _grants] = service.projections
         follower = LogFollower(service.store, settings.database_url, poll_seconds=0.2, batch_size=10_000)
         runner = ProjectionRunner(views, follower, pool, positions)
         await runner.setup()

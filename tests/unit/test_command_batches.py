@@ -200,3 +200,60 @@ def test_a_batch_whose_preload_fails_is_still_done_command_by_command():
         ]
     finally:
         store.close()
+
+
+def test_a_refusal_that_is_itself_a_fact_keeps_only_its_record_in_a_batch_and_alone():
+    """Wrong invitation codes entered together in one batch: each is refused, and each is counted (the count is
+    what the lockout reads), while a command beside them is saved as usual; the same on the single-command path."""
+    from contracts.envelope import Actor, Role
+    from contracts.register import AcceptInvitation
+    from services.register.domain.invitation import CodeAttempts
+    from services.runtime.errors import RefusedAndRecorded
+
+    store, _ = setup()
+    app = store.app
+    declared = Routes(commands={AcceptInvitation: Register.accept_invitation, ChangeNeeds: Register.change_needs})
+    batcher = CommandBatcher(store)
+    routes = {b.route.message: b for b in declared.bind(store, batcher=batcher)}
+    mum = Actor(user_id="urn:fdc:gov.uk:2022:batch-mum", role=Role.PARENT, organisation="citizen")
+    change = ChangeNeeds(
+        upn=upn(1), primary_need=NeedType.ASD, secondary_need=None, effective_date=date(2026, 11, 23), reason="R."
+    )
+
+    def wrong():
+        return CommandContext(actor=mum, now=SCHOOL_DAY, command_id=uuid4())
+
+    async def main():
+        return await asyncio.gather(
+            routes[AcceptInvitation].call(AcceptInvitation(code="ABCD-EFGH-JKMN"), wrong()),
+            routes[ChangeNeeds].call(change, ctx()),
+            routes[AcceptInvitation].call(AcceptInvitation(code="ZZZZ-ZZZZ-ZZZZ"), wrong()),
+            return_exceptions=True,
+        )
+
+    try:
+        first, changed, second = asyncio.run(main())
+        assert isinstance(first, RefusedAndRecorded) and isinstance(second, RefusedAndRecorded)
+        assert isinstance(changed, Accepted)
+        counted: CodeAttempts = app.repository.get(CodeAttempts.id_for(mum.user_id))
+        assert len(counted.wrong) == 2  # both kept, although both commands were refused
+        # a group whose save clashes is done again one command at a time (routes.py): the refusal's record is kept
+        # on that path too
+        from eventsourcing.persistence import IntegrityError
+
+        real_put, calls = app.put_events, []
+
+        def clash_once(events, **kw):
+            calls.append(len(events))
+            if len(calls) == 1:
+                raise IntegrityError("another replica wrote one of these meanwhile")
+            return real_put(events, **kw)
+
+        app.put_events = clash_once
+        first, changed, second = asyncio.run(main())
+        assert isinstance(first, RefusedAndRecorded) and isinstance(second, RefusedAndRecorded), (first, second)
+        assert batcher.clashes == 1
+        counted = app.repository.get(CodeAttempts.id_for(mum.user_id))
+        assert len(counted.wrong) == 4
+    finally:
+        store.close()

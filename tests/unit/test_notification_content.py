@@ -12,7 +12,7 @@ from contracts.ehcp import (
     EhcPlanCeased,
     EhcPlanFinalised,
 )
-from contracts.envelope import derived_id
+from contracts.envelope import Role, derived_id
 from contracts.identifiers import NeedType
 from contracts.people import Channel, ContactPoint, PersonToTell, PostalAddress
 from services.notifications.application import Notifications
@@ -252,6 +252,7 @@ def _every_statutory_event():
     )
     from contracts.plans import SupportPlanReviewOutcomeShared
     from contracts.register import (
+        InvitationIssued,
         PupilRemovedFromSenRegister,
         SpecialEducationalProvisionMade,
     )
@@ -343,6 +344,23 @@ def _every_statutory_event():
             ceased_on=d,
             reason="Moved to another LA.",
             continues_on_sen_support=False,
+            people_to_tell=[mother()],
+        ),
+        "register.invitation_issued": InvitationIssued(
+            invitation_id=CASE,
+            pupil_id=PUPIL,
+            school_urn="123456",
+            given_name="Sam",
+            family_name="Taylor",
+            role=Role.PARENT,
+            relationship="mother",
+            code="K7QM-3XD9-TWPA",
+            issued_on=d,
+            expires_on=d + timedelta(days=14),
+            invited_by_name="Mrs A Khan, SENCO",
+            invited_by_role=Role.SENCO,
+            invited_by_organisation="school:123456",
+            contact=ContactPoint(name="Mrs A Khan, SENCO"),
             people_to_tell=[mother()],
         ),
     }

@@ -14,6 +14,7 @@ told_later when it could not be met at first and was owed again to the people re
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
@@ -33,6 +34,16 @@ NOBODY = "nobody"
 
 class NotificationError(DomainError):
     pass
+
+
+# An invitation's one-time code (services/register/domain/invitation.py: three groups of four of Crockford's base32),
+# as a message states it: shown only to the person it was sent to. Every view and answer shows this instead.
+ONE_TIME_CODE = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}\b")
+CODE_NOT_SHOWN = "[one-time code: sent to the person invited only]"
+
+
+def without_codes(text: str | None) -> str | None:
+    return None if text is None else ONE_TIME_CODE.sub(CODE_NOT_SHOWN, text)
 
 
 def contact_for(recipient: dict[str, Any], channel: str) -> Any:
@@ -64,6 +75,9 @@ class Notification(Aggregate):
         ToldLater: ClassVar[type[Any]]
 
     shown_in_subject_access = "message"  # a subject access export shows it as a message sent to the family
+    # An invitation's one-time code is shown to nobody but the person it was sent to (and stays in the stored
+    # content, sealed, so that what was sent can be proved): withheld wherever it occurs, in the facts and the text.
+    withheld_from_subject_access = frozenset({"code"})
 
     @property
     def personal_data_erased(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contracts.envelope import Actor, Role
 from contracts.notifications import Duty, NotificationView
+from services.runtime.access import Grant
 from services.runtime.errors import NotAuthorised
 
 READERS = {Role.SENCO, Role.HEADTEACHER, Role.LA_CASEWORKER, Role.LA_MANAGER, Role.AUDITOR, Role.SYSTEM}
@@ -14,6 +15,17 @@ NOTICE_REQUESTERS = {Role.SYSTEM, Role.LA_CASEWORKER, Role.LA_MANAGER}
 def check_may_read(actor: Actor) -> None:
     if actor.role not in READERS:
         raise NotAuthorised("Only school and local authority staff can see notifications.")
+
+
+def addressed_to(grant: Grant, found: list[NotificationView]) -> list[NotificationView]:
+    """What someone reading by a grant (a parent, a young person, a professional) sees of a child's messages: those
+    sent to them (the person their grant was made for), of the case it covers: never the messages to other family
+    members, whose names and contact details they need not be entitled to."""
+    if grant.person_id is None:
+        return []
+    return [
+        n for n in found if n.person_id == grant.person_id and (grant.case_id is None or n.case_id == grant.case_id)
+    ]
 
 
 def school_scope(actor: Actor, school_urn: str | None) -> str | None:

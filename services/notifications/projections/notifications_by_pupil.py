@@ -12,7 +12,8 @@ from uuid import UUID
 
 import asyncpg
 
-from services.notifications.domain.notification import ErasedPupil, Notification
+from contracts.notifications import Duty
+from services.notifications.domain.notification import ErasedPupil, Notification, without_codes
 from services.runtime.dispatch import EventDispatch
 from services.runtime.projection import as_columns
 from services.runtime.sealing import ERASED
@@ -100,6 +101,8 @@ class NotificationsByPupil:
             unreachable = isinstance(event, Notification.SendFailed) and event.channel_unreachable
             if unreachable:  # (the channel that failed, not the one to try next)
                 row["unreachable_channels"] = [*row["unreachable_channels"], channel]
+            if row["duty"] == Duty.ACCESS_INVITATION:  # its one-time code is for the person invited only
+                changes = {k: without_codes(v) if k in ("subject", "body", "sms") else v for k, v in changes.items()}
             row.update(changes)
             row["updated_at"] = event.timestamp
             row["history"] = [*row["history"], step]

@@ -23,7 +23,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from contracts.envelope import Actor
+from contracts.envelope import Actor, Role
 from contracts.identifiers import NeedType, SenStatus
 from services.register.domain.census import age_on, year_group_on
 from services.register.domain.rules import (
@@ -32,9 +32,13 @@ from services.register.domain.rules import (
     check_is_schools_senco,
     check_may_erase,
     check_may_hold,
+    check_may_invite,
     check_needs_ranked,
     check_not_in_future,
+    check_reachable,
+    invited_as,
 )
+from services.runtime.access import Grant
 from services.runtime.aggregate import Aggregate
 from services.runtime.errors import DomainError
 from services.runtime.keyring import keyed_id
@@ -63,10 +67,15 @@ class Pupil(Aggregate):
         LegalHoldPlaced: ClassVar[type[Any]]
         LegalHoldLifted: ClassVar[type[Any]]
         Erased: ClassVar[type[Any]]
+        InvitationMade: ClassVar[type[Any]]
+        AccessGranted: ClassVar[type[Any]]
+        AccessRevoked: ClassVar[type[Any]]
 
     # A child looked after's protected address is never disclosed, not even in a subject access export: the
     # requester may be the person the child is protected from (docs/audit.md, "Subject access").
-    withheld_from_subject_access = frozenset({"protected_address"})
+    # Nor is a family member's id at their identity provider (a grant's user_id): it identifies their account, nothing
+    # about the child, and may be another family member's.
+    withheld_from_subject_access = frozenset({"protected_address", "user_id"})
 
     @staticmethod
     def create_id(upn: str, **_: Any) -> UUID:
@@ -117,6 +126,8 @@ class Pupil(Aggregate):
         self.people_ever: list[str] = []  # everyone ever named on the record (ids): erased with it, unless kept
         self.legal_holds: dict[str, str] = {}  # reference -> kind, while it stands: no erasure
         self.erased_on: date | None = None
+        self.grants: dict[str, dict[str, Any]] = {}  # grant id -> who may see this record (services/runtime/access)
+        self.invitations: dict[str, str] = {}  # person id -> their latest invitation's id
 
     # --------------------------------------------------------------------------------------------------
     # Guards every change shares
@@ -670,11 +681,63 @@ class Pupil(Aggregate):
         self, rule: str, erased_on: date, year_group: int | None, people_erased: list[str], people_kept: list[str]
     ) -> None:
         self.erased_on = erased_on
+        self.grants = {}  # nobody sees an erased record through an invitation any more
+        self.invitations = {}
         self.upn = self.given_name = self.family_name = ERASED
         self.date_of_birth = None  # type: ignore[assignment]  # unknown once erased
         self.pep_reference = self.healthcare_plan_reference = None
         self.protected_address = None
         self.people = [{**p, **dict.fromkeys(PERSON_FIELDS)} for p in self.people]
+
+    # --------------------------------------------------------------------------------------------------
+    # Families invited to see the record (domain/invitation.py; docs/register.md)
+
+    def person(self, person_id: UUID | str) -> dict[str, Any]:
+        """The person recorded on this record with this id."""
+        found = next((p for p in self.people if str(p["person_id"]) == str(person_id)), None)
+        if found is None:
+            raise DomainError(
+                f"Nobody with id {person_id} is recorded on {self.full_name}'s record now (`sendcase register pupil` "
+                "shows the people recorded, with their ids).",
+                rule="not_on_record",
+                field="person_id",
+            )
+        return found
+
+    def who_may_be_invited(self, actor: Actor, person_id: UUID, today: date) -> tuple[dict[str, Any], Role]:
+        """The person to invite and the role they are invited in, or the rule that refuses it."""
+        check_may_invite(actor, self.school_urn)
+        self.check_not_erased()
+        person = self.person(person_id)
+        role = invited_as(person, self.date_of_birth, today)
+        check_reachable(person)
+        return person, role
+
+    @event("InvitationMade")
+    def invitation_made(self, invitation_id: UUID, person_id: UUID, made_on: date, expires_on: date) -> None:
+        self.invitations = {**getattr(self, "invitations", {}), str(person_id): str(invitation_id)}
+
+    def access_grants(self) -> list[Grant]:
+        return [Grant.from_dict(g) for g in getattr(self, "grants", {}).values()]
+
+    def grant_access(self, grant: Grant) -> None:
+        self.check_not_erased()
+        self._access_granted(grant=grant.to_dict())
+
+    @event("AccessGranted")
+    def _access_granted(self, grant: dict[str, Any]) -> None:
+        self.grants = {**getattr(self, "grants", {}), str(grant["grant_id"]): grant}
+
+    def revoke_access_of(self, person_id: UUID, revoked_on: date, reason: str) -> list[Grant]:
+        """End every grant made through an invitation to this person; the grants ended."""
+        ended = [g for g in self.access_grants() if g.person_id == person_id]
+        for grant in ended:
+            self._access_revoked(grant_id=grant.grant_id, revoked_on=revoked_on, reason=reason)
+        return ended
+
+    @event("AccessRevoked")
+    def _access_revoked(self, grant_id: UUID, revoked_on: date, reason: str) -> None:
+        self.grants = {k: v for k, v in self.grants.items() if k != str(grant_id)}
 
     # --------------------------------------------------------------------------------------------------
 

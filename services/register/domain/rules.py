@@ -11,6 +11,7 @@ from datetime import date
 from contracts.envelope import Actor, Role
 from contracts.identifiers import NeedType
 from services.register.domain.census import age_on
+from services.runtime.access import FAMILY_ROLES
 from services.runtime.errors import DomainError, NotAuthorised
 
 OLDEST_AGE = 25  # SEND Code of Practice 0-25
@@ -79,7 +80,8 @@ SCHOOL_READERS = {Role.SENCO, Role.HEADTEACHER, Role.TEACHER}
 
 
 def check_may_read(actor: Actor, school_urn: str | None) -> None:
-    """School staff see their own school's register; LA staff and auditors see every school's."""
+    """School staff see their own school's register; LA staff and auditors see every school's. (A parent or young
+    person reads one child's record, through a grant: Register.pupil_record, RegisterQueries.pupil_history.)"""
     if actor.role in LA_READERS:
         return
     if school_urn is not None and actor.school_urn == school_urn and actor.role in SCHOOL_READERS:
@@ -123,3 +125,77 @@ def check_may_review_retention(actor: Actor) -> None:
         "Only the LA's data officer or a manager can review which records have passed retention; "
         f"you are signed in as {actor.role.value} for {actor.organisation}."
     )
+
+
+# ------------------------------------------------------------------------------------------------------
+# Families: invited to see a child's record (docs/register.md, "Families")
+
+INVITERS_AT_THE_LA = {Role.LA_CASEWORKER}
+
+
+def check_may_invite(
+    actor: Actor, school_urn: str, doing: str = "invite a family member to see this pupil's record"
+) -> None:
+    """The SENCO of the pupil's school, or an LA caseworker, invites (and ends access)."""
+    if actor.role in INVITERS_AT_THE_LA and _at_the_la(actor):
+        return
+    if actor.role == Role.SENCO and actor.school_urn == school_urn:
+        return
+    raise NotAuthorised(
+        f"Only the SENCO of school {school_urn} or an LA caseworker can {doing}; "
+        f"you are signed in as {actor.role.value} for {actor.organisation}."
+    )
+
+
+def is_family(actor: Actor) -> bool:
+    return actor.role in FAMILY_ROLES
+
+
+def check_may_accept(actor: Actor) -> None:
+    """An invitation is accepted by the person it was sent to, signed in as themself."""
+    if actor.role not in FAMILY_ROLES or actor.organisation != "citizen":
+        raise NotAuthorised(
+            "An invitation is accepted by the parent or young person it was sent to, signed in as themself "
+            f"(a parent or young person, organisation citizen); you are signed in as {actor.role.value} for "
+            f"{actor.organisation}.",
+            rule="accepted_by_family_only",
+        )
+
+
+YOUNG_PERSON_RELATIONSHIP = "young person"
+
+
+def invited_as(person: dict[str, object], date_of_birth: date | None, today: date) -> Role:
+    """The role a person recorded on a pupil's record is invited in: a parent (parental responsibility) or the
+    young person (recorded with relationship "young person", from 16: CoP 8.13); anyone else is refused."""
+    relationship = str(person.get("relationship", "")).strip().lower()
+    if relationship == YOUNG_PERSON_RELATIONSHIP:
+        age = age_on(date_of_birth, today) if date_of_birth is not None else None
+        if age is None or age < YOUNG_PERSON_AGE:
+            raise DomainError(
+                f"The young person is invited to see their own record from {YOUNG_PERSON_AGE}"
+                + (f"; they are {age}" if age is not None else "")
+                + ". Until then, invite the people with parental responsibility.",
+                rule="young_person_too_young",
+                field="person_id",
+            )
+        return Role.YOUNG_PERSON
+    if person.get("has_parental_responsibility"):
+        return Role.PARENT
+    raise DomainError(
+        f"{person.get('name')} ({person.get('relationship')}) is recorded without parental responsibility: only people "
+        "with parental responsibility, or the young person, can be invited to see the record.",
+        rule="not_invitable",
+        field="person_id",
+    )
+
+
+def check_reachable(person: dict[str, object]) -> None:
+    """The code goes to the contact details the school recorded: there must be one."""
+    if not (person.get("email") or person.get("mobile") or person.get("postal_address")):
+        raise DomainError(
+            f"No email address, mobile number or postal address is recorded for {person.get('name')}: record one "
+            "(`sendcase register parents`) so that the invitation can be sent to them.",
+            rule="no_contact_details",
+            field="person_id",
+        )

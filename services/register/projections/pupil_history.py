@@ -44,6 +44,13 @@ describe.on(Pupil.PeopleWithParentalResponsibilityRecorded)(
 )
 
 
+describe.on(Pupil.InvitationMade)(
+    lambda e: ("invited to see this record", f"person {e.person_id}; the code works until {e.expires_on}")
+)
+describe.on(Pupil.AccessGranted)(
+    lambda e: ("can now see this record", f"{e.grant['relationship']} (person {e.grant['person_id']}), as invited")
+)
+describe.on(Pupil.AccessRevoked)(lambda e: ("access to this record ended", e.reason))
 describe.on(Pupil.LegalHoldPlaced)(lambda e: ("legal hold placed", f"{e.kind}: {e.reference}"))
 describe.on(Pupil.LegalHoldLifted)(lambda e: ("legal hold lifted", e.reference))
 describe.on(Pupil.Erased)(
@@ -316,7 +323,8 @@ UPSERT_SCHOOLS = unnest_insert("pupil_history_schools", SCHOOL_COLUMNS, update_a
 INSERT_HISTORY = unnest_insert("pupil_history", HISTORY_COLUMNS)
 INSERT_STATUSES = unnest_insert("pupil_status_history", STATUS_COLUMNS)
 SCRUB_HISTORY = """UPDATE pupil_history h SET detail = $3,
-                   evidence_reference = CASE WHEN h.evidence_reference IS NULL THEN NULL ELSE $3 END
+                   evidence_reference = CASE WHEN h.evidence_reference IS NULL THEN NULL ELSE $3 END,
+                   by_user = CASE WHEN h.by_organisation = 'citizen' THEN $3 ELSE h.by_user END
                    FROM unnest($1::uuid[], $2::bigint[]) AS e(pupil_id, pos)
                    WHERE h.pupil_id = e.pupil_id AND h.log_position < e.pos"""
 SCRUB_STATUSES = """UPDATE pupil_status_history h SET reason = $3,
