@@ -40,7 +40,7 @@ from tests.conftest import SCHOOL_DAY
 from tests.support.factories import OTHER_SCHOOL, add_to_sen_support, caseworker, senco, teacher, upn
 from tests.support.notifications import delivery_settings, notifications_service, outbox_files, rows
 from tests.support.register_events import father, mother
-from tests.support.stack import Sandbox, eventually, running_service
+from tests.support.stack import Sandbox, as_operator, eventually, running_service
 
 TODAY = SCHOOL_DAY.date()
 CODE = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}\b")
@@ -88,8 +88,8 @@ async def test_a_parent_invited_by_the_senco_accepts_once_and_reads_only_her_own
     async with (
         running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)),
         notifications_service(sandbox.settings("notifications"), delivery_settings(outbox)) as notes,
-        Client(settings.nats_url, settings.subject_prefix, senco()) as school,
-        Client(settings.nats_url, settings.subject_prefix, mum_signed_in) as her,
+        Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as school,
+        Client(as_operator(settings.nats_url), settings.subject_prefix, mum_signed_in) as her,
     ):
         pupil_id = await family(school, 4101, [mum, dad])
         other_pupil = await family(school, 4102, [other_mum])
@@ -189,7 +189,7 @@ async def test_who_may_be_invited_and_who_may_invite(sandbox: Sandbox, tmp_path:
     )
     async with (
         running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)),
-        Client(settings.nats_url, settings.subject_prefix, senco()) as school,
+        Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as school,
     ):
         await family(school, 4201, [mother(4201), grandmother, unreachable])
         await family(school, 4202, [mother(4202), young])  # Sam, born 2017: 9 years old
@@ -223,8 +223,8 @@ async def test_wrong_codes_are_refused_counted_and_lock_the_person_out_for_a_whi
     async with (
         running_service(register_bootstrap, settings, clock),
         notifications_service(sandbox.settings("notifications"), delivery_settings(outbox)) as notes,
-        Client(settings.nats_url, settings.subject_prefix, senco()) as school,
-        Client(settings.nats_url, settings.subject_prefix, guesser) as them,
+        Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as school,
+        Client(as_operator(settings.nats_url), settings.subject_prefix, guesser) as them,
     ):
         pupil_id = await family(school, 4301, [mum])
         invited = await school.command(InvitePerson(upn=upn(4301), person_id=mum.person_id, invited_by_name="SENCO"))
@@ -257,8 +257,8 @@ async def test_expired_withdrawn_and_wrong_role_codes_are_refused_with_their_rea
     async with (
         running_service(register_bootstrap, settings, clock),
         notifications_service(sandbox.settings("notifications"), delivery_settings(outbox)) as notes,
-        Client(settings.nats_url, settings.subject_prefix, senco()) as school,
-        Client(settings.nats_url, settings.subject_prefix, parent("mum-4401")) as her,
+        Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as school,
+        Client(as_operator(settings.nats_url), settings.subject_prefix, parent("mum-4401")) as her,
     ):
         pupil_id = await family(school, 4401, [mum, dad])
 
@@ -302,8 +302,8 @@ async def test_erasing_the_child_ends_every_grant(sandbox: Sandbox, tmp_path: Pa
     async with (
         running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)),
         notifications_service(sandbox.settings("notifications"), delivery_settings(outbox)) as notes,
-        Client(settings.nats_url, settings.subject_prefix, senco()) as school,
-        Client(settings.nats_url, settings.subject_prefix, her_id) as her,
+        Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as school,
+        Client(as_operator(settings.nats_url), settings.subject_prefix, her_id) as her,
     ):
         pupil_id = await family(school, 4501, [mum, dad])
         for who in (mum, dad):
@@ -350,8 +350,8 @@ async def test_the_read_of_a_record_refused_or_shown_to_a_parent_is_in_the_child
     async with (
         running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)) as register,
         notifications_service(sandbox.settings("notifications"), delivery_settings(outbox)) as notes,
-        Client(settings.nats_url, settings.subject_prefix, senco()) as school,
-        Client(settings.nats_url, settings.subject_prefix, her_id) as her,
+        Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as school,
+        Client(as_operator(settings.nats_url), settings.subject_prefix, her_id) as her,
     ):
         pupil_id = await family(school, 4601, [mum])
         other = await family(school, 4602, [mother(4602)])

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+import nats
+
 from contracts.envelope import Actor, Role
 from contracts.notifications import CancelNotification, NotificationsForPupil, NotificationsReads
 from contracts.register import GetPupil, NoteConcern, RegisterReads, SchoolRegister
@@ -29,7 +31,7 @@ from tests.conftest import SCHOOL_DAY
 from tests.integration.test_tamper_evident_history import new_signing_key
 from tests.support.factories import SCHOOL, add_to_sen_support, auditor, caseworker, senco, upn
 from tests.support.notifications import delivery_settings, notifications_service
-from tests.support.stack import Sandbox, eventually, running_service
+from tests.support.stack import Sandbox, as_operator, eventually, running_service
 
 MANAGER = Actor(user_id="manager@la.gov.uk", role=Role.LA_MANAGER, organisation="la:840")
 
@@ -41,8 +43,8 @@ async def test_an_auditor_is_refused_every_command_in_every_service_and_nothing_
     async with (
         running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)) as register,
         notifications_service(sandbox.settings("notifications"), delivery_settings(tmp_path)) as notes,
-        Client(settings.nats_url, settings.subject_prefix, senco()) as school,
-        Client(settings.nats_url, settings.subject_prefix, auditor()) as them,
+        Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as school,
+        Client(as_operator(settings.nats_url), settings.subject_prefix, auditor()) as them,
     ):
         assert (await school.command(add_to_sen_support(5101))).outcome == "accepted"
         assert register.pool is not None and notes.pool is not None
@@ -72,8 +74,8 @@ async def test_every_read_of_a_childs_record_by_a_person_is_recorded_before_it_i
         notifications_service(
             sandbox.settings("notifications", anchor_signing_key=key), delivery_settings(tmp_path)
         ) as notes,
-        Client(settings.nats_url, settings.subject_prefix, senco()) as school,
-        Client(settings.nats_url, settings.subject_prefix, auditor()) as them,
+        Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as school,
+        Client(as_operator(settings.nats_url), settings.subject_prefix, auditor()) as them,
     ):
         added = await school.command(add_to_sen_support(5201))
         other = await school.command(add_to_sen_support(5202))
@@ -124,7 +126,8 @@ async def test_every_read_of_a_childs_record_by_a_person_is_recorded_before_it_i
         # tamper-evident: the chain and its signed checkpoints verify, and show a row altered or deleted
         assert register.pool is not None
         head = await register.pool.fetchval(f"SELECT max(position) FROM {TABLE}")
-        js = register.nc.jetstream()
+        operator = await nats.connect(as_operator(settings.nats_url))  # verifying is an operator's (sendcase audit)
+        js = operator.jetstream()
 
         async def anchored() -> Any:
             latest = await latest_checkpoint(js, settings.audit_stream, settings.subject_prefix, "register", "reads")
@@ -148,4 +151,5 @@ async def test_every_read_of_a_childs_record_by_a_person_is_recorded_before_it_i
             assert failed.outcome == "rejected" and failed.code == "internal_error", failed
         finally:
             await register.pool.execute(f"ALTER TABLE read_log_away RENAME TO {TABLE}")
+            await operator.close()
         assert notes is not None
