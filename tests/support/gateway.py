@@ -5,6 +5,7 @@ included on 127.0.0.1, which browsers treat as a secure context)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import contextlib
 import socket
 from collections.abc import AsyncIterator
@@ -164,3 +165,43 @@ class Browser:
 
     async def post(self, url: str, **kwargs: Any) -> httpx.Response:
         return await self.go(url, "POST", **kwargs)
+
+
+STAFF_CLIENT, STAFF_SECRET = "sendcase-staff", "staff-client-secret"
+CITIZEN_CLIENT = "sendcase-citizen"
+API_AUDIENCE = "api://sendcase"
+
+
+def production_settings(sandbox: Sandbox, *, provider: Any, citizen_key_file: Path, **overrides: Any) -> GatewaySettings:
+    """The production configuration, against the tests' OIDC provider (tests/support/oidc_provider.py) as both the
+    LA's provider and the citizen one (the citizen client authenticates with private_key_jwt, as GOV.UK One Login
+    requires)."""
+    values: dict[str, Any] = dict(
+        mode="production",
+        staff_discovery_url=provider.discovery_url,
+        staff_client_id=STAFF_CLIENT,
+        staff_client_secret=STAFF_SECRET,
+        access_mapping=ACCESS_840,
+        api_audience=API_AUDIENCE,
+        citizen_discovery_url=provider.discovery_url,
+        citizen_client_id=CITIZEN_CLIENT,
+        citizen_client_auth="private_key_jwt",
+        citizen_client_key_file=citizen_key_file,
+    )
+    values.update(overrides)
+    return gateway_settings(sandbox, **values)
+
+
+@contextlib.asynccontextmanager
+async def production_gateway(
+    sandbox: Sandbox, provider: Any, citizen_key: tuple[Any, Path], clock: Clock | None = None, **overrides: Any
+) -> AsyncIterator[RunningGateway]:
+    """A gateway in production mode against the tests' provider, its clients registered there for its address."""
+    from tests.support.oidc_provider import RegisteredClient
+
+    key, key_file = citizen_key
+    make = functools.partial(production_settings, provider=provider, citizen_key_file=key_file)
+    async with running_gateway(make, sandbox, clock, **overrides) as running:
+        provider.register(RegisteredClient(STAFF_CLIENT, [f"{running.url}/auth/staff/callback"], secret=STAFF_SECRET))
+        provider.register(RegisteredClient(CITIZEN_CLIENT, [f"{running.url}/auth/citizen/callback"], public_key=key))
+        yield running
