@@ -197,7 +197,7 @@ def _endpoint(message: type[Command] | type[Query]) -> Callable[..., Awaitable[R
         reply = await gateway.ask(body, actor, command_id)
         log.info(
             "api request",
-            subject=message.SUBJECT,
+            request=message.SUBJECT,
             role=actor.role.value,
             organisation=actor.organisation,
             outcome=reply.outcome,

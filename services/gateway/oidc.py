@@ -11,14 +11,28 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from typing import Any
 
 import httpx
-from authlib.integrations.httpx_client import AsyncOAuth2Client
-from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
+from joserfc.errors import (
+    BadSignatureError,
+    ExpiredTokenError,
+    InvalidClaimError,
+    InvalidKeyIdError,
+    JoseError,
+    MissingClaimError,
+)
 from joserfc.jwk import KeySet
+
+from authlib.deprecate import AuthlibDeprecationWarning
+
+with warnings.catch_warnings():
+    # Authlib would rather use httpx2 (not yet a dependency of anything we use); with httpx it works the same
+    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT
 
 from services.gateway.settings import ProviderSettings
 from services.runtime.clock import Clock
@@ -225,8 +239,6 @@ class OidcProvider:
 
 
 def _why(error: Exception) -> str:
-    from joserfc.errors import BadSignatureError, ExpiredTokenError, InvalidClaimError, MissingClaimError
-
     if isinstance(error, ExpiredTokenError):
         return "the token has expired"
     if isinstance(error, BadSignatureError):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -28,12 +31,25 @@ def uvicorn_config(settings: GatewaySettings, app: object) -> uvicorn.Config:
     )
 
 
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """SIGTERM or Ctrl-C stops it gracefully, and the process then ends with 0, as a service's does (uvicorn
+        would raise the signal again once stopped, ending the process killed by it)."""
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
+
+
 async def run_gateway(settings: GatewaySettings) -> None:
     """Run until stopped (SIGTERM or Ctrl-C). A configuration it must not run with raises ConfigurationError."""
     configure_logging("gateway", settings.log_format, settings.log_level)
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn_config(settings, app))
-    log.info("gateway listening", address=f"http://{settings.host}:{settings.port}", public_url=settings.public_url)
+    server = _Server(uvicorn_config(settings, app))
+    log.info("gateway listening", listening_on=f"http://{settings.host}:{settings.port}", public_url=settings.public_url)
     await server.serve()
     if not server.started:
         raise SystemExit(1)  # the app could not start (its database or NATS): the supervisor starts it again
