@@ -21,7 +21,8 @@ class ServiceContract:
     not_for_people: frozenset[type[Command] | type[Query]] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
-        for message in (*self.commands, *self.queries):
+        messages: tuple[type[Command] | type[Query], ...] = (*self.commands, *self.queries)
+        for message in messages:
             owner = message.SUBJECT.split(".", 1)[0]
             if owner != self.name:
                 raise ValueError(f"{message.__name__} ({message.SUBJECT}) is not a message of {self.name}")

@@ -336,7 +336,9 @@ def _serve_gateway() -> None:
         settings = load_gateway_settings()
         main(settings)
     except ValidationError as e:  # a setting of the wrong shape: which one, in one line
-        problems = "; ".join(f"SENDCASE_GATEWAY_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}" for err in e.errors())
+        problems = "; ".join(
+            f"SENDCASE_GATEWAY_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}" for err in e.errors()
+        )
         typer.echo(f"sendcase serve gateway: {problems}", err=True)
         raise typer.Exit(2) from None
     except ConfigurationError as e:  # e.g. the development sign-in in a production configuration

@@ -312,7 +312,8 @@ def up(home: Path, prefix: str = DEFAULT_PREFIX, echo=print) -> int:
             if env.get("SENDCASE_GATEWAY_DEVELOPMENT_SIGN_IN", "").lower() in ("1", "true", "yes", "on")
             else "with the identity providers set in SENDCASE_GATEWAY_*"
         )
-        echo(f"Sign in at {gateway_url}/sign-in ({how}); the API is {gateway_url}/api/v1 ({gateway_url}/api/v1/openapi.json).")
+        echo(f"Sign in at {gateway_url}/sign-in ({how}).")
+        echo(f"The API: {gateway_url}/api/v1/<service>/commands|queries/<name> ({gateway_url}/api/v1/openapi.json)")
         while not stopping:
             time.sleep(0.5)
             # the servers first; poll() in check() reaps whatever died, so no zombie keeps its pid

@@ -166,7 +166,7 @@ def _grant(number: int, grant: Any, groups_claim: str, la: str | None) -> Grant:
     where = f"grant {number} ({group})"
     claim = _text(grant.get("claim", groups_claim), f"{where}: claim")
     try:
-        role = Role(grant.get("role"))
+        role = Role(str(grant.get("role")))
     except ValueError:
         roles = ", ".join(r.value for r in ORGANISATION_OF_ROLE)
         raise ConfigurationError(f"{where}: role {grant.get('role')!r} is not one of {roles}") from None

@@ -235,10 +235,12 @@ def _endpoint(message: type[Command] | type[Query]) -> Callable[..., Awaitable[R
 
 
 def add_routes(router: APIRouter, contract: ServiceContract) -> None:
-    for message in (*contract.public_commands, *contract.public_queries):
+    messages: tuple[type[Command] | type[Query], ...] = (*contract.public_commands, *contract.public_queries)
+    for message in messages:
         is_command = issubclass(message, Command)
         kind = "commands" if is_command else "queries"
-        success: Any = Accepted[message.Result] if is_command else Answered[message.Result]  # type: ignore[name-defined]
+        result: Any = message.Result
+        success: Any = Accepted[result] if is_command else Answered[result]
         summary, description = _summary(message)
         router.add_api_route(
             f"{API}/{contract.name}/{kind}/{name_of(message)}",

@@ -54,9 +54,7 @@ def create_app(settings: GatewaySettings, clock: Clock | None = None) -> FastAPI
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
-            )
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             staff = settings.staff.discovery_url
             if staff:
                 schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})

@@ -219,7 +219,9 @@ class Gateway:
         name another's command. No key: a fresh id."""
         if key is None:
             return None
-        return derived_id("gateway-idempotency", actor.user_id, actor.role.value, actor.organisation, message.SUBJECT, key)
+        return derived_id(
+            "gateway-idempotency", actor.user_id, actor.role.value, actor.organisation, message.SUBJECT, key
+        )
 
     async def ask(
         self, message: Command | Query, actor: Actor, command_id: UUID | None = None

@@ -15,6 +15,7 @@ import warnings
 from typing import Any
 
 import httpx
+from authlib.deprecate import AuthlibDeprecationWarning
 from joserfc import jwt
 from joserfc.errors import (
     BadSignatureError,
@@ -25,8 +26,6 @@ from joserfc.errors import (
     MissingClaimError,
 )
 from joserfc.jwk import KeySet
-
-from authlib.deprecate import AuthlibDeprecationWarning
 
 with warnings.catch_warnings():
     # Authlib would rather use httpx2 (not yet a dependency of anything we use); with httpx it works the same

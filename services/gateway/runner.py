@@ -49,7 +49,9 @@ async def run_gateway(settings: GatewaySettings) -> None:
     configure_logging("gateway", settings.log_format, settings.log_level)
     app = create_app(settings)
     server = _Server(uvicorn_config(settings, app))
-    log.info("gateway listening", listening_on=f"http://{settings.host}:{settings.port}", public_url=settings.public_url)
+    log.info(
+        "gateway listening", listening_on=f"http://{settings.host}:{settings.port}", public_url=settings.public_url
+    )
     await server.serve()
     if not server.started:
         raise SystemExit(1)  # the app could not start (its database or NATS): the supervisor starts it again

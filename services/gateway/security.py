@@ -29,8 +29,7 @@ from services.runtime.logging import get_logger
 log = get_logger(__name__)
 
 CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'"
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 MAX_FIELD_ERRORS = 20
 
@@ -207,4 +206,3 @@ def install(app: FastAPI, *, hsts: bool, api_limit: int, form_limit: int) -> Non
 
     app.add_middleware(BodyLimit, api_limit=api_limit, form_limit=form_limit)
     app.add_middleware(SecurityHeaders, hsts=hsts)
-

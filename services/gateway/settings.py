@@ -53,7 +53,7 @@ class ProviderSettings:
     """One identity provider's settings, read from its prefix's fields (`staff_...` or `citizen_...`)."""
 
     def __init__(self, settings: GatewaySettings, kind: Literal["staff", "citizen"]) -> None:
-        get = lambda field: getattr(settings, f"{kind}_{field}")  # noqa: E731
+        get = lambda field: getattr(settings, f"{kind}_{field}")
         self.kind = kind
         self.discovery_url: str | None = get("discovery_url")
         self.client_id: str | None = get("client_id")
@@ -102,7 +102,9 @@ class GatewaySettings(BaseSettings):
     request_retries: int = Field(default=1, ge=0, le=5)
 
     # The LA's identity provider, for its staff and the schools' (OpenID Connect, authorization code with PKCE).
-    staff_discovery_url: str | None = None  # https://login.microsoftonline.com/<tenant>/v2.0/.well-known/openid-configuration
+    staff_discovery_url: str | None = (
+        None  # https://login.microsoftonline.com/<tenant>/v2.0/.well-known/openid-configuration
+    )
     staff_client_id: str | None = None
     staff_client_secret: str | None = Field(default=None, repr=False)
     staff_client_auth: ClientAuth = "client_secret_basic"

@@ -9,7 +9,6 @@ their SHA-256, and rate-limit keys (an address, a person's id) only as theirs.
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -98,11 +97,10 @@ class GatewayStore:
         self.longest = longest
 
     async def setup(self) -> None:
-        async with self.pool.acquire() as conn:
-            # one replica at a time (CREATE ... IF NOT EXISTS is not safe against itself in parallel)
-            async with conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext('sendcase gateway schema'))")
-                await conn.execute(DDL)
+        # one replica at a time (CREATE ... IF NOT EXISTS is not safe against itself in parallel)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('sendcase gateway schema'))")
+            await conn.execute(DDL)
 
     # -- sessions ------------------------------------------------------------------------------------------
 
@@ -232,7 +230,3 @@ class GatewayStore:
 
 def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
-
-
-def dumps(value: object) -> str:
-    return json.dumps(value)

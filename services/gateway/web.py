@@ -14,7 +14,7 @@ import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from contracts.envelope import Actor
 from services.gateway.access import citizen_actors, citizen_user_id, describe
@@ -62,8 +62,8 @@ def web_router() -> APIRouter:
         except Exception:
             db_ok = False
         ok = nats_ok and db_ok
-        body = f'{{"status": "{"ok" if ok else "degraded"}", "nats": {str(nats_ok).lower()}, "database": {str(db_ok).lower()}}}'
-        return Response(body, status_code=200 if ok else 503, media_type="application/json")
+        body = {"status": "ok" if ok else "degraded", "nats": nats_ok, "database": db_ok}
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @router.get("/")
     async def home(request: Request) -> Response:
@@ -266,7 +266,9 @@ def web_router() -> APIRouter:
 
 def csrf_refused() -> Response:
     return render_message(
-        403, "Not possible", "The form was out of date or did not come from this site. Go back, reload it and try again."
+        403,
+        "Not possible",
+        "The form was out of date or did not come from this site. Go back, reload it and try again.",
     )
 
 
@@ -283,7 +285,12 @@ def _identity(gateway: Gateway, provider: Provider, claims: dict[str, Any]) -> I
         user_id = citizen_user_id(issuer, subject)
         name = claims.get("email") if isinstance(claims.get("email"), str) else None
         return Identity(
-            provider="citizen", issuer=issuer, subject=subject, user_id=user_id, name=name, actors=citizen_actors(user_id)
+            provider="citizen",
+            issuer=issuer,
+            subject=subject,
+            user_id=user_id,
+            name=name,
+            actors=citizen_actors(user_id),
         )
     mapping = gateway.mapping
     assert mapping is not None

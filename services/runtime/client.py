@@ -12,8 +12,8 @@ import ssl
 from collections.abc import AsyncIterator
 from functools import cache
 from typing import Any, TypeVar
-from uuid import UUID
 from urllib.parse import urlsplit
+from uuid import UUID
 
 import nats
 import nats.errors

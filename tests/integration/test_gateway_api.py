@@ -51,7 +51,7 @@ async def api(gateway):
 
 
 def unsigned(header: dict, claims: dict) -> str:
-    part = lambda value: base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()  # noqa: E731
+    part = lambda value: base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
     return f"{part(header)}.{part(claims)}."
 
 

@@ -5,8 +5,8 @@ included on 127.0.0.1, which browsers treat as a secure context)."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import contextlib
+import functools
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -50,9 +50,7 @@ def gateway_settings(sandbox: Sandbox, **overrides: Any) -> GatewaySettings:
 
 
 def development_settings(sandbox: Sandbox, **overrides: Any) -> GatewaySettings:
-    return gateway_settings(
-        sandbox, mode="development", development_sign_in=True, demo_people=DEMO_PEOPLE, **overrides
-    )
+    return gateway_settings(sandbox, mode="development", development_sign_in=True, demo_people=DEMO_PEOPLE, **overrides)
 
 
 class _InLoopServer(uvicorn.Server):
@@ -172,7 +170,9 @@ CITIZEN_CLIENT = "sendcase-citizen"
 API_AUDIENCE = "api://sendcase"
 
 
-def production_settings(sandbox: Sandbox, *, provider: Any, citizen_key_file: Path, **overrides: Any) -> GatewaySettings:
+def production_settings(
+    sandbox: Sandbox, *, provider: Any, citizen_key_file: Path, **overrides: Any
+) -> GatewaySettings:
     """The production configuration, against the tests' OIDC provider (tests/support/oidc_provider.py) as both the
     LA's provider and the citizen one (the citizen client authenticates with private_key_jwt, as GOV.UK One Login
     requires)."""

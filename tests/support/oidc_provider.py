@@ -87,7 +87,9 @@ class OidcTestProvider:
 
     # -- tokens ----------------------------------------------------------------------------------------------
 
-    def sign(self, claims: dict[str, Any], key: RSAKey | None = None, alg: str = "RS256", kid: str | None = None) -> str:
+    def sign(
+        self, claims: dict[str, Any], key: RSAKey | None = None, alg: str = "RS256", kid: str | None = None
+    ) -> str:
         key = key or self.key
         header = {"alg": alg, "typ": "JWT", "kid": kid if kid is not None else key.kid}
         return jwt.encode(header, claims, key, algorithms=[alg])
