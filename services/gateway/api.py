@@ -98,7 +98,6 @@ async def caller(
     else:
         actor = await _session_actor(gateway, request, csrf_token)
     await gateway.limit("api", "person", actor.user_id)
-    request.state.actor = actor
     return actor
 
 

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from contracts.envelope import Actor
 from services.gateway.access import citizen_actors, citizen_user_id, describe
-from services.gateway.core import Gateway, Refusal, gateway_of
+from services.gateway.core import Gateway, gateway_of
 from services.gateway.oidc import ProviderUnavailable, TokenRefused
 from services.gateway.pages import STYLESHEET, render, render_message
 from services.gateway.store import Identity, Session, SignIn
@@ -318,6 +318,3 @@ async def start_session(gateway: Gateway, request: Request, identity: Identity) 
     response = see_other("/" if actor is not None else "/choose-role")
     set_cookie(gateway, response, gateway.session_cookie, token)
     return response
-
-
-__all__ = ["Refusal", "web_router"]

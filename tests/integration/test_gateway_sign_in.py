@@ -44,6 +44,10 @@ async def test_a_senco_signs_in_through_the_providers_redirects_with_pkce(gatewa
         assert page.url.path == "/sign-in"
         assert "your council or school account" in page.text and "GOV.UK One Login" in page.text
         assert "Development sign-in" not in page.text
+        # in production the development sign-in does not exist at all
+        assert (await browser.get(f"{gateway.url}/sign-in/development")).status_code == 404
+        refused = await browser.post(f"{gateway.url}/sign-in/development", data={"person": "auditor"})
+        assert refused.status_code == 404
 
         leaving = await browser.request("GET", f"{gateway.url}/sign-in/staff")
         assert leaving.status_code == 302
@@ -56,6 +60,15 @@ async def test_a_senco_signs_in_through_the_providers_redirects_with_pkce(gatewa
         home = await browser.go(leaving.headers["location"])
         assert home.status_code == 200, home.text
         assert "Aisha Khan" in home.text and "senco for school:123456" in home.text
+        # the session may call the API, with its CSRF token (a page of another site could not read it)
+        for headers in ({}, {"X-CSRF-Token": "f" * 43}):
+            forged = await browser.post(
+                f"{gateway.url}/api/v1/register/queries/pupil", json={"upn": "x"}, headers=headers
+            )
+            assert forged.status_code == 403 and forged.json()["rule"] == "csrf_token_missing"
+        token = re.search(r'<code id="csrf-token">([^<]+)</code>', home.text).group(1)
+        me = await browser.get(f"{gateway.url}/api/v1/me", headers={"X-CSRF-Token": token})
+        assert me.json()["actor"] == {"user_id": SENCO["email"], "role": "senco", "organisation": "school:123456"}
     assert provider.seen.pkce_checked == checked_before + 1  # the token endpoint saw the verifier match
     assert provider.seen.token_requests[-1].get("code_verifier")
 
