@@ -77,6 +77,12 @@ def test_the_example_mapping_gives_each_group_its_role_and_nothing_else() -> Non
         Actor(user_id="a@x.sch.uk", role=Role.LA_CASEWORKER, organisation="la:840"),  # once, though two grants give it
         Actor(user_id="a@x.sch.uk", role=Role.PROFESSIONAL, organisation="org:nhs-cdd"),
     ]
+    # another of the LA's systems, with a client-credentials token: named by its client id, its app role mapped
+    machine = {"azp": "3f2c-case-system", "roles": ["Sendcase.Caseworker"], "sub": "app-object-id"}
+    assert mapping.user_id(machine) == "3f2c-case-system"
+    assert mapping.actors("3f2c-case-system", machine) == [
+        Actor(user_id="3f2c-case-system", role=Role.LA_CASEWORKER, organisation="la:840")
+    ]
     assert mapping.actors("b", {"groups": ["Everyone", "SENCO-123456x", "xSENCO-123456"]}) == []
     assert mapping.actors("b", {}) == []
     assert mapping.actors("b", {"groups": "SEND-Auditors"})[0].role == Role.AUDITOR  # one group as a string
