@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import asyncpg
 from pydantic import BaseModel
@@ -20,6 +21,7 @@ from pydantic import BaseModel
 from contracts.envelope import Actor
 from services.runtime.clock import Clock
 
+T = TypeVar("T")
 SIGN_IN_MAX_AGE = timedelta(minutes=10)  # from leaving for the provider to coming back
 RATE_WINDOW_SECONDS = 60
 
@@ -96,6 +98,24 @@ class GatewayStore:
         self.idle = idle
         self.longest = longest
 
+    # One statement each, outside any transaction: a pooled connection PostgreSQL dropped (a restart, a failover) is
+    # found by the statement that uses it, which is then tried once more on a fresh one.
+    async def _execute(self, query: str, *args: Any) -> str:
+        return await self._once_more(lambda: self.pool.execute(query, *args))
+
+    async def _fetchval(self, query: str, *args: Any) -> Any:
+        return await self._once_more(lambda: self.pool.fetchval(query, *args))
+
+    async def _fetchrow(self, query: str, *args: Any) -> Any:
+        return await self._once_more(lambda: self.pool.fetchrow(query, *args))
+
+    @staticmethod
+    async def _once_more(statement: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await statement()
+        except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, ConnectionError):
+            return await statement()
+
     async def setup(self) -> None:
         # one replica at a time (CREATE ... IF NOT EXISTS is not safe against itself in parallel)
         async with self.pool.acquire() as conn, conn.transaction():
@@ -109,7 +129,7 @@ class GatewayStore:
         token = secrets.token_urlsafe(32)
         now = self.clock.now()
         session = Session(digest(token), identity, actor, secrets.token_urlsafe(32), now)
-        await self.pool.execute(
+        await self._execute(
             """INSERT INTO gateway_sessions (id_hash, identity, actor, csrf_token, created_at, last_seen_at)
                VALUES ($1, $2, $3, $4, $5, $5)""",
             session.id_hash,
@@ -125,7 +145,7 @@ class GatewayStore:
         longer than the idle timeout, or older than the longest a session lasts), in which case it is deleted."""
         now = self.clock.now()
         id_hash = digest(token)
-        row = await self.pool.fetchrow(
+        row = await self._fetchrow(
             """UPDATE gateway_sessions SET last_seen_at = $2
                WHERE id_hash = $1 AND last_seen_at > $3 AND created_at > $4
                RETURNING identity, actor, csrf_token, created_at""",
@@ -135,7 +155,7 @@ class GatewayStore:
             now - self.longest,
         )
         if row is None:
-            ran_out = await self.pool.fetchval("DELETE FROM gateway_sessions WHERE id_hash = $1 RETURNING 1", id_hash)
+            ran_out = await self._fetchval("DELETE FROM gateway_sessions WHERE id_hash = $1 RETURNING 1", id_hash)
             return None, bool(ran_out)
         identity = Identity.model_validate_json(row["identity"])
         actor = Actor.model_validate_json(row["actor"]) if row["actor"] else None
@@ -144,18 +164,18 @@ class GatewayStore:
     async def choose_actor(self, session: Session, actor: Actor) -> None:
         if actor not in session.identity.actors:
             raise ValueError("not one of the roles this person may act in")
-        await self.pool.execute(
+        await self._execute(
             "UPDATE gateway_sessions SET actor = $2 WHERE id_hash = $1", session.id_hash, actor.model_dump_json()
         )
         session.actor = actor
 
     async def delete_session(self, id_hash: bytes) -> None:
-        await self.pool.execute("DELETE FROM gateway_sessions WHERE id_hash = $1", id_hash)
+        await self._execute("DELETE FROM gateway_sessions WHERE id_hash = $1", id_hash)
 
     # -- sign-ins under way ----------------------------------------------------------------------------------
 
     async def begin_sign_in(self, state: str, browser: str, sign_in: SignIn) -> None:
-        await self.pool.execute(
+        await self._execute(
             """INSERT INTO gateway_sign_ins (state_hash, browser_hash, provider, code_verifier, nonce, created_at)
                VALUES ($1, $2, $3, $4, $5, $6)""",
             digest(state),
@@ -169,7 +189,7 @@ class GatewayStore:
     async def finish_sign_in(self, state: str, browser: str | None, provider: str) -> SignIn | None:
         """The sign-in this state began, used up (a state is good once), if it began in this browser, with this
         provider, not too long ago."""
-        row = await self.pool.fetchrow(
+        row = await self._fetchrow(
             """DELETE FROM gateway_sign_ins WHERE state_hash = $1
                RETURNING browser_hash, provider, code_verifier, nonce, created_at""",
             digest(state),
@@ -188,7 +208,7 @@ class GatewayStore:
         now = self.clock.now()
         epoch = now.timestamp()
         start = epoch - epoch % RATE_WINDOW_SECONDS
-        hits = await self.pool.fetchval(
+        hits = await self._fetchval(
             """INSERT INTO gateway_rate_limits (key_hash, window_start, hits) VALUES ($1, to_timestamp($2), 1)
                ON CONFLICT (key_hash, window_start) DO UPDATE SET hits = gateway_rate_limits.hits + 1
                RETURNING hits""",

@@ -2,6 +2,7 @@
 
 import re
 
+import asyncpg
 import pytest
 
 from tests.support.gateway import Browser, development_settings, running_gateway
@@ -51,3 +52,23 @@ async def test_a_demo_person_is_picked_and_the_gateway_acts_as_them(gateway) -> 
     assert "HttpOnly" in session_cookie and "SameSite=lax" in session_cookie and "Secure" not in session_cookie
     assert "strict-transport-security" not in home.headers
     assert home.headers["x-frame-options"] == "DENY"
+
+
+async def test_sessions_carry_on_when_postgresql_drops_the_gateways_connections(gateway, sandbox: Sandbox) -> None:
+    async with Browser() as browser:
+        page = await browser.get(f"{gateway.url}/sign-in/development")
+        await browser.post(
+            f"{gateway.url}/sign-in/development", data={"person": "auditor", "csrf_token": csrf_of(page.text)}
+        )
+        admin = await asyncpg.connect(sandbox.servers.postgres_url)
+        try:
+            dropped = await admin.fetchval(
+                """SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                   WHERE datname = $1 AND pid <> pg_backend_pid()""",
+                f"{sandbox.prefix}_gateway",
+            )
+        finally:
+            await admin.close()
+        assert dropped >= 1
+        home = await browser.get(f"{gateway.url}/")
+        assert home.status_code == 200 and "auditor for la:000" in home.text
