@@ -121,6 +121,14 @@ def test_up_status_demo_ctrl_c_and_up_again(home: Path) -> None:
         csrf = re.search(r'<code id="csrf-token">([^<]+)</code>', home_page.text).group(1)
         read = browser.post("/api/v1/register/queries/pupil", json={"upn": upn}, headers={"X-CSRF-Token": csrf})
         assert read.status_code == 200 and read.json()["result"]["status"] == "K", read.text
+    # the gateway is supervised like the services: killed, it is started again on its address
+    killed = StackState.load(home).services["gateway"]
+    os.kill(killed, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while StackState.load(home).services["gateway"] == killed or sendcase(home, "status").returncode != 0:
+        assert time.monotonic() < deadline, read_up_log(home)
+        time.sleep(1)
+    assert httpx.get(f"{gateway}/healthz", timeout=10).json()["status"] == "ok"
 
     refused = sendcase(
         home,

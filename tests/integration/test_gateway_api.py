@@ -7,11 +7,13 @@ import json
 import time
 
 import httpx
+import nats
 import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
 
 from contracts.register import EnrolPupil, PupilIdentity
+from contracts.subjects import command_subject, query_subject
 from services.register.bootstrap import bootstrap as register_bootstrap
 from tests.support.factories import OTHER_SCHOOL, SCHOOL, upn
 from tests.support.gateway import API_AUDIENCE, STAFF_SECRET, production_gateway
@@ -58,6 +60,10 @@ def unsigned(header: dict, claims: dict) -> str:
 def claims_of(token: str) -> dict:
     payload = token.split(".")[1]
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+async def ignore(_message) -> None:
+    """A subscriber that never answers."""
 
 
 def bearer(token: str, **headers: str) -> dict:
@@ -206,6 +212,20 @@ async def test_no_service_listening_is_503_and_never_a_traceback(api, provider, 
     a = bearer(provider.access_token(SENCO_A, API_AUDIENCE))
     answer = await api.post("/register/queries/pupil", json={"upn": upn(1)}, headers=a)  # no register running
     assert answer.status_code == 503 and answer.json()["rule"] == "service_unavailable"
+
+    # something takes the request and never answers: 504 (the gateway waited its request_timeout_seconds)
+    nc = await nats.connect(gateway.settings.nats_url)
+    try:
+        await nc.subscribe(query_subject(gateway.settings.subject_prefix, "register.pupil"), cb=ignore)
+        await nc.flush()
+        answer = await api.post("/register/queries/pupil", json={"upn": upn(1)}, headers=a)
+        assert answer.status_code == 504 and answer.json()["rule"] == "no_reply"
+        await nc.subscribe(command_subject(gateway.settings.subject_prefix, "register.enrol_pupil"), cb=ignore)
+        await nc.flush()
+        answer = await api.post("/register/commands/enrol_pupil", json=enrol(8), headers=a)
+        assert answer.status_code == 504 and "same Idempotency-Key" in answer.json()["message"]
+    finally:
+        await nc.close()
 
     async def broken(*_, **__):
         raise RuntimeError("secret detail of a pupil called Sam Taylor")
