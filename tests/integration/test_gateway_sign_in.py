@@ -177,6 +177,17 @@ async def test_a_session_unused_for_the_idle_timeout_ends(gateway, provider, clo
         assert me.status_code == 401 and "without use" in me.json()["message"]
         page = await browser.get(f"{gateway.url}/")
         assert page.url.path == "/sign-in"
+    # a session nobody comes back to is swept away, with the sign-ins never finished
+    clock.set(datetime.now(UTC))  # the provider's tokens are for now
+    async with Browser() as browser:
+        assert (await sign_in(browser, gateway, provider, SENCO)).url.path == "/"
+        await browser.request("GET", f"{gateway.url}/sign-in/staff")  # left for the provider, never came back
+    store = gateway.gateway.store
+    clock.advance(timedelta(minutes=31))
+    swept = await store.sweep()
+    assert swept["sessions"] == 1 and swept["sign_ins"] == 1, swept
+    assert await store.pool.fetchval("SELECT count(*) FROM gateway_sessions") == 0
+    assert await store.pool.fetchval("SELECT count(*) FROM gateway_sign_ins") == 0
 
 
 async def test_the_providers_answer_is_taken_only_once_and_only_in_the_browser_that_left(gateway, provider) -> None:
