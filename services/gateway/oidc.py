@@ -15,6 +15,7 @@ import warnings
 from typing import Any
 
 import httpx
+from authlib.common.errors import AuthlibBaseError
 from authlib.deprecate import AuthlibDeprecationWarning
 from joserfc import jwt
 from joserfc.errors import (
@@ -174,7 +175,7 @@ class OidcProvider:
                 )
         except httpx.HTTPError as e:
             raise ProviderUnavailable(f"the {self.kind} provider's token endpoint failed ({type(e).__name__})") from e
-        except Exception as e:  # Authlib's OAuthError and kin: the provider refused the code
+        except (AuthlibBaseError, ValueError, KeyError) as e:  # OAuthError and kin: the provider refused the code
             raise TokenRefused(f"the provider refused the sign-in code ({type(e).__name__})") from e
         return dict(token)
 

@@ -208,6 +208,13 @@ async def test_the_providers_answer_is_taken_only_once_and_only_in_the_browser_t
         forged = await browser.go(f"{gateway.url}/auth/staff/callback?code=x&state=made-up")
         assert forged.status_code == 400
 
+        # a code the provider did not give (or gave to someone else): the provider refuses it, so does the gateway
+        leaving = await browser.request("GET", f"{gateway.url}/sign-in/staff")
+        back = (await browser.request("GET", leaving.headers["location"])).headers["location"]
+        bogus = re.sub(r"code=[^&]+", "code=not-the-code", back)
+        refused = await browser.go(bogus)
+        assert refused.status_code == 400 and "could not be checked" in refused.text
+
         provider.next_person = None  # the person declines at the provider
         declined = await browser.get(f"{gateway.url}/sign-in/staff")
         assert declined.status_code == 400 and "access_denied" in declined.text
