@@ -208,13 +208,14 @@ async def test_refusals_have_their_status_and_the_contracts_body(api, provider, 
     assert wrong_method.status_code == 405 and wrong_method.json()["outcome"] == "rejected"
 
 
-async def test_no_service_listening_is_503_and_never_a_traceback(api, provider, gateway) -> None:
+async def test_no_service_listening_is_503_and_never_a_traceback(api, provider, gateway, sandbox: Sandbox) -> None:
     a = bearer(provider.access_token(SENCO_A, API_AUDIENCE))
     answer = await api.post("/register/queries/pupil", json={"upn": upn(1)}, headers=a)  # no register running
     assert answer.status_code == 503 and answer.json()["rule"] == "service_unavailable"
 
-    # something takes the request and never answers: 504 (the gateway waited its request_timeout_seconds)
-    nc = await nats.connect(gateway.settings.nats_url)
+    # something takes the request and never answers (a register that hangs, connected as the register): 504, after
+    # the gateway's request_timeout_seconds
+    nc = await nats.connect(sandbox.settings("register").nats_url)
     try:
         await nc.subscribe(query_subject(gateway.settings.subject_prefix, "register.pupil"), cb=ignore)
         await nc.flush()

@@ -57,6 +57,7 @@ async def schemathesis(url: str, token: str, mode: str, report: Path) -> tuple[i
         f"Authorization: Bearer {token}",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        cwd=report.parent,  # it keeps a cache of what it found in its working folder: not in the checkout
     )
     output, _ = await asyncio.wait_for(process.communicate(), timeout=SECONDS[mode] + 120)
     text = output.decode(errors="replace")
