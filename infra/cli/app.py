@@ -187,10 +187,15 @@ def down(ctx: typer.Context, home: HomeOption = None) -> None:
 
 @app.command()
 def serve(service: str) -> None:
-    """Run one service against the PostgreSQL and NATS given by environment variables (production)."""
+    """Run one service against the PostgreSQL and NATS given by environment variables (production); `gateway` runs
+    the gateway (SENDCASE_GATEWAY_*: docs/security.md)."""
     import os
 
-    from infra.stack.catalogue import bootstrap_for
+    from infra.stack.catalogue import GATEWAY, bootstrap_for
+
+    if service == GATEWAY:
+        _serve_gateway()
+        return
     from services.runtime.anchors import ensure_signing_key
     from services.runtime.errors import ConfigurationError
     from services.runtime.service import run_service
@@ -330,3 +335,24 @@ def demo(ctx: typer.Context, home: HomeOption = None) -> None:
     from infra.demo.walkthrough import run_demo
 
     raise typer.Exit(asyncio.run(run_demo(_home(ctx, home), typer.echo)))
+
+
+def _serve_gateway() -> None:
+    from pydantic import ValidationError
+
+    from services.gateway.runner import main
+    from services.gateway.settings import load_gateway_settings
+    from services.runtime.errors import ConfigurationError
+
+    try:
+        settings = load_gateway_settings()
+        main(settings)
+    except ValidationError as e:  # a setting of the wrong shape: which one, in one line
+        problems = "; ".join(
+            f"SENDCASE_GATEWAY_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}" for err in e.errors()
+        )
+        typer.echo(f"sendcase serve gateway: {problems}", err=True)
+        raise typer.Exit(2) from None
+    except ConfigurationError as e:  # e.g. the development sign-in in a production configuration
+        typer.echo(f"sendcase serve gateway: {e}", err=True)
+        raise typer.Exit(2) from None

@@ -1,4 +1,5 @@
-"""The services this build runs, by name. plans and ehcp join when their issues are built."""
+"""The services this build runs, by name, and the gateway in front of them. plans and ehcp join when their issues
+are built."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ SERVICES: dict[str, str] = {
     "register": "services.register.bootstrap",
     "notifications": "services.notifications.bootstrap",
 }
+# The gateway is no service of the event store's kind (it keeps no events): `sendcase serve gateway` runs it, and
+# `sendcase up` starts it after the services.
+GATEWAY = "gateway"
 
 
 def bootstrap_for(name: str) -> Bootstrap:

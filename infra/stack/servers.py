@@ -469,8 +469,9 @@ class StackState:
     nats_pid: int
     nats_monitor_port: int
     subject_prefix: str
-    services: dict[str, int] = field(default_factory=dict)  # name -> pid
+    services: dict[str, int] = field(default_factory=dict)  # name -> pid (the gateway's too)
     started_at: str = ""
+    gateway_url: str = ""  # where people reach the gateway (its port is kept for the next `up`)
 
     def save(self, home: Path) -> None:
         tmp = home / (STATE_FILE + ".tmp")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import asyncpg
+import httpx
 import nats
 
 from contracts.envelope import ServiceHealth
@@ -69,4 +70,20 @@ async def check(home: Path | None) -> tuple[list[tuple[str, bool, str]], bool]:
             rows.append((name, False, f"no answer to ping ({type(e).__name__})"))
     if nc is not None:
         await nc.close()
+    if state.gateway_url:
+        rows.append(await gateway_row(state.gateway_url))
     return rows, all(ok for _, ok, _ in rows)
+
+
+async def gateway_row(url: str) -> tuple[str, bool, str]:
+    """The gateway is up when its health check says it reaches its database and NATS."""
+    try:
+        async with httpx.AsyncClient(timeout=3) as http:
+            answer = await http.get(f"{url}/healthz")
+        health = answer.json()
+    except (httpx.HTTPError, ValueError) as e:
+        return "gateway", False, f"{url}: no answer ({type(e).__name__})"
+    if answer.status_code == 200:
+        return "gateway", True, f"{url} (sign in at {url}/sign-in)"
+    down = [part for part in ("database", "nats") if not health.get(part)]
+    return "gateway", False, f"{url}: cannot reach {' and '.join(down) or 'what it needs'}"

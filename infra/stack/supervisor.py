@@ -27,7 +27,7 @@ from pathlib import Path
 import nats
 
 from contracts.subjects import DEFAULT_PREFIX, inbox_prefix
-from infra.stack.catalogue import SERVICES
+from infra.stack.catalogue import GATEWAY, SERVICES
 from infra.stack.nats_users import OPERATOR, NatsCredentials
 from infra.stack.servers import (
     EmbeddedNats,
@@ -35,6 +35,7 @@ from infra.stack.servers import (
     StackState,
     all_pids,
     arguments,
+    free_port,
     pid_alive,
     stop_pid,
     stop_process,
@@ -46,7 +47,9 @@ from services.runtime.retry import Backoff
 from services.runtime.settings import load_settings
 from services.runtime.streams import ensure_streams
 
-LOCAL_AUTHORITIES = Path(__file__).resolve().parent.parent / "local_authorities"  # <code>/retention.toml
+LOCAL_AUTHORITIES = Path(__file__).resolve().parent.parent / "local_authorities"  # <code>/retention.toml, access.toml
+DEMO_PEOPLE = Path(__file__).resolve().parent.parent / "demo" / "people.toml"  # the development sign-in's people
+GATEWAY_PORT = 8080  # the gateway's port when free (else another, kept for the next `up`)
 RESTARTS_PER_MINUTE = 5
 RESTART_DELAYS = Backoff.doubling(0.5, 8.0)  # before the 1st, 2nd, ... restart within a minute
 
@@ -73,6 +76,32 @@ def service_env(
         schedule = LOCAL_AUTHORITIES / env.get("SENDCASE_LOCAL_AUTHORITY_CODE", "000") / "retention.toml"
         if schedule.is_file():
             env["SENDCASE_REGISTER_RETENTION_SCHEDULE"] = str(schedule)
+    return env
+
+
+def gateway_env(postgres_url: str, nats_url: str, prefix: str, home: Path, port: int) -> dict[str, str]:
+    """The gateway of the embedded stack: development mode on this machine, with the development sign-in (pick a
+    demo person) unless the environment says otherwise (docs/security.md)."""
+    env = dict(os.environ)
+    env.update(
+        SENDCASE_HOME=str(home),
+        SENDCASE_POSTGRES_URL=postgres_url,
+        SENDCASE_NATS_URL=nats_url,
+        SENDCASE_SUBJECT_PREFIX=prefix,
+        SENDCASE_GATEWAY_HOST="127.0.0.1",
+        SENDCASE_GATEWAY_PORT=str(port),
+    )
+    env.pop("SENDCASE_GATEWAY_DATABASE_URL", None)
+    env.setdefault("SENDCASE_GATEWAY_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    env.setdefault("SENDCASE_GATEWAY_MODE", "development")
+    if env["SENDCASE_GATEWAY_MODE"] == "development":
+        env.setdefault("SENDCASE_GATEWAY_DEVELOPMENT_SIGN_IN", "true")
+        env.setdefault("SENDCASE_GATEWAY_DEMO_PEOPLE", str(DEMO_PEOPLE))
+    if "SENDCASE_GATEWAY_ACCESS_MAPPING" not in env:
+        # the LA's own access mapping, when this build has one for SENDCASE_LOCAL_AUTHORITY_CODE (docs/security.md)
+        mapping = LOCAL_AUTHORITIES / env.get("SENDCASE_LOCAL_AUTHORITY_CODE", "000") / "access.toml"
+        if mapping.is_file():
+            env["SENDCASE_GATEWAY_ACCESS_MAPPING"] = str(mapping)
     return env
 
 
@@ -265,6 +294,15 @@ def up(home: Path, prefix: str = DEFAULT_PREFIX, echo=print) -> int:
                 name, logs / f"{name}.log", functools.partial(spawn_service, name, env, logs), proc
             )
             echo(f"  {name:<14}pid {proc.pid}   (log {logs / (name + '.log')})")
+        previous_gateway = StackState.port_of(previous.gateway_url) if previous and previous.gateway_url else None
+        port = free_port(previous_gateway or GATEWAY_PORT)
+        env = gateway_env(postgres_url, credentials.url(GATEWAY, nats_url), prefix, home, port)  # as its own NATS user
+        gateway_url = env["SENDCASE_GATEWAY_PUBLIC_URL"].rstrip("/")
+        proc = spawn_service(GATEWAY, env, logs)
+        services[GATEWAY] = Watched(
+            GATEWAY, logs / f"{GATEWAY}.log", functools.partial(spawn_service, GATEWAY, env, logs), proc
+        )
+        echo(f"  {GATEWAY:<14}pid {proc.pid}   {gateway_url}   (log {logs / (GATEWAY + '.log')})")
         state = StackState(
             supervisor_pid=os.getpid(),
             postgres_url=postgres_url,
@@ -275,9 +313,17 @@ def up(home: Path, prefix: str = DEFAULT_PREFIX, echo=print) -> int:
             subject_prefix=prefix,
             services={n: w.proc.pid for n, w in services.items()},
             started_at=datetime.now(UTC).isoformat(),
+            gateway_url=gateway_url,
         )
         state.save(home)
         echo("sendcase is up. `sendcase status` checks it, `sendcase demo` shows a fact flowing. Ctrl-C stops it.")
+        how = (
+            "development sign-in: pick a demo person"
+            if env.get("SENDCASE_GATEWAY_DEVELOPMENT_SIGN_IN", "").lower() in ("1", "true", "yes", "on")
+            else "with the identity providers set in SENDCASE_GATEWAY_*"
+        )
+        echo(f"Sign in at {gateway_url}/sign-in ({how}).")
+        echo(f"The API: {gateway_url}/api/v1/<service>/commands|queries/<name> ({gateway_url}/api/v1/openapi.json)")
         while not stopping:
             time.sleep(0.5)
             # the servers first; poll() in check() reaps whatever died, so no zombie keeps its pid

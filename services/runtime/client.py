@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from functools import cache
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+from uuid import UUID
 
 import nats
 import nats.errors
@@ -50,17 +51,20 @@ def _replies(message: type[Command] | type[Query]) -> TypeAdapter[Any]:
 
 
 class Client:
-    """One connection to NATS, acting as one person (or naming another actor per call)."""
+    """One connection to NATS, acting as one person (or naming another actor per call). A client made with no
+    actor (the gateway's: it acts for whoever signed in) must be told the actor on every call."""
 
     def __init__(
         self,
         nats_url: str,
         prefix: str,
-        actor: Actor,
+        actor: Actor | None,
         timeout: float = 10.0,
         retries: int = 2,
         *,
         tls: ssl.SSLContext | None = None,
+        name: str = "sendcase-client",
+        max_reconnect_attempts: int = 3,  # -1: for ever (a long-running gateway outlives a NATS restart)
     ) -> None:
         self.nats_url = nats_url
         self.prefix = prefix
@@ -68,6 +72,8 @@ class Client:
         self.timeout = timeout
         self.retries = retries  # a command whose reply did not come in time is sent again, with the same id
         self.tls = tls  # see services/runtime/tls.py
+        self.name = name
+        self.max_reconnect_attempts = max_reconnect_attempts
         # Its inboxes are named for its NATS user (the URL's), who may read only _INBOX.<user>.>.
         self.user = urlsplit(nats_url.split(",")[0]).username or CLIENT_USER
         self.nc: Any = None
@@ -76,8 +82,8 @@ class Client:
         options: dict[str, Any] = {"tls": self.tls} if self.tls is not None else {}
         self.nc = await nats.connect(
             nats_servers(self.nats_url),
-            name="sendcase-client",
-            max_reconnect_attempts=3,
+            name=self.name,
+            max_reconnect_attempts=self.max_reconnect_attempts,
             inbox_prefix=inbox_prefix(self.user),
             **options,
         )
@@ -86,17 +92,28 @@ class Client:
     async def __aexit__(self, *_: object) -> None:
         await self.nc.close()
 
-    async def command(self, command: Command, actor: Actor | None = None) -> Accepted[Any] | Rejected:
+    async def command(
+        self, command: Command, actor: Actor | None = None, *, command_id: UUID | None = None
+    ) -> Accepted[Any] | Rejected:
+        """Send a command; `command_id` is its idempotency key (a fresh one when not given): sent again with the
+        same id, it is not done again and the first reply comes back."""
         envelope_type: Any = CommandEnvelope[type(command)]  # type: ignore[misc]  # a class known at run time
-        envelope = envelope_type(command=command, actor=actor or self.actor)
+        ids = {"command_id": command_id} if command_id is not None else {}
+        envelope = envelope_type(command=command, actor=self._acting(actor), **ids)
         reply: Accepted[Any] | Rejected = await self._request(command_subject(self.prefix, command.SUBJECT), envelope)
         return reply
 
     async def query(self, query: Query, actor: Actor | None = None) -> Answered[Any] | Rejected:
         envelope_type: Any = QueryEnvelope[type(query)]  # type: ignore[misc]  # a class known at run time
-        envelope = envelope_type(query=query, actor=actor or self.actor)
+        envelope = envelope_type(query=query, actor=self._acting(actor))
         reply: Answered[Any] | Rejected = await self._request(query_subject(self.prefix, query.SUBJECT), envelope)
         return reply
+
+    def _acting(self, actor: Actor | None) -> Actor:
+        acting = actor or self.actor
+        if acting is None:
+            raise ValueError("this client acts for no one of its own: name the actor of each command and query")
+        return acting
 
     async def pages(self, query: Query, actor: Actor | None = None) -> AsyncIterator[Answered[Any] | Rejected]:
         """Every page of a paged query (contracts/paging.py), in order: each reply as it comes, the next asked

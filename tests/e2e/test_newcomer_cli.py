@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from infra.stack.servers import StackState, pid_alive
@@ -30,6 +31,10 @@ def start_up(home: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [SENDCASE, "up"], env=env, stdout=open(home.parent / "up.log", "ab"), stderr=subprocess.STDOUT
     )
+
+
+def read_up_log(home: Path) -> str:
+    return (home.parent / "up.log").read_text()
 
 
 def wait_until_up(home: Path, up: subprocess.Popen) -> None:
@@ -62,8 +67,12 @@ def test_up_status_demo_ctrl_c_and_up_again(home: Path) -> None:
     up = start_up(home)
     wait_until_up(home, up)
     status = sendcase(home, "status")
-    for name in ("postgresql", "nats", "register", "notifications"):
+    for name in ("postgresql", "nats", "register", "notifications", "gateway"):
         assert re.search(rf"{name}\s+up", status.stdout), status.stdout
+    # `up` says where the gateway is and how to sign in: the development sign-in, a demo person to pick
+    said = re.search(r"Sign in at (http://127\.0\.0\.1:\d+)/sign-in \(development sign-in", read_up_log(home))
+    assert said, read_up_log(home)
+    gateway = said.group(1)
 
     demo = sendcase(home, "demo")
     assert demo.returncode == 0, demo.stdout + demo.stderr
@@ -103,6 +112,23 @@ def test_up_status_demo_ctrl_c_and_up_again(home: Path) -> None:
     assert record.returncode == 0, record.stdout + record.stderr
     view = json.loads(record.stdout)["result"]
     assert view["status"] == "K" and view["history"][0]["by_role"] == "senco"
+    # the same record through the gateway: the demo auditor signs in and reads it over the API
+    with httpx.Client(base_url=gateway, timeout=30, follow_redirects=True) as browser:
+        page = browser.get("/sign-in/development")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        home_page = browser.post("/sign-in/development", data={"person": "auditor", "csrf_token": token})
+        assert "auditor for la:000" in home_page.text
+        csrf = re.search(r'<code id="csrf-token">([^<]+)</code>', home_page.text).group(1)
+        read = browser.post("/api/v1/register/queries/pupil", json={"upn": upn}, headers={"X-CSRF-Token": csrf})
+        assert read.status_code == 200 and read.json()["result"]["status"] == "K", read.text
+    # the gateway is supervised like the services: killed, it is started again on its address
+    killed = StackState.load(home).services["gateway"]
+    os.kill(killed, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while StackState.load(home).services["gateway"] == killed or sendcase(home, "status").returncode != 0:
+        assert time.monotonic() < deadline, read_up_log(home)
+        time.sleep(1)
+    assert httpx.get(f"{gateway}/healthz", timeout=10).json()["status"] == "ok"
 
     refused = sendcase(
         home,
