@@ -9,6 +9,7 @@ from fastapi.openapi.utils import get_openapi
 
 from services.gateway.api import API, api_router
 from services.gateway.core import Gateway
+from services.gateway.family import family_router
 from services.gateway.security import install
 from services.gateway.settings import GatewaySettings
 from services.gateway.web import web_router
@@ -50,6 +51,7 @@ def create_app(settings: GatewaySettings, clock: Clock | None = None) -> FastAPI
     app.state.gateway = gateway
     app.include_router(api_router())
     app.include_router(web_router())
+    app.include_router(family_router())
     install(app, hsts=not settings.development, api_limit=settings.max_body_bytes, form_limit=settings.max_form_bytes)
 
     def openapi() -> dict[str, Any]:

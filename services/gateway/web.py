@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from contracts.envelope import Actor
 from services.gateway.access import citizen_actors, citizen_user_id, describe
 from services.gateway.core import Gateway, gateway_of
+from services.gateway.family import family_home, is_family
 from services.gateway.oidc import ProviderUnavailable, TokenRefused
 from services.gateway.pages import STYLESHEET, render, render_message
 from services.gateway.store import Identity, Session, SignIn
@@ -73,18 +74,9 @@ def web_router() -> APIRouter:
             return see_other("/sign-in?reason=expired" if ran_out else "/sign-in")
         if session.actor is None:
             return see_other("/choose-role")
-        identity = session.identity
-        return render(
-            "home.html",
-            title="Signed in",
-            name=identity.name or identity.user_id,
-            user_id=identity.user_id,
-            actor=session.actor,
-            several=len(identity.actors) > 1,
-            describe=describe,
-            csrf_token=session.csrf_token,
-            idle_minutes=f"{gateway.settings.session_idle_minutes:g}",
-        )
+        if is_family(session.actor):  # a parent or young person: their children, and linking one with a code
+            return await family_home(gateway, home_values(gateway, session))
+        return render("home.html", **home_values(gateway, session))
 
     @router.get("/sign-in")
     async def sign_in(request: Request, reason: str | None = None) -> Response:
@@ -262,6 +254,20 @@ def web_router() -> APIRouter:
         return response
 
     return router
+
+
+def home_values(gateway: Gateway, session: Session) -> dict[str, Any]:
+    identity = session.identity
+    return dict(
+        title="Signed in",
+        name=identity.name or identity.user_id,
+        user_id=identity.user_id,
+        actor=session.actor,
+        several=len(identity.actors) > 1,
+        describe=describe,
+        csrf_token=session.csrf_token,
+        idle_minutes=f"{gateway.settings.session_idle_minutes:g}",
+    )
 
 
 def csrf_refused() -> Response:
