@@ -557,7 +557,12 @@ async def test_with_tls_a_service_and_a_client_connect_with_their_certificates_a
 
 def test_the_operator_creates_the_streams_with_sendcase_create_streams(production_nats: ProductionNats) -> None:
     runner = CliRunner()
-    env = {"SENDCASE_SUBJECT_PREFIX": PREFIX, "SENDCASE_NATS_URL": production_nats.url("operator")}
+    env = {
+        "SENDCASE_SUBJECT_PREFIX": PREFIX,
+        "SENDCASE_NATS_URL": production_nats.url("operator"),
+        # as the other tests here made them, if they ran first: then there is nothing to change
+        "SENDCASE_DUPLICATE_WINDOW_SECONDS": "120",
+    }
     result = runner.invoke(app, ["create-streams"], env=env, prog_name="sendcase")
     assert result.exit_code == 0, result.output
     assert f"{EVENTS}: subjects sendcase.events.>; 1 replica(s);" in result.stdout
