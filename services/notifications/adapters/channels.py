@@ -32,7 +32,8 @@ from notifications_python_client.errors import APIError
 from notifications_python_client.notifications import NotificationsAPIClient
 
 from contracts.notifications import SentAs
-from services.notifications.adapters.letters import address_lines, letter_pdf
+from services.notifications.adapters.letters import letter_pdf
+from services.runtime.documents import AddressUnprintable, RendererNotReady
 
 
 @dataclass(frozen=True)
@@ -186,10 +187,21 @@ def _written(path: Path, data: bytes) -> Outcome:
     return Outcome(reference=str(path), delivered=True, how=how, sent=sent)
 
 
+def printed(message: Message) -> bytes:
+    """A letter's PDF (adapters/letters.py), its failures sorted for the worker: an address the envelope's window
+    cannot take never will (permanent); a renderer missing a font may be mended (transient, and said plainly)."""
+    try:
+        return letter_pdf(message.recipient, message.subject, message.body)
+    except AddressUnprintable as e:
+        raise PermanentFailure(f"the letter cannot be printed: {e}") from e
+    except RendererNotReady as e:
+        raise TransientFailure(str(e)) from e
+
+
 def _file_content(message: Message) -> bytes:
     r = message.recipient
     if message.channel == "letter":
-        return letter_pdf(address_lines(r), message.body)
+        return printed(message)
     to = r.get("email") if message.channel == "email" else r.get("mobile")
     text = message.body if message.channel == "email" else message.sms
     header = (
@@ -356,7 +368,7 @@ class GovUkNotify:
             }
         else:
             path = "/v2/notifications/letter"
-            pdf = letter_pdf(address_lines(r), message.body)
+            pdf = printed(message)
             request = {"reference": message.key, "content": base64.b64encode(pdf).decode("ascii")}
         body = json.dumps(request).encode("utf-8")  # ASCII: json.dumps escapes every other character
         sent = (
@@ -367,7 +379,7 @@ class GovUkNotify:
         return path, body, sent
 
     async def send(self, message: Message) -> Outcome:
-        path, body, sent = self.request(message)
+        path, body, sent = await asyncio.to_thread(self.request, message)  # a letter is printed: not on the loop
         response = await self._call(lambda: self.client.post(path, data=body))
         how = "accepted by GOV.UK Notify"
         if message.channel == "letter":
@@ -379,7 +391,7 @@ class GovUkNotify:
         for n in found.get("notifications", []):
             if n.get("reference") == message.key:
                 # the same message makes the same request: these are the bytes the interrupted send posted
-                _, _, sent = self.request(message)
+                _, _, sent = await asyncio.to_thread(self.request, message)
                 how = "found already sent in GOV.UK Notify after a restart"
                 return Outcome(reference=str(n["id"]), delivered=False, how=how, sent=sent)
         return None
