@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes.util
 import functools
+import hashlib
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -69,6 +70,21 @@ def _fc_list(pattern: str) -> list[str]:
         ["fc-list", "--format", "%{family[0]}\n", pattern], capture_output=True, text=True, timeout=30, check=False
     )
     return [line for line in found.stdout.splitlines() if line]
+
+
+def fonts_fingerprint() -> str:
+    """The font files the renderer sets text in, as 12 hex digits: sha256 of each family's files and versions."""
+    found: list[str] = []
+    for family in dict.fromkeys(s.family for s in SCRIPTS):
+        listed = subprocess.run(
+            ["fc-list", "--format", "%{file}|%{fontversion}\n", family],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        found.extend(f"{family}|{line}" for line in listed.stdout.splitlines() if line)
+    return hashlib.sha256("\n".join(sorted(found)).encode()).hexdigest()[:12]
 
 
 def missing_fonts() -> list[Script]:

@@ -17,13 +17,14 @@ use from several threads at once, and a render is short (0.05-0.3 s a letter: do
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import threading
 from datetime import date
 from typing import Any, Literal
 
-from services.runtime.documents.fonts import check_fonts
+from services.runtime.documents.fonts import check_fonts, fonts_fingerprint
 from services.runtime.documents.layout import LetterLayout, stylesheet
 from services.runtime.documents.text import isolate
 
@@ -131,8 +132,12 @@ def _no_fetching(url: str, *args: Any, **kwargs: Any) -> Any:
     raise ValueError(f"documents do not fetch anything while rendering (asked for {url[:80]!r})")
 
 
+@functools.cache
 def renderer_version() -> str:
-    """What makes the bytes: a renderer of another version may set the same document in other bytes."""
+    """What makes the bytes, recorded with each letter sent: WeasyPrint's and pydyf's versions and a fingerprint of
+    the font files (their families and versions). The same document made with the same renderer is the same
+    bytes; made with another, it may be other bytes with the same words (so an audit can tell the two apart)."""
+    import pydyf
     import weasyprint
 
-    return f"WeasyPrint {weasyprint.__version__}"
+    return f"WeasyPrint {weasyprint.__version__}, pydyf {pydyf.__version__}, fonts {fonts_fingerprint()}"
