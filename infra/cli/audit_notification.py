@@ -226,6 +226,8 @@ def as_text(audit: NotificationAudit, checks: list[Check]) -> str:
             if a.sent_sha256 is not None:
                 what = a.sent_as.in_words if a.sent_as else "the bytes sent"
                 lines.append(f"    bytes sent:    {what}, {a.sent_size} bytes, sha256 {a.sent_sha256}")
+                if a.made_with is not None:
+                    lines.append(f"    printed by:    {a.made_with}")
             else:
                 lines.append("    bytes sent:    not recorded (sent before December 2026)")
         if a.delivered_at is not None:

@@ -103,6 +103,22 @@ def test_the_names_come_out_of_the_pdf_exactly(lukasz_letter) -> None:
     assert nfc(content["subject"]) == text[text.index(content["subject"])]
 
 
+def test_each_parent_gets_a_letter_with_their_own_name_exactly_chinese_and_bengali_too() -> None:
+    father = urdu_mother(
+        person_id=uuid4(), name=CHINESE_FATHER, relationship="father", preferred_channel=Channel.LETTER
+    )
+    grandmother = urdu_mother(person_id=uuid4(), name=BENGALI_GRANDMOTHER, relationship="grandmother")
+    _, owed = owe(lukasz_added([father, grandmother]))
+    assert [n.recipient["name"] for n in owed] == [CHINESE_FATHER, BENGALI_GRANDMOTHER]
+    for n in owed:
+        name = n.recipient["name"]
+        pdf = letter_pdf(n.recipient, n.content["subject"], n.content["body"])
+        text = pdf_text_lines(pdf)
+        assert text[0] == name and f"Dear {name}," in text, text[:8]
+        assert any("Łukasz Wójcik" in line for line in text)
+        assert notify_problems(pdf) == []
+
+
 def test_the_letter_is_tagged_and_accessible(lukasz_letter) -> None:
     _, content, pdf = lukasz_letter
     assert accessibility_problems(pdf, title=content["subject"], language="en-GB") == []

@@ -24,9 +24,6 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-DEBIAN_PACKAGES = ("fonts-noto-core", "fonts-noto-cjk", "fontconfig", "libpango-1.0-0", "libharfbuzz-subset0")
-"""What `scripts/system-packages.sh` installs (Debian and Ubuntu names) for the document renderer."""
-
 
 @dataclass(frozen=True)
 class Script:
