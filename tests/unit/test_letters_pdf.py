@@ -302,3 +302,21 @@ def test_the_specification_check_finds_a_page_not_laid_out_for_the_window() -> N
         "Lang is 'en-GB', not 'cy'",
         "Title is 'A plan', not 'Another title'",
     ]
+
+
+def test_nothing_is_fetched_while_rendering_but_an_embedded_image_is_printed(tmp_path) -> None:
+    secret = tmp_path / "secret.css"
+    secret.write_text("p { color: red }")
+    one_pixel = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+
+    def images(pdf: bytes) -> int:
+        with pikepdf.open(io.BytesIO(pdf)) as doc:
+            return len(doc.pages[0].get_images())
+
+    refused = render_pdf(
+        f'<link rel="stylesheet" href="file://{secret}"><img src="file://{secret}" alt="not read"><p>text</p>',
+        title="t",
+    )
+    assert images(refused) == 0 and "not read" in " ".join(pdf_text_lines(refused))
+    embedded = render_pdf(f'<img src="data:image/png;base64,{one_pixel}" alt="a logo"><p>text</p>', title="t")
+    assert images(embedded) == 1
