@@ -115,7 +115,7 @@ def test_smtp_has_nothing_to_check_against_and_a_failed_attempt_is_not_a_mismatc
 
 
 def test_a_letter_printed_again_must_be_the_pdf_sent_unless_the_renderer_changed() -> None:
-    renderer = "WeasyPrint 70.0, pydyf 0.13.0, fonts 714efadc272f"
+    renderer = "WeasyPrint 70.0, pydyf 0.13.0, Pango 1.50.12, HarfBuzz 6.0.0, fonts 714efadc272f"
     letter = sent(
         "letter",
         sent_as=SentAs.LETTER_PDF,

@@ -138,10 +138,28 @@ def _only_embedded() -> Any:
 
 @functools.cache
 def renderer_version() -> str:
-    """What makes the bytes, recorded with each letter sent: WeasyPrint's and pydyf's versions and a fingerprint of
-    the font files (their families and versions). The same document made with the same renderer is the same
-    bytes; made with another, it may be other bytes with the same words (so an audit can tell the two apart)."""
+    """What makes the bytes, recorded with each letter sent: the versions of WeasyPrint, pydyf, Pango and
+    HarfBuzz and a fingerprint of the font files (their families and versions). The same document made with the
+    same renderer is the same bytes; made with another, it may be other bytes with the same words (so an audit can
+    tell the two apart)."""
     import pydyf
     import weasyprint
 
-    return f"WeasyPrint {weasyprint.__version__}, pydyf {pydyf.__version__}, fonts {fonts_fingerprint()}"
+    return (
+        f"WeasyPrint {weasyprint.__version__}, pydyf {pydyf.__version__}, Pango {_c_version('pango-1.0')}, "
+        f"HarfBuzz {_c_version('harfbuzz')}, fonts {fonts_fingerprint()}"
+    )
+
+
+def _c_version(library: str) -> str:
+    """A system library's own version string (pango_version_string, hb_version_string): shaping and subsetting
+    are theirs, so another version may set the same text in other bytes."""
+    import ctypes
+    import ctypes.util
+
+    found = ctypes.util.find_library(library)
+    if found is None:
+        return "?"
+    function = getattr(ctypes.CDLL(found), f"{'hb' if library == 'harfbuzz' else 'pango'}_version_string")
+    function.restype = ctypes.c_char_p
+    return str(function().decode("ascii"))
