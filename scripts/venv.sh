@@ -1,5 +1,7 @@
 # Sourced by up.sh and test.sh: make ./.venv with Python 3.11+ and install the project into it.
-# Reinstalls only when pyproject.toml changed since the last install.
+# Reinstalls only when pyproject.toml changed since the last install. First, the system packages the letters
+# need (fonts, Pango): scripts/system-packages.sh.
+source "$(dirname "${BASH_SOURCE[0]}")/system-packages.sh"
 extras="${1:-}"
 python="${PYTHON:-}"
 if [ -z "$python" ]; then

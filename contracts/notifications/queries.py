@@ -171,6 +171,11 @@ class AuditAttempt(View):
     delivery_evidence: str | None = None  # the outbox file written; Notify's receipt in words
     receipt: AuditReceipt | None = None  # the provider's receipt (Notify), delivered or failed
     failure: str | None = None  # why this attempt failed
+    # a letter: the renderer that printed it (recorded since 2026-12), and the letter made again now from the stored
+    # content, by the service answering (None: not a letter, not sent, or its content no longer hashes as stored)
+    made_with: str | None = None
+    made_again_sha256: str | None = None
+    made_again_with: str | None = None
 
 
 class NotificationAudit(View):

@@ -80,7 +80,41 @@ def checks_of(audit: NotificationAudit, folder: Path | None = None) -> list[Chec
         found.append(Check("sent", None, f"never sent: it is {_status(audit)}"))
     for attempt in audit.attempts:
         found.append(_check_attempt(audit, attempt, folder))
+        if (again := _check_made_again(attempt)) is not None:
+            found.append(again)
     return found
+
+
+def _check_made_again(a: AuditAttempt) -> Check | None:
+    """A letter sent: printed again by the service from the stored content, it must be the very PDF sent (the
+    renderer is deterministic). Printed now by another renderer (a new WeasyPrint, other fonts), other bytes are
+    expected: said so, not counted as a mismatch."""
+    if a.channel != "letter" or a.sent_at is None or a.sent_sha256 is None:
+        return None
+    what = f"letter, attempt {a.attempt}, printed again"
+    if a.made_again_sha256 is None:
+        return Check(what, None, "not printed again: the stored content does not hash as recorded")
+    if a.made_again_sha256 == a.sent_sha256:
+        return Check(
+            what,
+            True,
+            f"printed again now from the stored content ({a.made_again_with}), it is byte for byte the PDF sent "
+            f"(sha256 {a.sent_sha256})",
+        )
+    if a.made_with is not None and a.made_with == a.made_again_with:
+        return Check(
+            what,
+            False,
+            f"printed again now from the stored content by the renderer that printed it ({a.made_with}), it hashes "
+            f"to {a.made_again_sha256}, but {a.sent_sha256} was recorded as sent",
+        )
+    return Check(
+        what,
+        None,
+        f"printed again now it hashes to {a.made_again_sha256}, not {a.sent_sha256}; it was printed by "
+        f"{a.made_with or 'a renderer not recorded'} and is printed now by {a.made_again_with}, so other bytes are "
+        "expected: the outbox file or GOV.UK Notify's receipt is the check",
+    )
 
 
 def _check_attempt(audit: NotificationAudit, a: AuditAttempt, folder: Path | None) -> Check:
@@ -192,6 +226,8 @@ def as_text(audit: NotificationAudit, checks: list[Check]) -> str:
             if a.sent_sha256 is not None:
                 what = a.sent_as.in_words if a.sent_as else "the bytes sent"
                 lines.append(f"    bytes sent:    {what}, {a.sent_size} bytes, sha256 {a.sent_sha256}")
+                if a.made_with is not None:
+                    lines.append(f"    printed by:    {a.made_with}")
             else:
                 lines.append("    bytes sent:    not recorded (sent before December 2026)")
         if a.delivered_at is not None:

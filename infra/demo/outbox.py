@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from uuid import UUID
 
 from services.notifications.settings import NotificationsSettings
+from services.runtime.documents import pdf_text_lines
 
 
 def outbox_folder(home: Path | None = None, outbox_dir: Path | None = None) -> Path:
@@ -23,11 +23,8 @@ def outbox_folder(home: Path | None = None, outbox_dir: Path | None = None) -> P
 
 
 def pdf_text(data: bytes) -> list[str]:
-    """The lines of one of our own generated letters (for showing it in a terminal)."""
-    return [
-        m.decode("latin-1").replace("\\(", "(").replace("\\)", ")").replace("\\\\", "\\")
-        for m in re.findall(rb"\(((?:[^()\\]|\\.)*)\) Tj", data)
-    ]
+    """The lines of a letter's PDF, as a PDF reader extracts them (for showing it in a terminal)."""
+    return pdf_text_lines(data)
 
 
 def show_outbox(

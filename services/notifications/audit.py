@@ -12,14 +12,17 @@ checks the outbox file or the provider's reference against the rest.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from contracts.notifications import AuditAttempt, AuditReceipt, AuditStep, NotificationAudit
+from services.notifications.adapters.letters import letter_pdf
 from services.notifications.content import content_hash
 from services.notifications.domain.notification import Notification
+from services.runtime.documents import renderer_version
 
 
 def audit_of(n: Notification, events: Sequence[Any]) -> NotificationAudit:
@@ -55,6 +58,7 @@ def audit_of(n: Notification, events: Sequence[Any]) -> NotificationAudit:
                     sent_sha256=sent_sha256,
                     sent_size=getattr(e, "sent_size", None),
                     sent_as=getattr(e, "sent_as", None),
+                    made_with=getattr(e, "made_with", None),
                 )
             detail = f"{e.how}; reference {e.provider_reference}"
             if sent_sha256 is None:
@@ -79,6 +83,12 @@ def audit_of(n: Notification, events: Sequence[Any]) -> NotificationAudit:
             detail = f"{e.because}: {len(e.owed_to)} notification(s)"
         steps.append(_step(e, what, channel, detail))
 
+    letters = [a for a in attempts if a["channel"] == "letter" and a.get("sent_sha256")]
+    if letters and recomputed is not None and recomputed == n.content_hash and n.content:
+        made_again, made_by = _made_again(n)
+        for a in letters:
+            a.update(made_again_sha256=made_again, made_again_with=made_by)
+
     recipient = n.recipient or {}
     return NotificationAudit(
         notification_id=n.id,
@@ -101,6 +111,14 @@ def audit_of(n: Notification, events: Sequence[Any]) -> NotificationAudit:
         attempts=[AuditAttempt(**a) for a in attempts],
         steps=steps,
     )
+
+
+def _made_again(n: Notification) -> tuple[str, str]:
+    """The letter printed again now from the stored content (the same words, to the same person) and its sha256,
+    with the renderer that printed it: what was sent, if the renderer is the one that printed it then."""
+    content = n.content or {}
+    pdf = letter_pdf(n.recipient or {}, content["subject"], content["body"])
+    return hashlib.sha256(pdf).hexdigest(), renderer_version()
 
 
 _WHAT = {

@@ -13,6 +13,7 @@ from services.notifications.queries import NotificationsQueries
 from services.notifications.settings import NotificationsSettings
 from services.notifications.translation import SERVICE, translate
 from services.runtime.clock import Clock
+from services.runtime.documents import check_fonts
 from services.runtime.eventstore import open_store
 from services.runtime.service import ServiceDefinition, Worker
 from services.runtime.settings import ServiceSettings
@@ -45,6 +46,9 @@ def transports(settings: NotificationsSettings) -> dict[str, Transport]:
 
 def bootstrap(settings: ServiceSettings, clock: Clock, env: dict[str, str] | None = None) -> ServiceDefinition:
     settings = NotificationsSettings.of(settings)
+    # every channel may end in a letter: refuse to start, naming the packages to install, rather than print
+    # a letter with a name in empty boxes (services/runtime/documents/fonts.py)
+    check_fonts()
     store = open_store(
         Notifications, settings.database_url, settings.event_store_threads, env, pre_ping=settings.database_pre_ping
     )

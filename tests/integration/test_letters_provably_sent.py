@@ -92,17 +92,22 @@ async def test_the_outbox_files_hashes_are_recorded_and_a_file_altered_or_delete
     assert on_disk.startswith(b"%PDF")  # the letter: the PDF's own bytes were hashed
 
     assert says(checks_of(by_mail)) == [("content", True), ("email, attempt 1", True)]
-    assert says(checks_of(by_post)) == [("content", True), ("letter, attempt 1", True)]
+    printed_again = ("letter, attempt 1, printed again", True)  # by the service, from the stored content
+    assert says(checks_of(by_post)) == [("content", True), ("letter, attempt 1", True), printed_again]
+    [letter_sent] = by_post.attempts
+    assert letter_sent.made_with == letter_sent.made_again_with and letter_sent.made_with.startswith("WeasyPrint ")
     # looked for in a copy of the outbox: the same file name under the pupil's folder
     copy = tmp_path / "copy"
     (copy / str(by_post.pupil_id)).mkdir(parents=True)
     letter_file = files[f"{by_post.notification_id}.letter.pdf"]
     (copy / str(by_post.pupil_id) / letter_file.name).write_bytes(letter_file.read_bytes())
-    assert says(checks_of(by_post, copy)) == [("content", True), ("letter, attempt 1", True)]
+    assert says(checks_of(by_post, copy)) == [("content", True), ("letter, attempt 1", True), printed_again]
 
     # altered afterwards (one byte of the letter), then deleted (the email)
-    letter_file.write_bytes(letter_file.read_bytes().replace(b"Dear", b"Deer", 1))
-    [_, altered] = checks_of(by_post)
+    printed = bytearray(letter_file.read_bytes())
+    printed[len(printed) // 2] ^= 0x01  # one bit, in the middle of the (compressed) letter
+    letter_file.write_bytes(bytes(printed))
+    [_, altered, _] = checks_of(by_post)
     assert altered.ok is False and "hashes to" in altered.says and "was recorded as sent" in altered.says
     assert altered.line().startswith("letter, attempt 1: DOES NOT MATCH: the outbox file ")
     files[f"{by_mail.notification_id}.email.txt"].unlink()
@@ -192,6 +197,9 @@ async def test_notify_request_bodies_and_letter_pdfs_are_hashed_and_receipts_rec
 
     [attempt] = called_back.attempts
     pdf = base64.b64decode(json.loads(posted[attempt.key])["content"])
+    # the letter passed the checks Notify makes of a precompiled letter before it prints it (tests/support/letters.py)
+    [letter_at_notify] = [m for m in standin.messages.values() if m["type"] == "letter"]
+    assert letter_at_notify["validation_problems"] == []
     assert attempt.sent_as == SentAs.LETTER_PDF
     assert (attempt.sent_sha256, attempt.sent_size) == (sha256(pdf), len(pdf))  # the PDF Notify was given
     receipt = attempt.receipt
@@ -201,12 +209,16 @@ async def test_notify_request_bodies_and_letter_pdfs_are_hashed_and_receipts_rec
     assert called_back.steps[-1].by_user == "service:notify_callbacks"  # who recorded it: the callback gateway
 
     assert says(checks_of(polled)) == [("content", True), ("email, attempt 1", True)]
-    assert says(checks_of(called_back)) == [("content", True), ("letter, attempt 1", True)]
+    assert says(checks_of(called_back)) == [
+        ("content", True),
+        ("letter, attempt 1", True),
+        ("letter, attempt 1, printed again", True),  # the PDF Notify was given, made again from the record
+    ]
     # the stored reference and the receipt's disagree (what a rewritten record would show): DOES NOT MATCH
     forged = called_back.model_copy(
         update={"attempts": [attempt.model_copy(update={"provider_reference": str(UUID(int=9))})]}
     )
-    [_, mismatch] = checks_of(forged)
+    [_, mismatch, _] = checks_of(forged)
     assert mismatch.ok is False and "was recorded as sent" in mismatch.says
 
 

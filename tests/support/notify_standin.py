@@ -9,6 +9,7 @@ failures with `fail_next` and move a message's status (as Notify's delivery woul
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -141,7 +142,15 @@ class NotifyStandIn:
             return _error(400, "ValidationError", "Cannot decode letter content (invalid base64 encoding)")
         if not pdf.startswith(b"%PDF"):
             return _error(400, "ValidationError", "Letter content is not a valid PDF")
-        return self._store("letter", body, raw, postage="second")
+        # Notify accepts a precompiled letter, then checks it against its letter specification before printing
+        # it; one that fails becomes "validation-failed". The same checks here (tests/support/letters.py).
+        from tests.support.letters import notify_problems
+
+        problems = await asyncio.to_thread(notify_problems, pdf)
+        response = self._store("letter", body, raw, postage="second", validation_problems=problems)
+        if problems:
+            self.messages[json.loads(response.body)["id"]]["status"] = "validation-failed"
+        return response
 
     async def _search(self, request: web.Request) -> web.Response:
         reference = request.query.get("reference")

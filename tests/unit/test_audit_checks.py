@@ -112,3 +112,27 @@ def test_smtp_has_nothing_to_check_against_and_a_failed_attempt_is_not_a_mismatc
         ("email, attempt 2", None),
     ]
     assert found[1].says == "not sent: refused" and "a mail server gives no receipt" in found[2].says
+
+
+def test_a_letter_printed_again_must_be_the_pdf_sent_unless_the_renderer_changed() -> None:
+    renderer = "WeasyPrint 70.0, pydyf 0.13.0, Pango 1.50.12, HarfBuzz 6.0.0, fonts 714efadc272f"
+    letter = sent(
+        "letter",
+        sent_as=SentAs.LETTER_PDF,
+        made_with=renderer,
+        made_again_sha256="b" * 64,
+        made_again_with=renderer,
+    )
+    [_, _, again] = checks_of(audit(letter))
+    assert (again.what, again.ok) == ("letter, attempt 1, printed again", True)
+    assert "byte for byte the PDF sent (sha256 bbbb" in again.says
+    # the same renderer made other bytes from the stored content: the PDF sent was not this content's
+    [_, _, forged] = checks_of(audit(letter.model_copy(update={"made_again_sha256": "c" * 64})))
+    assert forged.ok is False and "by the renderer that printed it" in forged.says
+    # another renderer (a WeasyPrint upgrade, other fonts) prints other bytes: said so, not a mismatch
+    upgraded = letter.model_copy(update={"made_again_sha256": "c" * 64, "made_again_with": "WeasyPrint 71.0, ..."})
+    [_, _, other] = checks_of(audit(upgraded))
+    assert other.ok is None and "other bytes are expected" in other.says
+    # content that no longer hashes as stored is not printed again
+    [_, _, none] = checks_of(audit(letter.model_copy(update={"made_again_sha256": None, "made_again_with": None})))
+    assert none.ok is None and none.says.startswith("not printed again")

@@ -149,9 +149,9 @@ def test_a_child_looked_after_is_written_to_through_the_people_the_register_name
     assert n.recipient["postal_address"]["lines"] == ["Children's Services", "County Hall"]
     assert n.channel == "letter" and n.content["body"].startswith("Dear Priya Shah,")
     from infra.demo.outbox import pdf_text
-    from services.notifications.adapters.letters import address_lines, letter_pdf
+    from services.notifications.adapters.letters import letter_pdf
 
-    letter = pdf_text(letter_pdf(address_lines(n.recipient), n.content["body"]))
+    letter = pdf_text(letter_pdf(n.recipient, n.content["subject"], n.content["body"]))
     assert letter[:5] == ["Priya Shah", "Children's Services", "County Hall", "Durham", "DH1 5UL"]
     # the only address on the letter is the social worker's: the contracts never carry the child's
     assert [line for line in letter if "DH" in line] == ["DH1 5UL"]

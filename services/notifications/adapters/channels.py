@@ -32,7 +32,8 @@ from notifications_python_client.errors import APIError
 from notifications_python_client.notifications import NotificationsAPIClient
 
 from contracts.notifications import SentAs
-from services.notifications.adapters.letters import address_lines, letter_pdf
+from services.notifications.adapters.letters import letter_pdf
+from services.runtime.documents import AddressUnprintable, RendererNotReady, renderer_version
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,17 @@ class Outcome:
     sent: dict[str, Any] | None = None  # the exact bytes sent, as facts: sent_bytes(...)
 
 
-def sent_bytes(data: bytes, what: SentAs) -> dict[str, Any]:
+def sent_bytes(data: bytes, what: SentAs, made_with: str | None = None) -> dict[str, Any]:
     """The exact bytes a channel sent, as the facts stored on the Sent event: their sha256, their size, and
-    what they are (so an auditor knows what to hash to check them)."""
-    return {"sent_sha256": hashlib.sha256(data).hexdigest(), "sent_size": len(data), "sent_as": what.value}
+    what they are (so an auditor knows what to hash to check them); for a letter, the renderer that printed it."""
+    facts: dict[str, Any] = {
+        "sent_sha256": hashlib.sha256(data).hexdigest(),
+        "sent_size": len(data),
+        "sent_as": what.value,
+    }
+    if made_with is not None:
+        facts["made_with"] = made_with
+    return facts
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,7 @@ class FileOutbox:
         path = self.path(message)
         data = _file_content(message)
         await asyncio.to_thread(_write_atomically, path, data)
-        return _written(path, data)
+        return _written(path, data, _made_with(message))
 
     async def send_many(self, messages: Sequence[Message]) -> list[Outcome | BaseException]:
         """Each message's outcome, or the error that stopped it, in order."""
@@ -160,7 +168,7 @@ class FileOutbox:
             except OSError as e:
                 results[i] = e
                 continue
-            results[i] = _written(path, data)
+            results[i] = _written(path, data, _made_with(messages[i]))
         return [r if r is not None else RuntimeError("not written") for r in results]
 
     async def find(self, message: Message) -> Outcome | None:
@@ -180,16 +188,31 @@ class FileOutbox:
         return None
 
 
-def _written(path: Path, data: bytes) -> Outcome:
-    sent = sent_bytes(data, SentAs.OUTBOX_FILE)
+def _made_with(message: Message) -> str | None:
+    return renderer_version() if message.channel == "letter" else None
+
+
+def _written(path: Path, data: bytes, made_with: str | None = None) -> Outcome:
+    sent = sent_bytes(data, SentAs.OUTBOX_FILE, made_with)
     how = f"written to the outbox as {path.name} (file sha256 {sent['sent_sha256']})"
     return Outcome(reference=str(path), delivered=True, how=how, sent=sent)
+
+
+def printed(message: Message) -> bytes:
+    """A letter's PDF (adapters/letters.py), its failures sorted for the worker: an address the envelope's window
+    cannot take never will (permanent); a renderer missing a font may be mended (transient, and said plainly)."""
+    try:
+        return letter_pdf(message.recipient, message.subject, message.body)
+    except AddressUnprintable as e:
+        raise PermanentFailure(f"the letter cannot be printed: {e}") from e
+    except RendererNotReady as e:
+        raise TransientFailure(str(e)) from e
 
 
 def _file_content(message: Message) -> bytes:
     r = message.recipient
     if message.channel == "letter":
-        return letter_pdf(address_lines(r), message.body)
+        return printed(message)
     to = r.get("email") if message.channel == "email" else r.get("mobile")
     text = message.body if message.channel == "email" else message.sms
     header = (
@@ -356,18 +379,18 @@ class GovUkNotify:
             }
         else:
             path = "/v2/notifications/letter"
-            pdf = letter_pdf(address_lines(r), message.body)
+            pdf = printed(message)
             request = {"reference": message.key, "content": base64.b64encode(pdf).decode("ascii")}
         body = json.dumps(request).encode("utf-8")  # ASCII: json.dumps escapes every other character
         sent = (
-            sent_bytes(pdf, SentAs.LETTER_PDF)
+            sent_bytes(pdf, SentAs.LETTER_PDF, renderer_version())
             if message.channel == "letter"
             else sent_bytes(body, SentAs.NOTIFY_REQUEST_BODY)
         )
         return path, body, sent
 
     async def send(self, message: Message) -> Outcome:
-        path, body, sent = self.request(message)
+        path, body, sent = await asyncio.to_thread(self.request, message)  # a letter is printed: not on the loop
         response = await self._call(lambda: self.client.post(path, data=body))
         how = "accepted by GOV.UK Notify"
         if message.channel == "letter":
@@ -379,7 +402,7 @@ class GovUkNotify:
         for n in found.get("notifications", []):
             if n.get("reference") == message.key:
                 # the same message makes the same request: these are the bytes the interrupted send posted
-                _, _, sent = self.request(message)
+                _, _, sent = await asyncio.to_thread(self.request, message)
                 how = "found already sent in GOV.UK Notify after a restart"
                 return Outcome(reference=str(n["id"]), delivered=False, how=how, sent=sent)
         return None

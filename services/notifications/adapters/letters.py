@@ -1,68 +1,93 @@
-"""A plain, printable A4 letter as a PDF, written by hand (PDF 1.4, Helvetica, no dependencies).
+"""A letter on paper: the message's own words as HTML, printed by the shared document renderer
+(services/runtime/documents) as a tagged, accessible A4 PDF laid out for a windowed envelope as GOV.UK Notify's
+precompiled-letter specification requires (the recipient's name and address in the window).
 
-Deterministic: the same text always gives the same bytes, so a letter can be regenerated from the stored
-content and its hash checked.
+The words are the stored content (the subject and the body written when the duty arose, the same text as the
+email), so the letter can be made again from the record, byte for byte, and its hash compared with the hash
+recorded when it was sent. The body is plain text; it becomes HTML by these rules (`body_html`):
+
+- blocks are separated by blank lines; every other line is a paragraph of its own;
+- the first line of a block of two or more lines is a heading (h2) when it starts with a capital letter, is at
+  most 80 characters long and does not end with punctuation ("What this means", "Who to contact");
+- a line indented by four spaces is something to type or read out exactly (an invitation code): set apart, large;
+- lines starting "- " or "* " are a bulleted list;
+- right-to-left runs (a name in Urdu or Arabic) are isolated so they print right to left without disturbing the
+  sentence around them; a name the template wraps in U+2068 ... U+2069 is isolated whatever its script.
+
+The subject is the letter's first heading (h1) and the PDF's title.
 """
 
 from __future__ import annotations
 
-import textwrap
+import re
+from typing import Any
 
-LINE_HEIGHT = 14
-TOP, LEFT, BOTTOM = 800, 56, 60
-WIDTH_CHARS = 92
+from services.runtime.documents import LetterLayout, isolate, render_pdf
 
-
-def _escape(text: str) -> str:
-    text = text.encode("latin-1", "replace").decode("latin-1")
-    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+_HEADING_MAX = 80
+_NOT_A_HEADING_END = tuple(".,;:!?)\"'’”")
+_BULLET = re.compile(r"^[-*] +")
 
 
-def _lines(address: list[str], body: str) -> list[str]:
-    lines = [*address, "", ""]
-    for paragraph in body.splitlines():
-        lines.extend(textwrap.wrap(paragraph, WIDTH_CHARS) or [""])
-    return lines
-
-
-def letter_pdf(address: list[str], body: str) -> bytes:
-    lines = _lines(address, body)
-    per_page = (TOP - BOTTOM) // LINE_HEIGHT
-    pages = [lines[i : i + per_page] for i in range(0, len(lines), per_page)] or [[]]
-    objects: list[bytes] = []
-    font_id = 3
-    page_ids = []
-    for n, page in enumerate(pages):
-        content_id, page_id = 4 + 2 * n, 5 + 2 * n
-        page_ids.append(page_id)
-        text = "".join(f"({_escape(line)}) Tj T*\n" for line in page)
-        stream = f"BT /F1 11 Tf {LINE_HEIGHT} TL {LEFT} {TOP} Td\n{text}ET".encode("latin-1")
-        objects.append(
-            b"%d 0 obj << /Length %d >> stream\n" % (content_id, len(stream)) + stream + b"\nendstream endobj\n"
-        )
-        objects.append(
-            b"%d 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents %d 0 R "
-            b"/Resources << /Font << /F1 %d 0 R >> >> >> endobj\n" % (page_id, content_id, font_id)
-        )
-    kids = " ".join(f"{i} 0 R" for i in page_ids).encode()
-    head = [
-        b"1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n",
-        b"2 0 obj << /Type /Pages /Kids [" + kids + b"] /Count %d >> endobj\n" % len(pages),
-        b"3 0 obj << /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >> endobj\n",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for obj in head + objects:
-        offsets.append(len(out))
-        out += obj
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1)
-    for off in offsets:
-        out += b"%010d 00000 n \n" % off
-    out += b"trailer << /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(offsets) + 1, xref)
-    return bytes(out)
-
-
-def address_lines(recipient: dict) -> list[str]:
+def address_lines(recipient: dict[str, Any]) -> list[str]:
+    """The lines printed in the envelope's window: the name, then the address, the postcode last."""
     address = recipient.get("postal_address") or {}
-    return [recipient["name"], *address.get("lines", []), address.get("town", ""), address.get("postcode", "")]
+    lines = [recipient["name"], *address.get("lines", []), address.get("town", ""), address.get("postcode", "")]
+    return [line.strip() for line in lines if line and line.strip()]
+
+
+def _is_heading(line: str) -> bool:
+    return (
+        0 < len(line) <= _HEADING_MAX
+        and line == line.strip()
+        and line[0].isupper()
+        and not line.endswith(_NOT_A_HEADING_END)
+        and not line.lower().startswith("dear ")
+    )
+
+
+def body_html(body: str) -> str:
+    """The letter's plain-text body as HTML, by the rules in this module's docstring."""
+    out: list[str] = []
+    for block in re.split(r"\n[ \t]*\n", body.strip("\n")):
+        lines = [line.rstrip() for line in block.split("\n") if line.strip()]
+        if len(lines) >= 2 and _is_heading(lines[0]):
+            out.append(f"<h2>{isolate(lines[0])}</h2>")
+            lines = lines[1:]
+        bullets: list[str] = []
+        for line in lines:
+            if _BULLET.match(line):
+                bullets.append(f"<li>{isolate(_BULLET.sub('', line))}</li>")
+                continue
+            if bullets:
+                out.append("<ul>" + "".join(bullets) + "</ul>")
+                bullets = []
+            if line.startswith("    "):
+                out.append(f'<p class="code">{isolate(line.strip())}</p>')
+            else:
+                out.append(f"<p>{isolate(line.strip())}</p>")
+        if bullets:
+            out.append("<ul>" + "".join(bullets) + "</ul>")
+    return "\n".join(out)
+
+
+def letter_html(subject: str, body: str) -> str:
+    """The HTML printed as the letter's body: the subject as its heading, then the body."""
+    return f"<h1>{isolate(subject)}</h1>\n{body_html(body)}"
+
+
+def letter_layout(recipient: dict[str, Any]) -> LetterLayout:
+    """Page 1's blocks for this recipient (raises layout.AddressUnprintable for an address the window cannot
+    take: fewer than 3 or more than 7 lines)."""
+    return LetterLayout(address=tuple(address_lines(recipient)))
+
+
+def letter_pdf(recipient: dict[str, Any], subject: str, body: str) -> bytes:
+    """The letter as a PDF: the same words, the same bytes, every time."""
+    return render_pdf(
+        letter_html(subject, body),
+        title=subject,
+        language="en-GB",
+        subject=f"A letter to {recipient['name']}",
+        letter=letter_layout(recipient),
+    )

@@ -211,6 +211,8 @@ class Notification(Aggregate):
 
     # sent_sha256, sent_size, sent_as: the exact bytes sent (the outbox file, the MIME message, Notify's request
     # body, the letter's PDF), recorded since 2026-12; a Sent stored before has none (None: not recorded).
+    # made_with: for a letter, the renderer that printed it (services/runtime/documents: its version and fonts),
+    # recorded since 2026-12 (None: not a letter, or not recorded), so an audit can make it again and compare.
     @event("Sent")
     def _sent(
         self,
@@ -220,6 +222,7 @@ class Notification(Aggregate):
         sent_sha256: str | None = None,
         sent_size: int | None = None,
         sent_as: str | None = None,
+        made_with: str | None = None,
     ) -> None:
         self.status = S.SENT.value
         self.provider_reference = provider_reference
