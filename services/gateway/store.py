@@ -111,9 +111,16 @@ class GatewayStore:
 
     @staticmethod
     async def _once_more(statement: Callable[[], Awaitable[T]]) -> T:
+        # (asyncpg reports a connection dropped mid-statement as any of these, InternalClientError "cannot switch to
+        # state ..." when the drop came while the pool was handing the connection out)
         try:
             return await statement()
-        except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, ConnectionError):
+        except (
+            asyncpg.ConnectionDoesNotExistError,
+            asyncpg.InterfaceError,
+            asyncpg.exceptions.InternalClientError,
+            ConnectionError,
+        ):
             return await statement()
 
     async def setup(self) -> None:
