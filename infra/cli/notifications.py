@@ -16,6 +16,7 @@ from contracts.identifiers import validate_upn
 from contracts.notifications import (
     FailedToReach,
     NotificationCounts,
+    NotificationsByReference,
     NotificationsForCase,
     NotificationsForPupil,
     UndeliveredNotifications,
@@ -53,6 +54,27 @@ def for_pupil(
         fail("Name the pupil once: --upn or --pupil-id, not both")
     [pupil] = pupil_ids(ctx, [upn] if upn else [], [pupil_id] if pupil_id else [])
     show(ctx, send(ctx, NotificationsForPupil(pupil_id=pupil)))
+
+
+@app.command("find")
+def find(
+    ctx: typer.Context,
+    reference: Annotated[
+        str, typer.Argument(help="The reference printed on the message (e.g. HN4QX-7RB2M), or its notification id.")
+    ],
+) -> None:
+    """The message a person quotes by its reference: whom it was to, what they need to read it, who it was from, its
+    date, where it stands, and the complete letter."""
+    from contracts.envelope import Answered
+    from infra.cli.render import render_message
+
+    reply = send(ctx, build(NotificationsByReference, reference=reference))
+    if session(ctx).json or not isinstance(reply, Answered):
+        show(ctx, reply)
+        return
+    if not reply.result:
+        fail(f"No message has the reference {reference}: check it with the person who read it out.", code=1)
+    typer.echo("\n\n".join(render_message(n) for n in reply.result), nl=False)
 
 
 @app.command("for-case")

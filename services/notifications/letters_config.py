@@ -49,7 +49,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from services.runtime.errors import ConfigurationError
 
@@ -201,6 +210,7 @@ class LettersConfig:
             "website": f.website,
             "signatory": {"name": f.send_team.responsible_officer, "role": f.name},
             "contact": {"name": f.send_team.name, "email": str(f.send_team.email), "phone": f.send_team.phone},
+            "standing_in_for": None,
         }
 
     def school_sender(self, urn: str | None) -> dict[str, Any]:
@@ -216,16 +226,19 @@ class LettersConfig:
             "logo": None,
             "website": None,
             "signatory": {"name": school.senco, "role": school.senco_role},
-            "contact": {"name": f"{school.senco}, {school.senco_role}", "email": str(school.email), "phone": school.phone},
-            "local_authority": self.file.name,
+            "contact": {
+                "name": f"{school.senco}, {school.senco_role}",
+                "email": str(school.email),
+                "phone": school.phone,
+            },
+            "standing_in_for": None,
         }
 
     def help_services(self) -> dict[str, Any]:
         """SENDIASS, disagreement resolution and mediation, as a message states them."""
         f = self.file
         return {
-            key: getattr(f, key).model_dump(mode="json", exclude_none=True)
-            for key in ("sendiass", "disagreement_resolution", "mediation")
+            key: getattr(f, key).model_dump(mode="json") for key in ("sendiass", "disagreement_resolution", "mediation")
         } | {"la_name": f.name, "la_website": f.website}
 
 
@@ -277,9 +290,7 @@ def _check_mailboxes(f: _File, source: str, lines: list[str]) -> None:
         domain = email.rsplit("@", 1)[1].lower()
         if domain in PERSONAL_MAIL:
             raise _fault(source, lines, path, f"{email} is a personal mailbox: give a team or school mailbox")
-        if path[0] in ("send_team", "schools") and not any(
-            domain == d or domain.endswith("." + d) for d in domains
-        ):
+        if path[0] in ("send_team", "schools") and not any(domain == d or domain.endswith("." + d) for d in domains):
             raise _fault(
                 source,
                 lines,
@@ -301,7 +312,10 @@ def _logo(f: _File, where: Path, lines: list[str]) -> str:
         raise _fault(str(where), lines, ("logo",), f"cannot read {path} ({e.strerror or e})") from None
     if len(data) > LOGO_MOST_BYTES:
         raise _fault(
-            str(where), lines, ("logo",), f"{path} is {len(data)} bytes: at most {LOGO_MOST_BYTES} (it is on every letter)"
+            str(where),
+            lines,
+            ("logo",),
+            f"{path} is {len(data)} bytes: at most {LOGO_MOST_BYTES} (it is on every letter)",
         )
     return f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
 

@@ -46,6 +46,14 @@ class Message:
     body: str
     sms: str
     content_hash: str
+    # The complete letter (always complete, whatever the email says): its text and its HTML, which the PDF renders.
+    # None for content written before December 2026, whose letter is its body.
+    letter: str | None = None
+    letter_html: str | None = None
+
+    @property
+    def letter_text(self) -> str:
+        return self.letter if self.letter is not None else self.body
 
 
 @dataclass(frozen=True)
@@ -189,7 +197,7 @@ def _written(path: Path, data: bytes) -> Outcome:
 def _file_content(message: Message) -> bytes:
     r = message.recipient
     if message.channel == "letter":
-        return letter_pdf(address_lines(r), message.body)
+        return letter_pdf(_address_unless_in_letter(message), message.letter_text)
     to = r.get("email") if message.channel == "email" else r.get("mobile")
     text = message.body if message.channel == "email" else message.sms
     header = (
@@ -197,6 +205,11 @@ def _file_content(message: Message) -> bytes:
         f"Notification: {message.notification_id}\nContent-SHA256: {message.content_hash}\n\n"
     )
     return (header + text).encode("utf-8")
+
+
+def _address_unless_in_letter(message: Message) -> list[str]:
+    """The address block to print above the letter: the letter written since December 2026 has its own."""
+    return address_lines(message.recipient) if message.letter is None else []
 
 
 _SYNC_THREADS = 16
@@ -356,7 +369,7 @@ class GovUkNotify:
             }
         else:
             path = "/v2/notifications/letter"
-            pdf = letter_pdf(address_lines(r), message.body)
+            pdf = letter_pdf(_address_unless_in_letter(message), message.letter_text)
             request = {"reference": message.key, "content": base64.b64encode(pdf).decode("ascii")}
         body = json.dumps(request).encode("utf-8")  # ASCII: json.dumps escapes every other character
         sent = (
