@@ -149,7 +149,7 @@ class Notifications(SendcaseApplication):
                 "facts": facts,
             }
             n = Notification(**own, channels=[c for c in CHANNEL_ORDER if c != companion] if companion else None)
-            written = self._write(n, duty, person or NOBODY_ADDRESSEE, today, companion or "ask")
+            written = self._write(n, duty, person or NOBODY_ADDRESSEE, today, WHERE.get(companion or "", "ask"))
             created.append(n)
             if not written:
                 continue
@@ -549,8 +549,12 @@ def details_of(n: Notification) -> str:
         return "here"
     channels = getattr(n, "channels", None)
     if channels:
-        return next((c for c in CHANNEL_ORDER if c not in channels), "ask")
+        return WHERE.get(next((c for c in CHANNEL_ORDER if c not in channels), ""), "ask")
     return "ask"
+
+
+# What a text or notice says of where the complete letter is, by the channel that carries it.
+WHERE = {"letter": "post", "email": "email"}
 
 
 def receipt_fact(

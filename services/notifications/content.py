@@ -92,7 +92,7 @@ def paragraphs(text: Any) -> Markup:
 
     def close_list() -> None:
         if items:
-            out.append("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
+            out.append("<ul>\n" + "\n".join(f"<li>{i}</li>" for i in items) + "\n</ul>")
             items.clear()
 
     for raw in str(safe).split("\n"):
@@ -208,7 +208,6 @@ def render(
         "recipient": recipient,
         "reference": reference,
         "dated_on": dated_on,
-        "details": details,
         # where a notice or a text says the complete letter is: a second notification carries it by post or email,
         # or, when none does ("here": this message carries it, so a notice or text goes only when that failed), ask
         "elsewhere": details if details != "here" else "ask",
@@ -246,7 +245,7 @@ def render(
 def _notice(values: dict[str, Any]) -> tuple[str, str]:
     """The notice-only email: its subject and body (no child's details)."""
     template = _text.get_template("_notice.j2")
-    subject = " ".join("".join(template.blocks["subject"](template.new_context(values))).split())
+    subject = " ".join(str(template.make_module(values).subject()).split())
     return subject, _tidy(template.render(values))
 
 

@@ -107,7 +107,7 @@ async def test_the_cli_shows_the_outbox_the_failed_to_reach_list_and_counts_afte
     failed = cli(sandbox, home, "failed-to-reach", "--school", "123456", as_json=True)
     assert failed.returncode == 0, failed.stderr
     [entry] = json.loads(failed.stdout)["result"]
-    assert entry["recipients"] == "nobody recorded" and "nobody with parental responsibility" in entry["reason"]
+    assert entry["recipients"] == "nobody recorded" and "nobody to tell is recorded" in entry["reason"]
 
     counts = json.loads(cli(sandbox, home, "counts", as_json=True).stdout)["result"]
     assert counts["by_status"] == {"delivered": 2, "cannot_notify": 1}
