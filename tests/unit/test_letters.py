@@ -34,7 +34,7 @@ from tests.support.letters import (
 DURHAM_MESSAGES = every_template_rendered()
 YOUNG_PERSON_MESSAGES = every_template_rendered([YOUNG_PERSON])
 NOTICE_ONLY_MESSAGES = every_template_rendered(
-    PARENTS + [YOUNG_PERSON], letters=config(ILLUSTRATION_929), school_urn="122999"
+    [*PARENTS, YOUNG_PERSON], letters=config(ILLUSTRATION_929), school_urn="122999"
 )
 ALL = DURHAM_MESSAGES + YOUNG_PERSON_MESSAGES + NOTICE_ONLY_MESSAGES
 FOR_PROFESSIONALS = {"ehc_advice_requested", "professional_notice"}  # the rest are to the family
