@@ -245,7 +245,7 @@ def render(
 def _notice(values: dict[str, Any]) -> tuple[str, str]:
     """The notice-only email: its subject and body (no child's details)."""
     template = _text.get_template("_notice.j2")
-    subject = " ".join(str(template.make_module(values).subject()).split())
+    subject = " ".join(str(getattr(template.make_module(values), "subject")()).split())  # noqa: B009
     return subject, _tidy(template.render(values))
 
 

@@ -263,7 +263,9 @@ def parse_letters_config(text: str, where: Path) -> LettersConfig:
     try:
         checked = _File.model_validate(data)
     except ValidationError as e:
-        first = e.errors()[0]
+        errors = e.errors()
+        # a misspelt setting first: the "missing" one it leaves is the same fault
+        first = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
         path = tuple(str(p) for p in first["loc"])
         problem = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
