@@ -12,9 +12,9 @@ from services.notifications.domain.notification import Notification
 from services.notifications.letters_config import load_letters_config
 from services.notifications.policies import when_duty_to_tell_arises_owe_notifications
 from services.runtime.eventstore import IN_MEMORY_ENV
+from tests.support.every_letter import DURHAM, MOTHER, SENT_AT, every_statutory_event
 from tests.support.factories import caseworker
 from tests.support.inmemory import as_actor
-from tests.support.letters import DURHAM, MOTHER, SENT_AT, every_statutory_event
 from tests.support.register_events import wrap
 
 

@@ -2,7 +2,7 @@
 or the LA with a way to reach them, with a reference to quote, pointing to SENDIASS (and to disagreement resolution and
 mediation where a decision can be disagreed with), never holding a protected address, with every name printed as it
 is written (Łukasz, عائشہ خان, 王伟); to a young person, speaking to them; as an email or text, at the LA's content
-level; and the letter's HTML saying the same words as its text (tests/support/letters.py renders them all)."""
+level; and the letter's HTML saying the same words as its text (tests/support/every_letter.py renders them all)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from contracts.notifications.reference import SHAPE, normalised_reference, short
 from contracts.people import Channel
 from services.notifications.content import DISAGREEMENT, MEDIATION, SENDIASS
 from services.notifications.domain.notification import ONE_TIME_CODE
-from tests.support.letters import (
+from tests.support.every_letter import (
     CHILD,
     CHILD_GIVEN,
     FATHER,
@@ -199,8 +199,16 @@ def test_every_name_is_printed_as_written(m: RenderedMessage) -> None:
 @pytest.mark.parametrize("m", ALL, ids=named)
 def test_the_letters_html_says_the_same_words_as_its_text(m: RenderedMessage) -> None:
     assert html_text(m.letter_html) == words(m.letter)
-    assert m.letter_html.startswith('<!DOCTYPE html>\n<html lang="en">') and '<meta charset="utf-8">' in m.letter_html
-    for part in ('<header class="letterhead">', '<p class="date">', '<p class="reference">', "<h1>", "<main>"):
+    assert (
+        m.letter_html.startswith('<!DOCTYPE html>\n<html lang="en-GB">') and '<meta charset="utf-8">' in m.letter_html
+    )
+    for part in (
+        '<header class="letterhead">',
+        '<address class="recipient">',
+        '<div class="contact">',
+        "<h1>",
+        "<main>",
+    ):
         assert part in m.letter_html, part
 
 

@@ -16,7 +16,7 @@ from services.notifications.letters_config import (
     parse_letters_config,
 )
 from services.notifications.settings import NotificationsSettings
-from tests.support.letters import DURHAM, ILLUSTRATION_929
+from tests.support.every_letter import DURHAM, ILLUSTRATION_929
 
 GOOD = DURHAM.read_text(encoding="utf-8")
 

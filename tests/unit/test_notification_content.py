@@ -152,11 +152,11 @@ def test_a_child_looked_after_is_written_to_through_the_people_the_register_name
     assert n.recipient["postal_address"]["lines"] == ["Children's Services", "County Hall"]
     assert n.channel == "letter" and "\nDear Priya Shah,\n" in n.content["letter"]
     letter = n.content["letter"].splitlines()
-    at = letter.index("Priya Shah")  # the address block, after the school's letterhead
+    at = letter.index("Priya Shah")  # the address block, under the school's name
     assert letter[at : at + 5] == ["Priya Shah", "Children's Services", "County Hall", "Durham", "DH1 5UL"]
-    # the only addresses on the letter are the school's (its letterhead) and the social worker's: the contracts
+    # the only addresses on the letter are the social worker's and the school's (its contact block): the contracts
     # never carry the child's
-    assert [line for line in letter if "DH" in line or "DT" in line] == ["DT5 6FF", "DH1 5UL"]
+    assert [line for line in letter if "DH" in line or "DT" in line] == ["DH1 5UL", "DT5 6FF"]
     assert '<address class="recipient">\n<bdi>Priya Shah</bdi><br>' in n.content["letter_html"]
 
 

@@ -27,9 +27,9 @@ from services.register.translation import translate
 from services.runtime.errors import DomainError
 from services.runtime.eventstore import IN_MEMORY_ENV
 from tests.conftest import SCHOOL_DAY
+from tests.support.every_letter import DURHAM, MOTHER, PROTECTED_ADDRESS, PROTECTED_WORDS, YOUNG_PERSON
 from tests.support.factories import add_kwargs, add_to_sen_support, caseworker, senco, upn
 from tests.support.inmemory import as_actor
-from tests.support.letters import DURHAM, MOTHER, PROTECTED_ADDRESS, PROTECTED_WORDS, YOUNG_PERSON
 
 TODAY = SCHOOL_DAY.date()  # Monday 23 November 2026
 SIXTEEN_LAST_SPRING = date(2010, 3, 14)  # school leaving date Friday 26 June 2026: a young person now
