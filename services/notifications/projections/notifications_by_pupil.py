@@ -15,7 +15,7 @@ import asyncpg
 from contracts.notifications import Duty
 from contracts.notifications.reference import short_reference
 from contracts.people import needs_in_words
-from services.notifications.domain.notification import ErasedPupil, Notification, without_codes
+from services.notifications.domain.notification import ErasedPupil, Notification, channel_plan, without_codes
 from services.runtime.dispatch import EventDispatch
 from services.runtime.projection import as_columns
 from services.runtime.sealing import ERASED
@@ -150,7 +150,10 @@ def owed_row(event: Any, position: int) -> dict[str, Any]:
         "recipient_name": r.get("name"),
         "relationship": r.get("relationship"),
         "status": "owed",
-        "channel": r.get("preferred_channel"),
+        # the first channel it may go on (a complete letter sent besides a text goes by post only)
+        "channel": next(
+            iter(channel_plan(event.recipient, getattr(event, "channels", None))), r.get("preferred_channel")
+        ),
         "reason": None,
         "unreachable_channels": [],
         "attempts": 0,
