@@ -53,9 +53,22 @@ NOBODY_ADDRESSEE = {"name": "Parent or carer", "relationship": "parent or carer"
 class Notifications(SendcaseApplication):
     name = "notifications"
     # Sealed under the pupil's key (the recipient's name and contacts under their own): what a message says
-    # about the child, and whom it names. services/runtime/sealing.py, docs/audit.md.
+    # about the child, and whom it names (the complete letter too, in text and HTML). services/runtime/sealing.py,
+    # docs/audit.md.
     personal_fields = frozenset(
-        {"about", "facts", "subject", "body", "sms", "recipient", "recipients", "reason", "user_id"}
+        {
+            "about",
+            "facts",
+            "subject",
+            "body",
+            "sms",
+            "letter",
+            "letter_html",
+            "recipient",
+            "recipients",
+            "reason",
+            "user_id",
+        }
     )
 
     # The LA's letters configuration (services/notifications/letters_config.py): set by bootstrap from the settings;

@@ -73,10 +73,11 @@ async def test_each_person_with_parental_responsibility_gets_one_message_even_wh
         assert email.name == f"{mum['notification_id']}.email.txt"
         assert "To: Alex Taylor1 <alex.taylor1@example.org>" in text and "Dear Alex Taylor1," in text
         assert f"Content-SHA256: {mum['content_hash']}" in text
-        canonical = json.dumps(
-            {"subject": mum["subject"], "body": mum["body"], "sms": mum["sms"]}, sort_keys=True, ensure_ascii=False
-        )
+        written = runtime.service.store.app.notification(mum["notification_id"]).content  # as stored
+        parts = ("subject", "body", "sms", "letter", "letter_html")
+        canonical = json.dumps({k: written[k] for k in parts}, sort_keys=True, ensure_ascii=False)
         assert hashlib.sha256(canonical.encode()).hexdigest() == mum["content_hash"]  # an auditor can check it
+        assert written["body"] == mum["body"] and written["letter"] == mum["letter"]
         pdf = letter.read_bytes()
         assert pdf.startswith(b"%PDF") and b"(Jordan Reed1) Tj" in pdf and b"(4 Elvet Bridge) Tj" in pdf
         assert letter.name == f"{by_name['Jordan Reed1']['notification_id']}.letter.pdf"
