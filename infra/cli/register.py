@@ -18,7 +18,7 @@ import typer
 
 from contracts.envelope import Accepted
 from contracts.identifiers import NeedType
-from contracts.people import Channel, CommunicationNeeds, Format, PersonToTell
+from contracts.people import Channel, CommunicationNeeds, Format, PersonToTell, YoungPersonsWish
 from contracts.register import (
     AcceptInvitation,
     AcknowledgeTransfer,
@@ -277,6 +277,7 @@ def parse_person(upn: str, number: int, spec: str, home: Path | None = None) -> 
     )
     if channel and channel.lower() not in {c.value for c in Channel}:
         fail(f"--person {spec!r}: {channel!r} is not a channel; the channels are {CHANNELS}")
+    communication_needs = parse_needs(spec, needs, number)  # checked before anything is looked up
     use_cli_keys(home)  # a person's id comes from the keyed blind index, as the roll import makes it
     relationship = relationship or "parent"
     return build(
@@ -290,7 +291,7 @@ def parse_person(upn: str, number: int, spec: str, home: Path | None = None) -> 
         email=email or None,
         mobile=mobile or None,
         preferred_channel=Channel(channel.lower() or ("email" if email else "letter")),
-        needs=parse_needs(spec, needs, number),
+        needs=communication_needs,
     )
 
 
@@ -318,6 +319,11 @@ def parents(
     ] = None,
 ) -> None:
     """Record everyone with parental responsibility, and the young person (replaces the list)."""
+    if young_persons_wish is not None and young_persons_wish not in {w.value for w in YoungPersonsWish}:
+        fail(
+            f"young_persons_wish: Input should be {', '.join(repr(w.value) for w in list(YoungPersonsWish)[:-1])} or "
+            f"{list(YoungPersonsWish)[-1].value!r}, not {young_persons_wish!r}"
+        )
     people = [parse_person(upn, i, spec, session(ctx).home) for i, spec in enumerate(person, start=1)]
     command = build(
         RecordPeopleWithParentalResponsibility, upn=upn, people=people, young_persons_wish=young_persons_wish
