@@ -289,7 +289,15 @@ class Notifications(SendcaseApplication):
         if actor is not None:
             check_may_cancel(actor, n.school_urn, Duty(n.duty))
         n.cancel(reason)
-        self.save(n)
+        changed = [n]
+        # the complete letter sent besides it (a text, a notice) is no longer owed either, unless it went already
+        letter_id = Notification.create_id(n.cause_event_id, n.person_id, companion_of=n.id)
+        if getattr(n, "companion_of", None) is None and letter_id in self.repository:
+            letter = self.notification(letter_id)
+            if letter.status not in ("sent", "delivered", "sending", "cancelled"):
+                letter.cancel(reason)
+                changed.append(letter)
+        self.save(*changed)
         return n.id
 
     # -- duties nobody could be told yet -------------------------------------------------------------------

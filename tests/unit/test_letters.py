@@ -339,3 +339,25 @@ def test_mediation_is_not_required_before_an_appeal_only_about_the_school_named(
         m for m in DURHAM_MESSAGES if m.duty == "ehc_assessment_refused" and m.recipient["name"] == MOTHER.name
     ]
     assert "placement named" not in refused.letter  # no plan, no placement: mediation advice first
+
+
+def test_cancelling_a_text_cancels_the_complete_letter_sent_beside_it() -> None:
+    from services.notifications.application import Notifications
+    from services.notifications.policies import when_duty_to_tell_arises_owe_notifications
+    from services.runtime.eventstore import IN_MEMORY_ENV
+    from tests.conftest import SCHOOL_DAY
+    from tests.support.every_letter import CASE, PUPIL, every_statutory_event
+    from tests.support.factories import caseworker
+    from tests.support.inmemory import as_actor
+    from tests.support.register_events import wrap
+
+    app = Notifications(env=IN_MEMORY_ENV)
+    app.letters_config = config()
+    fact = every_statutory_event([YOUNG_PERSON])["ehcp.plan_finalised"]
+    envelope = wrap(fact, "ehcp", 1, PUPIL, None, CASE)
+    text, letter = as_actor(caseworker(), SCHOOL_DAY, when_duty_to_tell_arises_owe_notifications, app, envelope)
+    as_actor(caseworker(), SCHOOL_DAY, app.save, text, letter)
+    assert (text.channel, letter.channel, letter.companion_of) == ("sms", "letter", text.id)
+    as_actor(caseworker(), SCHOOL_DAY, app.cancel, text.id, "sent to the wrong family")
+    assert app.notification(letter.id).status == "cancelled"
+    assert app.notification(letter.id).reason == "sent to the wrong family"
