@@ -36,7 +36,7 @@ from contracts.envelope import CommandEnvelope
 from contracts.identifiers import NeedType
 from contracts.people import Channel, PersonToTell
 from contracts.register import AddToSenSupport, PupilIdentity, RecordPeopleWithParentalResponsibility
-from contracts.subjects import command_subject
+from contracts.subjects import OPERATOR_USER, command_subject, inbox_prefix
 from infra.stack.scratch import Sandbox, new_prefix, scratch_servers
 from services.notifications.bootstrap import bootstrap as notifications_bootstrap
 from services.notifications.settings import NotificationsSettings
@@ -148,7 +148,9 @@ async def main(count: int, seconds: float, seed: int) -> int:
         notes = ServiceRuntime(notifications_bootstrap(notes_settings, FixedClock(SCHOOL_DAY)))
         await register.start()
         await notes.start()
-        nc = await nats.connect(sandbox.servers.nats_url)  # as the operator (a stand-in for the gateway)
+        nc = await nats.connect(
+            sandbox.servers.nats_url, inbox_prefix=inbox_prefix(OPERATOR_USER)
+        )  # as the operator (a stand-in for the gateway)
         outcomes: Counter[str] = Counter()
         accepted: dict[int, set[str]] = {}
         unanswered = 0

@@ -38,7 +38,7 @@ from benchmarks._support import senco, upn
 from contracts.envelope import CommandEnvelope, ServiceHealth
 from contracts.identifiers import NeedType
 from contracts.register import AddToSenSupport, PupilIdentity
-from contracts.subjects import command_subject, event_subject, ping_subject
+from contracts.subjects import OPERATOR_USER, command_subject, event_subject, inbox_prefix, ping_subject
 from infra.stack.scratch import Sandbox, new_prefix, scratch_servers
 from infra.stack.servers import all_pids, arguments, pid_alive, stop_process, working_folder
 from services.register.domain.pupil import Pupil
@@ -181,7 +181,7 @@ async def measure(quick: bool) -> list[Figure]:
         sandbox = Sandbox(servers, new_prefix())
         await sandbox.open_keyring()  # as a service does at start: the process's keyring
         procs = {s: start_service(s, sandbox, root) for s in ("register", "notifications")}
-        nc = await nats.connect(servers.nats_url)
+        nc = await nats.connect(servers.nats_url, inbox_prefix=inbox_prefix(OPERATOR_USER))
         try:
             for service in procs:
                 await wait_for_ping(nc, sandbox.prefix, service)

@@ -23,6 +23,18 @@ from pydantic import Field
 
 from contracts.envelope import EventPayload, Role
 
+# The services that grant access: the register (families, by invitation) and, once built, ehcp (professionals asked
+# to advise on a case). Every other service learns grants from these services' facts and from nobody else's.
+GRANTING_SERVICES = ("register", "ehcp")
+
+
+def granted_types() -> list[str]:
+    return [f"{service}.access_granted" for service in GRANTING_SERVICES]
+
+
+def revoked_types() -> list[str]:
+    return [f"{service}.access_revoked" for service in GRANTING_SERVICES]
+
 
 class AccessGranted(EventPayload):
     """Someone who is not a school's or the LA's staff may now read a child's records (within the scope). Each

@@ -52,6 +52,20 @@ def parked_events_subject(prefix: str, service: str) -> str:
     return f"{prefix}.admin.{service}.parked_events"
 
 
+# The NATS users through which people act: the gateway (for a signed-in person) and the operator (the CLI). Only
+# they may send commands; a service may send only the queries its contract asks (contracts/catalogue.py).
+GATEWAY_USER = "gateway"
+OPERATOR_USER = "operator"
+PEOPLES_USERS = (GATEWAY_USER, OPERATOR_USER)
+
+
+def inbox_owner(reply_to: str) -> str | None:
+    """Whose inbox a reply subject is: `_INBOX.gateway.abc.1` -> `gateway`; anything else (a JetStream
+    acknowledgement subject, say) -> None. Each NATS user may read only its own inboxes, so this says who asked."""
+    parts = reply_to.split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "_INBOX" else None
+
+
 def inbox_prefix(user: str) -> str:
     """Where a NATS user's replies come: `_INBOX.register.<id>`. Each user may read only its own inboxes
     (infra/production/sendcase-users.conf), so it cannot read the replies and deliveries meant for another."""

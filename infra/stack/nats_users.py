@@ -88,7 +88,15 @@ class Names:
         return cls(prefix, events, dead_letters, audit_stream_name(prefix))
 
 
-NEVER = ["$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.MSG.DELETE.>"]
+# Nobody deletes or purges a stream or deletes a message in it; nor updates a stream, since an update that
+# shortened its limits (max_msgs, max_age) would delete its history as surely (an administrator changes a stream's
+# settings by editing this file on purpose: docs/operations.md).
+NEVER = [
+    "$JS.API.STREAM.DELETE.>",
+    "$JS.API.STREAM.PURGE.>",
+    "$JS.API.STREAM.MSG.DELETE.>",
+    "$JS.API.STREAM.UPDATE.>",
+]
 
 
 def service_permissions(service: str, n: Names) -> Permissions:
@@ -155,6 +163,7 @@ def operator_permissions(n: Names) -> Permissions:
             f"$JS.API.STREAM.DELETE.{stream}",
             f"$JS.API.STREAM.PURGE.{stream}",
             f"$JS.API.STREAM.MSG.DELETE.{stream}",
+            f"$JS.API.STREAM.UPDATE.{stream}",
         ]
     if n.events == ANY:
         deny = NEVER
@@ -164,7 +173,7 @@ def operator_permissions(n: Names) -> Permissions:
             "The operator: `sendcase` on an operator's machine. Creates the streams (with their deny flags), looks\n"
             "after streams and consumers, republishes a dead letter, asks a service about its parked events, and\n"
             "may send any command or query as the person it names (an operator tool: docs/security.md). NEVER\n"
-            "given to a service. Even the operator cannot delete or purge the streams, nor delete a message."
+            "given to a service. Even the operator cannot delete, purge or update the streams, nor delete a message."
         ),
         publish=[
             "$JS.API.>",

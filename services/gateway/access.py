@@ -74,7 +74,12 @@ class AccessMapping:
     """The LA's grants, and which claims name the person."""
 
     grants: tuple[Grant, ...]
-    user_claims: tuple[str, ...] = ("email", "preferred_username", "sub")
+    # Which claim names the person, the first present: one the person cannot change and that the ID token and the
+    # API's access tokens both carry. Entra ID's "oid" (the same for every application of the tenant; its "sub" is
+    # particular to each application, so the browser and the API would see two people); Keycloak's "sub". Never an
+    # email address or user name: a person (or an administrator) can change those, and a teacher who took a
+    # colleague's address would act, and be recorded, as the colleague.
+    user_claims: tuple[str, ...] = ("oid", "sub")
     name_claims: tuple[str, ...] = ("name", "email", "preferred_username")
     local_authority: str | None = None
 

@@ -203,8 +203,13 @@ class OidcProvider:
 
     async def verify_access_token(self, token: str, audience: str) -> dict[str, Any]:
         claims = await self.verify(token, audience=audience)
-        if "nonce" in claims:  # an ID token (which carries the sign-in's nonce) is not an access token
+        # An ID token is not an access token: it carries the sign-in's nonce, or a hash of the access token issued
+        # with it, or the time of sign-in; an access token carries the scopes or roles it grants (Entra ID: scp or
+        # roles; Keycloak and most others: scope), and RFC 9068's say so in their header (typ at+jwt).
+        if any(claim in claims for claim in ("nonce", "at_hash", "c_hash")):
             raise TokenRefused("an ID token is not an access token")
+        if not any(claims.get(claim) for claim in ("scp", "scope", "roles")):
+            raise TokenRefused("the token grants no scope or role: an access token for the API says what it grants")
         return claims
 
     async def verify(self, token: str, *, audience: str, nonce: str | None = None) -> dict[str, Any]:

@@ -187,6 +187,14 @@ class GatewaySettings(BaseSettings):
                 "anyone, so the gateway will not start. Switch it off (and connect the LA's identity provider: "
                 "docs/security.md), or set SENDCASE_GATEWAY_MODE=development on a machine of your own."
             )
+        if self.development_sign_in and not (
+            _loopback_host(self.host) and _loopback_host(urlsplit(self.public_url).hostname)
+        ):
+            raise ConfigurationError(
+                f"the development sign-in lets anyone who reaches the gateway act as anyone, so it listens on this "
+                f"machine only: SENDCASE_GATEWAY_HOST ({self.host!r}) and SENDCASE_GATEWAY_PUBLIC_URL "
+                f"({self.public_url!r}) must both be 127.0.0.1, ::1 or localhost"
+            )
         if self.development_sign_in and self.demo_people is None:
             raise ConfigurationError(
                 "the development sign-in needs its demo people: set SENDCASE_GATEWAY_DEMO_PEOPLE to a file such as "
@@ -230,6 +238,15 @@ class GatewaySettings(BaseSettings):
                 raise ConfigurationError(f"{name}_CLIENT_KEY_FILE {provider.client_key_file} is not a file")
         elif not provider.client_secret:
             raise ConfigurationError(f"{name}_CLIENT_AUTH is {provider.client_auth}: set {name}_CLIENT_SECRET")
+
+
+def _loopback_host(host: str | None) -> bool:
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address((host or "").strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _https_or_loopback(url: str) -> bool:

@@ -162,7 +162,9 @@ def web_router() -> APIRouter:
             await gateway.limit("sign_in", "person", identity.user_id)
         if not identity.actors:
             log.info("signed in with no access", provider=provider)
-            return render("no_access.html", status=403, title="No access", user_id=identity.user_id or None)
+            return render(
+                "no_access.html", status=403, title="No access", name=identity.name, user_id=identity.user_id or None
+            )
         return await start_session(gateway, request, identity)
 
     async def development_page(request: Request) -> Response:

@@ -136,9 +136,9 @@ def when_a_pupil_is_erased_drop_their_data(app: Notifications, envelope: EventEn
     ]
 
 
-# Grants, from every service that grants access (register: families; ehcp, later: professionals): any service's
-# `<service>.access_granted` and `<service>.access_revoked` (contracts/access.py).
-GRANTED, REVOKED = "*.access_granted", "*.access_revoked"
+# Grants, from the services that grant access (register: families; ehcp, later: professionals), and from no other
+# (contracts/access.py, GRANTING_SERVICES): `<service>.access_granted` and `<service>.access_revoked`.
+GRANTS = [*access.granted_types(), *access.revoked_types()]
 
 
 def when_access_changes_keep_the_grants(app: Notifications, envelope: EventEnvelope) -> Sequence[Any]:
@@ -158,7 +158,7 @@ def when_register_or_ehcp_event(app: Notifications, envelope: EventEnvelope) -> 
         return when_people_to_tell_are_recorded_tell_them_what_they_were_not_told(app, envelope)
     if envelope.type == PupilErased.TYPE:
         return when_a_pupil_is_erased_drop_their_data(app, envelope)
-    if envelope.type.endswith((".access_granted", ".access_revoked")):
+    if envelope.type in GRANTS:
         return when_access_changes_keep_the_grants(app, envelope)
     return when_duty_to_tell_arises_owe_notifications(app, envelope)
 
@@ -178,7 +178,7 @@ def looked_up(envelope: EventEnvelope) -> list[UUID]:
 REACTIONS = [
     Reaction(
         "owe-notifications",
-        [*DUTIES, PeopleToTellRecorded.TYPE, PupilErased.TYPE, GRANTED, REVOKED],
+        [*DUTIES, PeopleToTellRecorded.TYPE, PupilErased.TYPE, *GRANTS],
         when_register_or_ehcp_event,
         prefetch=looked_up,
     )

@@ -32,14 +32,14 @@ from contracts.envelope import (
     Rejected,
     reply_type,
 )
-from contracts.subjects import command_subject, inbox_prefix, parked_events_subject, query_subject
+from contracts.subjects import OPERATOR_USER, command_subject, inbox_prefix, parked_events_subject, query_subject
 from services.runtime.nats_connection import nats_servers
 
 R = TypeVar("R")
 
-# The NATS user people's tools connect as (infra/production/sendcase-users.conf); an operator's requests
-# (parked events) go as the operator, with the operator's user in the URL.
-CLIENT_USER = "client"
+# Who a client is when its URL names no user (a NATS that asks for no credentials): the operator. The services
+# take commands only from the gateway's and the operator's inboxes (services/runtime/endpoints.py, RequestGuard).
+CLIENT_USER = OPERATOR_USER
 
 
 _parked_answers: TypeAdapter[Any] = TypeAdapter(ParkedEventsAnswer | Rejected)

@@ -41,7 +41,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
 from contracts.envelope import Actor, EventEnvelope
-from contracts.subjects import dead_letter_subject
+from contracts.subjects import dead_letter_subject, event_subject
 from services.runtime.clock import Clock
 from services.runtime.context import CommandContext, acting
 from services.runtime.eventstore import AlreadyProcessed, EventStore
@@ -265,10 +265,15 @@ class TrackedConsumer:
         batch: list[Msg] = []
         for msg in messages:
             try:
-                envelopes.append(EventEnvelope.model_validate_json(msg.data))
-                batch.append(msg)
+                envelope = EventEnvelope.model_validate_json(msg.data)
             except ValidationError:
                 await self.handle(msg)  # not an envelope: dead-lettered at once, as alone
+                continue
+            if self.mismatch(msg, envelope):
+                await self.handle(msg)  # dead-lettered at once, as alone
+                continue
+            envelopes.append(envelope)
+            batch.append(msg)
         if not batch:
             return
         with structlog.contextvars.bound_contextvars(consumer=self.name, batch=len(batch)):
@@ -295,6 +300,18 @@ class TrackedConsumer:
             for msg in batch:
                 await msg.ack()
 
+    def mismatch(self, msg: Msg, envelope: EventEnvelope) -> str | None:
+        """Why an event is not taken as what it says it is, if it is not: NATS lets each service publish only on its
+        own subjects (`<prefix>.events.<service>.<event>`), so the subject vouches for who published it, and the
+        envelope's type and producer must be the subject's. A service that published another's event type (a grant,
+        say) on its own subject is not believed."""
+        if msg.subject != event_subject(self.prefix, envelope.type) or envelope.producer != envelope.type.split(".")[0]:
+            return (
+                f"the event says it is {envelope.type} from {envelope.producer}, but was published on {msg.subject}: "
+                "not taken"
+            )
+        return None
+
     async def handle(self, msg: Msg) -> None:
         meta = msg.metadata
         attempt = meta.num_delivered
@@ -305,6 +322,9 @@ class TrackedConsumer:
                 envelope = EventEnvelope.model_validate_json(msg.data)
             except ValidationError as e:
                 await self.dead_letter(msg, f"not a sendcase event envelope: {e.errors()[:3]}")
+                return
+            if problem := self.mismatch(msg, envelope):
+                await self.dead_letter(msg, problem)
                 return
             with structlog.contextvars.bound_contextvars(
                 correlation_id=str(envelope.correlation_id), event_id=str(envelope.event_id), event=envelope.type

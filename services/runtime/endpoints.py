@@ -21,8 +21,8 @@ Whatever happens, the caller gets a reply and the service keeps running:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 from uuid import UUID
 
 import structlog
@@ -33,19 +33,29 @@ from pydantic import ValidationError
 
 from contracts.envelope import (
     Accepted,
+    Actor,
     Answered,
     Command,
     CommandEnvelope,
     FieldError,
+    Query,
     QueryEnvelope,
     Rejected,
     RejectionCode,
 )
-from contracts.subjects import command_subject, query_subject
+from contracts.subjects import (
+    OPERATOR_USER,
+    PEOPLES_USERS,
+    command_subject,
+    inbox_owner,
+    parked_events_subject,
+    ping_subject,
+    query_subject,
+)
 from services.runtime.authorisation import check_may_change
 from services.runtime.clock import Clock
 from services.runtime.commands import Replayed
-from services.runtime.context import CommandContext
+from services.runtime.context import CommandContext, citizen_pseudonym
 from services.runtime.errors import Conflict, DomainError, NotAuthorised, NotFound
 from services.runtime.logging import get_logger
 from services.runtime.read_log import ReadLog
@@ -160,9 +170,33 @@ def internal_error(correlation_id: UUID | None) -> Rejected:
 
 class RequestGuard(BaseMiddleware):
     """Answers every request, whatever its body: what fails before the handler runs (a body that is not
-    JSON, or that does not match the contract) becomes Rejected(invalid) with the fields at fault."""
+    JSON, or that does not match the contract) becomes Rejected(invalid) with the fields at fault.
+
+    And first, who sent it: a command must come from the gateway or the operator, a query from them or from a
+    service whose contract asks it, an operator's request from the operator. NATS lets only those users publish
+    on those subjects, but it checks the subject a client publishes to, never the reply subject of a JetStream
+    delivery: a service could store a forged request on its own event subject and pull it from its own consumer
+    with a command's subject as the delivery subject. Such a delivery's reply is a JetStream acknowledgement, not
+    the asker's inbox; each user may read only its own inboxes (_INBOX.<user>.>), so the reply subject names the
+    asker, and a request whose reply is no allowed asker's inbox is refused, done nothing with."""
+
+    # subject -> the NATS users who may ask it (None: anyone, e.g. a ping). A message whose subject is none of these
+    # reached a subscriber by a JetStream delivery (which keeps the subject it was stored under): refused.
+    askers: ClassVar[Mapping[str, frozenset[str] | None]] = {}
 
     async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+        subject = getattr(getattr(msg, "raw_message", None), "subject", None) or ""
+        reply_to = getattr(msg, "reply_to", "") or ""
+        if self.askers and (
+            subject not in self.askers
+            or ((allowed := self.askers[subject]) is not None and inbox_owner(reply_to) not in allowed)
+        ):
+            log.warning("request.refused_sender", subject=subject, reply_to=reply_to)
+            return Rejected(
+                code=RejectionCode.NOT_AUTHORISED,
+                rule="not_through_the_gateway",
+                message="This request did not come through sendcase's gateway or its operator, and is refused.",
+            )
         try:
             return await call_next(msg)
         except PayloadRefused as e:
@@ -175,6 +209,12 @@ class RequestGuard(BaseMiddleware):
         except Exception:
             log.exception("request.failed_before_handler", subject=getattr(msg, "subject", None))
             return internal_error(None)
+
+
+def logged_user(actor: Actor) -> str:
+    """Who asked, as the logs name them: staff by their user id; a parent or young person by their pseudonym, as
+    stored metadata names them (their id at their identity provider is what their grants are keyed on)."""
+    return citizen_pseudonym(actor.user_id) if actor.organisation == "citizen" else actor.user_id
 
 
 def _handler(bound: BoundRoute, clock: Clock, read_log: ReadLog | None = None) -> Callable[..., Any]:
@@ -195,7 +235,7 @@ def _handler(bound: BoundRoute, clock: Clock, read_log: ReadLog | None = None) -
         )
         payload = envelope.command if is_command else envelope.query
         with structlog.contextvars.bound_contextvars(
-            correlation_id=str(ctx.correlation_id), request=subject_name, user=ctx.actor.user_id
+            correlation_id=str(ctx.correlation_id), request=subject_name, user=logged_user(ctx.actor)
         ):
             try:
                 if is_command:
@@ -232,6 +272,13 @@ def _handler(bound: BoundRoute, clock: Clock, read_log: ReadLog | None = None) -
     return handle
 
 
+def services_asking(query: type[Query]) -> frozenset[str]:
+    """The services whose contracts ask this query of its service (contracts/catalogue.py)."""
+    from contracts.catalogue import CATALOGUE
+
+    return frozenset(name for name, contract in CATALOGUE.items() if query in contract.asks)
+
+
 def router_for(
     service: str,
     prefix: str,
@@ -244,7 +291,18 @@ def router_for(
     replicas share the load), every request guarded, up to `in_flight` requests per subject handled at
     once (commands then meet in the service's CommandBatcher and are saved together). Every read of a child's
     record is recorded in `read_log` (None only for a test's router of made-up queries)."""
-    router = NatsRouter(middlewares=[RequestGuard])
+    askers: dict[str, frozenset[str] | None] = {
+        parked_events_subject(prefix, service): frozenset({OPERATOR_USER}),
+        ping_subject(prefix, service): None,
+    }
+    for bound in routes:
+        message = bound.route.message
+        subject = (command_subject if issubclass(message, Command) else query_subject)(prefix, message.SUBJECT)
+        askers[subject] = frozenset(PEOPLES_USERS) | (
+            frozenset() if issubclass(message, Command) else services_asking(message)
+        )
+    guard: Any = type("RequestGuard", (RequestGuard,), {"askers": askers})
+    router = NatsRouter(middlewares=[guard])
     for bound in routes:
         message = bound.route.message
         subject = (command_subject if issubclass(message, Command) else query_subject)(prefix, message.SUBJECT)

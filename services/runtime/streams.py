@@ -105,16 +105,36 @@ async def ensure_streams(
     duplicate_window_seconds: int,
     replicas: int = 1,
 ) -> None:
-    """Create the streams, or update them to sendcase's settings (adding the deny flags an older one lacks)."""
+    """Create the streams, or update one whose settings differ from sendcase's (adding the deny flags an older one
+    lacks, or another number of replicas). A stream already as it should be is left alone: the operator may create
+    streams but not update them (an update could shorten a stream's limits and so delete its history; NATS's
+    permissions deny it to every sendcase user, docs/security.md), so a change is an administrator's."""
     for config in stream_configs(
         prefix, events_stream, dead_letter_stream, duplicate_window_seconds=duplicate_window_seconds, replicas=replicas
     ):
         try:
-            await js.stream_info(config.name or "")
+            info = await js.stream_info(config.name or "")
         except NotFoundError:
             await js.add_stream(config)
-        else:
+            continue
+        differences = differing(info.config, config)
+        if not differences:
+            continue
+        try:
             await js.update_stream(config)
+        except (APIError, nats.errors.Error, TimeoutError) as e:
+            raise StreamsNotReady(
+                f"the stream {config.name} differs from sendcase's settings ({', '.join(differences)}) and could not "
+                f"be updated ({type(e).__name__}): a NATS administrator must update it (docs/operations.md, "
+                '"The streams")'
+            ) from e
+
+
+def differing(existing: StreamConfig, wanted: StreamConfig) -> list[str]:
+    """The settings of `wanted` that `existing` does not have (those `wanted` sets; the server's defaults for the
+    rest are not compared)."""
+    have = existing.as_dict()
+    return sorted(key for key, value in wanted.as_dict().items() if have.get(key) != value)
 
 
 async def check_streams(js: JetStreamContext, prefix: str, events_stream: str, dead_letter_stream: str) -> None:

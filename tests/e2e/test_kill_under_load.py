@@ -9,7 +9,7 @@ import nats
 
 from contracts.envelope import Accepted, CommandEnvelope
 from contracts.register import AddToSenSupport
-from contracts.subjects import command_subject
+from contracts.subjects import OPERATOR_USER, command_subject, inbox_prefix
 from services.register.domain.pupil import Pupil
 from tests.e2e.test_services_in_processes import answers_ping, start
 from tests.integration.test_commands_once import client_reply
@@ -30,7 +30,7 @@ async def test_killing_the_register_at_200_commands_a_second_loses_and_duplicate
     await answers_ping(url, prefix, "register")
     await answers_ping(url, prefix, "notifications")
 
-    nc = await nats.connect(url)
+    nc = await nats.connect(url, inbox_prefix=inbox_prefix(OPERATOR_USER))
     subject = command_subject(prefix, AddToSenSupport.SUBJECT)
     first_try_accepted, sent_again = set(), 0
 

@@ -9,7 +9,7 @@ import asyncpg
 import nats
 
 from contracts.envelope import Accepted, ServiceHealth
-from contracts.subjects import ping_subject
+from contracts.subjects import OPERATOR_USER, inbox_prefix, ping_subject
 from services.runtime.client import Client
 from tests.support.factories import add_to_sen_support, senco
 from tests.support.stack import Sandbox, eventually, stream_messages
@@ -28,7 +28,7 @@ def start(service: str, sandbox: Sandbox, logs: Path) -> subprocess.Popen:
 
 
 async def answers_ping(nats_url: str, prefix: str, service: str) -> ServiceHealth:
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_url, inbox_prefix=inbox_prefix(OPERATOR_USER))
     try:
 
         async def ping():

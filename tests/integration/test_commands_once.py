@@ -79,7 +79,8 @@ async def test_a_retried_command_after_a_lost_reply_gets_the_first_reply(sandbox
         async with Client(as_operator(settings.nats_url), settings.subject_prefix, senco()) as client:
             add = CommandEnvelope[AddToSenSupport](command=add_to_sen_support(3), actor=senco())
             subject = command_subject(client.prefix, AddToSenSupport.SUBJECT)
-            await client.nc.publish(subject, add.model_dump_json().encode())  # sent; the reply is lost
+            # sent from the client's inbox; the reply is lost (nobody listens on that inbox any more)
+            await client.nc.publish(subject, add.model_dump_json().encode(), reply="_INBOX.operator.lost.1")
             await eventually(lambda: _stored(register, 2), what="the first send done")
             reply = await send_raw(client, add)  # the client's retry, same command id
             assert isinstance(reply, Accepted) and reply.correlation_id == add.correlation_id

@@ -52,7 +52,11 @@ async def world(sandbox: Sandbox):
     nc = await nats.connect(as_operator(settings.nats_url))
     js = nc.jetstream()
     await ensure_streams(
-        js, settings.subject_prefix, settings.events_stream, settings.dead_letter_stream, duplicate_window_seconds=3600
+        js,
+        settings.subject_prefix,
+        settings.events_stream,
+        settings.dead_letter_stream,
+        duplicate_window_seconds=settings.duplicate_window_seconds,
     )
     tasks = []
 

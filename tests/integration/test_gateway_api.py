@@ -78,7 +78,7 @@ async def test_bearer_tokens_are_checked_against_the_providers_keys(api, provide
     good = provider.access_token(SENCO_A, API_AUDIENCE)
     me = await api.get("/me", headers=bearer(good))
     assert me.status_code == 200
-    assert me.json()["actor"] == {"user_id": "senco@a.sch.uk", "role": "senco", "organisation": "school:123456"}
+    assert me.json()["actor"] == {"user_id": "u-a", "role": "senco", "organisation": "school:123456"}
 
     now = time.time()
     refused = {
@@ -112,6 +112,12 @@ async def test_bearer_tokens_are_checked_against_the_providers_keys(api, provide
     # an ID token (it carries the sign-in's nonce) is no access token, even for the right audience
     id_like = provider.access_token({**SENCO_A, "nonce": "n"}, API_AUDIENCE)
     assert (await api.get("/me", headers=bearer(id_like))).status_code == 401
+    # ... nor one without a nonce but with an access token's hash, or granting no scope or role at all
+    with_hash = provider.access_token({**SENCO_A, "at_hash": "abc"}, API_AUDIENCE)
+    assert (await api.get("/me", headers=bearer(with_hash))).status_code == 401
+    grants_nothing = provider.access_token({**SENCO_A, "scope": None}, API_AUDIENCE)
+    refused_nothing = await api.get("/me", headers=bearer(grants_nothing))
+    assert refused_nothing.status_code == 401 and "no scope or role" in refused_nothing.json()["message"]
 
     # good, but the mapping gives it no role: 403, never a default role
     nobody = provider.access_token({"sub": "u-z", "email": "z@example.org", "groups": ["Staff"]}, API_AUDIENCE)

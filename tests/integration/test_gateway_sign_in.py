@@ -68,7 +68,7 @@ async def test_a_senco_signs_in_through_the_providers_redirects_with_pkce(gatewa
             assert forged.status_code == 403 and forged.json()["rule"] == "csrf_token_missing"
         token = re.search(r'<code id="csrf-token">([^<]+)</code>', home.text).group(1)
         me = await browser.get(f"{gateway.url}/api/v1/me", headers={"X-CSRF-Token": token})
-        assert me.json()["actor"] == {"user_id": SENCO["email"], "role": "senco", "organisation": "school:123456"}
+        assert me.json()["actor"] == {"user_id": SENCO["sub"], "role": "senco", "organisation": "school:123456"}
     assert provider.seen.pkce_checked == checked_before + 1  # the token endpoint saw the verifier match
     assert provider.seen.token_requests[-1].get("code_verifier")
 
@@ -114,7 +114,7 @@ async def test_a_person_with_several_roles_picks_one_and_acts_only_in_it(gateway
         home = await browser.post(f"{gateway.url}/choose-role", data={"role": "1", "csrf_token": token})
         assert "senco for school:654321" in home.text
         me = await browser.get(f"{gateway.url}/api/v1/me", headers={"X-CSRF-Token": token})
-        assert me.json()["actor"] == {"user_id": SENCO["email"], "role": "senco", "organisation": "school:654321"}
+        assert me.json()["actor"] == {"user_id": person["sub"], "role": "senco", "organisation": "school:654321"}
 
         home = await browser.post(f"{gateway.url}/choose-role", data={"role": "0", "csrf_token": token})
         me = await browser.get(f"{gateway.url}/api/v1/me", headers={"X-CSRF-Token": token})

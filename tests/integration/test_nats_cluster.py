@@ -33,6 +33,7 @@ import pytest
 import structlog
 
 from contracts.envelope import Accepted
+from contracts.subjects import OPERATOR_USER, inbox_prefix
 from infra.stack.cluster import NatsCluster
 from services.register.bootstrap import bootstrap as register_bootstrap
 from services.register.domain.pupil import Pupil
@@ -266,7 +267,9 @@ async def test_the_services_ride_through_losing_the_node_leading_the_stream(
         async with running_service(register_bootstrap, register_settings, FixedClock(SCHOOL_DAY)) as register:
             async with notifications_service(notes_settings, delivery_settings(tmp_path)) as notes:
                 async with Client(cluster.url, sandbox.prefix, senco(), timeout=5.0, retries=2) as client:
-                    watch = await nats.connect(cluster.urls, name="test-watch")
+                    watch = await nats.connect(
+                        cluster.urls, name="test-watch", inbox_prefix=inbox_prefix(OPERATOR_USER)
+                    )
                     assert (await watch.jetstream().stream_info(stream)).config.num_replicas == 3
                     figures["connected"] = {
                         "register": _node(cluster, register.nc.connected_url),
@@ -280,7 +283,11 @@ async def test_the_services_ride_through_losing_the_node_leading_the_stream(
                     await eventually(lambda: all_current(watch.jetstream(), stream), what="the stream current")
                     # the test watches from the nodes that stay, so its own reconnect is not what is timed
                     await watch.close()
-                    watch = await nats.connect([n.url for n in cluster.nodes if n.name != doomed], name="test-watch")
+                    watch = await nats.connect(
+                        [n.url for n in cluster.nodes if n.name != doomed],
+                        name="test-watch",
+                        inbox_prefix=inbox_prefix(OPERATOR_USER),
+                    )
                     js = watch.jetstream(timeout=1.0)
                     try:
                         # -- commands flow; the node leading the stream is killed a few seconds in --

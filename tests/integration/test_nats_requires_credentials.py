@@ -12,14 +12,16 @@ import nats
 import nats.errors
 import pytest
 from nats.aio.client import Client as NatsClient
+from nats.js.api import AckPolicy, ConsumerConfig
 
-from contracts.envelope import Accepted
+from contracts.envelope import Accepted, CommandEnvelope
+from contracts.register import AddToSenSupport, GetPupil
 from contracts.subjects import inbox_prefix
 from services.register.bootstrap import bootstrap as register_bootstrap
 from services.runtime.client import Client
 from services.runtime.clock import FixedClock
 from tests.conftest import SCHOOL_DAY
-from tests.support.factories import add_to_sen_support, senco
+from tests.support.factories import add_to_sen_support, senco, upn
 from tests.support.stack import Sandbox, running_service
 
 pytestmark = pytest.mark.integration
@@ -94,3 +96,40 @@ async def test_only_the_gateways_credentials_send_a_command_and_read_its_reply(s
             with pytest.raises(nats.errors.Error):
                 await nc.request(subject, b"{}", timeout=1)
             assert await refused(errors, subject)
+
+
+async def test_a_service_cannot_slip_a_forged_command_in_through_a_jetstream_delivery(sandbox: Sandbox) -> None:
+    """NATS checks the subject a client publishes to, never the subject JetStream delivers a pulled message to. So a
+    service can store a forged command on its own event subject and pull it from its own consumer with the
+    register's command subject as the delivery subject. The register takes only requests whose reply is the
+    gateway's or the operator's inbox: the delivery's reply is a JetStream acknowledgement, and it is refused."""
+    settings = sandbox.settings("register")
+    p = sandbox.prefix
+    forged = CommandEnvelope[AddToSenSupport](command=add_to_sen_support(7), actor=senco())
+    async with running_service(register_bootstrap, settings, FixedClock(SCHOOL_DAY)):
+        async with connected(sandbox, "notifications") as (nc, _):
+            js = nc.jetstream()
+            consumer = "notifications-owe-notifications"
+            await js.add_consumer(
+                settings.events_stream,
+                ConsumerConfig(
+                    name=consumer,
+                    durable_name=consumer,
+                    filter_subject=f"{p}.events.notifications.access_granted",
+                    ack_policy=AckPolicy.EXPLICIT,
+                ),
+            )
+            await js.publish(f"{p}.events.notifications.access_granted", forged.model_dump_json().encode())
+            # pull it, delivered to the register's command subject
+            await nc.publish(
+                f"$JS.API.CONSUMER.MSG.NEXT.{settings.events_stream}.{consumer}",
+                b'{"batch": 1}',
+                reply=f"{p}.commands.register.add_to_sen_support",
+            )
+            await nc.flush()
+            await asyncio.sleep(1.0)  # the register had its chance to take it
+        async with Client(sandbox.servers.nats_url, p, senco()) as operator:
+            reply = await operator.query(GetPupil(upn=upn(7)))
+            assert reply.outcome == "rejected" and reply.code == "not_found", reply
+            # and the same command through a door people may use is done
+            assert isinstance(await operator.command(add_to_sen_support(7)), Accepted)

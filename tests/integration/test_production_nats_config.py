@@ -361,19 +361,25 @@ async def test_the_gateway_sends_only_what_people_may_send(production_nats) -> N
 # --- the operator and the server -------------------------------------------------------------------------------
 
 
-async def test_not_even_the_operator_can_delete_or_purge_the_streams(production_nats, streams) -> None:
+async def test_not_even_the_operator_can_delete_purge_or_shorten_the_streams(production_nats, streams) -> None:
     async with production_nats.connect("operator") as (nc, errors):
         js = nc.jetstream(timeout=REFUSED)
         for stream in (EVENTS, DEAD_LETTERS):
+            before = (await js.stream_info(stream)).state.messages
+            config = (await js.stream_info(stream)).config
+            # an update to a limit of one message would delete the rest as surely as a purge
+            shorten = js.update_stream(config.evolve(max_msgs=1))
             assert (
-                await refused(js.delete_stream(stream), js.purge_stream(stream), js.delete_msg(stream, 1))
-                == ["timeout"] * 3
+                await refused(js.delete_stream(stream), js.purge_stream(stream), js.delete_msg(stream, 1), shorten)
+                == ["timeout"] * 4
             )
-            assert (await js.stream_info(stream)).config.deny_purge
+            info = await js.stream_info(stream)
+            assert info.config.deny_purge and info.config.max_msgs != 1 and info.state.messages == before
         # Its own other streams it may manage.
         await js.add_stream(name="SCRATCH", subjects=["scratch.>"])
         assert await js.delete_stream("SCRATCH")
         assert await violations(errors, f"$JS.API.STREAM.DELETE.{EVENTS}")
+        assert await violations(errors, f"$JS.API.STREAM.UPDATE.{EVENTS}")
         assert all("sendcase_events" in e or "sendcase_deadletter" in e for e in errors), errors
 
 
@@ -551,13 +557,20 @@ async def test_with_tls_a_service_and_a_client_connect_with_their_certificates_a
 
 def test_the_operator_creates_the_streams_with_sendcase_create_streams(production_nats: ProductionNats) -> None:
     runner = CliRunner()
-    env = {"SENDCASE_SUBJECT_PREFIX": PREFIX, "SENDCASE_NATS_URL": production_nats.url("operator")}
+    env = {
+        "SENDCASE_SUBJECT_PREFIX": PREFIX,
+        "SENDCASE_NATS_URL": production_nats.url("operator"),
+        # as the other tests here made them, if they ran first: then there is nothing to change
+        "SENDCASE_DUPLICATE_WINDOW_SECONDS": "120",
+    }
     result = runner.invoke(app, ["create-streams"], env=env, prog_name="sendcase")
     assert result.exit_code == 0, result.output
     assert f"{EVENTS}: subjects sendcase.events.>; 1 replica(s);" in result.stdout
     assert "deletes denied: True; purges denied: True" in result.stdout
 
-    env["SENDCASE_NATS_URL"] = production_nats.url("register")  # a service's user may not
+    # a service's user may not create streams (streams it does not have yet: those above it may read, and they are
+    # already as they should be, so there would be nothing to do)
+    env.update(SENDCASE_NATS_URL=production_nats.url("register"), SENDCASE_SUBJECT_PREFIX="elsewhere")
     result = runner.invoke(app, ["create-streams"], env=env, prog_name="sendcase")
     assert result.exit_code == 2
     assert "is this the operator user" in result.stderr and PASSWORDS["register"] not in result.stderr

@@ -39,7 +39,7 @@ from contracts.register import (
     SchoolRegister,
     TransferPupil,
 )
-from contracts.subjects import command_subject
+from contracts.subjects import OPERATOR_USER, command_subject, inbox_prefix
 from services.register.bootstrap import bootstrap as register_bootstrap
 from services.register.domain.pupil import Pupil
 from services.runtime.client import Client
@@ -301,7 +301,7 @@ async def test_the_las_plan_decisions_set_e_and_take_it_away_exactly_once(regist
         ),
         1,
     )
-    nc = await nats.connect(as_operator(settings.nats_url))
+    nc = await nats.connect(as_operator(settings.nats_url), inbox_prefix=inbox_prefix(OPERATOR_USER))
     js = nc.jetstream()
     await publish(js, settings.subject_prefix, finalised)
 
@@ -471,7 +471,7 @@ async def test_a_plan_for_a_pupil_on_no_roll_is_dead_lettered_and_does_not_hold_
     runtime, client, settings = register
     await import_school(client, SCHOOL, range(1, 3))
     stranger, known = upn(77), upn(1)
-    nc = await nats.connect(as_operator(settings.nats_url))
+    nc = await nats.connect(as_operator(settings.nats_url), inbox_prefix=inbox_prefix(OPERATOR_USER))
     js = nc.jetstream()
     for sequence, who in ((1, stranger), (2, known)):
         await publish(

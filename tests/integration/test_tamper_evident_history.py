@@ -112,7 +112,11 @@ async def register_log(sandbox: Sandbox, name: str = "register", pupils: int = 1
     nc = await nats.connect(nats_servers(as_operator(settings.nats_url)))
     js = nc.jetstream()
     await ensure_streams(
-        js, settings.subject_prefix, settings.events_stream, settings.dead_letter_stream, duplicate_window_seconds=120
+        js,
+        settings.subject_prefix,
+        settings.events_stream,
+        settings.dead_letter_stream,
+        duplicate_window_seconds=settings.duplicate_window_seconds,
     )
     pool = await create_pool(settings.database_url)
     signing = load_signing_key(key)

@@ -113,6 +113,7 @@ class OidcTestProvider:
             "nbf": int(now),
             "exp": int(now) + expires_in,
             "jti": secrets.token_hex(8),
+            "scope": "sendcase.api",  # what an access token grants (an ID token grants nothing)
             **person,
         }
         return self.sign(claims, key, kid=kid)

@@ -28,6 +28,29 @@ def test_a_production_configuration_with_the_development_sign_in_refuses_to_star
         create_app(settings)
 
 
+@pytest.mark.parametrize(
+    ("host", "public_url"),
+    [
+        ("0.0.0.0", "http://127.0.0.1:8080"),
+        ("127.0.0.1", "http://sendcase.example.gov.uk"),
+        ("10.0.0.5", "http://10.0.0.5"),
+    ],
+)
+def test_the_development_sign_in_listens_on_this_machine_only(host: str, public_url: str) -> None:
+    settings = load_gateway_settings(
+        mode="development", development_sign_in=True, demo_people=DEMO_PEOPLE, host=host, public_url=public_url
+    )
+    with pytest.raises(ConfigurationError, match="listens on this machine only"):
+        settings.check()
+    load_gateway_settings(
+        mode="development",
+        development_sign_in=True,
+        demo_people=DEMO_PEOPLE,
+        host="::1",
+        public_url="http://localhost:8080",
+    ).check()
+
+
 def test_production_is_the_default_mode_and_needs_a_provider_and_https(monkeypatch) -> None:
     for name in ("SENDCASE_GATEWAY_MODE", "SENDCASE_GATEWAY_DEVELOPMENT_SIGN_IN"):
         monkeypatch.delenv(name, raising=False)
@@ -68,20 +91,24 @@ def test_the_example_mapping_gives_each_group_its_role_and_nothing_else() -> Non
     mapping = AccessMapping.load(ACCESS_840)
     claims = {
         "email": "a@x.sch.uk",
+        "oid": "0b7c4f2e-staff-a",
         "groups": ["SENCO-123456", "SENCO-12345", "senco-123456", "SEND-Caseworkers", "SEND-Professionals-nhs-cdd"],
         "roles": ["Sendcase.Caseworker"],
     }
-    assert mapping.user_id(claims) == "a@x.sch.uk"
-    assert mapping.actors("a@x.sch.uk", claims) == [
-        Actor(user_id="a@x.sch.uk", role=Role.SENCO, organisation="school:123456"),
-        Actor(user_id="a@x.sch.uk", role=Role.LA_CASEWORKER, organisation="la:840"),  # once, though two grants give it
-        Actor(user_id="a@x.sch.uk", role=Role.PROFESSIONAL, organisation="org:nhs-cdd"),
+    assert mapping.user_id(claims) == "0b7c4f2e-staff-a"  # never the email: a person could change that
+    assert mapping.user_id({k: v for k, v in claims.items() if k != "oid"}) is None
+    assert mapping.actors("0b7c4f2e-staff-a", claims) == [
+        Actor(user_id="0b7c4f2e-staff-a", role=Role.SENCO, organisation="school:123456"),
+        Actor(
+            user_id="0b7c4f2e-staff-a", role=Role.LA_CASEWORKER, organisation="la:840"
+        ),  # once, though two grants give it
+        Actor(user_id="0b7c4f2e-staff-a", role=Role.PROFESSIONAL, organisation="org:nhs-cdd"),
     ]
     # another of the LA's systems, with a client-credentials token: named by its client id, its app role mapped
-    machine = {"azp": "3f2c-case-system", "roles": ["Sendcase.Caseworker"], "sub": "app-object-id"}
-    assert mapping.user_id(machine) == "3f2c-case-system"
-    assert mapping.actors("3f2c-case-system", machine) == [
-        Actor(user_id="3f2c-case-system", role=Role.LA_CASEWORKER, organisation="la:840")
+    machine = {"azp": "3f2c-case-system", "roles": ["Sendcase.Caseworker"], "oid": "app-object-id"}
+    assert mapping.user_id(machine) == "app-object-id"
+    assert mapping.actors("app-object-id", machine) == [
+        Actor(user_id="app-object-id", role=Role.LA_CASEWORKER, organisation="la:840")
     ]
     assert mapping.actors("b", {"groups": ["Everyone", "SENCO-123456x", "xSENCO-123456"]}) == []
     assert mapping.actors("b", {}) == []
