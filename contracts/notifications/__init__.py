@@ -25,6 +25,7 @@ from contracts.notifications.queries import (
     FailedToReach,
     NotificationAudit,
     NotificationCounts,
+    NotificationsByReference,
     NotificationsForCase,
     NotificationsForPupil,
     NotificationsPage,
@@ -57,6 +58,7 @@ __all__ = [
     "NotificationRef",
     "NotificationStatus",
     "NotificationView",
+    "NotificationsByReference",
     "NotificationsForCase",
     "NotificationsForPupil",
     "NotificationsPage",
@@ -75,6 +77,7 @@ CONTRACT = ServiceContract(
     queries=(
         NotificationsForPupil,
         NotificationsForCase,
+        NotificationsByReference,
         UndeliveredNotifications,
         FailedToReach,
         NotificationCounts,

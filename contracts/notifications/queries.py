@@ -7,9 +7,12 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from pydantic import Field, field_validator
+
 from contracts.envelope import Query, View
 from contracts.identifiers import SchoolUrn
 from contracts.notifications.events import Duty, NotificationStatus
+from contracts.notifications.reference import normalised_reference
 from contracts.paging import cursor, page_size
 from contracts.read_log import ChildReads
 from contracts.subject_access import SubjectAccess
@@ -40,6 +43,13 @@ class NotificationView(View):
     recorded_at: datetime
     updated_at: datetime
     history: list[dict[str, Any]]  # every step: what happened, when, on which channel
+    # Since December 2026 (None for a message written before):
+    reference: str | None = None  # the short reference printed on it, to quote: "HN4QX-7RB2M"
+    needs: str | None = None  # the recipient's language and format needs, to meet: "Urdu (ur), with an interpreter"
+    letter: Paragraphs | None = None  # the complete letter (the email may be a notice only: the LA's choice)
+    sender: str | None = None  # who it is from: the school's or the LA's name
+    dated_on: date | None = None  # the date it states as the day it is sent
+    companion_of: UUID | None = None  # the complete letter sent besides that notification (a text, or a notice)
 
 
 class NotificationsPage(View):
@@ -65,6 +75,30 @@ class NotificationsForPupil(Query):
     Result = list[NotificationView]
 
     pupil_id: UUID
+
+
+class NotificationsByReference(Query):
+    """The message a person quotes by its short reference ("HN4QX-7RB2M", as printed, in any case, with or without
+    the hyphen), or by its notification id: normally one; two should the reference of two messages ever coincide."""
+
+    SUBJECT = "notifications.by_reference"
+    Result = list[NotificationView]
+
+    reference: str = Field(min_length=1, max_length=60)
+
+    @field_validator("reference")
+    @classmethod
+    def _a_reference(cls, value: str) -> str:
+        found = normalised_reference(value)
+        if found is not None:
+            return found
+        try:
+            return str(UUID(value.strip()))
+        except ValueError:
+            raise ValueError(
+                "a message's reference is ten letters and digits as printed on it (e.g. HN4QX-7RB2M), or its "
+                "notification id"
+            ) from None
 
 
 class NotificationsForCase(Query):
@@ -193,6 +227,10 @@ class NotificationAudit(View):
     relationship: str | None
     recipients: str  # "<name> (<relationship>)", or "nobody recorded"
     preferred_channel: str | None
+    needs: str | None = None  # the recipient's language and format needs, as recorded when it was owed
+    reference: str | None = None  # the short reference printed on it
+    sender: str | None = None  # who it is from
+    dated_on: date | None = None  # the date it states as the day it is sent
     cause_event_id: UUID
     cause_event_type: str
     owed_since: date

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from contracts.envelope import Command, Contract, PupilRef
 from contracts.identifiers import NeedType, SchoolUrn, Upn
-from contracts.people import PersonToTell
+from contracts.people import PersonToTell, YoungPersonsWish
 from contracts.register.queries import (
     AccessGrantRef,
     AccessRevokedReport,
@@ -71,11 +71,17 @@ class EnrolPupil(Command):
 
 
 class RecordPeopleWithParentalResponsibility(Command):
+    """Everyone with parental responsibility, and the young person themself (relationship "young person", without
+    parental responsibility), each with their contact details and their language and format needs: replaces the list.
+    `young_persons_wish`: whether the young person (over compulsory school age) wants their parents told as well, or
+    lacks capacity (their parents then act for them); None keeps what was recorded (docs/register.md)."""
+
     SUBJECT = "register.record_people_with_parental_responsibility"
     Result = PupilRef
 
     upn: Upn
     people: list[PersonToTell] = Field(min_length=1, max_length=10)
+    young_persons_wish: YoungPersonsWish | None = None
 
 
 class RecordLookedAfter(Command):

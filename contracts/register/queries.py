@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, Field
 from contracts.envelope import Query, Role, View
 from contracts.identifiers import NeedType, SchoolUrn, SenStatus, Upn
 from contracts.paging import cursor, page_size
-from contracts.people import PersonToTell
+from contracts.people import PersonToTell, YoungPersonsWish
 from contracts.read_log import ChildReads
 from contracts.subject_access import SubjectAccess
 from contracts.text import Paragraphs
@@ -57,6 +57,10 @@ class PupilView(View):
     consent_to_share: dict[str, str | None] | None = None
     ehc_plans: list[str] = Field(default_factory=list)
     awaiting_acknowledgement_from: str | None = None
+    # The young person (docs/register.md): the day from which the pupil is over compulsory school age (their notices
+    # go to them), and what they said about their parents being told.
+    young_person_from: date | None = None
+    young_persons_wish: YoungPersonsWish | None = None
 
 
 class RejectedRow(View):

@@ -16,6 +16,7 @@ from contracts.identifiers import validate_upn
 from contracts.notifications import (
     FailedToReach,
     NotificationCounts,
+    NotificationsByReference,
     NotificationsForCase,
     NotificationsForPupil,
     UndeliveredNotifications,
@@ -53,6 +54,27 @@ def for_pupil(
         fail("Name the pupil once: --upn or --pupil-id, not both")
     [pupil] = pupil_ids(ctx, [upn] if upn else [], [pupil_id] if pupil_id else [])
     show(ctx, send(ctx, NotificationsForPupil(pupil_id=pupil)))
+
+
+@app.command("find")
+def find(
+    ctx: typer.Context,
+    reference: Annotated[
+        str, typer.Argument(help="The reference printed on the message (e.g. HN4QX-7RB2M), or its notification id.")
+    ],
+) -> None:
+    """The message a person quotes by its reference: whom it was to, what they need to read it, who it was from, its
+    date, where it stands, and the complete letter."""
+    from contracts.envelope import Answered
+    from infra.cli.render import render_message
+
+    reply = send(ctx, build(NotificationsByReference, reference=reference))
+    if session(ctx).json or not isinstance(reply, Answered):
+        show(ctx, reply)
+        return
+    if not reply.result:
+        fail(f"No message has the reference {reference}: check it with the person who read it out.", code=1)
+    typer.echo("\n\n".join(render_message(n) for n in reply.result), nl=False)
 
 
 @app.command("for-case")
@@ -96,3 +118,37 @@ def outbox(
     pupils = pupil_ids(ctx, upn or [], pupil_id or [])
     shown = show_outbox(pupils, home if home is not None else session(ctx).home, echo=typer.echo, outbox_dir=folder)
     raise typer.Exit(0 if shown else 1)
+
+
+@app.command("letters-config")
+def letters_config_check(
+    config_file: Annotated[
+        Path,
+        typer.Argument(help="An LA's letters configuration (TOML), e.g. infra/local_authorities/840/letters.toml."),
+    ],
+) -> None:
+    """Check an LA's letters configuration and show what its messages will say of who they are from and where to get
+    help: a file that is not right is refused naming the line and field at fault (exit code 2), as the notifications
+    service refuses to start with it."""
+    from services.notifications.letters_config import LettersConfigError, load_letters_config
+
+    try:
+        config = load_letters_config(config_file)
+    except LettersConfigError as e:
+        fail(str(e))
+    f = config.file
+    team = f.send_team
+    typer.echo(f"LA {f.local_authority}: {f.name}, {', '.join([*f.address, f.postcode])}")
+    typer.echo(
+        f"  its letters: from the {team.name} ({team.email}, {team.phone}), signed by the {team.responsible_officer}"
+    )
+    typer.echo(f"  emails: {f.messages.email.replace('_', ' ')}; texts: {f.messages.text.replace('_', ' ')}")
+    for key in ("sendiass", "disagreement_resolution", "mediation"):
+        service = getattr(f, key)
+        how = ", ".join(x for x in (service.phone, service.email and str(service.email), service.website) if x)
+        typer.echo(f"  {key.replace('_', ' ')}: {service.name} ({how})")
+    typer.echo(
+        f"  {len(f.schools)} school{'s' if len(f.schools) != 1 else ''} by URN (any other: written for by the LA)"
+    )
+    for urn, school in f.schools.items():
+        typer.echo(f"    {urn} {school.name}: {school.senco}, {school.email}, {school.phone}")

@@ -18,7 +18,7 @@ import typer
 
 from contracts.envelope import Accepted
 from contracts.identifiers import NeedType
-from contracts.people import Channel, PersonToTell
+from contracts.people import Channel, CommunicationNeeds, Format, PersonToTell, YoungPersonsWish
 from contracts.register import (
     AcceptInvitation,
     AcknowledgeTransfer,
@@ -235,29 +235,63 @@ def record_provision(
     show(ctx, send(ctx, command))
 
 
-PERSON_PARTS = ("name", "relationship", "email", "mobile", "channel")
+PERSON_PARTS = ("name", "relationship", "email", "mobile", "channel", "needs")
 CHANNELS = ", ".join(c.value for c in Channel)
+FORMATS = {f.value.replace("_", "-"): f for f in Format} | {f.value: f for f in Format}
+
+
+def parse_needs(spec: str, needs: str, number: int) -> CommunicationNeeds | None:
+    """The sixth part of a --person: comma-separated, a language code ('ur', 'pl', 'bfi'), 'interpreter', and formats
+    ('large-print', 'easy-read', 'braille', 'audio'). Empty: none."""
+    if not needs:
+        return None
+    language, interpreter, formats = None, False, []
+    for token in (t.strip().lower() for t in needs.split(",") if t.strip()):
+        if token == "interpreter":
+            interpreter = True
+        elif token in FORMATS:
+            formats.append(FORMATS[token])
+        elif language is None:
+            language = token
+        else:
+            fail(
+                f"--person {spec!r}: needs {needs!r}: one language at most ({language!r}, then {token!r}); the needs "
+                "are a language code, interpreter, large-print, easy-read, braille and audio"
+            )
+    return build(
+        CommunicationNeeds,
+        prefix=f"person {number}: needs: ",
+        language=language,
+        interpreter=interpreter,
+        formats=formats,
+    )
 
 
 def parse_person(upn: str, number: int, spec: str, home: Path | None = None) -> PersonToTell:
-    """One --person 'name|relationship|email|mobile|channel' as a PersonToTell (or one line and exit 2)."""
+    """One --person 'name|relationship|email|mobile|channel|needs' as a PersonToTell (or one line and exit 2)."""
     parts = spec.split("|")
     if len(parts) > len(PERSON_PARTS):
-        fail(f"--person {spec!r}: at most {len(PERSON_PARTS)} parts, name|relationship|email|mobile|channel")
-    name, relationship, email, mobile, channel = (p.strip() for p in parts + [""] * (len(PERSON_PARTS) - len(parts)))
+        fail(f"--person {spec!r}: at most {len(PERSON_PARTS)} parts, name|relationship|email|mobile|channel|needs")
+    name, relationship, email, mobile, channel, needs = (
+        p.strip() for p in parts + [""] * (len(PERSON_PARTS) - len(parts))
+    )
     if channel and channel.lower() not in {c.value for c in Channel}:
         fail(f"--person {spec!r}: {channel!r} is not a channel; the channels are {CHANNELS}")
+    communication_needs = parse_needs(spec, needs, number)  # checked before anything is looked up
     use_cli_keys(home)  # a person's id comes from the keyed blind index, as the roll import makes it
+    relationship = relationship or "parent"
     return build(
         PersonToTell,
         prefix=f"person {number}: ",
         person_id=person_id_for(upn, number, name),
         name=name,
-        relationship=relationship or "parent",
-        has_parental_responsibility=True,
+        relationship=relationship,
+        # everyone named here has parental responsibility, but the young person themself
+        has_parental_responsibility=relationship.lower() != "young person",
         email=email or None,
         mobile=mobile or None,
         preferred_channel=Channel(channel.lower() or ("email" if email else "letter")),
+        needs=communication_needs,
     )
 
 
@@ -268,16 +302,33 @@ def parents(
     person: Annotated[
         list[str],
         typer.Option(
-            metavar="'NAME|RELATIONSHIP|EMAIL|MOBILE|CHANNEL'",
-            help=f"One person with parental responsibility (repeat per person). Leave a part empty to omit it; "
-            f"the channel is one of {CHANNELS} (default email if an email is given, else letter). "
-            "Example: --person 'Jo Taylor|mother|jo@example.org||email'",
+            metavar="'NAME|RELATIONSHIP|EMAIL|MOBILE|CHANNEL|NEEDS'",
+            help=f"One person with parental responsibility, or the young person themself (relationship 'young "
+            f"person'); repeat per person. Leave a part empty to omit it; the channel is one of {CHANNELS} (default "
+            "email if an email is given, else letter); the needs, comma-separated: a language code (ur, pl, zh, "
+            "bfi...), interpreter, large-print, easy-read, braille, audio. "
+            "Example: --person 'Jo Taylor|mother|jo@example.org||email|ur,interpreter'",
         ),
     ],
+    young_persons_wish: Annotated[
+        str | None,
+        typer.Option(
+            help="A young person over compulsory school age: parents_told (they agree their parents are told too), "
+            "parents_not_told, or lacks_capacity (their parents act for them). Not given: as recorded."
+        ),
+    ] = None,
 ) -> None:
-    """Record everyone with parental responsibility (replaces the list)."""
+    """Record everyone with parental responsibility, and the young person (replaces the list)."""
+    if young_persons_wish is not None and young_persons_wish not in {w.value for w in YoungPersonsWish}:
+        fail(
+            f"young_persons_wish: Input should be {', '.join(repr(w.value) for w in list(YoungPersonsWish)[:-1])} or "
+            f"{list(YoungPersonsWish)[-1].value!r}, not {young_persons_wish!r}"
+        )
     people = [parse_person(upn, i, spec, session(ctx).home) for i, spec in enumerate(person, start=1)]
-    show(ctx, send(ctx, build(RecordPeopleWithParentalResponsibility, upn=upn, people=people)))
+    command = build(
+        RecordPeopleWithParentalResponsibility, upn=upn, people=people, young_persons_wish=young_persons_wish
+    )
+    show(ctx, send(ctx, command))
 
 
 @app.command("looked-after")

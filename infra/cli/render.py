@@ -467,6 +467,7 @@ def _(pupil: PupilView, width: int = WIDTH) -> str:
             ("Medical needs", medical),
             ("Consent to share", _consent_in_words(pupil.consent_to_share)),
             ("EHC plans", ", ".join(f"case {case}" for case in pupil.ehc_plans) or "none"),
+            ("Young person from", _young_person_in_words(pupil.young_person_from, pupil.young_persons_wish)),
         ]
     )
     transfer = (
@@ -498,16 +499,40 @@ def _consent_in_words(consent: Mapping[str, str | None] | None) -> str:
     return words
 
 
+WISHES = {
+    "parents_told": "the young person agrees that their parents are told too",
+    "parents_not_told": "the young person does not want their parents told",
+    "lacks_capacity": "the young person lacks capacity: their parents act for them",
+}
+
+
+def _young_person_in_words(young_person_from: date | None, wish: Any) -> str:
+    """From when the pupil is over compulsory school age (their notices go to them), and what they said."""
+    if young_person_from is None:
+        return NOTHING
+    words = f"{format_date(young_person_from)} (over compulsory school age: notices go to them)"
+    if wish is not None:
+        words += f"; {WISHES.get(getattr(wish, 'value', wish), str(wish))}"
+    return words
+
+
 def _people_blocks(people: Sequence[PersonToTell]) -> list[Block]:
     if not people:
         return ["", "People with parental responsibility: none recorded"]
     rows = [
-        [p.name, p.relationship, _yes_no(p.has_parental_responsibility), p.preferred_channel.value] for p in people
+        [
+            p.name,
+            p.relationship,
+            _yes_no(p.has_parental_responsibility),
+            p.preferred_channel.value,
+            p.needs.in_words if p.needs else NOTHING,
+        ]
+        for p in people
     ]  # their contact details and addresses are for sending, not for this card
     return [
         "",
         "People to tell",
-        _table(["Name", "Relationship", "Parental responsibility", "Preferred channel"], rows),
+        _table(["Name", "Relationship", "Parental responsibility", "Preferred channel", "Needs"], rows),
     ]
 
 
@@ -674,28 +699,57 @@ def _render_history(entries: Sequence[HistoryEntry], width: int) -> str:
 
 def _render_notifications(notifications: Sequence[NotificationView], width: int) -> str:
     rows = []
+    with_needs = any(n.needs for n in notifications)  # a column only when someone has needs to meet
     for n in notifications:
         reason = n.reason or ""
         if n.unreachable_channels:
             unreachable = "could not reach by " + ", ".join(n.unreachable_channels)
             reason = f"{reason}; {unreachable}" if reason else unreachable
+        channel = n.channel or NOTHING
+        if n.companion_of is not None:
+            channel += " (the complete letter)"
         rows.append(
             [
                 format_date(n.owed_since),
+                n.reference or NOTHING,
                 duty_in_words(n.duty),
                 n.recipients,
-                n.channel or NOTHING,
+                *([n.needs or NOTHING] if with_needs else []),
+                channel,
                 notification_status_in_words(n.status),
                 reason or NOTHING,
             ]
         )
     count = len(notifications)
+    needs_heading = ["Needs (language, format)"] if with_needs else []
     return _print(
-        _table(["Owed since", "Duty", "To", "Channel", "Status", "Reason"], rows),
+        _table(["Owed since", "Reference", "Duty", "To", *needs_heading, "Channel", "Status", "Reason"], rows),
         "",
         f"{count} notification{'s' if count != 1 else ''}.",
         width=width,
     )
+
+
+def render_message(n: NotificationView) -> str:
+    """One message as a caseworker on the phone needs it: whom it was to (and what they need to read it), who it was
+    from, its date and reference, where it stands, and the complete letter."""
+    lines = [
+        f"Reference {n.reference or n.notification_id}: {duty_in_words(n.duty)}",
+        f"To:        {n.recipients}",
+    ]
+    if n.needs:
+        lines.append(f"Needs:     {n.needs} (arrange the letter in this form, or an interpreter)")
+    if n.sender:
+        lines.append(f"From:      {n.sender}")
+    if n.dated_on:
+        lines.append(f"Dated:     {format_date(n.dated_on)}")
+    lines.append(f"Status:    {notification_status_in_words(n.status)}" + (f" by {n.channel}" if n.channel else ""))
+    if n.subject:
+        lines.append(f"Subject:   {n.subject}")
+    text = n.letter or n.body
+    if text:
+        lines += ["", text.rstrip()]
+    return "\n".join(lines) + "\n"
 
 
 @render.register

@@ -47,7 +47,8 @@ from services.runtime.retry import Backoff
 from services.runtime.settings import load_settings
 from services.runtime.streams import ensure_streams
 
-LOCAL_AUTHORITIES = Path(__file__).resolve().parent.parent / "local_authorities"  # <code>/retention.toml, access.toml
+# <code>/retention.toml, access.toml, letters.toml (with its logo)
+LOCAL_AUTHORITIES = Path(__file__).resolve().parent.parent / "local_authorities"
 DEMO_PEOPLE = Path(__file__).resolve().parent.parent / "demo" / "people.toml"  # the development sign-in's people
 GATEWAY_PORT = 8080  # the gateway's port when free (else another, kept for the next `up`)
 RESTARTS_PER_MINUTE = 5
@@ -76,6 +77,11 @@ def service_env(
         schedule = LOCAL_AUTHORITIES / env.get("SENDCASE_LOCAL_AUTHORITY_CODE", "000") / "retention.toml"
         if schedule.is_file():
             env["SENDCASE_REGISTER_RETENTION_SCHEDULE"] = str(schedule)
+    if name == "notifications" and "SENDCASE_NOTIFICATIONS_LETTERS_CONFIG" not in env:
+        # who the LA's messages are from, where families get help (docs/notifications.md, "Who a message is from")
+        letters = LOCAL_AUTHORITIES / env.get("SENDCASE_LOCAL_AUTHORITY_CODE", "000") / "letters.toml"
+        if letters.is_file():
+            env["SENDCASE_NOTIFICATIONS_LETTERS_CONFIG"] = str(letters)
     return env
 
 

@@ -21,9 +21,10 @@ from contracts.envelope import Actor, derived_id
 from contracts.notifications import Duty, NotificationAudit, ReceiptRecorded, RequestProfessionalNotice
 from contracts.people import ContactPoint, PersonToTell
 from services.notifications.audit import audit_of
-from services.notifications.content import render
+from services.notifications.content import COMPLETE_AS_WRITTEN, render
 from services.notifications.domain.grants import ReaderGrants
 from services.notifications.domain.notification import (
+    CHANNEL_ORDER,
     ErasedPupil,
     Notification,
     NotificationError,
@@ -31,28 +32,83 @@ from services.notifications.domain.notification import (
     channel_plan,
 )
 from services.notifications.domain.rules import (
+    SCHOOL_DUTIES,
     check_may_cancel,
     check_may_read,
     check_may_record_receipts,
     check_may_request_notice,
     check_may_see_school,
 )
+from services.notifications.letters_config import LettersConfig, load_letters_config
 from services.runtime.access import Grant
+from services.runtime.clock import today_in_england
 from services.runtime.context import current_context
 from services.runtime.errors import DomainError, NotFound
 from services.runtime.eventstore import SendcaseApplication
 from services.runtime.keyring import current_keyring
 
-NOBODY_ADDRESSEE = {"name": "Parent or carer", "relationship": "parent or carer"}
+NOBODY_ADDRESSEE = {"name": "Parent or carer", "relationship": "parent or carer", "has_parental_responsibility": True}
 
 
 class Notifications(SendcaseApplication):
     name = "notifications"
     # Sealed under the pupil's key (the recipient's name and contacts under their own): what a message says
-    # about the child, and whom it names. services/runtime/sealing.py, docs/audit.md.
+    # about the child, and whom it names (the complete letter too, in text and HTML). services/runtime/sealing.py,
+    # docs/audit.md.
     personal_fields = frozenset(
-        {"about", "facts", "subject", "body", "sms", "recipient", "recipients", "reason", "user_id"}
+        {
+            "about",
+            "facts",
+            "subject",
+            "body",
+            "sms",
+            "letter",
+            "letter_html",
+            "recipient",
+            "recipients",
+            "reason",
+            "user_id",
+        }
     )
+
+    # The LA's letters configuration (services/notifications/letters_config.py): set by bootstrap from the settings;
+    # an application made without one (a unit test) uses the development default.
+    letters_config: LettersConfig | None = None
+
+    @property
+    def letters(self) -> LettersConfig:
+        if self.letters_config is None:
+            self.letters_config = load_letters_config(None)
+        return self.letters_config
+
+    def letterhead(self, duty: Duty, facts: dict[str, Any], school_urn: str | None) -> dict[str, Any]:
+        """The facts with what every message states besides the event's own: who it is from (the school for the
+        school's duties, the LA for its own), the help services, the LA's content levels, and the contact (the one
+        the event names, its missing mailbox or phone filled from the sender's). Kept on the notification, so the
+        record shows who it was from, and a message written again (dated again, told later) says the same."""
+        if "sender" in facts:
+            return facts  # written since December 2026: what it said then stands
+        config = self.letters
+        # the school's duties come from the school (domain/rules.py SCHOOL_DUTIES), every other from the LA
+        if duty in SCHOOL_DUTIES or (
+            duty == Duty.ACCESS_INVITATION and str(facts.get("invited_by_organisation", "")).startswith("school:")
+        ):
+            sender = config.school_sender(school_urn)
+        else:
+            sender = config.la_sender()
+        named = facts.get("contact") or {}
+        contact = {
+            "name": named.get("name") or sender["contact"]["name"],
+            "email": named.get("email") or sender["contact"]["email"],
+            "phone": named.get("phone") or sender["contact"]["phone"],
+        }
+        return {
+            **facts,
+            "sender": sender,
+            "help": config.help_services(),
+            "messages": config.messages.model_dump(mode="json"),
+            "contact": contact,
+        }
 
     # -- duties -------------------------------------------------------------------------------------------
 
@@ -72,11 +128,15 @@ class Notifications(SendcaseApplication):
         nobody_reason: str,
     ) -> list[Notification]:
         """One notification per person to tell, written and ready to send; or, when nobody is named, one
-        recorded "cannot notify" fact (with the content written, so the school can hand it over).
+        recorded "cannot notify" fact (with the content written, so the school can hand it over). A person whose
+        first channel cannot carry the whole message (a text; an email where the LA sends notices only) is owed a
+        second notification too, carrying the complete letter by post (or by email), when they have an address for it.
 
         Returns the new aggregates, unsaved (a reaction saves them with its tracking record). A person
         already owed this duty (a replay) is skipped: their notification already exists under the same id.
         """
+        facts = self.letterhead(duty, facts, school_urn)
+        today = today_in_england(current_context().now)
         created: list[Notification] = []
         seen: set[UUID | None] = set()
         everyone: list[dict[str, Any] | None] = list(people) or [None]
@@ -87,40 +147,61 @@ class Notifications(SendcaseApplication):
             seen.add(person_id)
             if Notification.create_id(cause_event_id, person_id) in self.repository:
                 continue
-            n = Notification(
-                cause_event_id=cause_event_id,
-                cause_event_type=cause_event_type,
-                duty=duty.value,
-                pupil_id=pupil_id,
-                case_id=case_id,
-                school_urn=school_urn,
-                person_id=person_id,
-                recipient=person,
-                owed_since=owed_since,
-                about=about,
-                facts=facts,
-            )
-            try:
-                content = render(duty.value, facts, person or NOBODY_ADDRESSEE, reference=str(n.id))
-            except (TemplateError, ValueError, KeyError) as e:  # a fact the letter needs is missing or wrong:
-                # recorded, never dropped
-                n.cannot_notify(
-                    f"The {duty.value.replace('_', ' ')} notification could not be written ({e}). Please "
-                    "report it to the sendcase support team and tell the family by other means."
-                )
-                created.append(n)
+            companion = complete_letter_channel(duty, person, facts["messages"])
+            own: dict[str, Any] = {
+                "cause_event_id": cause_event_id,
+                "cause_event_type": cause_event_type,
+                "duty": duty.value,
+                "pupil_id": pupil_id,
+                "case_id": case_id,
+                "school_urn": school_urn,
+                "person_id": person_id,
+                "recipient": person,
+                "owed_since": owed_since,
+                "about": about,
+                "facts": facts,
+            }
+            n = Notification(**own, channels=[c for c in CHANNEL_ORDER if c != companion] if companion else None)
+            written = self._write(n, duty, person or NOBODY_ADDRESSEE, today, WHERE.get(companion or "", "ask"))
+            created.append(n)
+            if not written:
                 continue
-            n.render(content.template, content.subject, content.body, content.sms, content.content_hash)
             if person is None:
                 n.cannot_notify(nobody_reason)
-            elif not channel_plan(person):
+            elif not n.plan and not companion:
                 n.cannot_notify(
                     f"No usable contact detail for {person['name']} ({person['relationship']}): no email "
                     "address, mobile number or postal address is recorded. Please update their contact "
                     "details and hand or post this notification to them."
                 )
-            created.append(n)
+            if companion:
+                letter = Notification(**own, channels=[companion], companion_of=n.id)
+                if self._write(letter, duty, person or NOBODY_ADDRESSEE, today, "here"):
+                    created.append(letter)
         return created
+
+    def _write(self, n: Notification, duty: Duty, person: dict[str, Any], today: date, details: str) -> bool:
+        """Write a notification's content; one that cannot be written is recorded so (never dropped): False."""
+        try:
+            content = render(duty.value, n.facts, person, n.reference, today, details)
+        except (TemplateError, ValueError, KeyError) as e:  # a fact the letter needs is missing or wrong
+            n.cannot_notify(
+                f"The {duty.value.replace('_', ' ')} notification could not be written ({e}). Please "
+                "report it to the sendcase support team and tell the family by other means."
+            )
+            return False
+        n.render(
+            content.template,
+            content.subject,
+            content.body,
+            content.sms,
+            content.content_hash,
+            letter=content.letter,
+            letter_html=content.letter_html,
+            reference=content.reference,
+            dated_on=content.dated_on,
+        )
+        return True
 
     # -- delivery -----------------------------------------------------------------------------------------
 
@@ -137,9 +218,28 @@ class Notifications(SendcaseApplication):
         if n.personal_data_erased:  # the child's records were erased since it was owed: nothing left to send
             n.cancel("The child's personal data was erased before this could be sent.")
         else:
+            self._dated_today(n)
             n.start_sending(channel)
         self.save(n)
         return n
+
+    def _dated_today(self, n: Notification) -> None:
+        """A message states the date it is sent: one written on an earlier day (sent later after a failure, on
+        another channel, or after the service was down overnight) is written again, dated today, before it goes."""
+        today = today_in_england(current_context().now)
+        written_on = n.dated_on
+        if written_on is None or written_on == today or n.recipient is None or n.content is None:
+            return  # undated (written before messages were dated), or dated today
+        content = render(n.duty, n.facts, n.recipient, n.reference, today, details_of(n))
+        n.redate(
+            content.subject,
+            content.body,
+            content.sms,
+            content.letter,
+            content.letter_html,
+            content.content_hash,
+            content.dated_on,
+        )
 
     def record_sent(
         self,
@@ -189,7 +289,15 @@ class Notifications(SendcaseApplication):
         if actor is not None:
             check_may_cancel(actor, n.school_urn, Duty(n.duty))
         n.cancel(reason)
-        self.save(n)
+        changed = [n]
+        # the complete letter sent besides it (a text, a notice) is no longer owed either, unless it went already
+        letter_id = Notification.create_id(n.cause_event_id, n.person_id, companion_of=n.id)
+        if getattr(n, "companion_of", None) is None and letter_id in self.repository:
+            letter = self.notification(letter_id)
+            if letter.status not in ("sent", "delivered", "sending", "cancelled"):
+                letter.cancel(reason)
+                changed.append(letter)
+        self.save(*changed)
         return n.id
 
     # -- duties nobody could be told yet -------------------------------------------------------------------
@@ -432,6 +540,42 @@ class Notifications(SendcaseApplication):
             return "no change"  # still on its way
         self.save(n)
         return n.status
+
+
+def carries_the_whole_message(channel: str, messages: dict[str, Any]) -> bool:
+    """A letter always does; an email when the LA sends emails in full; a text never (an invitation's code apart)."""
+    return channel == "letter" or (channel == "email" and messages.get("email") == "full")
+
+
+def complete_letter_channel(duty: Duty, person: dict[str, Any] | None, messages: dict[str, Any]) -> str | None:
+    """Where a person's complete letter goes besides their first channel, when that cannot carry the whole message
+    (a text; an email where the LA sends notices only): by post when they have an address, else by email when the LA
+    sends emails in full and they have one; None when their first channel carries it, or nothing else can (the text
+    or notice then says how to ask for it)."""
+    if person is None or duty.value in COMPLETE_AS_WRITTEN:
+        return None
+    plan = channel_plan(person)
+    if not plan or carries_the_whole_message(plan[0], messages):
+        return None
+    for channel in ("letter", "email"):
+        if channel != plan[0] and channel in plan and carries_the_whole_message(channel, messages):
+            return channel
+    return None
+
+
+def details_of(n: Notification) -> str:
+    """Where a notification's text or notice says the complete letter is (content.render's `details`): this one is
+    that letter ("here"); another notification carries it (the channel this one may not use); or "ask"."""
+    if getattr(n, "companion_of", None) is not None:
+        return "here"
+    channels = getattr(n, "channels", None)
+    if channels:
+        return WHERE.get(next((c for c in CHANNEL_ORDER if c not in channels), ""), "ask")
+    return "ask"
+
+
+# What a text or notice says of where the complete letter is, by the channel that carries it.
+WHERE = {"letter": "post", "email": "email"}
 
 
 def receipt_fact(

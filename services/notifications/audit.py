@@ -2,7 +2,8 @@
 was sent is the letter that was sent".
 
 The record holds, as stored facts: the content hash (Rendered: sha256 of the subject, body and SMS text
-written), for each send the hash of the exact bytes sent with the channel's reference (Sent: `sent_sha256`,
+written, and since December 2026 the complete letter's text and HTML; Redated: the same, written again for the day
+it was sent), for each send the hash of the exact bytes sent with the channel's reference (Sent: `sent_sha256`,
 `sent_size`, `sent_as`, `provider_reference`), and the provider's delivery receipt (Delivered / SendFailed:
 `receipt`). Events stored before those facts were recorded (2026-12) have none of them: shown as not
 recorded. The hash chain over the service's log (services/runtime) covers these events like any other; the
@@ -19,6 +20,7 @@ from typing import Any
 from uuid import UUID
 
 from contracts.notifications import AuditAttempt, AuditReceipt, AuditStep, NotificationAudit
+from contracts.people import needs_in_words
 from services.notifications.adapters.letters import letter_pdf
 from services.notifications.content import content_hash
 from services.notifications.domain.notification import Notification
@@ -42,8 +44,15 @@ def audit_of(n: Notification, events: Sequence[Any]) -> NotificationAudit:
             detail = f"owed to {n.recipients} because of {e.cause_event_type} (event {e.cause_event_id})"
         elif isinstance(e, Notification.Rendered):
             template = e.template
-            recomputed = content_hash(e.subject, e.body, e.sms)
-            detail = f"content written from template {e.template}, sha256 {e.content_hash}"
+            recomputed = content_hash(
+                e.subject, e.body, e.sms, getattr(e, "letter", None), getattr(e, "letter_html", None)
+            )
+            dated_on = getattr(e, "dated_on", None)
+            dated = f", dated {dated_on:%d %B %Y}" if dated_on else ""
+            detail = f"content written from template {e.template}{dated}, sha256 {e.content_hash}"
+        elif isinstance(e, Notification.Redated):
+            recomputed = content_hash(e.subject, e.body, e.sms, e.letter, e.letter_html)
+            detail = f"written again, dated {e.dated_on:%d %B %Y} (the day it was sent), sha256 {e.content_hash}"
         elif isinstance(e, Notification.SendingStarted):
             attempts.append({"channel": e.channel, "attempt": e.attempt, "key": e.key, "started_at": e.timestamp})
             detail = f"attempt {e.attempt} on {e.channel}, key {e.key}"
@@ -100,6 +109,10 @@ def audit_of(n: Notification, events: Sequence[Any]) -> NotificationAudit:
         relationship=recipient.get("relationship"),
         recipients=n.recipients,
         preferred_channel=recipient.get("preferred_channel"),
+        needs=needs_in_words(recipient.get("needs")),
+        reference=n.reference,
+        sender=((n.facts or {}).get("sender") or {}).get("organisation"),
+        dated_on=n.dated_on,
         cause_event_id=n.cause_event_id,
         cause_event_type=n.cause_event_type,
         owed_since=n.owed_since,
@@ -117,13 +130,14 @@ def _made_again(n: Notification) -> tuple[str, str]:
     """The letter printed again now from the stored content (the same words, to the same person) and its sha256,
     with the renderer that printed it: what was sent, if the renderer is the one that printed it then."""
     content = n.content or {}
-    pdf = letter_pdf(n.recipient or {}, content["subject"], content["body"])
+    pdf = letter_pdf(n.recipient or {}, content["subject"], content["body"], content.get("letter_html"))
     return hashlib.sha256(pdf).hexdigest(), renderer_version()
 
 
 _WHAT = {
     "Owed": "owed",
     "Rendered": "rendered",
+    "Redated": "redated",
     "CouldNotNotify": "could_not_notify",
     "SendingStarted": "sending",
     "Sent": "sent",

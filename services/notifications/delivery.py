@@ -78,6 +78,8 @@ def message_for(n: Notification, channel: str) -> Message:
         body=n.content["body"],
         sms=n.content["sms"],
         content_hash=n.content_hash,
+        letter=n.content.get("letter"),
+        letter_html=n.content.get("letter_html"),
     )
 
 

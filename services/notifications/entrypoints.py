@@ -10,6 +10,7 @@ from contracts.notifications import (
     DeliveryReceipt,
     FailedToReach,
     NotificationCounts,
+    NotificationsByReference,
     NotificationsForCase,
     NotificationsForPupil,
     NotificationsReads,
@@ -31,6 +32,7 @@ ROUTES = Routes(
     queries={
         NotificationsForPupil: NotificationsQueries.for_pupil,
         NotificationsForCase: NotificationsQueries.for_case,
+        NotificationsByReference: NotificationsQueries.by_reference,
         UndeliveredNotifications: NotificationsQueries.undelivered,
         FailedToReach: NotificationsQueries.failed_to_reach,
         NotificationCounts: NotificationsQueries.counts,
@@ -41,6 +43,7 @@ ROUTES = Routes(
     reads={
         NotificationsForPupil: child("pupil_id"),
         NotificationsForCase: children(lambda found: (n.pupil_id for n in found)),
+        NotificationsByReference: children(lambda found: (n.pupil_id for n in found)),
         UndeliveredNotifications: children(lambda page: (n.pupil_id for n in page.notifications)),
         FailedToReach: children(lambda page: (n.pupil_id for n in page.notifications)),
         AuditNotification: children(lambda audit: [audit.pupil_id]),

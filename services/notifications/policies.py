@@ -1,8 +1,10 @@
 """Reactions to other services' integration events: each records the notifications it makes owed.
 
-One table, DUTIES: which event creates which duty to tell, from which date, and who to contact when the
-event names nobody. Recipients are the event's `people_to_tell` (everyone with parental responsibility,
-the young person from 16, the professional asked or invited): one notification per person per duty.
+One table, DUTIES: which event creates which duty to tell, and from which date (who a message is from, and whom to
+contact, come from the LA's letters configuration: application.letterhead). Recipients are the event's
+`people_to_tell` (everyone with parental responsibility; a young person over compulsory school age, and their parents
+as they and the LA allow: the register decides; the professional asked or invited): one notification per person per
+duty (and a second, carrying the complete letter, for a person whose first channel is a text or a notice).
 
 Idempotent by construction: each notification's id is derived from the causing event and the person, and
 the consumer records the event's position in the same transaction.
@@ -47,15 +49,10 @@ from services.runtime.clock import today_in_england
 from services.runtime.context import current_context
 from services.runtime.service import Reaction
 
-SCHOOL_CONTACT = {
-    "name": "the special educational needs co-ordinator (SENCO) at the school",
-    "email": None,
-    "phone": None,
-}
-LA_CONTACT = {"name": "the SEND casework team at the local authority", "email": None, "phone": None}
 NOBODY_WITH_PR = (
-    "Cannot notify: nobody with parental responsibility is recorded for this pupil. Please record the "
-    "parents' and carers' details so that they can be told."
+    "Cannot notify: nobody to tell is recorded for this pupil. Please record the people with parental "
+    "responsibility (or, for a young person over compulsory school age, the young person themself) so that they "
+    "can be told."
 )
 NO_PROFESSIONAL = "Cannot notify: the request names no professional to send it to."
 NO_INVITEE = "Cannot notify: the invitation names nobody to send the code to. Please invite the person again."
@@ -66,7 +63,6 @@ class DutyRule:
     payload: type[EventPayload]
     duty: Duty
     owed_since: Callable[[Any], date]
-    contact: dict[str, Any]
     nobody: str = NOBODY_WITH_PR
 
 
@@ -74,28 +70,24 @@ DUTIES: dict[str, DutyRule] = {
     rule.payload.TYPE: rule
     for rule in [
         # CFA 2014 s.68; Durham 2b: parents told when SEN provision starts, is made, and on removal.
-        DutyRule(PupilAddedToSenSupport, Duty.SEN_PROVISION_STARTED, lambda p: p.effective_date, SCHOOL_CONTACT),
-        DutyRule(SpecialEducationalProvisionMade, Duty.SEN_PROVISION_MADE, lambda p: p.effective_date, SCHOOL_CONTACT),
-        DutyRule(
-            PupilRemovedFromSenRegister, Duty.REMOVED_FROM_SEN_REGISTER, lambda p: p.effective_date, SCHOOL_CONTACT
-        ),
+        DutyRule(PupilAddedToSenSupport, Duty.SEN_PROVISION_STARTED, lambda p: p.effective_date),
+        DutyRule(SpecialEducationalProvisionMade, Duty.SEN_PROVISION_MADE, lambda p: p.effective_date),
+        DutyRule(PupilRemovedFromSenRegister, Duty.REMOVED_FROM_SEN_REGISTER, lambda p: p.effective_date),
         # CoP 6.65-6.71: the outcome of each SEN support review is shared with the family.
-        DutyRule(
-            SupportPlanReviewOutcomeShared, Duty.SUPPORT_PLAN_REVIEW_OUTCOME, lambda p: p.reviewed_on, SCHOOL_CONTACT
-        ),
+        DutyRule(SupportPlanReviewOutcomeShared, Duty.SUPPORT_PLAN_REVIEW_OUTCOME, lambda p: p.reviewed_on),
         # SEND Regulations 2014: each statutory step of an EHC case, with its deadline and appeal rights.
-        DutyRule(EhcRequestReceived, Duty.EHC_REQUEST_RECEIVED, lambda p: p.received_on, LA_CONTACT),
-        DutyRule(EhcNeedsAssessmentAgreed, Duty.EHC_ASSESSMENT_AGREED, lambda p: p.decided_on, LA_CONTACT),
-        DutyRule(EhcNeedsAssessmentRefused, Duty.EHC_ASSESSMENT_REFUSED, lambda p: p.decided_on, LA_CONTACT),
-        DutyRule(AdviceRequested, Duty.EHC_ADVICE_REQUESTED, lambda p: p.requested_on, LA_CONTACT, NO_PROFESSIONAL),
-        DutyRule(EhcPlanNotToBeIssued, Duty.EHC_PLAN_NOT_ISSUED, lambda p: p.decided_on, LA_CONTACT),
-        DutyRule(DraftEhcPlanIssued, Duty.EHC_DRAFT_PLAN, lambda p: p.issued_on, LA_CONTACT),
-        DutyRule(EhcPlanFinalised, Duty.EHC_FINAL_PLAN, lambda p: p.issued_on, LA_CONTACT),
-        DutyRule(AnnualReviewInvitation, Duty.ANNUAL_REVIEW_INVITATION, lambda p: p.meeting_on, LA_CONTACT),
-        DutyRule(AnnualReviewOutcome, Duty.ANNUAL_REVIEW_OUTCOME, lambda p: p.decided_on, LA_CONTACT),
-        DutyRule(EhcPlanCeased, Duty.EHC_PLAN_CEASED, lambda p: p.ceased_on, LA_CONTACT),
+        DutyRule(EhcRequestReceived, Duty.EHC_REQUEST_RECEIVED, lambda p: p.received_on),
+        DutyRule(EhcNeedsAssessmentAgreed, Duty.EHC_ASSESSMENT_AGREED, lambda p: p.decided_on),
+        DutyRule(EhcNeedsAssessmentRefused, Duty.EHC_ASSESSMENT_REFUSED, lambda p: p.decided_on),
+        DutyRule(AdviceRequested, Duty.EHC_ADVICE_REQUESTED, lambda p: p.requested_on, NO_PROFESSIONAL),
+        DutyRule(EhcPlanNotToBeIssued, Duty.EHC_PLAN_NOT_ISSUED, lambda p: p.decided_on),
+        DutyRule(DraftEhcPlanIssued, Duty.EHC_DRAFT_PLAN, lambda p: p.issued_on),
+        DutyRule(EhcPlanFinalised, Duty.EHC_FINAL_PLAN, lambda p: p.issued_on),
+        DutyRule(AnnualReviewInvitation, Duty.ANNUAL_REVIEW_INVITATION, lambda p: p.meeting_on),
+        DutyRule(AnnualReviewOutcome, Duty.ANNUAL_REVIEW_OUTCOME, lambda p: p.decided_on),
+        DutyRule(EhcPlanCeased, Duty.EHC_PLAN_CEASED, lambda p: p.ceased_on),
         # A family member invited to see the child's record is sent their one-time code (docs/register.md).
-        DutyRule(InvitationIssued, Duty.ACCESS_INVITATION, lambda p: p.issued_on, SCHOOL_CONTACT, NO_INVITEE),
+        DutyRule(InvitationIssued, Duty.ACCESS_INVITATION, lambda p: p.issued_on, NO_INVITEE),
     ]
 }
 
@@ -104,8 +96,6 @@ def when_duty_to_tell_arises_owe_notifications(app: Notifications, envelope: Eve
     rule = DUTIES[envelope.type]
     fact = envelope.payload_as(rule.payload)
     facts = fact.model_dump(mode="json", exclude={"people_to_tell"})
-    if facts.get("contact") is None:
-        facts["contact"] = rule.contact
     if "given_name" in facts:
         facts.setdefault("child_name", f"{facts['given_name']} {facts['family_name']}")
     if not facts.get("child_name"):

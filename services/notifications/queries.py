@@ -62,6 +62,20 @@ class NotificationsQueries:
         await self.read_models.caught_up()
         return own_school_only(actor, await notifications_for_case(self.pool, case_id))
 
+    async def by_reference(self, *, reference: str, actor: Actor, today: date) -> list[NotificationView]:
+        """The message a person quotes by its reference (or its id). A parent, young person or professional finds
+        only a message sent to them, by their grant; anyone else's, or none, is refused in the same words."""
+        if reads_by_grant(actor):
+            await self.read_models.caught_up()
+            found = await notifications_by_reference(self.pool, reference)
+            pupil_id = found[0].pupil_id if found else None
+            grants = await self._grants(pupil_id) if pupil_id is not None else []
+            grant = check_granted(actor, grants, pupil_id, today)
+            return addressed_to(grant, found)
+        check_may_read(actor)
+        await self.read_models.caught_up()
+        return own_school_only(actor, await notifications_by_reference(self.pool, reference))
+
     async def undelivered(
         self, *, school_urn: str | None, page_size: int, after: str | None, actor: Actor
     ) -> NotificationsPage:
@@ -109,11 +123,28 @@ def _view(r: asyncpg.Record) -> NotificationView:
         recorded_at=r["recorded_at"],
         updated_at=r["updated_at"],
         history=json.loads(r["history"]),
+        reference=r["reference"],
+        needs=r["needs"],
+        letter=r["letter"],
+        sender=r["sender"],
+        dated_on=r["dated_on"],
+        companion_of=r["companion_of"],
     )
 
 
 async def notifications_for_pupil(pool: asyncpg.Pool, pupil_id: UUID) -> list[NotificationView]:
     rows = await pool.fetch(f"SELECT * FROM {TABLE} WHERE pupil_id = $1 ORDER BY log_position", pupil_id)
+    return [_view(r) for r in rows]
+
+
+async def notifications_by_reference(pool: asyncpg.Pool, reference: str) -> list[NotificationView]:
+    """By the short reference printed on a message, or by its notification id (as the query normalised it)."""
+    try:
+        rows = await pool.fetch(
+            f"SELECT * FROM {TABLE} WHERE notification_id = $1 ORDER BY log_position", UUID(reference)
+        )
+    except ValueError:
+        rows = await pool.fetch(f"SELECT * FROM {TABLE} WHERE reference = $1 ORDER BY log_position", reference)
     return [_view(r) for r in rows]
 
 

@@ -28,6 +28,10 @@ class NotificationsSettings(ServiceSettings):
     letter_via: Literal["file", "notify"] = "file"
 
     outbox_dir: Path | None = None  # default: $SENDCASE_HOME/outbox (SENDCASE_HOME default ./.sendcase)
+    # The LA's letters configuration (TOML): who messages are from, the help services, the content levels, the schools
+    # (docs/notifications.md, "Who a message is from"), e.g. infra/local_authorities/840/letters.toml. None: the
+    # development default, for the demo LA 000 only.
+    letters_config: Path | None = None
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25

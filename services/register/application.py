@@ -16,7 +16,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from contracts.envelope import Actor, derived_id
 from contracts.identifiers import NeedType
-from contracts.people import PersonToTell
+from contracts.people import PersonToTell, YoungPersonsWish
 from contracts.register import (
     AccessGrantRef,
     AccessRevokedReport,
@@ -41,6 +41,7 @@ from services.register.domain.people import PersonLinks
 from services.register.domain.pupil import Pupil
 from services.register.domain.roll import RollImport, file_fingerprint, read_roll
 from services.register.domain.rules import (
+    WITH_AGREEMENT,
     check_date_of_birth,
     check_is_schools_senco,
     check_may_accept,
@@ -48,6 +49,7 @@ from services.register.domain.rules import (
     check_may_invite,
     check_may_read,
     check_not_in_future,
+    compulsory_school_age_ends,
     is_family,
 )
 from services.register.domain.subject_access import SubjectAccessRequest
@@ -60,6 +62,9 @@ from services.runtime.subject_access import check_may_ask
 
 class Register(SendcaseApplication):
     name = "register"
+    # The LA's policy on telling a young person's parents (services/register/domain/rules.py): set by bootstrap from
+    # the settings (`parents_of_young_people`).
+    parents_of_young_people: str = WITH_AGREEMENT
     # Sealed under the pupil's key wherever they occur (a person's name and contacts under their own key):
     # services/runtime/sealing.py, docs/audit.md.
     personal_fields = frozenset(
@@ -221,7 +226,7 @@ class Register(SendcaseApplication):
             else:
                 unchanged += 1
             if row.people and pupil.people != row.people:
-                pupil._people_recorded(people=row.people)
+                pupil.people_from_roll(row.people, today, self.parents_of_young_people)
             if pupil.pending_events:
                 to_save.append(pupil)
         rejected.sort(key=lambda r: r["row"])
@@ -262,13 +267,22 @@ class Register(SendcaseApplication):
         )
 
     def record_people_with_parental_responsibility(
-        self, *, actor: Actor, upn: str, people: list[PersonToTell] | list[dict[str, Any]]
+        self,
+        *,
+        actor: Actor,
+        today: date,
+        upn: str,
+        people: list[PersonToTell] | list[dict[str, Any]],
+        young_persons_wish: YoungPersonsWish | str | None = None,
     ) -> UUID:
         return self._change(
             upn,
             "record_people_with_parental_responsibility",
             actor,
             people=[PersonToTell.model_validate(p).model_dump(mode="json") for p in people],
+            today=today,
+            young_persons_wish=YoungPersonsWish(young_persons_wish).value if young_persons_wish else None,
+            parents_of_young_people=self.parents_of_young_people,
         )
 
     def record_looked_after(
@@ -368,6 +382,7 @@ class Register(SendcaseApplication):
             effective_date=effective_date,
             reason=reason,
             evidence_reference=evidence_reference,
+            parents_of_young_people=self.parents_of_young_people,
         )
         self.save(pupil)
         return pupil.id
@@ -407,13 +422,20 @@ class Register(SendcaseApplication):
             effective_date=effective_date,
             reason=reason,
             evidence_reference=evidence_reference,
+            parents_of_young_people=self.parents_of_young_people,
         )
 
     def record_sen_provision(
         self, *, actor: Actor, today: date, upn: str, provision: str, effective_date: date
     ) -> UUID:
         return self._change(
-            upn, "record_sen_provision", actor, today=today, provision=provision, effective_date=effective_date
+            upn,
+            "record_sen_provision",
+            actor,
+            today=today,
+            provision=provision,
+            effective_date=effective_date,
+            parents_of_young_people=self.parents_of_young_people,
         )
 
     # --------------------------------------------------------------------------------------------------
@@ -613,6 +635,10 @@ class Register(SendcaseApplication):
             consent_to_share=consent,
             ehc_plans=list(pupil.ehc_plans),
             awaiting_acknowledgement_from=pupil.transferred_from if pupil.awaiting_acknowledgement else None,
+            young_person_from=(
+                compulsory_school_age_ends(pupil.date_of_birth) + timedelta(days=1) if pupil.date_of_birth else None
+            ),
+            young_persons_wish=getattr(pupil, "young_persons_wish", None),
         )
 
     # --------------------------------------------------------------------------------------------------

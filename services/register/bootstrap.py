@@ -31,6 +31,7 @@ def bootstrap(settings: ServiceSettings, clock: Clock, env: dict[str, str] | Non
     store = open_store(
         Register, settings.database_url, settings.event_store_threads, env, pre_ping=settings.database_pre_ping
     )
+    store.app.parents_of_young_people = settings.parents_of_young_people
     return ServiceDefinition(
         name=SERVICE,
         settings=settings,

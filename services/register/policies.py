@@ -15,6 +15,8 @@ from contracts.envelope import EventEnvelope
 from contracts.register import PupilErased
 from services.register.application import Register
 from services.register.domain.pupil import Pupil
+from services.runtime.clock import today_in_england
+from services.runtime.context import current_context
 from services.runtime.errors import NotFound
 from services.runtime.keyring import current_keyring
 from services.runtime.service import Reaction
@@ -52,6 +54,8 @@ def when_ehc_plan_ceased_leave_status_e(app: Register, envelope: EventEnvelope) 
         ceased_on=fact.ceased_on,
         reason=fact.reason,
         continues_on_sen_support=fact.continues_on_sen_support,
+        today=today_in_england(current_context().now),
+        parents_of_young_people=app.parents_of_young_people,
     )
     return [pupil] if pupil.pending_events else []
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import time
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -30,6 +30,9 @@ class RegisterSettings(ServiceSettings):
     # Erasures the job does at most in one run (the rest the next day, or at once with `--erase`): a bound on
     # what a schedule edited wrongly can do before someone notices. 0: no limit.
     retention_most_per_run: int = Field(default=5000, ge=0)
+    # The LA's policy on telling a young person's parents, once the young person is over compulsory school age
+    # (docs/register.md, "The young person"): with the young person's agreement, unless they object, or never.
+    parents_of_young_people: Literal["with_agreement", "unless_objection", "never"] = "with_agreement"
 
     @classmethod
     def of(cls, settings: ServiceSettings, **overrides: object) -> RegisterSettings:

@@ -172,6 +172,12 @@ def _(event: Any) -> tuple[EventPayload, SubjectIds, date]:
 
 
 def _people_of(event: Any) -> list[PersonToTell]:
+    """Who is to be told now: as the record worked it out when the people were recorded (the young person over
+    compulsory school age, and their parents as they and the LA allow); before December 2026, everyone with parental
+    responsibility."""
+    told = getattr(event, "people_to_tell", None)
+    if told is not None:
+        return [PersonToTell.model_validate(p) for p in told]
     return [PersonToTell.model_validate(p) for p in event.people if p.get("has_parental_responsibility")]
 
 

@@ -107,7 +107,7 @@ async def test_the_cli_shows_the_outbox_the_failed_to_reach_list_and_counts_afte
     failed = cli(sandbox, home, "failed-to-reach", "--school", "123456", as_json=True)
     assert failed.returncode == 0, failed.stderr
     [entry] = json.loads(failed.stdout)["result"]
-    assert entry["recipients"] == "nobody recorded" and "nobody with parental responsibility" in entry["reason"]
+    assert entry["recipients"] == "nobody recorded" and "nobody to tell is recorded" in entry["reason"]
 
     counts = json.loads(cli(sandbox, home, "counts", as_json=True).stdout)["result"]
     assert counts["by_status"] == {"delivered": 2, "cannot_notify": 1}
@@ -124,3 +124,16 @@ async def test_the_cli_shows_the_outbox_the_failed_to_reach_list_and_counts_afte
     assert not table.stdout.lstrip().startswith("{")
     refused = cli(sandbox, home, "counts", "--school", "12")
     assert refused.returncode == 2 and "school_urn: Value error, a school URN is 6 digits" in refused.stderr
+
+    # a parent reads the reference on her email out on the phone: the caseworker finds the message by it
+    mum = history[0]
+    spoken = mum["reference"].lower().replace("-", " ")
+    found = cli(sandbox, home, "find", spoken)
+    assert found.returncode == 0, found.stderr
+    assert f"Reference {mum['reference']}" in found.stdout and "To:        Alex Taylor1 (mother)" in found.stdout
+    assert "From:      Elm Tree Primary School" in found.stdout and "Dated:     " in found.stdout
+    assert "Dear Alex Taylor1," in found.stdout and "What you can do next" in found.stdout  # the complete letter
+    unknown = cli(sandbox, home, "find", "ZZZZZ-ZZZZZ")
+    assert unknown.returncode == 1 and "No message has the reference ZZZZZ-ZZZZZ" in unknown.stderr
+    mistyped = cli(sandbox, home, "find", "not-a-reference")
+    assert mistyped.returncode == 2 and "ten letters and digits as printed on it" in mistyped.stderr

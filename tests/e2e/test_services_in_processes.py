@@ -89,7 +89,7 @@ async def test_every_fact_arrives_once_when_notifications_is_killed_mid_stream(
         await conn.close()
     assert owed_events == distinct == pupils == PUPILS
     [(status, reason)] = [tuple(r) for r in statuses]
-    assert status == "cannot_notify" and "nobody with parental responsibility" in reason
+    assert status == "cannot_notify" and "nobody to tell is recorded" in reason
     assert sorted(r["notification_id"] for r in tracked) == list(range(2, 2 * PUPILS + 1, 2))
 
     async def relayed():

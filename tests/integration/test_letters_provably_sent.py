@@ -19,6 +19,7 @@ from contracts.envelope import Actor, Rejected, Role
 from contracts.notifications import AuditNotification, DeliveryReceipt, NotificationAudit, SentAs
 from infra.cli.audit_notification import checks_of
 from services.runtime.client import Client
+from services.runtime.documents import pdf_text_lines
 from tests.conftest import SCHOOL_DAY
 from tests.support.factories import auditor, senco, teacher
 from tests.support.notifications import (
@@ -96,6 +97,11 @@ async def test_the_outbox_files_hashes_are_recorded_and_a_file_altered_or_delete
     assert says(checks_of(by_post)) == [("content", True), ("letter, attempt 1", True), printed_again]
     [letter_sent] = by_post.attempts
     assert letter_sent.made_with == letter_sent.made_again_with and letter_sent.made_with.startswith("WeasyPrint ")
+    # what was sent, and printed again to the same bytes, is the complete letter as stored (letter_html): dated, with
+    # its reference in the contact block
+    sent_text = pdf_text_lines(files[f"{by_post.notification_id}.letter.pdf"].read_bytes())
+    assert by_post.reference and f"Our reference: {by_post.reference}" in sent_text
+    assert by_post.dated_on and f"Date: {by_post.dated_on:%-d %B %Y}" in sent_text
     # looked for in a copy of the outbox: the same file name under the pupil's folder
     copy = tmp_path / "copy"
     (copy / str(by_post.pupil_id)).mkdir(parents=True)

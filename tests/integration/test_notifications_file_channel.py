@@ -74,14 +74,24 @@ async def test_each_person_with_parental_responsibility_gets_one_message_even_wh
         assert email.name == f"{mum['notification_id']}.email.txt"
         assert "To: Alex Taylor1 <alex.taylor1@example.org>" in text and "Dear Alex Taylor1," in text
         assert f"Content-SHA256: {mum['content_hash']}" in text
-        canonical = json.dumps(
-            {"subject": mum["subject"], "body": mum["body"], "sms": mum["sms"]}, sort_keys=True, ensure_ascii=False
-        )
+        written = runtime.service.store.app.notification(mum["notification_id"]).content  # as stored
+        parts = ("subject", "body", "sms", "letter", "letter_html")
+        canonical = json.dumps({k: written[k] for k in parts}, sort_keys=True, ensure_ascii=False)
         assert hashlib.sha256(canonical.encode()).hexdigest() == mum["content_hash"]  # an auditor can check it
+        assert written["body"] == mum["body"] and written["letter"] == mum["letter"]
         pdf = letter.read_bytes()
         printed = pdf_text_lines(pdf)
-        assert pdf.startswith(b"%PDF") and printed[:3] == ["Jordan Reed1", "4 Elvet Bridge", "Flat 2"]
-        assert "Dear Jordan Reed1," in printed
+        # the complete letter as stored (letter_html): the letterhead, then the address in the window, then the date
+        # and the reference in the contact block
+        assert pdf.startswith(b"%PDF") and printed[:4] == [
+            "Elm Tree Primary School",
+            "Jordan Reed1",
+            "4 Elvet Bridge",
+            "Flat 2",
+        ]
+        jordan = runtime.service.store.app.notification(by_name["Jordan Reed1"]["notification_id"]).content
+        assert f"Our reference: {jordan['reference']}" in printed and "Dear Jordan Reed1," in printed
+        assert f"Date: {jordan['dated_on']:%-d %B %Y}" in printed
         assert letter.name == f"{by_name['Jordan Reed1']['notification_id']}.letter.pdf"
         # the exact bytes of the letter are recorded with the send: an auditor can check the file
         [sent] = [h for h in json.loads(by_name["Jordan Reed1"]["history"]) if h["what"] == "sent"]

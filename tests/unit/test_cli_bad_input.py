@@ -216,6 +216,19 @@ def test_no_command_prints_a_traceback_for_bad_input(runner: CliRunner, tmp_path
             "Say who you are acting for: --as-org school:<URN> or la:<code> (or set SENDCASE_ORGANISATION)",
         ),
         (["register", "parents", GOOD_UPN, "--person", "Jo|mother|||text"], "the channels are email, sms, letter"),
+        (
+            ["register", "parents", GOOD_UPN, "--person", "Jo|mother|jo@example.org||email|urdu"],
+            "person 1: needs: language: Value error, 'urdu' is not a language code sendcase knows",
+        ),
+        (
+            ["register", "parents", GOOD_UPN, "--person", "Jo|mother|jo@example.org||email|ur,pl"],
+            "one language at most ('ur', then 'pl')",
+        ),
+        (
+            ["register", "parents", GOOD_UPN, "--person", "Jo|mother|||", "--young-persons-wish", "maybe"],
+            "young_persons_wish: Input should be 'parents_told', 'parents_not_told' or 'lacks_capacity'",
+        ),
+        (["notifications", "find", "not a reference"], "ten letters and digits as printed on it"),
         (["register", "pupil", BAD_UPN], "upn: Value error, the check letter of UPN"),
         (["notifications", "for-pupil", "--upn", BAD_UPN], "the UPN is mistyped"),
         (["register", "note-concern", GOOD_UPN, "--note", "x", "--noted-on", "2026-02-30"], "is not a date"),

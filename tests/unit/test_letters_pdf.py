@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import html
 import io
+import re
 import subprocess
 import sys
 import unicodedata
+from html.parser import HTMLParser
 from uuid import uuid4
 
 import pikepdf
@@ -23,6 +26,7 @@ from services.notifications.adapters.channels import FileOutbox, Message, Perman
 from services.notifications.adapters.letters import address_lines, body_html, letter_pdf
 from services.runtime.documents import (
     ADDRESS_WINDOW,
+    LOGO_BLOCK,
     LetterLayout,
     RendererNotReady,
     check_fonts,
@@ -32,11 +36,22 @@ from services.runtime.documents import (
 )
 from services.runtime.documents import fonts as document_fonts
 from services.runtime.documents.layout import AddressUnprintable
+from tests.support.every_letter import (
+    ILLUSTRATION_929,
+    PARENTS,
+    SENT_ON_IN_WORDS,
+    YOUNG_PERSON,
+    RenderedMessage,
+    config,
+    every_template_rendered,
+)
 from tests.support.letters import (
+    CONTACT_AREA,
     _inside,
     accessibility_problems,
     address_in_window,
     characters,
+    lines,
     notify_problems,
     pages,
     structure_tags,
@@ -84,22 +99,25 @@ def lukasz_added(people) -> object:
 
 @pytest.fixture(scope="module")
 def lukasz_letter() -> tuple[dict, dict, bytes]:
-    """The SEN support letter to Łukasz Wójcik's mother, whose name is written in Urdu, as the service prints it."""
+    """The SEN support letter to Łukasz Wójcik's mother, whose name is written in Urdu, as the service prints it:
+    the complete letter, from its HTML."""
     _, [n] = owe(lukasz_added([urdu_mother()]))
-    return n.recipient, n.content, letter_pdf(n.recipient, n.content["subject"], n.content["body"])
+    c = n.content
+    return n.recipient, c, letter_pdf(n.recipient, c["subject"], c["body"], c["letter_html"])
 
 
 def test_the_names_come_out_of_the_pdf_exactly(lukasz_letter) -> None:
     _, content, pdf = lukasz_letter
     text = pdf_text_lines(pdf)
-    assert text[0] == URDU_MOTHER  # the window: her name first, exactly, in Urdu
-    assert text[1:5] == ["12 Front Street", "Flat 3", "Durham", "DH1 3AB"]
+    assert text[0] == "Elm Tree Primary School"  # the letterhead: who it is from
+    assert text[1] == URDU_MOTHER  # the window: her name first, exactly, in Urdu
+    assert text[2:6] == ["12 Front Street", "Flat 3", "Durham", "DH1 3AB"]
     assert f"Dear {URDU_MOTHER}," in text
     assert any("Łukasz Wójcik" in line for line in text)
     joined = printed_words(pdf)
     assert "\ufffd" not in joined and "?" not in joined  # nothing replaced
-    # the whole letter is the email's text: every word of the body is in the PDF, in order
-    assert words(content["body"]) in joined
+    # the whole letter, heading to signature, word for word, in order
+    assert main_words(content["letter_html"]) in letter_words(pdf)
     assert nfc(content["subject"]) == text[text.index(content["subject"])]
 
 
@@ -112,9 +130,9 @@ def test_each_parent_gets_a_letter_with_their_own_name_exactly_chinese_and_benga
     assert [n.recipient["name"] for n in owed] == [CHINESE_FATHER, BENGALI_GRANDMOTHER]
     for n in owed:
         name = n.recipient["name"]
-        pdf = letter_pdf(n.recipient, n.content["subject"], n.content["body"])
+        pdf = letter_pdf(n.recipient, n.content["subject"], n.content["body"], n.content["letter_html"])
         text = pdf_text_lines(pdf)
-        assert text[0] == name and f"Dear {name}," in text, text[:8]
+        assert text[1] == name and f"Dear {name}," in text, text[:8]  # under the letterhead, in the window
         assert any("Łukasz Wójcik" in line for line in text)
         assert notify_problems(pdf) == []
 
@@ -127,7 +145,8 @@ def test_the_letter_is_tagged_and_accessible(lukasz_letter) -> None:
         assert tags[0] == "Document" and tags.count("H1") == 1
         # the reading order: who it is to, then the heading, then the letter's sections
         assert tags.index("H1") < tags.index("H2")
-        assert tags.count("H2") == 3  # What this means, What you can do next, Who to contact
+        # What this means, What you can do next, Where to get help, Who to contact
+        assert tags.count("H2") == content["letter_html"].count("<h2>") >= 4
         assert str(doc.Root.Lang) == "en-GB" and bool(doc.Root.MarkInfo.Marked)
         assert str(doc.docinfo.Title) == content["subject"]
         assert "/CreationDate" not in doc.docinfo  # nothing from the clock
@@ -152,18 +171,19 @@ def test_the_letter_is_a4_with_the_address_in_the_envelopes_window(lukasz_letter
 
 def test_the_same_letter_is_the_same_bytes_in_another_process(lukasz_letter) -> None:
     recipient, content, pdf = lukasz_letter
-    assert letter_pdf(recipient, content["subject"], content["body"]) == pdf
+    made_from = [recipient, content["subject"], content["body"], content["letter_html"]]
+    assert letter_pdf(*made_from) == pdf
     script = (
         "import sys, json, hashlib\n"
         "from services.notifications.adapters.letters import letter_pdf\n"
-        "r, s, b = json.loads(sys.stdin.read())\n"
-        "print(hashlib.sha256(letter_pdf(r, s, b)).hexdigest())\n"
+        "r, s, b, h = json.loads(sys.stdin.read())\n"
+        "print(hashlib.sha256(letter_pdf(r, s, b, h)).hexdigest())\n"
     )
     import json
 
     made = subprocess.run(
         [sys.executable, "-c", script],
-        input=json.dumps([recipient, content["subject"], content["body"]]),
+        input=json.dumps(made_from),
         capture_output=True,
         text=True,
         check=True,
@@ -171,7 +191,7 @@ def test_the_same_letter_is_the_same_bytes_in_another_process(lukasz_letter) -> 
     )
     assert made.stdout.strip() == hashlib.sha256(pdf).hexdigest()
     # and another letter is other bytes, with another document id
-    other = letter_pdf(recipient, content["subject"], content["body"].replace("Dear", "Hello"))
+    other = letter_pdf(recipient, content["subject"], content["body"], content["letter_html"].replace("Dear", "Hello"))
     assert other != pdf
     with pikepdf.open(io.BytesIO(pdf)) as a, pikepdf.open(io.BytesIO(other)) as b:
         assert bytes(a.trailer.ID[0]) != bytes(b.trailer.ID[0])
@@ -216,11 +236,12 @@ def test_every_letter_prints_to_the_notify_specification_with_every_name_right(e
     payload = {**payload, **family}
     env = wrap(DUTIES[event_type].payload.model_validate(payload), event_type.split(".")[0], 5, PUPIL, "123456")
     _, [n] = owe(env)
-    pdf = letter_pdf(n.recipient, n.content["subject"], n.content["body"])
+    c = n.content
+    pdf = letter_pdf(n.recipient, c["subject"], c["body"], c["letter_html"])
     assert notify_problems(pdf) == []
-    assert accessibility_problems(pdf, title=n.content["subject"], language="en-GB") == []
+    assert accessibility_problems(pdf, title=c["subject"], language="en-GB") == []
     text = printed_words(pdf)
-    assert words(n.content["body"]) in text  # the email's words, all of them, in order
+    assert main_words(c["letter_html"]) in letter_words(pdf)  # the complete letter's words, all of them, in order
     assert URDU_MOTHER in text
     if any(k in family for k in ("given_name", "child_name")):
         assert "Łukasz" in text
@@ -320,3 +341,96 @@ def test_nothing_is_fetched_while_rendering_but_an_embedded_image_is_printed(tmp
     assert images(refused) == 0 and "not read" in " ".join(pdf_text_lines(refused))
     embedded = render_pdf(f'<img src="data:image/png;base64,{one_pixel}" alt="a logo"><p>text</p>', title="t")
     assert images(embedded) == 1
+
+
+# -- the complete letter (letter_html, written since December 2026) printed as it is -------------------------------
+
+DURHAM_LETTERS = [m for m in every_template_rendered() if m.recipient.get("postal_address")]
+NOTICE_ONLY = [
+    m
+    for m in every_template_rendered([*PARENTS, YOUNG_PERSON], letters=config(ILLUSTRATION_929), school_urn="122999")
+    if m.recipient.get("postal_address")
+]
+YOUNG_PERSON_LETTERS = [m for m in every_template_rendered([YOUNG_PERSON]) if m.recipient.get("postal_address")][:3]
+LOGO_WORDS = "A placeholder: the council supplies its own logo"  # drawn in Durham's placeholder logo (an SVG)
+
+
+def _named(m: RenderedMessage) -> str:
+    return f"{m.duty} to {m.recipient['name']}" + (" (the complete letter)" if m.companion_of else "")
+
+
+def main_words(letter_html: str) -> str:
+    """The words of the letter's <main> (its heading to its signature), as a reader sees them, in order."""
+
+    class Words(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.words: list[str] = []
+            self.depth = 0
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            self.depth += tag == "main"
+
+        def handle_endtag(self, tag: str) -> None:
+            self.depth -= tag == "main"
+
+        def handle_data(self, data: str) -> None:
+            if self.depth:
+                self.words.append(data)
+
+    parser = Words()
+    parser.feed(letter_html)
+    return nfc(re.sub(r"([-/]) ", r"\1", " ".join("".join(parser.words).split())))
+
+
+def letter_words(pdf: bytes) -> str:
+    """printed_words without the page numbers printed in the bottom margin, a line broken after a hyphen or a slash
+    (a long web address, a double-barrelled name) joined again as it is written (main_words does the same)."""
+    lines = [line for line in pdf_text_lines(pdf) if line.strip("• ") and not re.fullmatch(r"Page \d+ of \d+", line)]
+    return nfc(re.sub(r"([-/]) ", r"\1", " ".join(lines).replace("• ", "")))
+
+
+def _printed(m: RenderedMessage) -> bytes:
+    return letter_pdf(m.recipient, m.subject, m.body, m.letter_html)
+
+
+@pytest.mark.parametrize("m", DURHAM_LETTERS + NOTICE_ONLY[:4] + YOUNG_PERSON_LETTERS, ids=_named)
+def test_the_complete_letter_is_printed_from_its_html_dated_and_referenced_the_address_in_the_window(
+    m: RenderedMessage,
+) -> None:
+    pdf = _printed(m)
+    assert notify_problems(pdf) == []
+    title = html.unescape(re.search(r"<title>(.*?)</title>", m.letter_html, re.S).group(1))  # the letter's subject
+    assert accessibility_problems(pdf, title=title, language="en-GB") == []
+    address = address_lines(m.recipient)
+    # the window holds the address and nothing else (the name checked below: pdfminer reads Urdu backwards)
+    assert [line.text for line in address_in_window(pdf)][1:] == [nfc(x) for x in address[1:]]
+    text = pdf_text_lines(pdf)
+    first = next(i for i, line in enumerate(text) if line == nfc(m.recipient["name"]))
+    assert text[first : first + len(address)] == [nfc(x) for x in address]
+    contact = [line.text for line in lines(pages(pdf)[0]) if _inside(line.box, CONTACT_AREA)]
+    assert f"Date: {SENT_ON_IN_WORDS}" in contact and f"Our reference: {m.reference}" in contact, contact
+    assert m.sender["organisation"] in text[:3]  # the letterhead: who it is from
+    # the whole letter, heading to signature, word for word (the bullets, drawn as markers, left out)
+    assert main_words(m.letter_html) in letter_words(pdf)
+    if '<img class="logo"' in m.letter_html:  # the logo (a data: URI) is drawn, inside the logo block
+        logo = [line for line in lines(pages(pdf)[0]) if line.text == LOGO_WORDS]
+        assert logo and all(_inside(line.box, LOGO_BLOCK) for line in logo)
+    else:
+        assert LOGO_WORDS not in text
+
+
+def test_a_notice_only_email_is_not_what_is_printed_the_complete_letter_is() -> None:
+    m = next(m for m in NOTICE_ONLY if m.body != m.letter and m.companion_of is None)
+    pdf = _printed(m)
+    assert main_words(m.letter_html) in letter_words(pdf)
+    assert "What this means" in pdf_text_lines(pdf) and "What this means" not in m.body
+    # older content (no letter_html) is still printed from its body, as it was sent then
+    older = letter_pdf(m.recipient, m.subject, m.body)
+    assert words(m.body) in printed_words(older) and "What this means" not in pdf_text_lines(older)
+
+
+def test_some_letters_carry_the_logo_and_some_do_not() -> None:
+    # the parametrised test above checks both branches: make sure there is something in each
+    assert any('<img class="logo" src="data:' in m.letter_html for m in DURHAM_LETTERS)
+    assert any('<img class="logo"' not in m.letter_html for m in DURHAM_LETTERS)

@@ -62,7 +62,7 @@ def test_everyone_with_parental_responsibility_gets_their_own_notification() -> 
     assert [n.recipients for n in owed] == ["Alex Taylor1 (mother)", "Jordan Reed1 (father)"]
     assert len({n.id for n in owed}) == 2
     assert all(n.status == "rendered" for n in owed)
-    assert owed[0].content["body"].startswith("Dear Alex Taylor1,")
+    assert "\nDear Alex Taylor1,\n" in owed[0].content["body"]
     assert owed[1].channel == "letter"  # the father's preference; he has only a postal address
 
 
@@ -78,7 +78,8 @@ def test_the_draft_plan_letter_names_the_15_day_deadline_and_who_to_contact() ->
     assert "reply by Tuesday 8 December 2026" in n.content["subject"]
     assert "SEND Casework Team, email send@durham.gov.uk, telephone 03000 267 267" in body
     assert "Reply by" in n.content["sms"] or "reply by Tuesday 8 December 2026" in n.content["sms"]
-    assert n.content_hash == content_hash(n.content["subject"], body, n.content["sms"])
+    c = n.content
+    assert n.content_hash == content_hash(c["subject"], body, c["sms"], c["letter"], c["letter_html"])
 
 
 def test_a_refusal_to_assess_states_the_appeal_deadline_and_mediation_first() -> None:
@@ -95,10 +96,12 @@ def test_a_refusal_to_assess_states_the_appeal_deadline_and_mediation_first() ->
     )
     _, [n] = owe(wrap(fact, "ehcp", 3, PUPIL))
     body = n.content["body"]
-    assert "First-tier Tribunal" in body and "The last day to appeal is Saturday 23 January 2027." in body
+    assert "First-tier Tribunal" in body and "The last day to appeal is Saturday 23 January 2027," in body
+    assert "one month from the date on your mediation certificate if that is later" in body
     assert "mediation adviser, by Saturday 23 January 2027" in body
     assert "Our reasons: The school's SEN support is meeting Sam's needs." in body
-    assert "the SEND casework team at the local authority" in body  # no contact given: the LA's team
+    # no contact given: the LA's SEND team, with its mailbox and telephone, from the LA's letters configuration
+    assert "SEND Casework Team, email send.casework@demo-council.example.org, telephone 03069 990 100" in body
 
 
 def test_final_plan_and_ceasing_published_without_the_new_fields_still_record_a_visible_fact() -> None:
@@ -123,7 +126,7 @@ def test_final_plan_and_ceasing_published_without_the_new_fields_still_record_a_
         appeal_deadline=date(2027, 2, 1),
     )
     _, [n] = owe(wrap(ceased, "ehcp", 10, PUPIL))
-    assert "The last day to appeal is Monday 1 February 2027." in n.content["body"]
+    assert "The last day to appeal is Monday 1 February 2027," in n.content["body"]
     assert "carry on giving extra help through SEN support" in n.content["body"]
 
 
@@ -147,14 +150,23 @@ def test_a_child_looked_after_is_written_to_through_the_people_the_register_name
     )
     _, [n] = owe(pupil_added(3, [social_worker]))  # the register names the social worker only
     assert n.recipient["postal_address"]["lines"] == ["Children's Services", "County Hall"]
-    assert n.channel == "letter" and n.content["body"].startswith("Dear Priya Shah,")
+    assert n.channel == "letter" and "\nDear Priya Shah,\n" in n.content["letter"]
+    letter = n.content["letter"].splitlines()
+    at = letter.index("Priya Shah")  # the address block, under the school's name
+    assert letter[at : at + 5] == ["Priya Shah", "Children's Services", "County Hall", "Durham", "DH1 5UL"]
+    # the only addresses on the letter are the social worker's and the school's (its contact block): the contracts
+    # never carry the child's
+    assert [line for line in letter if "DH" in line or "DT" in line] == ["DH1 5UL", "DT5 6FF"]
+    assert '<address class="recipient">\n<bdi>Priya Shah</bdi><br>' in n.content["letter_html"]
+    # and so on paper: the letter printed (from its HTML) has her address in the window, and no other but the school's
     from infra.demo.outbox import pdf_text
     from services.notifications.adapters.letters import letter_pdf
 
-    letter = pdf_text(letter_pdf(n.recipient, n.content["subject"], n.content["body"]))
-    assert letter[:5] == ["Priya Shah", "Children's Services", "County Hall", "Durham", "DH1 5UL"]
-    # the only address on the letter is the social worker's: the contracts never carry the child's
-    assert [line for line in letter if "DH" in line] == ["DH1 5UL"]
+    c = n.content
+    printed = pdf_text(letter_pdf(n.recipient, c["subject"], c["body"], c["letter_html"]))
+    at = printed.index("Priya Shah")
+    assert printed[at : at + 5] == ["Priya Shah", "Children's Services", "County Hall", "Durham", "DH1 5UL"]
+    assert [line for line in printed if "DH" in line or "DT" in line] == ["DH1 5UL", "DT5 6FF"]
 
 
 def test_channels_are_tried_preferred_first_then_the_others_the_person_can_be_reached_on() -> None:

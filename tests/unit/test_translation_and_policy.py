@@ -51,7 +51,7 @@ def test_a_register_event_naming_nobody_records_that_nobody_could_be_told() -> N
     [owed] = first
     assert isinstance(owed, Notification)
     assert owed.duty == Duty.SEN_PROVISION_STARTED and owed.recipients == "nobody recorded"
-    assert owed.status == "cannot_notify" and "nobody with parental responsibility" in owed.reason
+    assert owed.status == "cannot_notify" and "nobody to tell is recorded" in owed.reason
     assert owed.owed_since == date(2026, 11, 20)
     again = as_actor(senco(), SCHOOL_DAY, when_duty_to_tell_arises_owe_notifications, app, env)
     assert [n.id for n in again] == [owed.id]  # the same cause always finds the same notification

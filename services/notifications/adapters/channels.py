@@ -47,6 +47,11 @@ class Message:
     body: str
     sms: str
     content_hash: str
+    # The complete letter (always complete, whatever the email says): its text and its HTML, which the PDF prints
+    # (adapters/letters.py letter_pdf).
+    # None for content written before December 2026, whose letter is its body.
+    letter: str | None = None
+    letter_html: str | None = None
 
 
 @dataclass(frozen=True)
@@ -202,7 +207,7 @@ def printed(message: Message) -> bytes:
     """A letter's PDF (adapters/letters.py), its failures sorted for the worker: an address the envelope's window
     cannot take never will (permanent); a renderer missing a font may be mended (transient, and said plainly)."""
     try:
-        return letter_pdf(message.recipient, message.subject, message.body)
+        return letter_pdf(message.recipient, message.subject, message.body, message.letter_html)
     except AddressUnprintable as e:
         raise PermanentFailure(f"the letter cannot be printed: {e}") from e
     except RendererNotReady as e:

@@ -15,6 +15,10 @@ recorded when it was sent. The body is plain text; it becomes HTML by these rule
   sentence around them; a name the template wraps in U+2068 ... U+2069 is isolated whatever its script.
 
 The subject is the letter's first heading (h1) and the PDF's title.
+
+Content written since December 2026 stores the complete letter as HTML (`letter_html`, from the template
+base.html.j2): that document is printed as it is, with the page's stylesheet (`letter_pdf`), and the rules above
+apply only to older content.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from services.runtime.documents import LetterLayout, isolate, render_pdf
+from services.runtime.documents import LetterLayout, isolate, render_letter_document, render_pdf
 
 _HEADING_MAX = 80
 _NOT_A_HEADING_END = tuple(".,;:!?)\"'’”")
@@ -82,8 +86,16 @@ def letter_layout(recipient: dict[str, Any]) -> LetterLayout:
     return LetterLayout(address=tuple(address_lines(recipient)))
 
 
-def letter_pdf(recipient: dict[str, Any], subject: str, body: str) -> bytes:
-    """The letter as a PDF: the same words, the same bytes, every time."""
+def letter_pdf(recipient: dict[str, Any], subject: str, body: str, complete_html: str | None = None) -> bytes:
+    """The letter as a PDF: the same words, the same bytes, every time.
+
+    Content written since December 2026 carries the complete letter as one HTML document (`complete_html`, stored
+    as `letter_html`: the letterhead with the logo, the recipient's address, the contact block with the date and the
+    reference, then the letter in <main>): that is what is printed, whatever the email said (`body` may be only a
+    notice that a letter is coming). Older content has none: its letter is the subject and the body, as the email
+    was."""
+    if complete_html is not None:
+        return render_letter_document(complete_html, letter=letter_layout(recipient))
     return render_pdf(
         letter_html(subject, body),
         title=subject,

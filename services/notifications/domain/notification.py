@@ -23,6 +23,7 @@ from eventsourcing.domain import event
 
 from contracts.envelope import derived_id
 from contracts.notifications import NotificationStatus as S
+from contracts.notifications.reference import short_reference
 from services.runtime.aggregate import Aggregate
 from services.runtime.errors import DomainError
 from services.runtime.sealing import ERASED
@@ -30,6 +31,7 @@ from services.runtime.sealing import ERASED
 # The order channels are tried in after the recipient's preferred one.
 CHANNEL_ORDER = ("email", "letter", "sms")
 NOBODY = "nobody"
+COMPLETE_LETTER = "complete letter"
 
 
 class NotificationError(DomainError):
@@ -53,19 +55,21 @@ def contact_for(recipient: dict[str, Any], channel: str) -> Any:
     ]
 
 
-def channel_plan(recipient: dict[str, Any] | None) -> list[str]:
-    """The channels to try, preferred first, then the others the person has a contact detail for."""
+def channel_plan(recipient: dict[str, Any] | None, channels: list[str] | None = None) -> list[str]:
+    """The channels to try, preferred first, then the others the person has a contact detail for (of `channels`,
+    when a notification may use only some: a complete letter sent besides a text goes by post only)."""
     if recipient is None:
         return []
     preferred = recipient.get("preferred_channel")
     ordered = ([preferred] if preferred in CHANNEL_ORDER else []) + [c for c in CHANNEL_ORDER if c != preferred]
-    return [c for c in ordered if contact_for(recipient, c)]
+    return [c for c in ordered if contact_for(recipient, c) and (channels is None or c in channels)]
 
 
 class Notification(Aggregate):
     if TYPE_CHECKING:  # made by the @event decorators below; named here so type checkers know them
         Owed: ClassVar[type[Any]]
         Rendered: ClassVar[type[Any]]
+        Redated: ClassVar[type[Any]]
         CouldNotNotify: ClassVar[type[Any]]
         SendingStarted: ClassVar[type[Any]]
         Sent: ClassVar[type[Any]]
@@ -92,7 +96,11 @@ class Notification(Aggregate):
         return self.pupil_id
 
     @staticmethod
-    def create_id(cause_event_id: UUID, person_id: UUID | None, **_: Any) -> UUID:
+    def create_id(cause_event_id: UUID, person_id: UUID | None, companion_of: UUID | None = None, **_: Any) -> UUID:
+        """From the cause and the person; a complete letter sent besides a person's text or notice (`companion_of`
+        that notification) from the cause, the person and "complete letter"."""
+        if companion_of is not None:
+            return derived_id("notification", cause_event_id, person_id or NOBODY, COMPLETE_LETTER)
         return derived_id("notification", cause_event_id, person_id or NOBODY)
 
     @event("Owed")
@@ -109,6 +117,10 @@ class Notification(Aggregate):
         owed_since: date,
         about: str,
         facts: dict[str, Any],  # what the content states: names, dates, deadlines, contact
+        # Since December 2026 (None in a notification owed before): the channels it may use (a complete letter sent
+        # besides a person's text or notice: only the channel that can carry it), and the notification it completes.
+        channels: list[str] | None = None,
+        companion_of: UUID | None = None,
     ) -> None:
         self.cause_event_id = cause_event_id
         self.cause_event_type = cause_event_type
@@ -121,10 +133,12 @@ class Notification(Aggregate):
         self.owed_since = owed_since
         self.about = about
         self.facts = facts
+        self.channels = channels
+        self.companion_of = companion_of
         self.status = S.OWED.value
-        self.content: dict[str, str] | None = None
+        self.content: dict[str, Any] | None = None
         self.content_hash: str | None = None
-        plan = channel_plan(recipient)
+        plan = channel_plan(recipient, channels)
         self.channel: str | None = plan[0] if plan else None
         self.unreachable: list[str] = []
         self.attempts: dict[str, int] = {}
@@ -153,20 +167,114 @@ class Notification(Aggregate):
         """The one key a send on this channel is known by, everywhere (Notify reference, file name...)."""
         return f"{self.id}.{channel}"
 
+    @property
+    def plan(self) -> list[str]:
+        """The channels this notification may still be sent on, in order."""
+        return channel_plan(self.recipient, getattr(self, "channels", None))
+
+    @property
+    def reference(self) -> str:
+        """The short reference printed on it, for a person to quote (contracts/notifications/reference.py)."""
+        return short_reference(self.id)
+
+    @property
+    def dated_on(self) -> date | None:
+        """The date the content states as the day it is sent (None: written before messages were dated)."""
+        found = (self.content or {}).get("dated_on")
+        return date.fromisoformat(found) if isinstance(found, str) else found
+
     # -- content ------------------------------------------------------------------------------------------
 
-    def render(self, template: str, subject: str, body: str, sms: str, content_hash: str) -> None:
+    def render(
+        self,
+        template: str,
+        subject: str,
+        body: str,
+        sms: str,
+        content_hash: str,
+        *,
+        letter: str | None = None,
+        letter_html: str | None = None,
+        reference: str | None = None,
+        dated_on: date | None = None,
+    ) -> None:
         if self.status != S.OWED.value:
             raise NotificationError(
                 "The content of this notification has already been written.", rule="already_rendered"
             )
-        self._rendered(template=template, subject=subject, body=body, sms=sms, content_hash=content_hash)
+        self._rendered(
+            template=template,
+            subject=subject,
+            body=body,
+            sms=sms,
+            content_hash=content_hash,
+            letter=letter,
+            letter_html=letter_html,
+            reference=reference,
+            dated_on=dated_on,
+        )
 
+    # letter, letter_html, reference, dated_on: since December 2026 (None in content written before, whose letter is
+    # its body, undated, with the notification's id as its reference).
     @event("Rendered")
-    def _rendered(self, template: str, subject: str, body: str, sms: str, content_hash: str) -> None:
-        self.content = {"template": template, "subject": subject, "body": body, "sms": sms}
+    def _rendered(
+        self,
+        template: str,
+        subject: str,
+        body: str,
+        sms: str,
+        content_hash: str,
+        letter: str | None = None,
+        letter_html: str | None = None,
+        reference: str | None = None,
+        dated_on: date | None = None,
+    ) -> None:
+        self.content = {
+            "template": template,
+            "subject": subject,
+            "body": body,
+            "sms": sms,
+            "letter": letter,
+            "letter_html": letter_html,
+            "reference": reference,
+            "dated_on": dated_on,
+        }
         self.content_hash = content_hash
         self.status = S.RENDERED.value
+
+    def redate(
+        self, subject: str, body: str, sms: str, letter: str, letter_html: str, content_hash: str, dated_on: date
+    ) -> None:
+        """The content written again, dated the day it is now sent: a message states the date it is sent (a right to
+        respond or appeal runs from it), and this one is sent on a later day than it was written (a retry, another
+        channel). Only before a send starts."""
+        if self.status not in (S.RENDERED.value, S.RETRY_DUE.value) or self.content is None:
+            raise NotificationError("Only a notification waiting to be sent can be dated again.", rule="not_sendable")
+        self._redated(
+            subject=subject,
+            body=body,
+            sms=sms,
+            letter=letter,
+            letter_html=letter_html,
+            content_hash=content_hash,
+            dated_on=dated_on,
+        )
+
+    @event("Redated")
+    def _redated(
+        self, subject: str, body: str, sms: str, letter: str, letter_html: str, content_hash: str, dated_on: date
+    ) -> None:
+        assert self.content is not None
+        self.content = {
+            **self.content,
+            "subject": subject,
+            "body": body,
+            "sms": sms,
+            "letter": letter,
+            "letter_html": letter_html,
+            "dated_on": dated_on,
+        }
+        self.content_hash = content_hash
 
     def cannot_notify(self, reason: str) -> None:
         if self.status not in (S.OWED.value, S.RENDERED.value):
@@ -261,7 +369,7 @@ class Notification(Aggregate):
         next_channel: str | None = channel
         retry_at: datetime | None = now + backoff
         if gave_up_on_channel:
-            remaining = [c for c in channel_plan(self.recipient) if c != channel and c not in self.unreachable]
+            remaining = [c for c in self.plan if c != channel and c not in self.unreachable]
             next_channel = remaining[0] if remaining else None
             retry_at = now if next_channel else None
         self._failed(

@@ -13,7 +13,9 @@ from uuid import UUID
 import asyncpg
 
 from contracts.notifications import Duty
-from services.notifications.domain.notification import ErasedPupil, Notification, without_codes
+from contracts.notifications.reference import short_reference
+from contracts.people import needs_in_words
+from services.notifications.domain.notification import ErasedPupil, Notification, channel_plan, without_codes
 from services.runtime.dispatch import EventDispatch
 from services.runtime.projection import as_columns
 from services.runtime.sealing import ERASED
@@ -23,6 +25,17 @@ TABLE = "notifications_by_pupil"
 
 class NotificationsByPupil:
     name = "notifications_by_pupil"
+    version = 2  # 2: the reference, the recipient's needs, the letter, its sender and date, the notification completed
+
+    # Columns added by version 2 to a table made by version 1 (which it then fills again from the log).
+    ADDED = (
+        ("reference", "text"),
+        ("needs", "text"),
+        ("letter", "text"),
+        ("sender", "text"),
+        ("dated_on", "date"),
+        ("companion_of", "uuid"),
+    )
 
     async def setup(self, conn: asyncpg.Connection) -> None:
         await conn.execute(
@@ -55,10 +68,14 @@ class NotificationsByPupil:
                 history              jsonb NOT NULL DEFAULT '[]',
                 log_position         bigint NOT NULL
             );
+            """
+            + "".join(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {name} {kind};\n" for name, kind in self.ADDED)
+            + f"""
             CREATE INDEX IF NOT EXISTS {TABLE}_pupil ON {TABLE} (pupil_id, log_position);
             CREATE INDEX IF NOT EXISTS {TABLE}_case ON {TABLE} (case_id, log_position);
             CREATE INDEX IF NOT EXISTS {TABLE}_school ON {TABLE} (school_urn, status);
             CREATE INDEX IF NOT EXISTS {TABLE}_due ON {TABLE} (status, next_attempt_at);
+            CREATE INDEX IF NOT EXISTS {TABLE}_reference ON {TABLE} (reference);
             """
         )
 
@@ -97,12 +114,14 @@ class NotificationsByPupil:
                 continue
             changes, detail = found
             channel = getattr(event, "channel", None)
-            step = _step(event, changes["status"], channel, detail)
+            step = _step(event, changes.get("status", "redated"), channel, detail)
             unreachable = isinstance(event, Notification.SendFailed) and event.channel_unreachable
             if unreachable:  # (the channel that failed, not the one to try next)
                 row["unreachable_channels"] = [*row["unreachable_channels"], channel]
             if row["duty"] == Duty.ACCESS_INVITATION:  # its one-time code is for the person invited only
-                changes = {k: without_codes(v) if k in ("subject", "body", "sms") else v for k, v in changes.items()}
+                changes = {
+                    k: without_codes(v) if k in ("subject", "body", "sms", "letter") else v for k, v in changes.items()
+                }
             row.update(changes)
             row["updated_at"] = event.timestamp
             row["history"] = [*row["history"], step]
@@ -120,6 +139,7 @@ class NotificationsByPupil:
 
 def owed_row(event: Any, position: int) -> dict[str, Any]:
     r = event.recipient or {}
+    sender = (event.facts or {}).get("sender") or {}
     return {
         "notification_id": event.originator_id,
         "pupil_id": event.pupil_id,
@@ -130,7 +150,10 @@ def owed_row(event: Any, position: int) -> dict[str, Any]:
         "recipient_name": r.get("name"),
         "relationship": r.get("relationship"),
         "status": "owed",
-        "channel": r.get("preferred_channel"),
+        # the first channel it may go on (a complete letter sent besides a text goes by post only)
+        "channel": next(
+            iter(channel_plan(event.recipient, getattr(event, "channels", None))), r.get("preferred_channel")
+        ),
         "reason": None,
         "unreachable_channels": [],
         "attempts": 0,
@@ -147,6 +170,12 @@ def owed_row(event: Any, position: int) -> dict[str, Any]:
         "updated_at": event.timestamp,
         "history": [_step(event, "owed", None, f"because of {event.cause_event_type}")],
         "log_position": position,
+        "reference": short_reference(event.originator_id),
+        "needs": needs_in_words(r.get("needs")),
+        "letter": None,
+        "sender": sender.get("organisation"),
+        "dated_on": None,
+        "companion_of": getattr(event, "companion_of", None),
     }
 
 
@@ -177,6 +206,7 @@ COLUMNS = (
     ("updated_at", "timestamptz"),
     ("history", "jsonb"),
     ("log_position", "bigint"),
+    *NotificationsByPupil.ADDED,
 )
 JSON_COLUMNS = {"unreachable_channels", "history"}
 row_values = operator.itemgetter(*(name for name, _ in COLUMNS))
@@ -212,10 +242,32 @@ update = EventDispatch[tuple[dict[str, Any], str | None]]("notifications_by_pupi
 
 @update.on(Notification.Rendered)
 def _(e: Any) -> tuple[dict[str, Any], str | None]:
-    return (
-        {"status": "rendered", "subject": e.subject, "body": e.body, "sms": e.sms, "content_hash": e.content_hash},
-        f"content written from template {e.template}, sha256 {e.content_hash}",
-    )
+    dated_on = getattr(e, "dated_on", None)  # None: written before messages were dated (December 2026)
+    changes = {
+        "status": "rendered",
+        "subject": e.subject,
+        "body": e.body,
+        "sms": e.sms,
+        "content_hash": e.content_hash,
+        "letter": getattr(e, "letter", None),
+        "dated_on": dated_on,
+    }
+    dated = f", dated {dated_on:%d %B %Y}" if dated_on else ""
+    return changes, f"content written from template {e.template}{dated}, sha256 {e.content_hash}"
+
+
+@update.on(Notification.Redated)
+def _(e: Any) -> tuple[dict[str, Any], str | None]:
+    # the status stays what it is (rendered, or retry_due): only the content and its date change
+    changes = {
+        "subject": e.subject,
+        "body": e.body,
+        "sms": e.sms,
+        "letter": e.letter,
+        "content_hash": e.content_hash,
+        "dated_on": e.dated_on,
+    }
+    return changes, f"written again, dated {e.dated_on:%d %B %Y} (the day it is sent), sha256 {e.content_hash}"
 
 
 update.on(Notification.CouldNotNotify)(lambda e: ({"status": "cannot_notify", "reason": e.reason}, e.reason))
@@ -276,6 +328,8 @@ SCRUB = f"""
         subject = CASE WHEN subject IS NULL THEN NULL ELSE $2 END,
         body = CASE WHEN body IS NULL THEN NULL ELSE $2 END,
         sms = CASE WHEN sms IS NULL THEN NULL ELSE $2 END,
+        letter = CASE WHEN letter IS NULL THEN NULL ELSE $2 END,
+        needs = CASE WHEN needs IS NULL THEN NULL ELSE $2 END,
         history = (SELECT coalesce(jsonb_agg(CASE WHEN h->'detail' = 'null'::jsonb THEN h
                                                   ELSE jsonb_set(h, '{{detail}}', to_jsonb($2::text)) END
                                              ORDER BY n), '[]'::jsonb)

@@ -28,7 +28,13 @@ from contracts.identifiers import NeedType, SenStatus
 from services.register.domain.census import age_on, year_group_on
 from services.register.domain.rules import (
     CONSENT_GIVERS,
+    LACKS_CAPACITY,
+    PARENTS_NOT_TOLD,
+    PARENTS_TOLD,
+    UNLESS_OBJECTION,
+    WITH_AGREEMENT,
     YOUNG_PERSON_AGE,
+    YOUNG_PERSON_RELATIONSHIP,
     check_is_schools_senco,
     check_may_erase,
     check_may_hold,
@@ -37,12 +43,39 @@ from services.register.domain.rules import (
     check_not_in_future,
     check_reachable,
     invited_as,
+    is_over_compulsory_school_age,
 )
 from services.runtime.access import Grant
 from services.runtime.aggregate import Aggregate
 from services.runtime.errors import DomainError
 from services.runtime.keyring import keyed_id
 from services.runtime.sealing import ERASED, PERSON_FIELDS
+
+
+def _is_the_young_person(person: dict[str, Any]) -> bool:
+    return str(person.get("relationship", "")).strip().lower() == YOUNG_PERSON_RELATIONSHIP
+
+
+def _people_to_tell(
+    people: list[dict[str, Any]],
+    date_of_birth: date | None,
+    on: date | None,
+    wish: str | None,
+    parents_of_young_people: str,
+) -> list[dict[str, Any]]:
+    """Pupil.people_to_tell, from the record's parts (the rule is written there)."""
+    parents = [p for p in people if p["has_parental_responsibility"] and not _is_the_young_person(p)]
+    if on is None or not is_over_compulsory_school_age(date_of_birth, on):
+        return parents
+    young = [p for p in people if _is_the_young_person(p)]
+    if wish == LACKS_CAPACITY:
+        return young + parents  # their parents act for them (Regs 64), and the young person is still told
+    if not young:
+        return []
+    parents_too = (parents_of_young_people == WITH_AGREEMENT and wish == PARENTS_TOLD) or (
+        parents_of_young_people == UNLESS_OBJECTION and wish != PARENTS_NOT_TOLD
+    )
+    return young + (parents if parents_too else [])
 
 
 class Pupil(Aggregate):
@@ -113,6 +146,7 @@ class Pupil(Aggregate):
         self.removed_on: date | None = None
         self.last_change_on: date | None = on_roll_from
         self.people: list[dict[str, Any]] = []
+        self.young_persons_wish: str | None = None  # contracts.people.YoungPersonsWish: their parents told too?
         self.looked_after = False
         self.pep_reference: str | None = None
         self.protected_address: dict[str, Any] | None = None
@@ -156,15 +190,16 @@ class Pupil(Aggregate):
                 field=field,
             )
 
-    def _snapshot(self) -> dict[str, Any]:
-        """Who the pupil is, as at an event, so the fact stands on its own when published."""
+    def _snapshot(self, today: date, parents_of_young_people: str) -> dict[str, Any]:
+        """Who the pupil is, as at an event, so the fact stands on its own when published; and who is to be told
+        of it, today."""
         return dict(
             upn=self.upn,
             school_urn=self.school_urn,
             given_name=self.given_name,
             family_name=self.family_name,
             date_of_birth=self.date_of_birth,
-            people_to_tell=self.people_to_tell(),
+            people_to_tell=self.people_to_tell(today, parents_of_young_people),
         )
 
     # --------------------------------------------------------------------------------------------------
@@ -195,20 +230,75 @@ class Pupil(Aggregate):
         self.year_group = year_group
         self.on_roll_from = self.on_roll_from or on
 
-    def record_people_with_parental_responsibility(self, *, actor: Actor, people: list[dict[str, Any]]) -> None:
+    def record_people_with_parental_responsibility(
+        self,
+        *,
+        actor: Actor,
+        people: list[dict[str, Any]],
+        today: date | None = None,
+        young_persons_wish: str | None = None,
+        parents_of_young_people: str = WITH_AGREEMENT,
+    ) -> None:
         self._check_school_may_change(actor)
-        if not any(p["has_parental_responsibility"] for p in people):
+        young = [p for p in people if _is_the_young_person(p)]
+        over_age = today is not None and is_over_compulsory_school_age(self.date_of_birth, today)
+        if not any(p["has_parental_responsibility"] for p in people) and not (over_age and young):
             raise DomainError(
                 "Name at least one person with parental responsibility: they must be told about SEN "
-                "provision (CFA 2014 s.68).",
+                "provision (CFA 2014 s.68). (A young person over compulsory school age may be named alone.)",
                 rule="no_parental_responsibility",
                 field="people",
             )
-        self._people_recorded(people=people)
+        if len(young) > 1:
+            raise DomainError(
+                f"Record the young person once: {len(young)} people are recorded with relationship "
+                f"'{YOUNG_PERSON_RELATIONSHIP}'.",
+                rule="young_person_twice",
+                field="people",
+            )
+        if any(p["has_parental_responsibility"] for p in young):
+            raise DomainError(
+                "The young person does not have parental responsibility for themself: record them with it unticked.",
+                rule="young_person_with_parental_responsibility",
+                field="people",
+            )
+        if young_persons_wish is not None and not young:
+            raise DomainError(
+                "A young person's wish about their parents being told is theirs: record the young person too "
+                f"(relationship '{YOUNG_PERSON_RELATIONSHIP}', with their own contact details).",
+                rule="wish_without_young_person",
+                field="young_persons_wish",
+            )
+        wish = young_persons_wish if young_persons_wish is not None else getattr(self, "young_persons_wish", None)
+        self._people_recorded(
+            people=people,
+            young_persons_wish=wish,
+            people_to_tell=_people_to_tell(people, self.date_of_birth, today, wish, parents_of_young_people)
+            if today is not None
+            else None,
+        )
 
+    def people_from_roll(self, people: list[dict[str, Any]], today: date, parents_of_young_people: str) -> None:
+        """The people a school's roll import names (the MIS's contacts): recorded as the SENCO would, the young
+        person's wish kept."""
+        wish = getattr(self, "young_persons_wish", None)
+        self._people_recorded(
+            people=people,
+            young_persons_wish=wish,
+            people_to_tell=_people_to_tell(people, self.date_of_birth, today, wish, parents_of_young_people),
+        )
+
+    # young_persons_wish, people_to_tell: since December 2026 (None in events recorded before: everyone with
+    # parental responsibility was to be told).
     @event("PeopleWithParentalResponsibilityRecorded")
-    def _people_recorded(self, people: list[dict[str, Any]]) -> None:
+    def _people_recorded(
+        self,
+        people: list[dict[str, Any]],
+        young_persons_wish: str | None = None,
+        people_to_tell: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.people = people
+        self.young_persons_wish = young_persons_wish
         ever = getattr(self, "people_ever", None)
         if ever is None:  # a record read back from before people_ever was kept: made from its events now
             ever = self.people_ever = []
@@ -356,6 +446,7 @@ class Pupil(Aggregate):
         effective_date: date,
         reason: str,
         evidence_reference: str | None,
+        parents_of_young_people: str = WITH_AGREEMENT,
     ) -> None:
         self._check_school_may_change(actor)
         if self.status == SenStatus.SEN_SUPPORT:
@@ -373,7 +464,7 @@ class Pupil(Aggregate):
         assert primary_need is not None
         self._check_dated(effective_date, today, "effective_date", "start date of SEN support")
         self._added_to_sen_support(
-            **self._snapshot(),
+            **self._snapshot(today, parents_of_young_people),
             primary_need=primary_need.value,
             secondary_need=secondary_need.value if secondary_need else None,
             effective_date=effective_date,
@@ -459,6 +550,7 @@ class Pupil(Aggregate):
         effective_date: date,
         reason: str,
         evidence_reference: str | None,
+        parents_of_young_people: str = WITH_AGREEMENT,
     ) -> None:
         self._check_school_may_change(actor)
         if self.status == SenStatus.NO_SEN:
@@ -471,7 +563,10 @@ class Pupil(Aggregate):
             )
         self._check_dated(effective_date, today, "effective_date", "date of removal")
         self._removed(
-            **self._snapshot(), effective_date=effective_date, reason=reason, evidence_reference=evidence_reference
+            **self._snapshot(today, parents_of_young_people),
+            effective_date=effective_date,
+            reason=reason,
+            evidence_reference=evidence_reference,
         )
 
     @event("RemovedFromSenRegister")
@@ -493,7 +588,15 @@ class Pupil(Aggregate):
         self.removed_on = effective_date
         self.last_change_on = effective_date
 
-    def record_sen_provision(self, *, actor: Actor, today: date, provision: str, effective_date: date) -> None:
+    def record_sen_provision(
+        self,
+        *,
+        actor: Actor,
+        today: date,
+        provision: str,
+        effective_date: date,
+        parents_of_young_people: str = WITH_AGREEMENT,
+    ) -> None:
         self._check_school_may_change(actor)
         if self.status == SenStatus.NO_SEN:
             raise DomainError(
@@ -501,7 +604,9 @@ class Pupil(Aggregate):
                 rule="not_on_register",
             )
         check_not_in_future(effective_date, today, "effective_date", "start date of the provision")
-        self._provision_made(**self._snapshot(), provision=provision, effective_date=effective_date)
+        self._provision_made(
+            **self._snapshot(today, parents_of_young_people), provision=provision, effective_date=effective_date
+        )
 
     @event("SpecialEducationalProvisionMade")
     def _provision_made(
@@ -538,13 +643,27 @@ class Pupil(Aggregate):
         self.removed_on = None
         self.last_change_on = max(issued_on, self.last_change_on or issued_on)
 
-    def cease_ehc_plan(self, *, case_id: str, ceased_on: date, reason: str, continues_on_sen_support: bool) -> None:
+    def cease_ehc_plan(
+        self,
+        *,
+        case_id: str,
+        ceased_on: date,
+        reason: str,
+        continues_on_sen_support: bool,
+        today: date | None = None,
+        parents_of_young_people: str = WITH_AGREEMENT,
+    ) -> None:
         if self.status != SenStatus.EHC_PLAN:
             return  # the plan's end was already applied (or the pupil never reached E here): nothing to do
         if continues_on_sen_support:
             self._plan_ceased_to_sen_support(case_id=case_id, ceased_on=ceased_on, reason=reason)
         else:
-            self._plan_ceased_off_register(**self._snapshot(), case_id=case_id, ceased_on=ceased_on, reason=reason)
+            self._plan_ceased_off_register(
+                **self._snapshot(today or ceased_on, parents_of_young_people),
+                case_id=case_id,
+                ceased_on=ceased_on,
+                reason=reason,
+            )
 
     @event("EhcPlanCeasedToSenSupport")
     def _plan_ceased_to_sen_support(self, case_id: str, ceased_on: date, reason: str) -> None:
@@ -741,7 +860,21 @@ class Pupil(Aggregate):
 
     # --------------------------------------------------------------------------------------------------
 
-    def people_to_tell(self) -> list[dict[str, Any]]:
-        """Everyone with parental responsibility (CFA 2014 s.68). Their own addresses: never the child's
-        protected address, which is not among them."""
-        return [p for p in self.people if p["has_parental_responsibility"]]
+    def people_to_tell(
+        self, on: date | None = None, parents_of_young_people: str = WITH_AGREEMENT
+    ) -> list[dict[str, Any]]:
+        """Who is told of a fact about this pupil on a day (docs/register.md, "The young person"):
+        - a child (not over compulsory school age on `on`): everyone with parental responsibility (CFA 2014 s.68);
+        - a young person over compulsory school age: the young person (CFA 2014 s.83(2): the rights and notices are
+          theirs), recorded with relationship "young person"; their parents as well only as the young person and the
+          LA's policy allow (`parents_of_young_people`: with the young person's agreement, unless they object, or
+          never), and always when the young person lacks capacity (CFA 2014 s.80; Regs 64). Nobody, when the young
+          person is not recorded: the duty waits, unmet, until they are (not told to their parents instead).
+        Their own addresses: never the child's protected address, which is not among them."""
+        return _people_to_tell(
+            self.people,
+            self.date_of_birth,
+            on,
+            getattr(self, "young_persons_wish", None),
+            parents_of_young_people,
+        )

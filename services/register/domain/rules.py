@@ -6,7 +6,7 @@ application call these before anything is saved, so a refused command stores not
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from contracts.envelope import Actor, Role
 from contracts.identifiers import NeedType
@@ -17,6 +17,33 @@ from services.runtime.errors import DomainError, NotAuthorised
 OLDEST_AGE = 25  # SEND Code of Practice 0-25
 YOUNG_PERSON_AGE = 16  # consent to share: the young person decides from 16 (CoP 8.13; Durham 2b)
 CONSENT_GIVERS = ("parent", "young_person")
+
+# Whom the statutory notices about a young person over compulsory school age go to besides the young person: the LA's
+# policy (the register's setting `parents_of_young_people`), within what the young person wants (docs/register.md,
+# "The young person").
+WITH_AGREEMENT = "with_agreement"  # their parents too, only when the young person agreed (the default)
+UNLESS_OBJECTION = "unless_objection"  # their parents too, unless the young person said no
+NEVER = "never"  # the young person only (a young person who lacks capacity apart: CFA 2014 s.80)
+PARENTS_OF_YOUNG_PEOPLE = (WITH_AGREEMENT, UNLESS_OBJECTION, NEVER)
+# What the young person said (contracts.people.YoungPersonsWish).
+PARENTS_TOLD, PARENTS_NOT_TOLD, LACKS_CAPACITY = "parents_told", "parents_not_told", "lacks_capacity"
+
+
+def compulsory_school_age_ends(date_of_birth: date) -> date:
+    """The school leaving date: the last Friday in June of the school year (1 September to 31 August) in which the
+    child turns 16 (Education Act 1996 s.8(3)-(4); Education (School Leaving Date) Order 1997). Over compulsory
+    school age from the day after it: then a young person, whose rights and notices are their own (CFA 2014 s.83(2)).
+    A birthday on 29 February counts as 1 March in a year without one."""
+    try:
+        sixteenth = date_of_birth.replace(year=date_of_birth.year + 16)
+    except ValueError:
+        sixteenth = date(date_of_birth.year + 16, 3, 1)
+    june = date(sixteenth.year if sixteenth.month < 9 else sixteenth.year + 1, 6, 30)
+    return june - timedelta(days=(june.weekday() - 4) % 7)  # back to the Friday (weekday 4)
+
+
+def is_over_compulsory_school_age(date_of_birth: date | None, on: date) -> bool:
+    return date_of_birth is not None and on > compulsory_school_age_ends(date_of_birth)
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -25,7 +25,14 @@ from services.runtime.documents.layout import (
     Box,
     LetterLayout,
 )
-from services.runtime.documents.render import document_html, render_document, render_pdf, renderer_version
+from services.runtime.documents.render import (
+    document_html,
+    render_document,
+    render_letter_document,
+    render_pdf,
+    renderer_version,
+    styled_document,
+)
 from services.runtime.documents.text import isolate, name_html
 
 __all__ = [
@@ -44,6 +51,8 @@ __all__ = [
     "name_html",
     "pdf_text_lines",
     "render_document",
+    "render_letter_document",
     "render_pdf",
     "renderer_version",
+    "styled_document",
 ]

@@ -98,7 +98,9 @@ def stylesheet(letter: LetterLayout | None, direction: str) -> str:
   height: {ADDRESS_WINDOW.height}mm; font-size: 9pt; line-height: 10.5pt; white-space: nowrap; }}
 .contact {{ left: {CONTACT_BLOCK.left - x0}mm; top: {CONTACT_BLOCK.top - y0}mm; width: {CONTACT_BLOCK.width}mm;
   height: {CONTACT_BLOCK.height}mm; font-size: 9pt; line-height: 12pt; }}
-.letterhead p, .recipient p, .contact p {{ margin: 0; }}
+.letterhead p, .recipient p, .contact p, .contact address {{ margin: 0; }}
+.letterhead img {{ display: block; max-height: 14mm; max-width: 60mm; margin: 0 0 1mm; }}
+address {{ font-style: normal; }}
 """
     side = "left" if direction == "ltr" else "right"
     return f"""
@@ -118,6 +120,10 @@ h3 {{ font-size: 11pt; margin: 4mm 0 1mm; page-break-after: avoid; break-after: 
 p {{ margin: 0 0 2.5mm; orphans: 2; widows: 2; }}
 ul, ol {{ margin: 0 0 2.5mm; padding-{side}: 6mm; }}
 .code {{ font-size: 14pt; font-weight: bold; letter-spacing: 0.08em; margin: 2mm 0 3mm 6mm; }}
+.large-print main {{ font-size: 16pt; }}
+.large-print main h1 {{ font-size: 20pt; }}
+.large-print main h2, .large-print main h3 {{ font-size: 18pt; }}
+.large-print main .code {{ font-size: 18pt; }}
 table {{ border-collapse: collapse; margin: 0 0 3mm; }}
 th, td {{ border: 0.5pt solid #555; padding: 1mm 2mm; text-align: {side}; vertical-align: top; }}
 """

@@ -113,6 +113,29 @@ def render_pdf(
     return render_document(document)
 
 
+def styled_document(document: str, *, letter: LetterLayout | None = None, extra_css: str = "") -> str:
+    """A complete HTML document written elsewhere (its own head: title, `lang`, metadata; for a letter, page 1's
+    blocks with the classes layout.py places, `.letterhead`, `.recipient` and `.contact`, before its <main>) with
+    the page's stylesheet added at the end of its head, as render_pdf would set it. Raises ValueError for a
+    document without a head, a title or a language (what a screen reader announces first)."""
+    head_end = document.lower().find("</head>")
+    if head_end < 0:
+        raise ValueError("a document to print needs its <head> (with its <title>)")
+    head = document[:head_end].lower()
+    if "<title>" not in head or "<title></title>" in head:
+        raise ValueError("a document needs a title (it is what a screen reader announces first)")
+    if " lang=" not in head:
+        raise ValueError("a document needs its language (<html lang=...>, a BCP 47 tag such as en-GB)")
+    style = f"<style>{stylesheet(letter, 'ltr')}{extra_css}</style>\n"
+    return document[:head_end] + style + document[head_end:]
+
+
+def render_letter_document(document: str, *, letter: LetterLayout, extra_css: str = "") -> bytes:
+    """A complete HTML letter (styled_document) as the PDF, page 1 laid out for a windowed envelope. `letter` names
+    the address the window must take (checked: layout.AddressUnprintable); the document prints its own blocks."""
+    return render_document(styled_document(document, letter=letter, extra_css=extra_css))
+
+
 def render_document(document: str) -> bytes:
     """A whole HTML document (as document_html makes) as the PDF: the same document, the same bytes."""
     check_fonts()
