@@ -15,7 +15,6 @@ forbids unknown fields, so a body that names an `actor` is refused, and nothing 
 from __future__ import annotations
 
 import inspect
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -158,7 +157,7 @@ async def _session_actor(gateway: Gateway, request: Request, csrf_token: str | N
         if ran_out:
             raise not_signed_in("Your session ended after a time without use: sign in again.")
         raise not_signed_in("Sign in first: send a bearer token, or sign in at /sign-in.")
-    if not csrf_token or not secrets.compare_digest(csrf_token, session.csrf_token):
+    if not session.csrf_ok(csrf_token):
         raise Refusal(
             403,
             RejectionCode.NOT_AUTHORISED,

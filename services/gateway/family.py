@@ -4,7 +4,6 @@ were invited to see, and linking a child with the one-time code the school sent 
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -59,7 +58,7 @@ def family_router() -> APIRouter:
         session = await signed_in(gateway, request)
         if isinstance(session, Response):
             return session
-        if not secrets.compare_digest(csrf_token, session.csrf_token):
+        if not session.csrf_ok(csrf_token):
             return csrf_refused()
         actor = session.actor
         if not is_family(actor):

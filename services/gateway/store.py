@@ -83,6 +83,10 @@ class Session:
     csrf_token: str
     created_at: datetime
 
+    def csrf_ok(self, token: str | None) -> bool:
+        """Whether a form or an API call carried this session's CSRF token (compared in constant time)."""
+        return bool(token) and secrets.compare_digest(token or "", self.csrf_token)
+
 
 @dataclass
 class SignIn:

@@ -234,7 +234,7 @@ def web_router() -> APIRouter:
         session = await signed_in(gateway, request)
         if isinstance(session, Response):
             return session
-        if not secrets.compare_digest(csrf_token, session.csrf_token):
+        if not session.csrf_ok(csrf_token):
             return csrf_refused()
         actors = session.identity.actors
         if role >= len(actors):
@@ -248,7 +248,7 @@ def web_router() -> APIRouter:
         gateway = gateway_of(request)
         session, _ = await gateway.session(request)
         if session is not None:
-            if not secrets.compare_digest(csrf_token, session.csrf_token):
+            if not session.csrf_ok(csrf_token):
                 return csrf_refused()
             await gateway.store.delete_session(session.id_hash)
         response = see_other("/sign-in?reason=signed_out")
