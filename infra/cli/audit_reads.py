@@ -15,8 +15,8 @@ from uuid import UUID
 import typer
 
 from contracts.envelope import Rejected
-from contracts.read_log import ReadsPage, read_log_queries
-from infra.cli.common import as_json, exchange, session, show, width
+from contracts.read_log import read_log_queries
+from infra.cli.common import as_json, every_page, exchange, session, show, width
 from infra.cli.register import pupil_named
 
 
@@ -31,7 +31,7 @@ def reads(
     found: list[tuple[str, Any]] = []
     for query in read_log_queries():
         service = query.SUBJECT.split(".", 1)[0]
-        answer = exchange(ctx, service, _pages(query(pupil_id=who)))
+        answer = exchange(ctx, service, every_page(query(pupil_id=who)))
         if isinstance(answer, Rejected):
             show(ctx, answer)
         found += [(service, read) for page in answer for read in page.reads]
@@ -60,15 +60,3 @@ def render_reads(pupil_id: UUID, found: list[tuple[str, Any]], width: int) -> st
     ]
     heading = f"Who looked at the records of child {pupil_id}: {len(found)} time(s)\n\n"
     return heading + _print(_table(["When", "What", "Who", "As", "Outcome", "Correlation"], rows), width=width)
-
-
-def _pages(query: Any) -> Any:
-    async def ask(client: Any) -> list[ReadsPage] | Rejected:
-        pages: list[ReadsPage] = []
-        async for reply in client.pages(query):
-            if isinstance(reply, Rejected):
-                return reply
-            pages.append(reply.result)
-        return pages
-
-    return ask

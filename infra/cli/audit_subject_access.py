@@ -25,7 +25,7 @@ from contracts.identifiers import validate_upn
 from contracts.read_log import ReadsPage, read_log_queries
 from contracts.register import RecordSubjectAccessRequest, Requester
 from contracts.subject_access import HeldPage, subject_access_queries
-from infra.cli.common import DAY_FORMATS, actor, build, day, exchange, fail, session, show, use_cli_keys
+from infra.cli.common import DAY_FORMATS, actor, build, day, every_page, exchange, fail, session, show, use_cli_keys
 from infra.cli.subject_access_export import RequestDetails, SubjectAccessPolicy, assemble, to_html, to_json
 
 
@@ -96,14 +96,14 @@ def subject_access(
     held: dict[str, list[HeldPage]] = {}
     for query_type in subject_access_queries():
         service = query_type.SUBJECT.split(".", 1)[0]
-        answer = exchange(ctx, service, _pages(query_type(pupil_id=pupil)))
+        answer = exchange(ctx, service, every_page(query_type(pupil_id=pupil)))
         if isinstance(answer, Rejected):
             show(ctx, answer)
         held[service] = answer
     reads: dict[str, list[ReadsPage]] = {}  # who looked at the records, each service's read log
     for reads_query in read_log_queries():
         service = reads_query.SUBJECT.split(".", 1)[0]
-        answer = exchange(ctx, service, _pages(reads_query(pupil_id=pupil)))
+        answer = exchange(ctx, service, every_page(reads_query(pupil_id=pupil)))
         if isinstance(answer, Rejected):
             show(ctx, answer)
         reads[service] = answer
@@ -141,15 +141,3 @@ def subject_access(
         + f". Answer by {result.respond_by:%-d %B %Y}.",
         err=True,
     )
-
-
-def _pages(query: Any) -> Any:
-    async def ask(client: Any) -> list[Any] | Rejected:
-        pages: list[Any] = []
-        async for reply in client.pages(query):
-            if isinstance(reply, Rejected):
-                return reply
-            pages.append(reply.result)
-        return pages
-
-    return ask

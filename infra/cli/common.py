@@ -169,6 +169,21 @@ def send_pages(ctx: typer.Context, query: Query, *, items: str, school: str | No
     return exchange(ctx, service, ask, school=school)
 
 
+def every_page(query: Query) -> Any:
+    """For `exchange`: ask a paged query (contracts/paging.py) page after page; every page's result, in order, or
+    the first refusal."""
+
+    async def ask(client: Any) -> list[Any] | Rejected:
+        pages: list[Any] = []
+        async for reply in client.pages(query):
+            if isinstance(reply, Rejected):
+                return reply
+            pages.append(reply.result)
+        return pages
+
+    return ask
+
+
 def whole(replies: list[Answered[Any]], items: str, *, unwrap: bool = False) -> Answered[Any]:
     """The pages of one answer as one: the first page's result with every page's `items` and no next page."""
     parts = [getattr(reply.result, items) for reply in replies]
