@@ -26,16 +26,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import nats
-
-from contracts.subjects import inbox_prefix
 from infra.stack.nats_users import ANY, OPERATOR, NatsCredentials, users
+from infra.stack.operator import create_streams
 from infra.stack.servers import EmbeddedNats, EmbeddedPostgres
 from services.runtime.database import ensure_database
 from services.runtime.keyring import MasterKeys, PostgresKeyring, use_keyring
-from services.runtime.nats_connection import nats_servers
 from services.runtime.settings import ServiceSettings, load_settings
-from services.runtime.streams import ensure_streams
 
 POSTGRES_URL_VARIABLE = "SENDCASE_TEST_POSTGRES_URL"
 NATS_URL_VARIABLE = "SENDCASE_TEST_NATS_URL"
@@ -109,18 +105,7 @@ class Sandbox:
         self.streams_made = True
 
         async def make() -> None:
-            settings = load_settings("operator", nats_url=self.servers.nats_url, subject_prefix=self.prefix)
-            nc = await nats.connect(nats_servers(self.servers.nats_url), inbox_prefix=inbox_prefix(OPERATOR))
-            try:
-                await ensure_streams(
-                    nc.jetstream(),
-                    self.prefix,
-                    settings.events_stream,
-                    settings.dead_letter_stream,
-                    duplicate_window_seconds=settings.duplicate_window_seconds,
-                )
-            finally:
-                await nc.close()
+            await create_streams(self.servers.nats_url, self.prefix)  # as `sendcase create-streams` does
 
         _run_now(make())
 

@@ -24,11 +24,10 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 
-import nats
-
-from contracts.subjects import DEFAULT_PREFIX, inbox_prefix
+from contracts.subjects import DEFAULT_PREFIX
 from infra.stack.catalogue import GATEWAY, SERVICES
 from infra.stack.nats_users import OPERATOR, NatsCredentials
+from infra.stack.operator import create_streams
 from infra.stack.servers import (
     EmbeddedNats,
     EmbeddedPostgres,
@@ -45,7 +44,6 @@ from services.runtime.database import ensure_database
 from services.runtime.keyring import MasterKeys
 from services.runtime.retry import Backoff
 from services.runtime.settings import load_settings
-from services.runtime.streams import ensure_streams
 
 # <code>/retention.toml, access.toml, letters.toml (with its logo)
 LOCAL_AUTHORITIES = Path(__file__).resolve().parent.parent / "local_authorities"
@@ -216,18 +214,7 @@ async def prepare(postgres_url: str, nats_url: str, prefix: str) -> None:
     for name in SERVICES:
         settings = load_settings(name, postgres_url=postgres_url, nats_url=nats_url, subject_prefix=prefix)
         await ensure_database(settings.database_url or "")
-    settings = load_settings("stack", nats_url=nats_url, subject_prefix=prefix)
-    nc = await nats.connect(nats_url, inbox_prefix=inbox_prefix(OPERATOR))
-    try:
-        await ensure_streams(
-            nc.jetstream(),
-            prefix,
-            settings.events_stream,
-            settings.dead_letter_stream,
-            duplicate_window_seconds=settings.duplicate_window_seconds,
-        )
-    finally:
-        await nc.close()
+    await create_streams(nats_url, prefix)  # as `sendcase create-streams` does
 
 
 def up(home: Path, prefix: str = DEFAULT_PREFIX, echo=print) -> int:
