@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
+from contracts.subjects import GATEWAY_USER
 from services.runtime.service import Bootstrap
 
 SERVICES: dict[str, str] = {
@@ -13,7 +14,7 @@ SERVICES: dict[str, str] = {
 }
 # The gateway is no service of the event store's kind (it keeps no events): `sendcase serve gateway` runs it, and
 # `sendcase up` starts it after the services.
-GATEWAY = "gateway"
+GATEWAY = GATEWAY_USER  # its process is named as its NATS user is
 
 
 def bootstrap_for(name: str) -> Bootstrap:

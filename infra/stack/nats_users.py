@@ -33,11 +33,10 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from contracts.catalogue import CATALOGUE
-from contracts.subjects import DEFAULT_PREFIX
+from contracts.subjects import DEFAULT_PREFIX, GATEWAY_USER, OPERATOR_USER
 from services.runtime.settings import audit_stream_name, stream_names
 
-GATEWAY = "gateway"
-OPERATOR = "operator"
+GATEWAY, OPERATOR = GATEWAY_USER, OPERATOR_USER  # the users people act through (contracts/subjects.py)
 CREDENTIALS_FILE = "nats-credentials.json"
 ANY = "*"  # a whole token: the test servers' prefix and stream names
 
